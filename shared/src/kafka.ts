@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import { Kafka, KafkaConfig, logLevel as KafkaLogLevel, SASLOptions, Admin, ITopicConfig } from 'kafkajs';
+import type { Logger } from './logger';
+import type { SharedConfig } from './settings';
+import { ConfigError, classifyKafkaError } from './errors';
+
+type KafkaSettings = Pick<SharedConfig,
+  'kafkaBrokers' | 'kafkaClientId' | 'kafkaSsl' | 'kafkaSslCaFile' | 'kafkaSslRejectUnauthorized' |
+  'kafkaSaslMechanism' | 'kafkaSaslUsername' | 'kafkaSaslPassword' | 'kafkaConnectionTimeoutMs'>;
+
+/** Routes kafkajs' own logging into pino (warn and above: kafkajs is chatty at info). */
+function kafkaLogCreator(logger: Logger) {
+  return () => ({ level, log }: { level: number; log: { message: string; [k: string]: unknown } }) => {
+    const { message, timestamp: _t, logger: _l, ...rest } = log;
+    if (level <= KafkaLogLevel.ERROR) logger.error({ kafka: rest }, message);
+    else if (level <= KafkaLogLevel.WARN) logger.warn({ kafka: rest }, message);
+    else logger.debug({ kafka: rest }, message);
+  };
+}
+
+export function kafkaClientConfig(cfg: KafkaSettings, clientSuffix: string, logger?: Logger): KafkaConfig {
+  let sasl: SASLOptions | undefined;
+  if (cfg.kafkaSaslMechanism !== 'none') {
+    if (!cfg.kafkaSaslUsername) throw new ConfigError('MPLP_KAFKA_SASL_USERNAME', `required when MPLP_KAFKA_SASL_MECHANISM=${cfg.kafkaSaslMechanism}`);
+    sasl = { mechanism: cfg.kafkaSaslMechanism, username: cfg.kafkaSaslUsername, password: cfg.kafkaSaslPassword } as SASLOptions;
+  }
+  let ssl: KafkaConfig['ssl'] = cfg.kafkaSsl;
+  if (cfg.kafkaSsl && (cfg.kafkaSslCaFile || !cfg.kafkaSslRejectUnauthorized)) {
+    ssl = { rejectUnauthorized: cfg.kafkaSslRejectUnauthorized };
+    if (cfg.kafkaSslCaFile) {
+      try { ssl.ca = [readFileSync(cfg.kafkaSslCaFile, 'utf8')]; } catch (err) {
+        throw new ConfigError('MPLP_KAFKA_SSL_CA_FILE', `cannot read ${cfg.kafkaSslCaFile}: ${(err as Error).message}`);
+      }
+    }
+  }
+  return {
+    clientId: `${cfg.kafkaClientId}-${clientSuffix}`,
+    brokers: cfg.kafkaBrokers,
+    ssl,
+    sasl,
+    connectionTimeout: cfg.kafkaConnectionTimeoutMs,
+    logLevel: logger ? KafkaLogLevel.WARN : KafkaLogLevel.NOTHING,
+    logCreator: logger ? kafkaLogCreator(logger) : undefined,
+    retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 10_000 },
+  };
+}
+
+/** The one way every process and test makes a Kafka client. */
+export function createKafka(cfg: KafkaSettings, clientSuffix: string, logger?: Logger): Kafka {
+  return new Kafka(kafkaClientConfig(cfg, clientSuffix, logger));
+}
+
+export interface TopicSpec { topic: string; numPartitions: number; replicationFactor: number; configEntries?: ITopicConfig['configEntries'] }
+
+/** Creates the topics that do not exist yet; existing ones are left as they are (idempotent). */
+export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<string[]> {
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = specs.filter((s) => !existing.has(s.topic));
+    if (missing.length > 0) {
+      await admin.createTopics({ topics: missing, waitForLeaders: true });
+    }
+    return missing.map((s) => s.topic);
+  } catch (err) {
+    const e = err as { type?: string };
+    if (e.type === 'TOPIC_ALREADY_EXISTS') return [];
+    throw classifyKafkaError(err, 'create topics');
+  }
+}
+
+/** Topic specs of DESIGN.md. */
+export function pipelineTopics(cfg: Pick<SharedConfig, 'topicRaw' | 'topicValidated' | 'topicDlq' | 'topicMetrics' | 'topicAlerts' |
+  'topicSpanPartitions' | 'topicOtherPartitions' | 'topicReplication'>): TopicSpec[] {
+  const span = { numPartitions: cfg.topicSpanPartitions, replicationFactor: cfg.topicReplication };
+  const other = { numPartitions: cfg.topicOtherPartitions, replicationFactor: cfg.topicReplication };
+  return [
+    { topic: cfg.topicRaw, ...span, configEntries: [{ name: 'max.message.bytes', value: String(8 * 1024 * 1024) }] },
+    { topic: cfg.topicValidated, ...span, configEntries: [{ name: 'max.message.bytes', value: String(8 * 1024 * 1024) }] },
+    { topic: cfg.topicDlq, ...other, configEntries: [{ name: 'max.message.bytes', value: String(8 * 1024 * 1024) }] },
+    { topic: cfg.topicMetrics, ...other },
+    { topic: cfg.topicAlerts, ...other },
+  ];
+}
