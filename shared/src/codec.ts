@@ -10,7 +10,6 @@ export const FORMAT_NDJSON_V1 = 'ndjson/1';
 /** Which lz4 implementation is loaded: the native addon, or the package's pure-JS fallback. */
 export function lz4Implementation(): 'native' | 'javascript' {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     require('lz4/build/Release/lz4.node');
     return 'native';
   } catch {
