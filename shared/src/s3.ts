@@ -7,6 +7,10 @@ type S3Settings = Pick<SharedConfig, 's3Endpoint' | 's3Region' | 's3AccessKeyId'
  * The one way every process and test makes an S3 client. The SDK's retries stay on (3 attempts)
  * for single requests; callers wrap whole operations in shared/retry.
  */
+// The SDK warns on every start that releases after January 2027 will need Node 22. Node 20 is
+// this project's runtime and package-lock pins the SDK, so the warning only adds noise to logs.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 export function createS3(cfg: S3Settings, overrides: Partial<S3ClientConfig> = {}): S3Client {
   const conf: S3ClientConfig = {
     region: cfg.s3Region,
