@@ -5,7 +5,6 @@ import { Schema, settingsTable, sharedSchema } from '../shared/src';
 const header = '| variable | default | meaning |\n| --- | --- | --- |';
 console.log(`### shared (every process)\n\n${header}\n${settingsTable(sharedSchema)}\n`);
 for (const mod of process.argv.slice(2)) {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const exported = require(path.resolve(mod)) as Record<string, unknown>;
   for (const [name, value] of Object.entries(exported)) {
     if (name.endsWith('Schema') && value && typeof value === 'object') {
