@@ -1,0 +1,22 @@
+import { setting } from '../../shared/src';
+
+/** Settings of the ingest worker (MPLP_INGEST_*). Defaults work on the local cluster. */
+export const ingestSchema = {
+  groupId: setting.string('MPLP_INGEST_GROUP_ID', 'mplp-ingest', 'Kafka consumer group of the ingest workers', { nonEmpty: true }),
+  httpPort: setting.int('MPLP_INGEST_HTTP_PORT', 9401, '/healthz /readyz /metrics port (0 = any free port)', { min: 0, max: 65535 }),
+  partitionsConcurrently: setting.int('MPLP_INGEST_PARTITIONS_CONCURRENTLY', 3, 'input partitions processed at once by one process', { min: 1, max: 64 }),
+  fetchMaxBytesPerPartition: setting.int('MPLP_INGEST_FETCH_MAX_BYTES_PER_PARTITION', 4 * 1024 * 1024, 'Kafka fetch size per partition: bounds the memory of one in-flight batch', { min: 65536 }),
+  maxMessageBytes: setting.int('MPLP_INGEST_MAX_MESSAGE_BYTES', 8 * 1024 * 1024, 'largest input message accepted, after Kafka decompression; larger ones go to the DLQ as too_large', { min: 1024 }),
+  maxDlqValueBytes: setting.int('MPLP_INGEST_MAX_DLQ_VALUE_BYTES', 1024 * 1024, 'a rejected message larger than this is kept in the DLQ truncated (header mplp-truncated)', { min: 1024 }),
+  maxAttributes: setting.int('MPLP_INGEST_MAX_ATTRIBUTES', 128, 'attributes kept per span, resource, event and link (OTel SDK default)', { min: 0 }),
+  maxEvents: setting.int('MPLP_INGEST_MAX_EVENTS', 128, 'events kept per span', { min: 0 }),
+  maxLinks: setting.int('MPLP_INGEST_MAX_LINKS', 128, 'links kept per span', { min: 0 }),
+  maxAttributeValueLength: setting.int('MPLP_INGEST_MAX_ATTRIBUTE_VALUE_LENGTH', 8192, 'longer string values are truncated', { min: 1 }),
+  maxPastMs: setting.duration('MPLP_INGEST_MAX_PAST', 7 * 86400e3, 'spans that started longer ago than this are rejected (timestamps)', { min: 1000 }),
+  maxFutureMs: setting.duration('MPLP_INGEST_MAX_FUTURE', 3600e3, 'spans that start further in the future than this are rejected (timestamps)', { min: 0 }),
+  maxBatchBytes: setting.int('MPLP_INGEST_MAX_BATCH_BYTES', 1024 * 1024, 'uncompressed NDJSON bytes per output message (a trace larger than this is split)', { min: 4096 }),
+  summaryIntervalMs: setting.duration('MPLP_INGEST_SUMMARY_INTERVAL', 30_000, 'period of the summary log line', { min: 1000 }),
+  shutdownTimeoutMs: setting.duration('MPLP_INGEST_SHUTDOWN_TIMEOUT', 30_000, 'deadline for a clean shutdown', { min: 1000 }),
+};
+
+export type IngestSettings = { readonly [K in keyof typeof ingestSchema]: (typeof ingestSchema)[K]['default'] };

@@ -1,0 +1,38 @@
+import type { Env } from '../../shared/src';
+import { createKafka, createLogger, createRegistry, loadProcessConfig, OpsServer, redactConfig, Service, sharedSchema } from '../../shared/src';
+import { ingestSchema, IngestSettings } from './config';
+import { IngestWorker } from './ingest-worker';
+import { IngestMetrics } from './metrics';
+
+export { ingestSchema } from './config';
+export { MessageProcessor } from './message-processor';
+export { IngestWorker } from './ingest-worker';
+
+export interface Ingest extends Service { readonly worker: IngestWorker; readonly port: () => number | undefined }
+
+/** Builds the ingest worker from the environment: config, logger, Kafka, metrics server. */
+export function createIngest(env: Env, overrides: Partial<IngestSettings> = {}) {
+  const cfg = loadProcessConfig(env, 'MPLP_INGEST_', ingestSchema);
+  const settings: IngestSettings = { ...cfg.own, ...overrides };
+  const logger = createLogger({ name: 'ingest', level: cfg.shared.logLevel });
+  const registry = createRegistry();
+  const metrics = new IngestMetrics(registry);
+  const kafka = createKafka(cfg.shared, 'ingest', logger.child({ component: 'kafka' }));
+  const worker = new IngestWorker({ kafka, shared: cfg.shared, settings, logger, metrics });
+  const ops = new OpsServer({ port: settings.httpPort, registry, ready: () => worker.ready });
+  let port: number | undefined;
+  const service: Ingest = {
+    worker,
+    port: () => port,
+    async start() {
+      logger.info({ shared: redactConfig(sharedSchema, cfg.shared), settings }, 'starting ingest');
+      port = await ops.start();
+      await worker.start();
+    },
+    async stop() {
+      await worker.stop();
+      await ops.stop();
+    },
+  };
+  return { service, logger, shutdownDeadlineMs: settings.shutdownTimeoutMs };
+}
