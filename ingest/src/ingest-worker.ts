@@ -1,3 +1,4 @@
+import { Partitioners } from 'kafkajs';
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import {
   FORMAT_NDJSON_V1, HEADER_FORMAT, HEADER_SPANS, Logger, Service, SharedConfig, SpanBatchCodec, classifyKafkaError, retry,
@@ -31,7 +32,8 @@ export class IngestWorker implements Service {
 
   async start(): Promise<void> {
     const { kafka, shared, settings, logger } = this.deps;
-    this.producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false, maxInFlightRequests: 5 });
+    // The default (Java-compatible murmur2) partitioner: the same trace id lands in the same partition whoever produces it.
+    this.producer = kafka.producer({ allowAutoTopicCreation: false, maxInFlightRequests: 5, createPartitioner: Partitioners.DefaultPartitioner });
     this.consumer = kafka.consumer({
       groupId: settings.groupId,
       maxBytesPerPartition: settings.fetchMaxBytesPerPartition,

@@ -4,6 +4,7 @@
  * Wait on conditions with a deadline, never on sleeps.
  */
 import { randomBytes } from 'node:crypto';
+import { Partitioners } from 'kafkajs';
 import type { Admin, Consumer, Kafka, Producer, EachMessagePayload } from 'kafkajs';
 import type { Client } from '@elastic/elasticsearch';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -71,7 +72,7 @@ export class TestContext {
   }
 
   async producer(opts: Parameters<Kafka['producer']>[0] = {}): Promise<Producer> {
-    const p = this.kafka('test-producer').producer({ allowAutoTopicCreation: false, ...opts });
+    const p = this.kafka('test-producer').producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, ...opts });
     await p.connect();
     this.defer(() => p.disconnect());
     return p;

@@ -3,6 +3,7 @@
  * OTLP/protobuf, OTLP/JSON or both, with an optional share of bad input. Prints progress on a
  * terminal (a log line otherwise) and a final summary.
  */
+import { Partitioners } from 'kafkajs';
 import { ConfigError, createKafka, loadProcessConfig, setting } from '../../../shared/src';
 import { badMessage, encodeTraces, TraceGenerator } from './trace-generator';
 
@@ -18,7 +19,7 @@ export const loadgenSchema = {
 async function main(): Promise<void> {
   const { shared, own } = loadProcessConfig(process.env, 'MPLP_LOADGEN_', loadgenSchema);
   const kafka = createKafka(shared, 'loadgen');
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   const gen = new TraceGenerator({ errorRate: own.errorRate });
   const started = Date.now();

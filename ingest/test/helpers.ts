@@ -1,0 +1,39 @@
+import { spawn, ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { TestContext, uniqueName, waitFor } from '../../shared/testing';
+import { SpanBatchCodec, NormalizedSpan } from '../../shared/src';
+import { createIngest } from '../src';
+
+export const INGEST_MAIN = path.join(__dirname, '..', 'src', 'main.js');
+
+/** Fresh raw/validated/dlq topics and the env that points an ingest worker at them. */
+export async function ingestTopics(ctx: TestContext, extraEnv: Record<string, string> = {}) {
+  const [raw, validated, dlq] = await ctx.topics(['raw', 'validated', 'dlq'], 3);
+  const env: Record<string, string> = {
+    MPLP_TOPIC_RAW: raw, MPLP_TOPIC_VALIDATED: validated, MPLP_TOPIC_DLQ: dlq,
+    MPLP_INGEST_GROUP_ID: uniqueName('test-ingest'), MPLP_INGEST_HTTP_PORT: '0', MPLP_LOG_LEVEL: 'warn', ...extraEnv,
+  };
+  return { raw, validated, dlq, env };
+}
+
+/** Starts an ingest worker in this process; stopped at cleanup. */
+export async function startIngest(ctx: TestContext, env: Record<string, string>) {
+  const { service } = createIngest({ ...process.env, ...env });
+  await service.start();
+  ctx.defer(() => service.stop());
+  await waitFor('ingest joined its group', () => service.worker.ready, { timeoutMs: 60_000 });
+  return service;
+}
+
+/** Spawns `node dist/ingest/src/main.js` as its own process (for kill -9). */
+export function spawnIngest(ctx: TestContext, env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, [INGEST_MAIN], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  child.stderr!.on('data', () => undefined);
+  ctx.defer(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  return child;
+}
+
+/** All spans in a collected validated topic. */
+export function spansOf(messages: { value: Buffer | null }[]): NormalizedSpan[] {
+  return messages.flatMap((m) => SpanBatchCodec.decode(m.value!));
+}
