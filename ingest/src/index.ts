@@ -11,14 +11,14 @@ export { IngestWorker } from './ingest-worker';
 export interface Ingest extends Service { readonly worker: IngestWorker; readonly port: () => number | undefined }
 
 /** Builds the ingest worker from the environment: config, logger, Kafka, metrics server. */
-export function createIngest(env: Env, overrides: Partial<IngestSettings> = {}) {
+export function createIngest(env: Env, overrides: Partial<IngestSettings> = {}, hooks: Pick<ConstructorParameters<typeof IngestWorker>[0], 'onBatchCommitted'> = {}) {
   const cfg = loadProcessConfig(env, 'MPLP_INGEST_', ingestSchema);
   const settings: IngestSettings = { ...cfg.own, ...overrides };
   const logger = createLogger({ name: 'ingest', level: cfg.shared.logLevel });
   const registry = createRegistry();
   const metrics = new IngestMetrics(registry);
   const kafka = createKafka(cfg.shared, 'ingest', logger.child({ component: 'kafka' }));
-  const worker = new IngestWorker({ kafka, shared: cfg.shared, settings, logger, metrics });
+  const worker = new IngestWorker({ kafka, shared: cfg.shared, settings, logger, metrics, ...hooks });
   const ops = new OpsServer({ port: settings.httpPort, registry, ready: () => worker.ready });
   let port: number | undefined;
   const service: Ingest = {

@@ -7,7 +7,11 @@ import type { IngestSettings } from './config';
 import { DLQ_HEADER_CODE, DLQ_HEADER_ERROR, DLQ_HEADER_SOURCE, MessageProcessor } from './message-processor';
 import { IngestMetrics } from './metrics';
 
-export interface IngestWorkerDeps { kafka: Kafka; shared: SharedConfig; settings: IngestSettings; logger: Logger; metrics: IngestMetrics }
+export interface IngestWorkerDeps {
+  kafka: Kafka; shared: SharedConfig; settings: IngestSettings; logger: Logger; metrics: IngestMetrics;
+  /** Called after each input batch is committed (benchmarks). */
+  onBatchCommitted?: (info: { seconds: number; spans: number; messages: number }) => void;
+}
 
 /**
  * Consumes raw OTLP, produces lz4 batches keyed by trace id and dead letters, and commits an
@@ -126,7 +130,9 @@ export class IngestWorker implements Service {
     await this.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
     const hw = BigInt(batch.highWatermark);
     metrics.lag.set({ partition: String(batch.partition) }, Number(hw - BigInt(last) - 1n));
-    metrics.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    metrics.batchSeconds.observe(seconds);
+    this.deps.onBatchCommitted?.({ seconds, spans: spansOut, messages: batch.messages.length });
     await heartbeat();
   }
 

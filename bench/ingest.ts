@@ -1,0 +1,99 @@
+/**
+ * npm run bench:ingest — spans/s and per-batch latency of the ingest worker for each encoding,
+ * against its ceiling in the same run: a raw consume→produce passthrough of the same messages
+ * with the same client settings (no decode, no normalize, no compress). Prints the ratio.
+ * Runs each measurement MPLP_BENCH_ROUNDS times (default 3) and reports medians.
+ */
+import { Partitioners } from 'kafkajs';
+import { createKafka, ensureTopics, loadConfig, sharedSchema, lz4Implementation } from '../shared/src';
+import { uniqueName } from '../shared/testing';
+import { createIngest } from '../ingest/src';
+import { encodeTraces, TraceGenerator } from '../ingest/src/loadgen/trace-generator';
+import { fmt, median, percentile, until } from './util';
+
+const MESSAGES = Number(process.env.MPLP_BENCH_MESSAGES ?? 1500);
+const ROUNDS = Number(process.env.MPLP_BENCH_ROUNDS ?? 3);
+const shared = loadConfig(sharedSchema, process.env);
+const kafka = createKafka(shared, 'bench');
+
+async function prepare(encoding: 'protobuf' | 'json'): Promise<{ topic: string; spans: number }> {
+  const topic = uniqueName('bench.raw');
+  const admin = kafka.admin(); await admin.connect();
+  await ensureTopics(admin, [{ topic, numPartitions: 6, replicationFactor: 1 }]);
+  await admin.disconnect();
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner }); await producer.connect();
+  const gen = new TraceGenerator({ errorRate: 0.02 });
+  let spans = 0;
+  for (let i = 0; i < MESSAGES; i += 100) {
+    const msgs = [];
+    for (let j = 0; j < 100 && i + j < MESSAGES; j++) {
+      const traces = Array.from({ length: 10 }, () => gen.trace(Date.now()));
+      spans += traces.reduce((n, t) => n + t.length, 0);
+      msgs.push({ value: encodeTraces(traces, encoding) });
+    }
+    await producer.send({ topic, acks: -1, messages: msgs });
+  }
+  await producer.disconnect();
+  return { topic, spans };
+}
+
+async function runIngest(raw: string, spans: number) {
+  const [validated, dlq] = [uniqueName('bench.validated'), uniqueName('bench.dlq')];
+  const admin = kafka.admin(); await admin.connect();
+  await ensureTopics(admin, [validated, dlq].map((topic) => ({ topic, numPartitions: 6, replicationFactor: 1 })));
+  await admin.disconnect();
+  const batches: number[] = [];
+  let done = 0;
+  let t0 = 0;
+  const { service } = createIngest({ ...process.env, MPLP_TOPIC_RAW: raw, MPLP_TOPIC_VALIDATED: validated, MPLP_TOPIC_DLQ: dlq,
+    MPLP_INGEST_GROUP_ID: uniqueName('bench-ingest'), MPLP_INGEST_HTTP_PORT: '0', MPLP_LOG_LEVEL: 'warn' }, {},
+  { onBatchCommitted: ({ seconds, spans: n }) => { if (!t0) t0 = performance.now() - seconds * 1000; batches.push(seconds * 1000); done += n; } });
+  await service.start();
+  await until(() => done >= spans, 600_000, 'ingest to finish');
+  const secs = (performance.now() - t0) / 1000;
+  await service.stop();
+  return { spansPerSec: spans / secs, p50: percentile(batches, 50), p99: percentile(batches, 99) };
+}
+
+/** The ceiling: the same consumer settings, eachBatch, produce the raw bytes on, commit after ack. */
+async function runPassthrough(raw: string, spans: number) {
+  const out = uniqueName('bench.passthrough');
+  const admin = kafka.admin(); await admin.connect();
+  await ensureTopics(admin, [{ topic: out, numPartitions: 6, replicationFactor: 1 }]);
+  await admin.disconnect();
+  const consumer = kafka.consumer({ groupId: uniqueName('bench-pass'), maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 16 * 1024 * 1024 });
+  const producer = kafka.producer({ maxInFlightRequests: 5, createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect(); await consumer.connect();
+  await consumer.subscribe({ topic: raw, fromBeginning: true });
+  let messages = 0; let t0 = 0;
+  await consumer.run({
+    autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 3,
+    eachBatch: async ({ batch, resolveOffset }) => {
+      if (!t0) t0 = performance.now();
+      await producer.sendBatch({ acks: -1, topicMessages: [{ topic: out, messages: batch.messages.map((m) => ({ key: m.key, value: m.value })) }] });
+      const last = batch.messages[batch.messages.length - 1].offset;
+      resolveOffset(last);
+      await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+      messages += batch.messages.length;
+    },
+  });
+  await until(() => messages >= MESSAGES, 600_000, 'passthrough to finish');
+  const secs = (performance.now() - t0) / 1000;
+  await consumer.disconnect(); await producer.disconnect();
+  return { spansPerSec: spans / secs };
+}
+
+async function main(): Promise<void> {
+  console.log(`bench:ingest — ${MESSAGES} messages of 10 traces per encoding, ${ROUNDS} rounds, lz4: ${lz4Implementation()}, node ${process.version}`);
+  for (const encoding of ['protobuf', 'json'] as const) {
+    const { topic, spans } = await prepare(encoding);
+    const ing: number[] = [], pass: number[] = [], p50: number[] = [], p99: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      const a = await runIngest(topic, spans); ing.push(a.spansPerSec); p50.push(a.p50); p99.push(a.p99);
+      const b = await runPassthrough(topic, spans); pass.push(b.spansPerSec);
+    }
+    console.log(`${encoding.padEnd(9)} ${fmt(spans)} spans: ingest ${fmt(median(ing))} spans/s (batch p50 ${fmt(median(p50), 1)} ms, p99 ${fmt(median(p99), 1)} ms) | passthrough ceiling ${fmt(median(pass))} spans/s | ratio ${fmt(median(ing) / median(pass), 2)}`);
+  }
+}
+
+main().then(() => process.exit(0), (err) => { console.error(err); process.exit(1); });
