@@ -2,7 +2,13 @@
  * Prints where the demo traffic went: messages per topic, documents per index family, and the
  * services the query API knows. Waits (with a deadline) for the indexer to catch up first.
  */
-import { createElasticsearch, createKafka, loadProcessConfig } from '../shared/src';
+import { createElasticsearch, createKafka, loadProcessConfig, setting } from '../shared/src';
+
+/** Read by scripts/start.sh; declared here so the unknown-setting check knows them. */
+export const demoSchema = {
+  seconds: setting.int('MPLP_DEMO_SECONDS', 60, "seconds of demo traffic in npm start (0 = until Ctrl-C)", { min: 0 }),
+  rate: setting.int('MPLP_DEMO_RATE', 2000, "demo traffic in spans per second", { min: 1 }),
+};
 
 async function topicTotals(cfg: ReturnType<typeof loadProcessConfig>['shared']): Promise<Record<string, number>> {
   const admin = createKafka(cfg, 'demo-summary').admin();
@@ -20,7 +26,7 @@ async function topicTotals(cfg: ReturnType<typeof loadProcessConfig>['shared']):
 }
 
 async function main(): Promise<void> {
-  const { shared: cfg } = loadProcessConfig(process.env, 'MPLP_DEMO_', {});
+  const { shared: cfg } = loadProcessConfig(process.env, 'MPLP_DEMO_', demoSchema);
   const es = createElasticsearch(cfg);
   const count = async (family: string) => {
     try { return (await es.count({ index: `${cfg.indexPrefix}-${family}-*`, allow_no_indices: true } as never)).count; } catch { return 0; }
@@ -37,7 +43,7 @@ async function main(): Promise<void> {
   for (const [t, n] of Object.entries(await topicTotals(cfg))) console.log(`  ${t.padEnd(28)} ${n}`);
   console.log('documents in Elasticsearch:');
   for (const f of ['traces', 'metrics', 'alerts']) console.log(`  ${cfg.indexPrefix}-${f}-*`.padEnd(30) + ` ${await count(f)}`);
-  const port = process.env.MPLP_QUERY_PORT ?? '16686';
+  const port = process.env.MPLP_INDEXER_QUERY_PORT ?? '16686';
   try {
     const res = await fetch(`http://127.0.0.1:${port}/api/services`);
     const body = (await res.json()) as { data?: string[] };
@@ -49,4 +55,4 @@ async function main(): Promise<void> {
   await es.close();
 }
 
-main().catch((err) => { console.error(`demo-summary: ${(err as Error).message}`); process.exit(1); });
+if (require.main === module) main().catch((err) => { console.error(`demo-summary: ${(err as Error).message}`); process.exit(1); });

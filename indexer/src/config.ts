@@ -1,0 +1,23 @@
+import { setting } from '../../shared/src';
+
+/** Settings of the indexer (MPLP_INDEXER_*). Defaults work on the local cluster. */
+export const indexerSchema = {
+  groupId: setting.string('MPLP_INDEXER_GROUP_ID', 'mplp-indexer', 'Kafka consumer group of the indexers', { nonEmpty: true }),
+  httpPort: setting.int('MPLP_INDEXER_HTTP_PORT', 9402, '/healthz /readyz /metrics port (0 = any free port)', { min: 0, max: 65535 }),
+  queryPort: setting.int('MPLP_INDEXER_QUERY_PORT', 16686, 'query API port (Jaeger query API shape; 0 = any free port, -1 = off)', { min: -1, max: 65535 }),
+  topics: setting.list('MPLP_INDEXER_TOPICS', ['spans', 'metrics', 'alerts'], 'which of spans, metrics, alerts to index'),
+  partitionsConcurrently: setting.int('MPLP_INDEXER_PARTITIONS_CONCURRENTLY', 3, 'input partitions processed at once = the bound on concurrent bulks', { min: 1, max: 64 }),
+  fetchMaxBytesPerPartition: setting.int('MPLP_INDEXER_FETCH_MAX_BYTES_PER_PARTITION', 2 * 1024 * 1024, 'Kafka fetch size per partition (bounds memory)', { min: 65536 }),
+  fetchMaxWaitMs: setting.duration('MPLP_INDEXER_FETCH_MAX_WAIT', 250, 'how long a fetch waits for data: the flush-on-time bound of a bulk', { min: 10 }),
+  bulkMaxDocs: setting.int('MPLP_INDEXER_BULK_MAX_DOCS', 5000, 'documents per bulk request', { min: 1 }),
+  bulkMaxBytes: setting.int('MPLP_INDEXER_BULK_MAX_BYTES', 5 * 1024 * 1024, 'bytes per bulk request body (keep under http.max_content_length)', { min: 4096 }),
+  maxDecompressedBytes: setting.int('MPLP_INDEXER_MAX_BATCH_BYTES', 64 * 1024 * 1024, 'largest decompressed span batch accepted', { min: 65536 }),
+  retryBaseMs: setting.duration('MPLP_INDEXER_RETRY_BASE', 200, 'first retry backoff of a failed bulk or document', { min: 1 }),
+  retryMaxMs: setting.duration('MPLP_INDEXER_RETRY_MAX', 30_000, 'backoff ceiling', { min: 1 }),
+  traceCacheSize: setting.int('MPLP_INDEXER_TRACE_CACHE_SIZE', 500, 'traces kept in the query API cache', { min: 0 }),
+  traceCacheTtlMs: setting.duration('MPLP_INDEXER_TRACE_CACHE_TTL', 10_000, 'how long a cached trace is served before re-reading', { min: 0 }),
+  summaryIntervalMs: setting.duration('MPLP_INDEXER_SUMMARY_INTERVAL', 30_000, 'period of the summary log line', { min: 1000 }),
+  shutdownTimeoutMs: setting.duration('MPLP_INDEXER_SHUTDOWN_TIMEOUT', 30_000, 'deadline for a clean shutdown', { min: 1000 }),
+};
+
+export type IndexerSettings = { readonly [K in keyof typeof indexerSchema]: (typeof indexerSchema)[K]['default'] };

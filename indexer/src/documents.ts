@@ -1,0 +1,43 @@
+import { createHash } from 'node:crypto';
+import type { KafkaMessage } from 'kafkajs';
+import { dailyIndex, HEADER_FORMAT, FORMAT_NDJSON_V1, InvalidInputError, SpanBatchCodec, spanDocId } from '../../shared/src';
+
+/** One document to write, with where it came from (for the DLQ and offset tracking). */
+export interface IndexDoc { index: string; id: string; source: string; origin: string }
+
+export type RecordKind = 'spans' | 'metrics' | 'alerts';
+
+/**
+ * Turns one Kafka record into documents with deterministic ids (DESIGN.md), so a replay
+ * overwrites instead of duplicating. Throws InvalidInputError for a record that cannot be read.
+ */
+export function documentsOf(kind: RecordKind, m: KafkaMessage, prefix: string, origin: string, maxBytes: number): IndexDoc[] {
+  if (!m.value || m.value.length === 0) throw new InvalidInputError('empty', 'empty record');
+  if (kind === 'spans') {
+    const format = m.headers?.[HEADER_FORMAT]?.toString() ?? FORMAT_NDJSON_V1;
+    const lines = SpanBatchCodec.lines(SpanBatchCodec.decompress(m.value, maxBytes));
+    if (format !== FORMAT_NDJSON_V1) throw new InvalidInputError('format', `unsupported ${HEADER_FORMAT} "${format}"`);
+    return lines.map((line, i) => {
+      let span: { traceId?: string; spanId?: string; startTime?: string };
+      try { span = JSON.parse(line); } catch (err) { throw new InvalidInputError('decode', `line ${i + 1} is not JSON: ${(err as Error).message}`); }
+      if (typeof span.traceId !== 'string' || typeof span.spanId !== 'string' || typeof span.startTime !== 'string') {
+        throw new InvalidInputError('decode', `line ${i + 1} lacks traceId, spanId or startTime`);
+      }
+      return { index: dailyIndex(prefix, 'traces', span.startTime), id: spanDocId(span as { traceId: string; spanId: string }), source: line, origin };
+    });
+  }
+  let rec: Record<string, unknown>;
+  try { rec = JSON.parse(m.value.toString('utf8')); } catch (err) { throw new InvalidInputError('decode', `not JSON: ${(err as Error).message}`); }
+  if (!rec || typeof rec !== 'object') throw new InvalidInputError('decode', 'not a JSON object');
+  if (kind === 'metrics') {
+    const end = rec.windowEnd;
+    if (typeof end !== 'string' && typeof end !== 'number') throw new InvalidInputError('decode', 'metric record lacks windowEnd');
+    const key = (rec.seriesKey as string | undefined) ?? m.key?.toString() ?? `${rec.service}|${rec.operation}|${rec.kind}`;
+    const endMs = typeof end === 'number' ? end : Date.parse(end);
+    return [{ index: dailyIndex(prefix, 'metrics', endMs), id: `${key}:${new Date(endMs).toISOString()}`, source: JSON.stringify({ seriesKey: key, ...rec }), origin }];
+  }
+  const at = (rec.windowEnd ?? rec.evaluatedAt) as string | number | undefined;
+  if (at === undefined) throw new InvalidInputError('decode', 'alert record lacks windowEnd');
+  const id = createHash('sha256').update(`${rec.ruleId}|${rec.seriesKey ?? JSON.stringify(rec.series)}|${rec.state}|${at}`).digest('hex').slice(0, 40);
+  return [{ index: dailyIndex(prefix, 'alerts', typeof at === 'number' ? at : Date.parse(at)), id, source: m.value.toString('utf8'), origin }];
+}
