@@ -1,0 +1,55 @@
+import type { Env } from '../../shared/src';
+import {
+  createElasticsearch, createKafka, createLogger, createRegistry, ensureIndexTemplates, loadProcessConfig, OpsServer, redactConfig,
+  retry, classifyElasticsearchError, Service, sharedSchema,
+} from '../../shared/src';
+import { BulkIndexer } from './bulk-indexer';
+import { indexerSchema, IndexerSettings } from './config';
+import { IndexerWorker } from './indexer-worker';
+import { IndexerMetrics } from './metrics';
+import { QueryApi, TraceCache } from './query-api';
+import { TraceQuery } from './trace-query';
+
+export { indexerSchema } from './config';
+
+export interface Indexer extends Service { readonly worker: IndexerWorker; readonly queryPort: () => number | undefined; readonly opsPort: () => number | undefined }
+
+/** Builds the indexer from the environment: Kafka consumer, bulk indexer, query API, metrics server. */
+export function createIndexer(env: Env, overrides: Partial<IndexerSettings> = {}) {
+  const cfg = loadProcessConfig(env, 'MPLP_INDEXER_', indexerSchema);
+  const settings: IndexerSettings = { ...cfg.own, ...overrides };
+  const logger = createLogger({ name: 'indexer', level: cfg.shared.logLevel });
+  const registry = createRegistry();
+  const metrics = new IndexerMetrics(registry);
+  const es = createElasticsearch(cfg.shared);
+  const kafka = createKafka(cfg.shared, 'indexer', logger.child({ component: 'kafka' }));
+  const bulk = new BulkIndexer(es, settings, metrics, logger.child({ component: 'bulk' }));
+  const worker = new IndexerWorker({ kafka, shared: cfg.shared, settings, logger, metrics, bulk });
+  const api = new QueryApi(new TraceQuery(es, cfg.shared.indexPrefix), new TraceCache(settings.traceCacheSize, settings.traceCacheTtlMs));
+  const ops = new OpsServer({ port: settings.httpPort, registry, ready: () => worker.ready });
+  let queryPort: number | undefined;
+  let opsPort: number | undefined;
+  const service: Indexer = {
+    worker,
+    queryPort: () => queryPort,
+    opsPort: () => opsPort,
+    async start() {
+      logger.info({ shared: redactConfig(sharedSchema, cfg.shared), settings }, 'starting indexer');
+      opsPort = await ops.start();
+      await retry(() => ensureIndexTemplates(es, cfg.shared.indexPrefix), {
+        attempts: 30, baseDelayMs: 500, maxDelayMs: 5000, classify: (e) => classifyElasticsearchError(e, 'install index templates'),
+        onRetry: (err, attempt) => logger.warn({ err, attempt }, 'elasticsearch not ready, retrying'),
+      });
+      if (settings.queryPort >= 0) queryPort = await api.start(settings.queryPort);
+      await worker.start();
+      logger.info({ queryPort, opsPort }, 'indexer ready');
+    },
+    async stop(signal) {
+      await worker.stop(signal);
+      await api.stop();
+      await ops.stop();
+      await es.close();
+    },
+  };
+  return { service, logger, shutdownDeadlineMs: settings.shutdownTimeoutMs };
+}

@@ -1,0 +1,4 @@
+import { runProcess } from '../../shared/src';
+import { createIndexer } from './index';
+
+runProcess({ name: 'indexer', create: async (env) => createIndexer(env) });
