@@ -18,6 +18,8 @@ export function documentsOf(kind: RecordKind, m: KafkaMessage, prefix: string, o
     const lines = SpanBatchCodec.lines(SpanBatchCodec.decompress(m.value, maxBytes));
     if (format !== FORMAT_NDJSON_V1) throw new InvalidInputError('format', `unsupported ${HEADER_FORMAT} "${format}"`);
     return lines.map((line, i) => {
+      const fast = spanKeyFast(line);
+      if (fast) return { index: dailyIndex(prefix, 'traces', fast.startTime), id: fast.traceId + fast.spanId, source: line, origin };
       let span: { traceId?: string; spanId?: string; startTime?: string };
       try { span = JSON.parse(line); } catch (err) { throw new InvalidInputError('decode', `line ${i + 1} is not JSON: ${(err as Error).message}`); }
       if (typeof span.traceId !== 'string' || typeof span.spanId !== 'string' || typeof span.startTime !== 'string') {
@@ -40,4 +42,22 @@ export function documentsOf(kind: RecordKind, m: KafkaMessage, prefix: string, o
   if (at === undefined) throw new InvalidInputError('decode', 'alert record lacks windowEnd');
   const id = createHash('sha256').update(`${rec.ruleId}|${rec.seriesKey ?? JSON.stringify(rec.series)}|${rec.state}|${at}`).digest('hex').slice(0, 40);
   return [{ index: dailyIndex(prefix, 'alerts', typeof at === 'number' ? at : Date.parse(at)), id, source: m.value.toString('utf8'), origin }];
+}
+
+const FAST = /^\{"traceId":"([0-9a-f]{32})","spanId":"([0-9a-f]{16})"/;
+
+/**
+ * Reads the id and date of a span written by ingest without parsing the whole line: ingest
+ * writes traceId, spanId first and startTime before attributes, and a JSON string value cannot
+ * contain an unescaped quote, so the first `"startTime":"` is the top-level one. Anything else
+ * falls back to JSON.parse.
+ */
+export function spanKeyFast(line: string): { traceId: string; spanId: string; startTime: string } | undefined {
+  const m = FAST.exec(line);
+  if (!m) return undefined;
+  const at = line.indexOf('"startTime":"');
+  const attrs = line.indexOf('"attributes":');
+  if (at < 0 || (attrs >= 0 && attrs < at)) return undefined;
+  const startTime = line.slice(at + 13, at + 23);
+  return /^\d{4}-\d{2}-\d{2}$/.test(startTime) ? { traceId: m[1], spanId: m[2], startTime } : undefined;
 }

@@ -50,3 +50,23 @@ describe('span helpers', () => {
     expect(spanDocId(span)).toBe('0af7651916cd43dd8448eb211c80319cb7ad6b7169203331');
   });
 });
+
+describe('LZ4 frame decoding', () => {
+  it('reads frames written by the lz4 command line tool, multi-block and with checksums', () => {
+    const big = Buffer.from(Array.from({ length: 200_000 }, (_, i) => `line ${i} ${i % 7 === 0 ? 'x'.repeat(i % 50) : ''}`).join('\n'));
+    for (const args of [['-c', '-B4'], ['-c', '-B4', '-BX', '--content-size'], ['-c', '-B7', '--no-frame-crc']]) {
+      const frame = execFileSync('lz4', args, { input: big, maxBuffer: 64 * 1024 * 1024 });
+      expect(SpanBatchCodec.decompress(frame).equals(big)).toBe(true);
+    }
+  });
+
+  it('refuses linked-block frames with a clear reason', () => {
+    const frame = execFileSync('lz4', ['-c', '-B4', '-BD'], { input: Buffer.alloc(300_000, 'abc') });
+    expect(() => SpanBatchCodec.decompress(frame)).toThrow(/linked blocks/);
+  });
+
+  it('rejects a truncated frame', () => {
+    const frame = SpanBatchCodec.encodeLines(Buffer.from('hello world\n'.repeat(100)));
+    expect(() => SpanBatchCodec.decompress(frame.subarray(0, frame.length - 6))).toThrow(/truncated/);
+  });
+});

@@ -1,0 +1,59 @@
+import type { KafkaMessage } from 'kafkajs';
+import { SpanBatchCodec } from '../../shared/src';
+import { documentsOf, spanKeyFast } from '../src/documents';
+import { classifyItem, planBulks } from '../src/bulk-indexer';
+import { orderTrace } from '../src/trace-tree';
+import { makeSpans } from './helpers';
+
+const msg = (value: Buffer, key?: string) => ({ value, key: key ? Buffer.from(key) : null, headers: {}, offset: '0', timestamp: '0', attributes: 0 } as unknown as KafkaMessage);
+
+describe('documents', () => {
+  it('gives spans deterministic ids and daily indices, fast path equal to a full parse', () => {
+    const spans = makeSpans(2, 3);
+    const docs = documentsOf('spans', msg(SpanBatchCodec.encode(spans)), 'mplp', 'o', 1e7);
+    expect(docs.map((d) => d.id)).toEqual(spans.map((s) => s.traceId + s.spanId));
+    expect(docs[0].index).toBe(`mplp-traces-${spans[0].startTime.slice(0, 10).replace(/-/g, '.')}`);
+    const line = JSON.stringify(spans[0]);
+    expect(spanKeyFast(line)).toEqual({ traceId: spans[0].traceId, spanId: spans[0].spanId, startTime: spans[0].startTime.slice(0, 10) });
+    expect(spanKeyFast(JSON.stringify({ spanId: 'x', traceId: 'y' }))).toBeUndefined();
+  });
+
+  it('ids metrics by series key and window end', () => {
+    const rec = { seriesKey: 'cart|GetCart|SERVER', windowEnd: '2024-05-01T12:00:05.000Z', count: 3 };
+    const [d] = documentsOf('metrics', msg(Buffer.from(JSON.stringify(rec))), 'mplp', 'o', 1e7);
+    expect(d).toMatchObject({ index: 'mplp-metrics-2024.05.01', id: 'cart|GetCart|SERVER:2024-05-01T12:00:05.000Z' });
+  });
+
+  it('refuses records it cannot read with a code', () => {
+    expect(() => documentsOf('spans', msg(Buffer.from('nope')), 'mplp', 'o', 1e7)).toThrow(expect.objectContaining({ code: 'decode' }));
+    expect(() => documentsOf('metrics', msg(Buffer.from('{"count":1}')), 'mplp', 'o', 1e7)).toThrow(/windowEnd/);
+  });
+});
+
+describe('bulk planning and item classification (Jaeger sync_bulk rules)', () => {
+  it('classifies items: done, conflict done, retry, poison', () => {
+    expect([201, 200, 409, 429, 503, 500, 408, 400, 404].map(classifyItem)).toEqual(['done', 'done', 'done', 'retry', 'retry', 'retry', 'retry', 'poison', 'poison']);
+  });
+
+  it('never exceeds the byte cap or the document cap', () => {
+    const docs = Array.from({ length: 100 }, (_, i) => ({ index: 'i', id: String(i), source: 'x'.repeat(1000), origin: 'o' }));
+    const bulks = planBulks(docs, 30, 10_000);
+    expect(bulks.flat()).toEqual(docs);
+    for (const b of bulks) {
+      expect(b.length).toBeLessThanOrEqual(30);
+      expect(b.reduce((n, d) => n + d.source.length + 40, 0)).toBeLessThanOrEqual(10_000 + 1100);
+    }
+    expect(bulks.every((b) => b.length <= 9)).toBe(true);
+  });
+});
+
+describe('trace tree', () => {
+  it('orders depth-first by start time and marks spans whose parent is missing', () => {
+    const spans = makeSpans(1, 4);
+    const shuffled = [spans[3], spans[0], spans[2]];
+    const ordered = orderTrace(shuffled);
+    expect(ordered.map((o) => o.span.spanId)).toEqual([spans[0].spanId, spans[2].spanId, spans[3].spanId]);
+    expect(ordered.map((o) => o.missingParent)).toEqual([false, true, false]);
+    expect(ordered.map((o) => o.depth)).toEqual([0, 0, 1]);
+  });
+});
