@@ -4,14 +4,7 @@ WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json ./
-COPY shared ./shared
-COPY ingest ./ingest
-COPY indexer ./indexer
-COPY aggregator ./aggregator
-COPY archiver ./archiver
-COPY bench ./bench
-COPY scripts ./scripts
+COPY . .
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim

@@ -20,8 +20,8 @@ describe('indexer under failure (real Kafka and Elasticsearch)', () => {
   }
 
   it('(a) kill -9 mid-bulk, then restart: every span indexed once', async () => {
-    const { validated, dlq, prefix, groupId, env } = await indexerSetup(ctx, { MPLP_INDEXER_BULK_MAX_DOCS: '200', MPLP_INDEXER_PARTITIONS_CONCURRENTLY: '1' });
-    const spans = makeSpans(600, 5);
+    const { validated, dlq, prefix, groupId, env } = await indexerSetup(ctx, { MPLP_INDEXER_BULK_MAX_DOCS: '100', MPLP_INDEXER_PARTITIONS_CONCURRENTLY: '1' });
+    const spans = makeSpans(1000, 5);
     await publishSpans(ctx, validated, spans);
     const first = spawnIndexer(ctx, env);
     await waitFor('indexing under way', async () => (await docCount(ctx, prefix)) > 300, { timeoutMs: 90_000, intervalMs: 50 });
