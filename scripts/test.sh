@@ -11,8 +11,16 @@ if ! bash scripts/cluster/status.sh >/dev/null 2>&1; then
   bash scripts/cluster/start.sh
   started_here=1
 fi
-cleanup() { if [ "$started_here" = 1 ] && [ -z "${MPLP_KEEP_CLUSTER:-}" ]; then bash scripts/cluster/stop.sh; fi; }
+results=.cluster/test-results; rm -rf "$results"; mkdir -p "$results"
+cleanup() {
+  # One plain closing line for any reader of the log: "N passed, N failed".
+  node -e '
+    const fs = require("fs"); let p = 0, f = 0;
+    for (const x of fs.readdirSync(process.argv[1])) { const r = JSON.parse(fs.readFileSync(process.argv[1] + "/" + x)); p += r.numPassedTests; f += r.numFailedTests; }
+    console.log(`tests: ${p} passed, ${f} failed`);' "$results" 2>/dev/null || true
+  if [ "$started_here" = 1 ] && [ -z "${MPLP_KEEP_CLUSTER:-}" ]; then bash scripts/cluster/stop.sh; fi
+}
 trap cleanup EXIT
 node dist/scripts/setup.js
-npx jest --selectProjects unit
-npx jest --selectProjects integration --runInBand "$@"
+npx jest --selectProjects unit --json --outputFile="$results/unit.json"
+npx jest --selectProjects integration --runInBand --json --outputFile="$results/integration.json" "$@"
