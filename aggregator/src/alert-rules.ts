@@ -1,0 +1,94 @@
+import { readFileSync, statSync } from 'node:fs';
+import { ConfigError } from '../../shared/src';
+
+/**
+ * Alert rules file (JSON): { "rules": [ { "id", "selector": { service?, operation?, kind? },
+ * "metric": "latencyMs.p99" | "errorRate" | ..., "op": ">" | ">=" | "<" | "<=", "threshold": n, "for": "30s" } ] }.
+ * A selector field absent or "*" matches anything.
+ */
+export type Comparison = '>' | '>=' | '<' | '<=';
+export interface AlertRule { id: string; selector: { service?: string; operation?: string; kind?: string }; metric: string; op: Comparison; threshold: number; forMs: number }
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
+
+export function parseRules(text: string, file = 'rules file'): AlertRule[] {
+  let doc: unknown;
+  try { doc = JSON.parse(text); } catch (err) { throw new ConfigError('MPLP_AGGREGATOR_RULES_FILE', `${file} is not JSON: ${(err as Error).message}`); }
+  const bad = (why: string) => new ConfigError('MPLP_AGGREGATOR_RULES_FILE', `${file}: ${why}`);
+  const rules = (doc as { rules?: unknown }).rules;
+  if (!Array.isArray(rules)) throw bad('expected an object with a "rules" array');
+  const ids = new Set<string>();
+  return rules.map((r: Record<string, unknown>, i) => {
+    const at = `rules[${i}]`;
+    if (typeof r !== 'object' || r === null) throw bad(`${at} is not an object`);
+    if (typeof r.id !== 'string' || !r.id) throw bad(`${at}.id must be a non-empty string`);
+    if (ids.has(r.id)) throw bad(`${at}.id "${r.id}" is duplicated`);
+    ids.add(r.id);
+    const sel = (r.selector ?? {}) as Record<string, unknown>;
+    for (const k of Object.keys(sel)) {
+      if (!['service', 'operation', 'kind'].includes(k)) throw bad(`${at}.selector.${k} is unknown (service, operation, kind)`);
+      if (typeof sel[k] !== 'string') throw bad(`${at}.selector.${k} must be a string`);
+    }
+    if (typeof r.metric !== 'string' || !/^(count|errorCount|errorRate|ratePerSecond|lateCount|latencyMs\.(min|max|mean|stddev|p50|p90|p95|p99|p999))$/.test(r.metric)) {
+      throw bad(`${at}.metric must be count, errorCount, errorRate, ratePerSecond, lateCount or latencyMs.<min|max|mean|stddev|p50|p90|p95|p99|p999>`);
+    }
+    if (!['>', '>=', '<', '<='].includes(r.op as string)) throw bad(`${at}.op must be one of > >= < <=`);
+    if (typeof r.threshold !== 'number' || !Number.isFinite(r.threshold)) throw bad(`${at}.threshold must be a number`);
+    let forMs = 0;
+    if (r.for !== undefined) {
+      const m = DURATION.exec(String(r.for));
+      if (!m) throw bad(`${at}.for must be a duration like 30s or 2m`);
+      forMs = Number(m[1]) * { ms: 1, s: 1e3, m: 60e3, h: 3600e3 }[(m[2] ?? 'ms') as 'ms'];
+    }
+    return { id: r.id, selector: sel as AlertRule['selector'], metric: r.metric, op: r.op as Comparison, threshold: r.threshold, forMs };
+  });
+}
+
+/** Holds the rules in force; reloads the file when it changes and keeps the old rules if the new file is bad. */
+export class RulesFile {
+  private rules: AlertRule[] = [];
+  private stamp = '';
+  private timer?: NodeJS.Timeout;
+  constructor(private readonly path: string, private readonly onResult: (ok: boolean, detail: { rules?: number; err?: Error }) => void) {}
+
+  get current(): AlertRule[] { return this.rules; }
+
+  /** First load: a bad file stops the process at start. */
+  loadInitial(): void {
+    if (!this.path) return;
+    this.rules = parseRules(this.read(), this.path);
+    this.onResult(true, { rules: this.rules.length });
+  }
+
+  watch(pollMs: number): void {
+    if (!this.path) return;
+    this.timer = setInterval(() => this.check(), pollMs);
+    this.timer.unref();
+  }
+
+  check(): void {
+    let stamp: string;
+    try { const s = statSync(this.path); stamp = `${s.mtimeMs}:${s.size}`; } catch { return; }
+    if (stamp === this.stamp) return;
+    try {
+      const text = readFileSync(this.path, 'utf8');
+      this.stamp = stamp;
+      this.rules = parseRules(text, this.path);
+      this.onResult(true, { rules: this.rules.length });
+    } catch (err) {
+      this.onResult(false, { err: err as Error });
+    }
+  }
+
+  private read(): string {
+    try {
+      const s = statSync(this.path);
+      this.stamp = `${s.mtimeMs}:${s.size}`;
+      return readFileSync(this.path, 'utf8');
+    } catch (err) {
+      throw new ConfigError('MPLP_AGGREGATOR_RULES_FILE', `cannot read ${this.path}: ${(err as Error).message}`);
+    }
+  }
+
+  stop(): void { clearInterval(this.timer); }
+}

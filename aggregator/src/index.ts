@@ -1,0 +1,89 @@
+import path from 'node:path';
+import Piscina from 'piscina';
+import type { Env } from '../../shared/src';
+import {
+  createKafka, createLogger, createRegistry, ensureTopics, loadProcessConfig, OpsServer, redactConfig, retry, classifyKafkaError,
+  Service, sharedSchema,
+} from '../../shared/src';
+import { AlertEvaluator } from './alert-evaluator';
+import { RulesFile } from './alert-rules';
+import { aggregatorSchema, AggregatorSettings } from './config';
+import { hdrImplementation } from './histograms';
+import { WindowMerger } from './merge-stage';
+import { AggregatorMetrics } from './metrics';
+import { SourceStage } from './source-stage';
+
+export { aggregatorSchema } from './config';
+
+export interface Aggregator extends Service {
+  readonly merger: WindowMerger;
+  readonly rules: RulesFile;
+  readonly opsPort: () => number | undefined;
+}
+
+/** Builds the aggregator from the environment: source stage, merge stage, Piscina pool, alert rules, ops server. */
+export function createAggregator(env: Env, overrides: Partial<AggregatorSettings> = {}) {
+  const cfg = loadProcessConfig(env, 'MPLP_AGGREGATOR_', aggregatorSchema);
+  const settings: AggregatorSettings = { ...cfg.own, ...overrides };
+  const logger = createLogger({ name: 'aggregator', level: cfg.shared.logLevel });
+  const registry = createRegistry();
+  const metrics = new AggregatorMetrics(registry);
+  const rules = new RulesFile(settings.rulesFile, (ok, d) => {
+    metrics.rulesReloads.inc({ result: ok ? 'ok' : 'refused' });
+    if (ok) logger.info({ file: settings.rulesFile, rules: d.rules }, 'alert rules loaded');
+    else logger.error({ err: d.err, file: settings.rulesFile }, 'alert rules file refused; the previous rules stay in force');
+  });
+  rules.loadInitial(); // a bad file at start is a bad setting: stop with one line naming it
+  const kafka = createKafka(cfg.shared, 'aggregator', logger.child({ component: 'kafka' }));
+  const admin = kafka.admin();
+  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
+  // The worker file is the compiled JavaScript next to this file in dist/.
+  const pool = new Piscina({ filename: path.join(__dirname, 'pane-worker.js'), minThreads: settings.workerThreads, maxThreads: settings.workerThreads, maxQueue: settings.workerThreads * 16 });
+  const dimensions = settings.dimensions.split(',').map((s) => s.trim()).filter(Boolean);
+  const source = new SourceStage({ kafka, admin, producer, pool, settings, topic: cfg.shared.topicValidated, metrics, logger: logger.child({ component: 'source' }), dimensions });
+  const merger = new WindowMerger({
+    kafka, admin, producer, pool, settings, sourceTopic: cfg.shared.topicValidated, metricsTopic: cfg.shared.topicMetrics, alertsTopic: cfg.shared.topicAlerts,
+    metrics, logger: logger.child({ component: 'merge' }), rules, evaluator: new AlertEvaluator(),
+  });
+  const ops = new OpsServer({ port: settings.httpPort, registry, ready: () => source.joined && merger.joined });
+  let opsPort: number | undefined;
+  let summary: NodeJS.Timeout | undefined;
+  const service: Aggregator = {
+    merger,
+    rules,
+    opsPort: () => opsPort,
+    async start() {
+      logger.info({ shared: redactConfig(sharedSchema, cfg.shared), settings, hdr: hdrImplementation({ digits: settings.hdrDigits, wasm: settings.hdrWasm }) }, 'starting aggregator');
+      opsPort = await ops.start();
+      await retry(async () => {
+        await admin.connect();
+        await ensureTopics(admin, [{ topic: settings.partialsTopic, numPartitions: settings.partialsPartitions, replicationFactor: cfg.shared.topicReplication }]);
+      }, {
+        attempts: 30, baseDelayMs: 500, maxDelayMs: 5000, classify: (e) => classifyKafkaError(e, 'create the partials topic'),
+        onRetry: (err, attempt) => logger.warn({ err, attempt }, 'kafka not ready, retrying'),
+      });
+      await producer.connect();
+      rules.watch(settings.rulesPollMs);
+      await merger.start();
+      await source.start();
+      summary = setInterval(() => {
+        void registry.getSingleMetricAsString('mplp_aggregator_spans_total').then(() => logger.info({
+          spans: (metrics.spans as unknown as { hashMap: Record<string, { value: number }> }).hashMap['']?.value ?? 0,
+        }, 'summary'));
+      }, settings.summaryIntervalMs);
+      summary.unref();
+      logger.info({ opsPort, threads: settings.workerThreads }, 'aggregator ready');
+    },
+    async stop() {
+      clearInterval(summary);
+      rules.stop();
+      await source.stop();
+      await merger.stop();
+      await producer.disconnect();
+      await admin.disconnect();
+      await pool.destroy();
+      await ops.stop();
+    },
+  };
+  return { service, logger, shutdownDeadlineMs: settings.shutdownTimeoutMs };
+}

@@ -1,0 +1,4 @@
+import { runProcess } from '../../shared/src';
+import { createAggregator } from './index';
+
+runProcess({ name: 'aggregator', create: async (env) => createAggregator(env) });

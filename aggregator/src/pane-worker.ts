@@ -1,0 +1,168 @@
+/**
+ * Piscina worker: the CPU side of the aggregator. Runs lz4 decode, JSON parse and recording
+ * into HDR histograms (`aggregate`), merging pane pieces (`mergePanes`) and computing windows
+ * (`windows`). Stateless: every task carries what it needs, so any thread can take any task.
+ */
+import type { NormalizedSpan } from '../../shared/src/span';
+import { SpanBatchCodec } from '../../shared/src/codec';
+import type { Histogram } from 'hdr-histogram-js';
+import { encodeHistogram, HdrOptions, mergeEncoded, newHistogram, nanosToMicros } from './histograms';
+import { emptyStats, Exemplar, SeriesId, seriesKey, Stats, topExemplars } from './partial';
+
+export interface AggregateTask {
+  kind: 'aggregate';
+  /** All message values of one fetch, concatenated; moved, not copied. */
+  buf: ArrayBuffer;
+  /** [start, end) of each message in buf, in offset order. */
+  bounds: Int32Array;
+  offsets: string[];
+  /** Watermark (ms) before the first message. */
+  watermark: number;
+  /** Panes ending at or before this were already published before a restart: skip their spans. */
+  skipThrough: number;
+  latenessMs: number;
+  paneMs: number;
+  hdr: HdrOptions;
+  exemplars: number;
+  dimensions: string[];
+  maxBytes: number;
+}
+
+export interface PaneGroup {
+  key: string;
+  series: SeriesId;
+  pane: number;
+  firstOffset: string;
+  watermarkBefore: number;
+  stats: Stats;
+  /** Encoded histogram of this fetch's spans in the pane (absent when only late counts). */
+  hist?: string;
+}
+
+export interface AggregateResult {
+  groups: PaneGroup[];
+  watermark: number;
+  spans: number;
+  late: number;
+  skipped: number;
+  badMessages: number;
+}
+
+export interface MergePanesTask { kind: 'mergePanes'; items: string[][]; hdr: HdrOptions }
+export interface WindowsTask { kind: 'windows'; items: string[][]; hdr: HdrOptions }
+export interface WindowHistogram { hist: string; p50: number; p90: number; p95: number; p99: number; p999: number }
+
+export type Task = AggregateTask | MergePanesTask | WindowsTask;
+
+function eventMillis(iso: string): number {
+  return Date.parse(iso.length > 24 ? `${iso.slice(0, 23)}Z` : iso);
+}
+
+function aggregate(t: AggregateTask): AggregateResult {
+  const buf = Buffer.from(t.buf);
+  const groups = new Map<string, PaneGroup & { h?: Histogram; ex: Exemplar[] }>();
+  let watermark = t.watermark;
+  let spans = 0, late = 0, skipped = 0, badMessages = 0;
+  const group = (series: SeriesId, key: string, pane: number, offset: string, wBefore: number) => {
+    const gk = `${pane}\u0000${key}`;
+    let g = groups.get(gk);
+    if (!g) {
+      g = { key, series, pane, firstOffset: offset, watermarkBefore: wBefore, stats: emptyStats(), ex: [] };
+      groups.set(gk, g);
+    }
+    return g;
+  };
+  for (let m = 0; m < t.offsets.length; m++) {
+    const offset = t.offsets[m];
+    let list: NormalizedSpan[];
+    try {
+      list = SpanBatchCodec.decode(buf.subarray(t.bounds[2 * m], t.bounds[2 * m + 1]), undefined, t.maxBytes);
+    } catch {
+      badMessages++;
+      continue;
+    }
+    const w = watermark; // decisions inside one message use the watermark before it: deterministic on replay
+    let maxEvent = Number.NEGATIVE_INFINITY;
+    for (const s of list) {
+      const at = eventMillis(s.startTime);
+      if (!Number.isFinite(at)) { badMessages++; continue; }
+      if (at > maxEvent) maxEvent = at;
+      let dims: Record<string, string> | undefined;
+      if (t.dimensions.length) {
+        dims = {};
+        for (const d of t.dimensions) dims[d] = s.attributes?.[d] === undefined ? '' : String(s.attributes[d]);
+      }
+      const series: SeriesId = { service: s.service, operation: s.name, kind: s.kind, ...(dims ? { dims } : {}) };
+      const key = seriesKey(series);
+      const pane = Math.floor(at / t.paneMs) * t.paneMs;
+      if (pane + t.paneMs <= w) {
+        // Late: its pane is closed. Counted in the pane now being filled, i.e. the next window.
+        const next = Math.floor(w / t.paneMs) * t.paneMs;
+        late++;
+        if (next + t.paneMs <= t.skipThrough) { skipped++; continue; }
+        group(series, key, next, offset, w).stats.lateCount++;
+        continue;
+      }
+      if (pane + t.paneMs <= t.skipThrough) { skipped++; continue; }
+      spans++;
+      const g = group(series, key, pane, offset, w);
+      g.h ??= newHistogram(t.hdr);
+      const ns = Number(s.durationNanos);
+      g.h.recordValue(nanosToMicros(ns));
+      const st = g.stats;
+      st.count++;
+      if (s.status?.code === 'ERROR') st.errorCount++;
+      if (ns < st.minNanos) st.minNanos = ns;
+      if (ns > st.maxNanos) st.maxNanos = ns;
+      const ms = ns / 1e6;
+      st.sumMs += ms;
+      st.sumSqMs += ms * ms;
+      if (t.exemplars > 0) {
+        g.ex.push({ traceId: s.traceId, durationNanos: ns });
+        if (g.ex.length > 4 * t.exemplars + 64) g.ex = topExemplars(g.ex, t.exemplars);
+      }
+    }
+    if (Number.isFinite(maxEvent)) watermark = Math.max(watermark, maxEvent - t.latenessMs);
+  }
+  const out: PaneGroup[] = [];
+  for (const g of groups.values()) {
+    const { h, ex, ...rest } = g;
+    rest.stats.exemplars = topExemplars(ex, t.exemplars);
+    if (h) { rest.hist = encodeHistogram(h); h.destroy(); }
+    out.push(rest);
+  }
+  return { groups: out, watermark, spans, late, skipped, badMessages };
+}
+
+function mergePanes(t: MergePanesTask): string[] {
+  return t.items.map((pieces) => {
+    const { merged, free } = mergeEncoded(pieces, t.hdr);
+    const b64 = encodeHistogram(merged);
+    free();
+    return b64;
+  });
+}
+
+function windows(t: WindowsTask): WindowHistogram[] {
+  return t.items.map((pieces) => {
+    const { merged, free } = mergeEncoded(pieces, t.hdr);
+    const r: WindowHistogram = {
+      hist: encodeHistogram(merged),
+      p50: merged.getValueAtPercentile(50),
+      p90: merged.getValueAtPercentile(90),
+      p95: merged.getValueAtPercentile(95),
+      p99: merged.getValueAtPercentile(99),
+      p999: merged.getValueAtPercentile(99.9),
+    };
+    free();
+    return r;
+  });
+}
+
+export default function run(task: Task): AggregateResult | string[] | WindowHistogram[] {
+  switch (task.kind) {
+    case 'aggregate': return aggregate(task);
+    case 'mergePanes': return mergePanes(task);
+    case 'windows': return windows(task);
+  }
+}

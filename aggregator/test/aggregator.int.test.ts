@@ -1,0 +1,144 @@
+import { spawn, ChildProcess } from 'node:child_process';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { TestContext, uniqueName, waitFor } from '../../shared/testing';
+import { createAggregator } from '../src';
+import type { WindowRecord } from '../src/window-record';
+import type { AlertChange } from '../src/alert-evaluator';
+import { exactPercentile, expectedWindows, makeFixture, produceSpans } from './helpers';
+
+const MAIN = path.join(__dirname, '..', 'src', 'main.js');
+
+async function setup(ctx: TestContext) {
+  const [validated, metrics, alerts] = await ctx.topics(['validated', 'metrics', 'alerts'], 3);
+  return { validated, metrics, alerts };
+}
+
+function aggregatorEnv(t: { validated: string; metrics: string; alerts: string }, group: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    MPLP_TOPIC_VALIDATED: t.validated, MPLP_TOPIC_METRICS: t.metrics, MPLP_TOPIC_ALERTS: t.alerts,
+    MPLP_AGGREGATOR_GROUP_ID: group, MPLP_AGGREGATOR_PARTIALS_TOPIC: `${group}.partials`, MPLP_AGGREGATOR_PARTIALS_PARTITIONS: '3',
+    MPLP_AGGREGATOR_ALLOWED_LATENESS: '2s', MPLP_AGGREGATOR_IDLE_TIMEOUT: '1500ms', MPLP_AGGREGATOR_HEARTBEAT_INTERVAL: '300ms',
+    MPLP_AGGREGATOR_HTTP_PORT: '0', MPLP_AGGREGATOR_WORKER_THREADS: '1', MPLP_LOG_LEVEL: 'warn', ...extra,
+  };
+}
+
+function latest(messages: { value: Buffer | null }[]): Map<string, WindowRecord> {
+  const out = new Map<string, WindowRecord>();
+  for (const m of messages) { const r = JSON.parse(m.value!.toString()) as WindowRecord; out.set(r.id, r); }
+  return out;
+}
+
+function spawnAggregator(env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, [MAIN], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  return child;
+}
+
+async function deletePartials(ctx: TestContext, group: string) {
+  ctx.defer(async () => { const a = ctx.kafka('cleanup').admin(); await a.connect(); await a.deleteTopics({ topics: [`${group}.partials`] }).catch(() => undefined); await a.disconnect(); });
+}
+
+describe('aggregator on real Kafka', () => {
+  let ctx: TestContext;
+  beforeEach(() => { ctx = new TestContext(); });
+  afterEach(async () => { await ctx.cleanup(); });
+
+  it('emits exact counts, error counts and percentiles within HDR precision, counts late spans, and fires/resolves an alert', async () => {
+    const t = await setup(ctx);
+    const fx = makeFixture(4000, 3, { slow: true });
+    const producer = await ctx.producer();
+    await produceSpans(producer, t.validated, fx.spans);
+    await produceSpans(producer, t.validated, fx.late, 7);
+    const dir = mkdtempSync(path.join(tmpdir(), 'mplp-rules-'));
+    const rulesFile = path.join(dir, 'rules.json');
+    writeFileSync(rulesFile, JSON.stringify({ rules: [{ id: 'slow-p99', selector: { service: 'alerting', operation: 'GET /slow' }, metric: 'latencyMs.p99', op: '>', threshold: 500, for: '10s' }] }));
+    const group = uniqueName('test-agg');
+    await deletePartials(ctx, group);
+    const metricsOut = await ctx.collect(t.metrics);
+    const alertsOut = await ctx.collect(t.alerts);
+    const { service } = createAggregator({ ...process.env, ...aggregatorEnv(t, group, { MPLP_AGGREGATOR_RULES_FILE: rulesFile, MPLP_AGGREGATOR_WORKER_THREADS: '2' }) });
+    await service.start();
+    ctx.defer(() => service.stop());
+
+    const expected = expectedWindows(fx.spans);
+    const got = await waitFor('every expected window', () => {
+      const m = latest(metricsOut.messages);
+      return [...expected.keys()].every((id) => m.has(id)) && m;
+    }, { timeoutMs: 90_000, intervalMs: 250 });
+    for (const [id, e] of expected) {
+      const r = got.get(id)!;
+      expect({ id, count: r.count, errorCount: r.errorCount }).toEqual({ id, count: e.count, errorCount: e.errorCount });
+      const sorted = e.durationsMs.sort((a, b) => a - b);
+      for (const [name, p] of [['p50', 50], ['p90', 90], ['p95', 95], ['p99', 99], ['p999', 99.9]] as const) {
+        const exact = exactPercentile(sorted, p);
+        expect(Math.abs(r.latencyMs[name] - exact)).toBeLessThanOrEqual(exact * 2e-3 + 0.002);
+      }
+      expect(r.latencyMs.min).toBeCloseTo(sorted[0], 5);
+      expect(r.latencyMs.max).toBeCloseTo(sorted[sorted.length - 1], 5);
+      expect(r.exemplars[0].durationMs).toBeCloseTo(sorted[sorted.length - 1], 5);
+      expect(r.windowSeconds).toBe(60);
+    }
+    // Late spans are not dropped: each is counted once, in the record of the next window.
+    const totalLate = await waitFor('late spans counted', () => {
+      const n = [...latest(metricsOut.messages).values()].reduce((a, r) => a + r.lateCount, 0);
+      return n >= fx.late.length && n;
+    }, { timeoutMs: 30_000 });
+    expect(totalLate).toBe(fx.late.length);
+    // Only windows with data or late counts exist.
+    for (const r of latest(metricsOut.messages).values()) if (!expected.has(r.id)) expect(r.lateCount).toBeGreaterThan(0);
+
+    // The alert fires once while GET /slow is slow and resolves once after: no flapping.
+    const changes = await waitFor('alert fired and resolved', () => {
+      const c = alertsOut.messages.map((m) => JSON.parse(m.value!.toString()) as AlertChange);
+      return c.some((x) => x.state === 'resolved') && c;
+    }, { timeoutMs: 30_000 });
+    expect(changes.map((c) => c.state)).toEqual(['firing', 'resolved']);
+    // Published together with the window that changed it: within 2 s of the window's record.
+    for (const c of changes) {
+      const alertMsg = alertsOut.messages.find((m) => (JSON.parse(m.value!.toString()) as AlertChange).id === c.id)!;
+      const win = metricsOut.messages.find((m) => (JSON.parse(m.value!.toString()) as WindowRecord).id === `${c.series.key}@${Date.parse(c.windowEnd)}`)!;
+      expect(Math.abs(Number(alertMsg.timestamp) - Number(win.timestamp))).toBeLessThan(2000);
+    }
+  });
+
+  it('gives identical windows through 1 process, through 3 processes, and across a kill -9 and restart', async () => {
+    const t = await setup(ctx);
+    const fx = makeFixture(6000, 4);
+    const producer = await ctx.producer();
+    await produceSpans(producer, t.validated, fx.spans, 20);
+    const expected = expectedWindows(fx.spans);
+    const children: ChildProcess[] = [];
+    ctx.defer(() => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL'); });
+
+    const run = async (label: string, processes: number, killMidway: boolean) => {
+      const group = uniqueName(`test-agg-${label}`);
+      await deletePartials(ctx, group);
+      const metrics = (await ctx.topics([`metrics-${label}`], 3))[0];
+      const out = await ctx.collect(metrics);
+      const env = aggregatorEnv({ ...t, metrics }, group);
+      for (let i = 0; i < processes; i++) children.push(spawnAggregator(env));
+      if (killMidway) {
+        await waitFor('some windows before the kill', () => out.messages.length >= 20, { timeoutMs: 60_000 });
+        const victim = children[children.length - 1];
+        victim.kill('SIGKILL');
+        await new Promise((r) => victim.once('exit', r));
+        children.push(spawnAggregator(env));
+      }
+      const got = await waitFor(`every window (${label})`, () => {
+        const m = latest(out.messages);
+        return [...expected.keys()].every((id) => m.has(id)) && m;
+      }, { timeoutMs: 120_000, intervalMs: 250 });
+      for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+      return got;
+    };
+
+    const one = await run('one', 1, false);
+    const three = await run('three', 3, false);
+    const killed = await run('killed', 1, true);
+    const strip = (m: Map<string, WindowRecord>) => [...m.values()].sort((a, b) => a.id.localeCompare(b.id));
+    for (const [id, e] of expected) expect({ id, count: one.get(id)!.count }).toEqual({ id, count: e.count });
+    expect(strip(three)).toEqual(strip(one));
+    expect(strip(killed)).toEqual(strip(one));
+  });
+});

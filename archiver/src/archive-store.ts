@@ -1,0 +1,100 @@
+import { createHash } from 'node:crypto';
+import {
+  DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { classifyS3Error, MplpError } from '../../shared/src';
+import { leaseKey, Manifest, manifestKey, validateManifest } from './layout';
+
+export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** The archive in S3: parts, manifests and leases, every call classified at the boundary. */
+export class ArchiveStore {
+  constructor(private readonly s3: S3Client, readonly bucket: string, readonly prefix: string) {}
+
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try { return await fn(); } catch (err) { throw classifyS3Error(err, what); }
+  }
+
+  /** Multipart upload (lib-storage): parts over 5 MiB go up in pieces, retried by the SDK. */
+  async putPart(key: string, body: Buffer): Promise<void> {
+    await this.call(`upload ${key}`, () => new Upload({ client: this.s3, params: { Bucket: this.bucket, Key: key, Body: body }, partSize: 8 * 1024 * 1024, queueSize: 2 }).done());
+  }
+
+  async head(key: string): Promise<number | undefined> {
+    try {
+      const r = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return r.ContentLength;
+    } catch (err) {
+      const e = classifyS3Error(err, `head ${key}`);
+      if (e.code === 's3_not_found') return undefined;
+      throw e;
+    }
+  }
+
+  async get(key: string): Promise<Buffer> {
+    return this.call(`get ${key}`, async () => Buffer.from(await (await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }))).Body!.transformToByteArray()));
+  }
+
+  async putManifest(m: Manifest): Promise<void> {
+    await this.call(`put manifest of ${m.index}`, () => this.s3.send(new PutObjectCommand({
+      Bucket: this.bucket, Key: manifestKey(this.prefix, m.index), Body: JSON.stringify(m, null, 1), ContentType: 'application/json',
+    })));
+  }
+
+  async manifest(index: string): Promise<Manifest | undefined> {
+    const key = manifestKey(this.prefix, index);
+    if ((await this.head(key)) === undefined) return undefined;
+    return validateManifest(JSON.parse((await this.get(key)).toString('utf8')), index);
+  }
+
+  async list(prefix: string): Promise<{ key: string; size: number; modified?: Date }[]> {
+    const out: { key: string; size: number; modified?: Date }[] = [];
+    let token: string | undefined;
+    do {
+      const r = await this.call(`list ${prefix}`, () => this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token })));
+      for (const o of r.Contents ?? []) out.push({ key: o.Key!, size: o.Size ?? 0, modified: o.LastModified });
+      token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+
+  async deleteKeys(keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const r = await this.call('delete objects', () => this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })) } })));
+      if (r.Errors?.length) throw new MplpError('s3_delete', `could not delete ${r.Errors.map((e) => e.Key).join(', ')}`, { disposition: 'retryable' });
+    }
+  }
+
+  /**
+   * A lease per index: a conditional put that only one archiver can win. A lease past its
+   * expiry (its holder died) is taken over with a put conditional on its ETag, so two
+   * archivers cannot both take over the same stale lease.
+   */
+  async acquireLease(index: string, owner: string, ttlMs: number, now = Date.now()): Promise<{ acquired: true } | { acquired: false; holder: string }> {
+    const key = leaseKey(this.prefix, index);
+    const body = JSON.stringify({ owner, expiresAt: new Date(now + ttlMs).toISOString() });
+    try {
+      await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, IfNoneMatch: '*' }));
+      return { acquired: true };
+    } catch (err) {
+      const e = classifyS3Error(err, `lease ${index}`);
+      if (e.code !== 's3_precondition_failed' && !/ConditionalRequestConflict|409/.test(e.message)) throw e;
+    }
+    const cur = await this.call(`read lease ${index}`, () => this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })));
+    const held = JSON.parse(await cur.Body!.transformToString()) as { owner: string; expiresAt: string };
+    if (Date.parse(held.expiresAt) > now) return { acquired: false, holder: held.owner };
+    try {
+      await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, IfMatch: cur.ETag }));
+      return { acquired: true };
+    } catch (err) {
+      const e = classifyS3Error(err, `take over lease ${index}`);
+      if (e.code === 's3_precondition_failed' || e.code === 's3_not_found') return { acquired: false, holder: 'another archiver' };
+      throw e;
+    }
+  }
+
+  async releaseLease(index: string): Promise<void> {
+    await this.call(`release lease ${index}`, () => this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: leaseKey(this.prefix, index) })));
+  }
+}
