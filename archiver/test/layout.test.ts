@@ -4,7 +4,9 @@ describe('archive layout', () => {
   it('selects our daily indices older than the retention, oldest first', () => {
     const now = Date.UTC(2024, 4, 10, 15);
     const names = ['mplp-traces-2024.05.09', 'mplp-traces-2024.05.02', 'mplp-metrics-2024.05.03', 'mplp-traces-2024.05.03', 'other-traces-2024.01.01', 'mplp-traces-garbage', 'mplp-alerts-2024.05.04'];
-    expect(agedIndices(names, 'mplp', 7, now)).toEqual(['mplp-traces-2024.05.02', 'mplp-metrics-2024.05.03']);
+    // An index holds its whole day: on 05-10 with 7 days kept, 05-03 still has documents younger than 7 days.
+    expect(agedIndices(names, 'mplp', 7, now)).toEqual(['mplp-traces-2024.05.02']);
+    expect(agedIndices(names, 'mplp', 6, now)).toEqual(['mplp-traces-2024.05.02', 'mplp-metrics-2024.05.03', 'mplp-traces-2024.05.03']);
     expect(agedIndices(names, 'mplp', 0, now)).toContain('mplp-traces-2024.05.09');
   });
 

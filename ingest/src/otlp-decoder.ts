@@ -4,7 +4,6 @@ import type { KeyValue } from './attributes';
 // The protobufjs code generated from the official opentelemetry-proto definitions, as the
 // OpenTelemetry JS project ships it (@opentelemetry/otlp-transformer 0.52, installed under an
 // alias: later releases replaced it with a hand-written encoder that cannot decode).
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const root = require('@mplp/otlp-proto-generated/build/src/generated/root.js');
 const ExportTraceServiceRequest = root.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest as {
   decode(b: Uint8Array): OtlpRequest;
