@@ -38,6 +38,22 @@ describe('indexer on the real Kafka and Elasticsearch', () => {
     expect(search.data).toHaveLength(5);
   });
 
+  it('returns a trace of more than 10,000 spans whole (search_after paging)', async () => {
+    const { validated, prefix, env } = await indexerSetup(ctx);
+    const svc = await startIndexer(ctx, env);
+    const spans = makeSpans(1, 12_001);
+    const root = spans[0];
+    for (const s of spans.slice(1)) s.parentSpanId = root.spanId;
+    // One trace, published in batches of 1,000 spans (ingest splits big traces the same way).
+    for (let i = 0; i < spans.length; i += 1000) await publishSpans(ctx, validated, spans.slice(i, i + 1000));
+    await waitFor('12,001 spans indexed', async () => (await docCount(ctx, prefix)) === spans.length, { timeoutMs: 120_000, intervalMs: 500 });
+    const body = await (await fetch(`http://127.0.0.1:${svc.queryPort()}/api/traces/${root.traceId}`)).json() as { data: { spans: { spanID: string }[] }[] };
+    const ids = body.data[0].spans.map((s) => s.spanID);
+    expect(ids).toHaveLength(spans.length);
+    expect(new Set(ids).size).toBe(spans.length);
+    expect(ids[0]).toBe(root.spanId);
+  });
+
   it('marks a gap when a parent span is missing', async () => {
     const { validated, prefix, env } = await indexerSetup(ctx);
     const svc = await startIndexer(ctx, env);
