@@ -25,7 +25,8 @@ stop_workers() {
 trap stop_workers EXIT INT TERM
 for w in ingest aggregator indexer archiver; do
   if [ -f "dist/$w/src/main.js" ]; then
-    node "dist/$w/src/main.js" >"$LOGS/$w.log" 2>&1 &
+    MPLP_AGGREGATOR_RULES_FILE="${MPLP_AGGREGATOR_RULES_FILE:-scripts/demo-rules.json}" MPLP_ARCHIVER_INTERVAL="${MPLP_ARCHIVER_INTERVAL:-1m}" \
+      node "dist/$w/src/main.js" >"$LOGS/$w.log" 2>&1 &
     pids+=($!)
     say "$w started (pid $!, log $LOGS/$w.log)"
   else

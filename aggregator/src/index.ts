@@ -1,5 +1,6 @@
 import path from 'node:path';
 import Piscina from 'piscina';
+import { Partitioners } from 'kafkajs';
 import type { Env } from '../../shared/src';
 import {
   createKafka, createLogger, createRegistry, ensureTopics, loadProcessConfig, OpsServer, redactConfig, retry, classifyKafkaError,
@@ -36,7 +37,7 @@ export function createAggregator(env: Env, overrides: Partial<AggregatorSettings
   rules.loadInitial(); // a bad file at start is a bad setting: stop with one line naming it
   const kafka = createKafka(cfg.shared, 'aggregator', logger.child({ component: 'kafka' }));
   const admin = kafka.admin();
-  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
+  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   // The worker file is the compiled JavaScript next to this file in dist/.
   const pool = new Piscina({ filename: path.join(__dirname, 'pane-worker.js'), minThreads: settings.workerThreads, maxThreads: settings.workerThreads, maxQueue: settings.workerThreads * 16 });
   const dimensions = settings.dimensions.split(',').map((s) => s.trim()).filter(Boolean);

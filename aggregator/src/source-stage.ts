@@ -1,6 +1,5 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type Piscina from 'piscina';
-import { move } from 'piscina';
 import type { Logger } from '../../shared/src';
 import { AggregatorSettings, PANE_MS } from './config';
 import type { AggregatorMetrics } from './metrics';
@@ -124,7 +123,7 @@ export class SourceStage {
       latenessMs: s.allowedLatenessMs, paneMs: PANE_MS, hdr: { digits: s.hdrDigits, wasm: s.hdrWasm }, exemplars: s.exemplars,
       dimensions: this.d.dimensions, maxBytes: s.maxDecompressedBytes,
     };
-    const res = await this.d.pool.run(task, { transferList: [move(ab) as ArrayBuffer] }) as AggregateResult;
+    const res = await this.d.pool.run(task, { transferList: [ab] }) as AggregateResult;
     if (gen !== this.generation || isStale()) return;
     this.absorb(st, res);
     st.nextOffset = BigInt(msgs[msgs.length - 1].offset) + 1n;
