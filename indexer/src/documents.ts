@@ -36,7 +36,9 @@ export function documentsOf(kind: RecordKind, m: KafkaMessage, prefix: string, o
     if (typeof end !== 'string' && typeof end !== 'number') throw new InvalidInputError('decode', 'metric record lacks windowEnd');
     const key = (rec.seriesKey as string | undefined) ?? m.key?.toString() ?? `${rec.service}|${rec.operation}|${rec.kind}`;
     const endMs = typeof end === 'number' ? end : Date.parse(end);
-    return [{ index: dailyIndex(prefix, 'metrics', endMs), id: `${key}:${new Date(endMs).toISOString()}`, source: JSON.stringify({ seriesKey: key, ...rec }), origin }];
+    // The aggregator gives each window record a deterministic id; use it so a re-emitted window overwrites.
+    const id = typeof rec.id === 'string' && rec.id ? rec.id : `${key}:${new Date(endMs).toISOString()}`;
+    return [{ index: dailyIndex(prefix, 'metrics', endMs), id, source: JSON.stringify({ seriesKey: key, ...rec }), origin }];
   }
   const at = (rec.windowEnd ?? rec.evaluatedAt) as string | number | undefined;
   if (at === undefined) throw new InvalidInputError('decode', 'alert record lacks windowEnd');

@@ -54,6 +54,29 @@ describe('indexer on the real Kafka and Elasticsearch', () => {
     expect(ids[0]).toBe(root.spanId);
   });
 
+  it('indexes the aggregator window records and alert changes under their deterministic ids', async () => {
+    const { metrics, alerts, prefix, env } = await indexerSetup(ctx);
+    await startIndexer(ctx, env);
+    const end = Date.now() - (Date.now() % 5000);
+    const window = {
+      id: `cart|GetCart|SERVER@${end}`, seriesKey: 'cart|GetCart|SERVER', service: 'cart', operation: 'GetCart', kind: 'SERVER',
+      windowStart: new Date(end - 60_000).toISOString(), windowEnd: new Date(end).toISOString(), windowSeconds: 60, count: 10, errorCount: 1,
+      errorRate: 0.1, ratePerSecond: 10 / 60, lateCount: 0, latencyMs: { min: 1, max: 9, mean: 5, stddev: 2, p50: 5, p90: 8, p95: 9, p99: 9, p999: 9 },
+      histogram: { encoding: 'hdr-compressed-base64', unit: 'us', significantDigits: 3, data: 'HISTFAAAAB94nJNpmSzMwMDAxQABzFCaEUzOmNZg/wEidwLWAdA=' },
+      exemplars: ['0af7651916cd43dd8448eb211c80319c'],
+    };
+    const alert = { ruleId: 'r1', seriesKey: window.seriesKey, state: 'firing', value: 9, threshold: 5, windowEnd: window.windowEnd, evaluatedAt: new Date().toISOString() };
+    const producer = await ctx.producer();
+    await producer.send({ topic: metrics, messages: [{ key: window.seriesKey, value: JSON.stringify(window) }, { key: window.seriesKey, value: JSON.stringify(window) }] });
+    await producer.send({ topic: alerts, messages: [{ key: window.seriesKey, value: JSON.stringify(alert) }] });
+    const es = ctx.es();
+    const count = async (kind: string) => { await es.indices.refresh({ index: `${prefix}-${kind}-*`, allow_no_indices: true } as never); return (await es.count({ index: `${prefix}-${kind}-*`, allow_no_indices: true } as never)).count; };
+    await waitFor('window and alert indexed', async () => (await count('metrics')) === 1 && (await count('alerts')) === 1, { timeoutMs: 60_000, intervalMs: 250 });
+    const hit = (await es.search({ index: `${prefix}-metrics-*`, query: { term: { service: 'cart' } } })).hits.hits[0];
+    expect(hit._id).toBe(window.id);
+    expect((hit._source as typeof window).histogram).toEqual(window.histogram);
+  });
+
   it('marks a gap when a parent span is missing', async () => {
     const { validated, prefix, env } = await indexerSetup(ctx);
     const svc = await startIndexer(ctx, env);

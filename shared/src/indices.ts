@@ -49,7 +49,10 @@ export function metricMappings() {
       windowStart: { type: 'date' }, windowEnd: { type: 'date' }, windowSeconds: { type: 'integer' },
       count: { type: 'long' }, errorCount: { type: 'long' }, lateCount: { type: 'long' }, errorRate: num, ratePerSecond: num,
       latencyMs: { properties: { min: num, max: num, mean: num, stddev: num, p50: num, p90: num, p95: num, p99: num, p999: num } },
-      histogram: { type: 'keyword', index: false, doc_values: false },
+      // The window's encoded HDR histogram ({ encoding, unit, significantDigits, data }): kept in
+      // _source so windows can be merged later, never indexed.
+      histogram: { type: 'object', enabled: false },
+      id: keyword,
       exemplars: { type: 'keyword' },
     },
   };
