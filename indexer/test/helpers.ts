@@ -1,7 +1,6 @@
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { spawn, ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { TestContext, uniqueName, waitFor } from '../../shared/testing';
 import { FORMAT_NDJSON_V1, HEADER_FORMAT, NormalizedSpan, SpanBatchCodec, ensureIndexTemplates } from '../../shared/src';
@@ -62,11 +61,8 @@ export async function startIndexer(ctx: TestContext, env: Record<string, string>
   return service;
 }
 
-export function spawnIndexer(ctx: TestContext, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, [INDEXER_MAIN], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr!.on('data', () => undefined);
-  ctx.defer(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
-  return child;
+export function spawnIndexer(ctx: TestContext, env: Record<string, string>) {
+  return ctx.spawnProcess(INDEXER_MAIN, env);
 }
 
 export async function docCount(ctx: TestContext, prefix: string): Promise<number> {

@@ -1,4 +1,3 @@
-import { spawn, ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { TestContext, uniqueName, waitFor } from '../../shared/testing';
 import { SpanBatchCodec, NormalizedSpan } from '../../shared/src';
@@ -26,11 +25,8 @@ export async function startIngest(ctx: TestContext, env: Record<string, string>)
 }
 
 /** Spawns `node dist/ingest/src/main.js` as its own process (for kill -9). */
-export function spawnIngest(ctx: TestContext, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, [INGEST_MAIN], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr!.on('data', () => undefined);
-  ctx.defer(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
-  return child;
+export function spawnIngest(ctx: TestContext, env: Record<string, string>) {
+  return ctx.spawnProcess(INGEST_MAIN, env);
 }
 
 /** All spans in a collected validated topic. */

@@ -4,6 +4,7 @@
  * Wait on conditions with a deadline, never on sleeps.
  */
 import { randomBytes } from 'node:crypto';
+import { spawn, ChildProcess } from 'node:child_process';
 import { Partitioners } from 'kafkajs';
 import type { Admin, Consumer, Kafka, Producer, EachMessagePayload } from 'kafkajs';
 import type { Client } from '@elastic/elasticsearch';
@@ -87,6 +88,14 @@ export class TestContext {
     const messages: EachMessagePayload['message'][] = [];
     await consumer.run({ eachMessage: async ({ message }) => { messages.push(message); } });
     return { messages, consumer };
+  }
+
+  /** Runs a worker's compiled main.js as its own OS process (so a test can kill -9 it); killed at cleanup. */
+  spawnProcess(mainJs: string, env: Record<string, string>): ChildProcess {
+    const child = spawn(process.execPath, [mainJs], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr!.on('data', () => undefined);
+    this.defer(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+    return child;
   }
 
   es(): Client {
