@@ -1,7 +1,7 @@
 import type { Client } from '@elastic/elasticsearch';
 import { classifyElasticsearchError, Logger, MplpError, SpanBatchCodec } from '../../shared/src';
 import { ArchiveStore, sha256 } from './archive-store';
-import { Manifest, ManifestPart, partKey } from './layout';
+import { Manifest, ManifestPart, manifestKey, partKey } from './layout';
 
 export interface ArchiveOptions { partMaxBytes: number; pageSize: number; owner: string; leaseTtlMs: number }
 export type ArchiveOutcome = { index: string; result: 'archived' | 'skipped' | 'failed'; docs?: number; parts?: number; bytes?: number; reason?: string };
@@ -35,6 +35,9 @@ export class IndexArchiver {
       const count = (await es_(`count ${index}`, () => this.es.count({ index }))).count;
       let manifest = await this.store.manifest(index).catch(() => undefined);
       if (!manifest || manifest.docCount !== count || (await this.verify(manifest)).length > 0) {
+        // A manifest that no longer matches goes first: a kill during the re-export below must not
+        // leave a complete-looking manifest over a mix of old and new parts.
+        if (manifest) await this.store.deleteKeys([manifestKey(this.store.prefix, index)]);
         manifest = await this.export(index, count, signal);
         const problems = await this.verify(manifest);
         if (problems.length) return { index, result: 'failed', reason: `verification failed, index kept: ${problems.join('; ')}` };

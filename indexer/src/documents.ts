@@ -42,7 +42,9 @@ export function documentsOf(kind: RecordKind, m: KafkaMessage, prefix: string, o
   }
   const at = (rec.windowEnd ?? rec.evaluatedAt) as string | number | undefined;
   if (at === undefined) throw new InvalidInputError('decode', 'alert record lacks windowEnd');
-  const id = createHash('sha256').update(`${rec.ruleId}|${rec.seriesKey ?? JSON.stringify(rec.series)}|${rec.state}|${at}`).digest('hex').slice(0, 40);
+  // The aggregator's own deterministic id when it gives one; otherwise one derived the same way.
+  const id = typeof rec.id === 'string' && rec.id ? rec.id
+    : createHash('sha256').update(`${rec.ruleId}|${rec.seriesKey ?? JSON.stringify(rec.series)}|${rec.state}|${at}`).digest('hex').slice(0, 40);
   return [{ index: dailyIndex(prefix, 'alerts', typeof at === 'number' ? at : Date.parse(at)), id, source: m.value.toString('utf8'), origin }];
 }
 

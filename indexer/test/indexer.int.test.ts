@@ -63,7 +63,7 @@ describe('indexer on the real Kafka and Elasticsearch', () => {
       windowStart: new Date(end - 60_000).toISOString(), windowEnd: new Date(end).toISOString(), windowSeconds: 60, count: 10, errorCount: 1,
       errorRate: 0.1, ratePerSecond: 10 / 60, lateCount: 0, latencyMs: { min: 1, max: 9, mean: 5, stddev: 2, p50: 5, p90: 8, p95: 9, p99: 9, p999: 9 },
       histogram: { encoding: 'hdr-compressed-base64', unit: 'us', significantDigits: 3, data: 'HISTFAAAAB94nJNpmSzMwMDAxQABzFCaEUzOmNZg/wEidwLWAdA=' },
-      exemplars: ['0af7651916cd43dd8448eb211c80319c'],
+      exemplars: [{ traceId: '0af7651916cd43dd8448eb211c80319c', durationMs: 9.1 }],
     };
     const alert = { ruleId: 'r1', seriesKey: window.seriesKey, state: 'firing', value: 9, threshold: 5, windowEnd: window.windowEnd, evaluatedAt: new Date().toISOString() };
     const producer = await ctx.producer();
@@ -72,7 +72,8 @@ describe('indexer on the real Kafka and Elasticsearch', () => {
     const es = ctx.es();
     const count = async (kind: string) => { await es.indices.refresh({ index: `${prefix}-${kind}-*`, allow_no_indices: true } as never); return (await es.count({ index: `${prefix}-${kind}-*`, allow_no_indices: true } as never)).count; };
     await waitFor('window and alert indexed', async () => (await count('metrics')) === 1 && (await count('alerts')) === 1, { timeoutMs: 60_000, intervalMs: 250 });
-    const hit = (await es.search({ index: `${prefix}-metrics-*`, query: { term: { service: 'cart' } } })).hits.hits[0];
+    // A p99 leads to a trace: the window is found by its exemplar's trace id.
+    const hit = (await es.search({ index: `${prefix}-metrics-*`, query: { term: { 'exemplars.traceId': '0af7651916cd43dd8448eb211c80319c' } } })).hits.hits[0];
     expect(hit._id).toBe(window.id);
     expect((hit._source as typeof window).histogram).toEqual(window.histogram);
   });

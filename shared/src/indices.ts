@@ -53,7 +53,8 @@ export function metricMappings() {
       // _source so windows can be merged later, never indexed.
       histogram: { type: 'object', enabled: false },
       id: keyword,
-      exemplars: { type: 'keyword' },
+      // The slowest spans of the window, so a p99 leads to a trace: [{ traceId, durationMs }].
+      exemplars: { properties: { traceId: { type: 'keyword' }, durationMs: { type: 'double' } } },
     },
   };
 }
