@@ -11,7 +11,7 @@ import { createIngest } from '../ingest/src';
 import { encodeTraces, TraceGenerator } from '../ingest/src/loadgen/trace-generator';
 import { fmt, median, percentile, until } from './util';
 
-const MESSAGES = Number(process.env.MPLP_BENCH_MESSAGES ?? 1500);
+const MESSAGES = Number(process.env.MPLP_BENCH_MESSAGES ?? 4000);
 const ROUNDS = Number(process.env.MPLP_BENCH_ROUNDS ?? 3);
 const shared = loadConfig(sharedSchema, process.env);
 const kafka = createKafka(shared, 'bench');

@@ -48,7 +48,8 @@ export function flattenAttributes(list: KeyValue[] | null | undefined, limits: A
   const out: Attributes = Object.create(null);
   let n = 0;
   const put = (key: string, value: AttributeValue) => {
-    if (key === '' || /^\.+$/.test(key) || key.startsWith('.') || key.endsWith('.')) { counts.dropped++; return; }
+    // Elasticsearch cannot take an empty key, nor an empty path segment at either end (".a", "a.").
+    if (key === '' || key.charCodeAt(0) === 0x2e || key.charCodeAt(key.length - 1) === 0x2e) { counts.dropped++; return; }
     if (n >= limits.maxAttributes && !(key in out)) { counts.dropped++; return; }
     if (!(key in out)) n++;
     out[key] = value;

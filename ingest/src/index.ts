@@ -1,3 +1,5 @@
+import path from 'node:path';
+import Piscina from 'piscina';
 import type { Env } from '../../shared/src';
 import { createKafka, createLogger, createRegistry, loadProcessConfig, OpsServer, redactConfig, Service, sharedSchema } from '../../shared/src';
 import { ingestSchema, IngestSettings } from './config';
@@ -18,7 +20,10 @@ export function createIngest(env: Env, overrides: Partial<IngestSettings> = {}, 
   const registry = createRegistry();
   const metrics = new IngestMetrics(registry);
   const kafka = createKafka(cfg.shared, 'ingest', logger.child({ component: 'kafka' }));
-  const worker = new IngestWorker({ kafka, shared: cfg.shared, settings, logger, metrics, ...hooks });
+  const pool = settings.workerThreads > 0
+    ? new Piscina({ filename: path.join(__dirname, 'decode-worker.js'), minThreads: settings.workerThreads, maxThreads: settings.workerThreads, resourceLimits: { maxYoungGenerationSizeMb: settings.workerYoungGenerationMb } })
+    : undefined;
+  const worker = new IngestWorker({ kafka, shared: cfg.shared, settings, logger, metrics, pool, ...hooks });
   const ops = new OpsServer({ port: settings.httpPort, registry, ready: () => worker.ready });
   let port: number | undefined;
   const service: Ingest = {
@@ -31,6 +36,7 @@ export function createIngest(env: Env, overrides: Partial<IngestSettings> = {}, 
     },
     async stop() {
       await worker.stop();
+      await pool?.destroy();
       await ops.stop();
     },
   };

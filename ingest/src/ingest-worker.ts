@@ -1,14 +1,19 @@
 import { Partitioners } from 'kafkajs';
+import type Piscina from 'piscina';
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import {
-  FORMAT_NDJSON_V1, HEADER_FORMAT, HEADER_SPANS, Logger, Service, SharedConfig, SpanBatchCodec, classifyKafkaError, retry,
+  FORMAT_NDJSON_V1, HEADER_FORMAT, HEADER_SPANS, Logger, Service, SharedConfig, classifyKafkaError, retry,
 } from '../../shared/src';
 import type { IngestSettings } from './config';
 import { DLQ_HEADER_CODE, DLQ_HEADER_ERROR, DLQ_HEADER_SOURCE, MessageProcessor } from './message-processor';
 import { IngestMetrics } from './metrics';
+import { BatchStats, EncodedBatch, encodeBatch, InputMessage } from './batch-encoder';
+import { DecodeResult, DecodeTask, packBuffers } from './decode-worker';
 
 export interface IngestWorkerDeps {
   kafka: Kafka; shared: SharedConfig; settings: IngestSettings; logger: Logger; metrics: IngestMetrics;
+  /** Threads running decode + normalize + lz4; absent: done in the consumer's thread. */
+  pool?: Piscina;
   /** Called after each input batch is committed (benchmarks). */
   onBatchCommitted?: (info: { seconds: number; spans: number; messages: number }) => void;
 }
@@ -66,27 +71,32 @@ export class IngestWorker implements Service {
   private async handleBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     const started = process.hrtime.bigint();
-    const { shared, metrics } = this.deps;
-    const byTrace = new Map<string, string[]>();
-    const dlq: Message[] = [];
+    const { shared } = this.deps;
+    // Chunks of about taskBytes, so one partition's fetch spreads over every pool thread.
+    const chunks: InputMessage[][] = [];
+    let cur: InputMessage[] = [];
+    let curBytes = 0;
     for (const m of batch.messages) {
-      const source = `${batch.topic}/${batch.partition}/${m.offset}`;
-      const ct = m.headers?.['content-type']?.toString();
-      const res = this.processor.process(m.value, ct, source);
-      metrics.messagesIn.inc({ encoding: res.encoding ?? 'unknown' });
-      metrics.bytesIn.inc(m.value?.length ?? 0);
-      metrics.spansIn.inc(res.spans.length + res.dlq.filter((d) => d.code !== 'decode' && d.code !== 'empty' && d.code !== 'too_large').length);
-      if (res.droppedAttributes) metrics.droppedAttributes.inc(res.droppedAttributes);
-      if (res.truncatedValues) metrics.truncatedValues.inc(res.truncatedValues);
-      this.totals.messages++;
-      this.totals.bytesIn += m.value?.length ?? 0;
-      for (const s of res.spans) {
-        let lines = byTrace.get(s.traceId);
-        if (!lines) byTrace.set(s.traceId, (lines = []));
-        lines.push(JSON.stringify(s));
+      cur.push({ value: m.value, contentType: m.headers?.['content-type']?.toString(), source: `${batch.topic}/${batch.partition}/${m.offset}` });
+      curBytes += m.value?.length ?? 0;
+      if (curBytes >= this.deps.settings.taskBytes) { chunks.push(cur); cur = []; curBytes = 0; }
+    }
+    if (cur.length) chunks.push(cur);
+    // Each chunk is produced as soon as it is encoded, so the pool encodes the next chunks while
+    // Kafka acknowledges the earlier ones; the offset is committed once every chunk is acknowledged.
+    const encodings = this.deps.pool ? chunks.map((c) => handled(this.encode(c))) : undefined;
+    const sends: Promise<void>[] = [];
+    let spansOut = 0;
+    for (let i = 0; i < chunks.length; i++) {
+      const res = encodings ? await encodings[i] : await this.encode(chunks[i]);
+      this.count(res.stats);
+      const out: Message[] = [];
+      const dlq: Message[] = [];
+      for (const r of res.records) {
+        out.push({ key: r.key, value: r.value, headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(r.spans) } });
+        spansOut += r.spans;
       }
       for (const d of res.dlq) {
-        metrics.rejected.inc({ code: d.code });
         dlq.push({
           value: d.value,
           headers: {
@@ -95,45 +105,65 @@ export class IngestWorker implements Service {
           },
         });
       }
-      this.totals.spans += res.spans.length;
-      this.totals.valid += res.spans.length;
-      this.totals.rejected += res.dlq.length;
+      const topicMessages: { topic: string; messages: Message[] }[] = [];
+      if (out.length) topicMessages.push({ topic: shared.topicValidated, messages: out });
+      if (dlq.length) topicMessages.push({ topic: shared.topicDlq, messages: dlq });
+      if (topicMessages.length) sends.push(handled(this.send(topicMessages)));
     }
-    const out: Message[] = [];
-    let spansOut = 0;
-    for (const [traceId, lines] of byTrace) {
-      for (const chunk of chunkLines(lines, this.deps.settings.maxBatchBytes)) {
-        const ndjson = Buffer.from(chunk.join('\n') + '\n');
-        const value = SpanBatchCodec.encodeLines(ndjson);
-        metrics.uncompressedOut.inc(ndjson.length);
-        metrics.bytesOut.inc(value.length);
-        this.totals.bytesOut += value.length;
-        spansOut += chunk.length;
-        out.push({ key: traceId, value, headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(chunk.length) } });
-      }
-    }
-    const topicMessages: { topic: string; messages: Message[] }[] = [];
-    if (out.length) topicMessages.push({ topic: shared.topicValidated, messages: out });
-    if (dlq.length) topicMessages.push({ topic: shared.topicDlq, messages: dlq });
-    if (topicMessages.length) {
-      // Retried until it succeeds or we shut down: the batch must not be committed without it.
-      await retry(() => this.producer!.sendBatch({ topicMessages, acks: -1 }), {
-        attempts: Infinity, baseDelayMs: 200, maxDelayMs: 10_000, signal: this.abort.signal,
-        classify: (e) => classifyKafkaError(e, 'produce'),
-        onRetry: (err, attempt, wait) => this.deps.logger.warn({ err, attempt, waitMs: wait }, 'produce failed, retrying'),
-      });
-    }
-    metrics.spansValid.inc(spansOut);
+    await Promise.all(sends);
+    this.deps.metrics.spansValid.inc(spansOut);
     const last = batch.messages[batch.messages.length - 1].offset;
     resolveOffset(last);
-    // Commit explicitly now that every derived record is acknowledged.
+    // Commit explicitly now that every derived record is acknowledged (the committed offset is the next to read).
     await this.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
     const hw = BigInt(batch.highWatermark);
-    metrics.lag.set({ partition: String(batch.partition) }, Number(hw - BigInt(last) - 1n));
+    this.deps.metrics.lag.set({ partition: String(batch.partition) }, Number(hw - BigInt(last) - 1n));
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    metrics.batchSeconds.observe(seconds);
+    this.deps.metrics.batchSeconds.observe(seconds);
     this.deps.onBatchCommitted?.({ seconds, spans: spansOut, messages: batch.messages.length });
     await heartbeat();
+  }
+
+  /** acks=all, retried until it succeeds or we shut down: the batch must not be committed without it. */
+  private async send(topicMessages: { topic: string; messages: Message[] }[]): Promise<void> {
+    await retry(() => this.producer!.sendBatch({ topicMessages, acks: -1 }), {
+      attempts: Infinity, baseDelayMs: 200, maxDelayMs: 10_000, signal: this.abort.signal,
+      classify: (e) => classifyKafkaError(e, 'produce'),
+      onRetry: (err, attempt, wait) => this.deps.logger.warn({ err, attempt, waitMs: wait }, 'produce failed, retrying'),
+    });
+  }
+
+  /** encodeBatch in a pool thread (values moved there and back in one buffer each way), or here when there is no pool. */
+  private async encode(inputs: InputMessage[]): Promise<EncodedBatch> {
+    if (!this.deps.pool) return encodeBatch(this.processor, inputs, this.deps.settings.maxBatchBytes);
+    const { buf, bounds } = packBuffers(inputs.map((m) => m.value));
+    const task: DecodeTask = {
+      buf, bounds, contentTypes: inputs.map((m) => m.contentType), sources: inputs.map((m) => m.source),
+      limits: this.deps.settings, maxBatchBytes: this.deps.settings.maxBatchBytes,
+    };
+    const res = await this.deps.pool.run(task, { transferList: [buf] }) as DecodeResult;
+    const at = (start: number, end: number) => Buffer.from(res.buf, start, end - start);
+    return {
+      records: res.records.map((r) => ({ key: r.key, value: at(r.start, r.end), spans: r.spans })),
+      dlq: res.dlq.map((d) => ({ value: at(d.start, d.end), code: d.code, reason: d.reason, source: d.source, truncated: d.truncated })),
+      stats: res.stats,
+    };
+  }
+
+  private count(st: BatchStats): void {
+    const { metrics } = this.deps;
+    for (const [encoding, n] of Object.entries(st.messagesByEncoding)) { metrics.messagesIn.inc({ encoding }, n); this.totals.messages += n; }
+    for (const [code, n] of Object.entries(st.rejectedByCode)) { metrics.rejected.inc({ code }, n); this.totals.rejected += n; }
+    metrics.bytesIn.inc(st.bytesIn);
+    metrics.spansIn.inc(st.spansIn);
+    if (st.droppedAttributes) metrics.droppedAttributes.inc(st.droppedAttributes);
+    if (st.truncatedValues) metrics.truncatedValues.inc(st.truncatedValues);
+    metrics.uncompressedOut.inc(st.ndjsonBytesOut);
+    metrics.bytesOut.inc(st.bytesOut);
+    this.totals.spans += st.spansIn;
+    this.totals.valid += st.spansValid;
+    this.totals.bytesIn += st.bytesIn;
+    this.totals.bytesOut += st.bytesOut;
   }
 
   private logSummary(): void {
@@ -152,19 +182,8 @@ export class IngestWorker implements Service {
   }
 }
 
-/** Splits one trace's lines into chunks of at most maxBytes (a single larger line stays alone). */
-export function chunkLines(lines: string[], maxBytes: number): string[][] {
-  const chunks: string[][] = [];
-  let cur: string[] = [];
-  let size = 0;
-  for (const l of lines) {
-    const len = Buffer.byteLength(l) + 1;
-    if (cur.length && size + len > maxBytes) { chunks.push(cur); cur = []; size = 0; }
-    cur.push(l);
-    size += len;
-  }
-  if (cur.length) chunks.push(cur);
-  return chunks;
+/** The promise itself, marked handled: it is awaited later, and an early rejection must not count as unhandled meanwhile. */
+function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
 }
-
-

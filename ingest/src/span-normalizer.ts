@@ -1,5 +1,6 @@
-import { nanosToIso, NormalizedSpan, SpanKind, StatusCode, Attributes, DroppedCounts } from '../../shared/src';
+import { NormalizedSpan, SpanKind, StatusCode, Attributes, DroppedCounts } from '../../shared/src';
 import { AttributeCounts, flattenAttributes } from './attributes';
+import { compareNanos, diffNanos, fromEpochMs, SplitNanos, splitNanosToDecimal, splitNanosToIso, toSplitNanos } from './split-nanos';
 import type { OtlpRequest, OtlpResourceSpans, OtlpScopeSpans, OtlpSpan } from './otlp-decoder';
 
 export interface NormalizeLimits {
@@ -38,21 +39,21 @@ function idHex(v: Uint8Array | string | null | undefined, bytes: number, field: 
     if (h.length !== bytes * 2) throw new SpanInvalid(code, `${field} has ${h.length / 2} bytes, expected ${bytes}`);
   } else {
     if (v.length !== bytes) throw new SpanInvalid(code, `${field} has ${v.length} bytes, expected ${bytes}`);
-    h = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex');
+    h = (Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength)).toString('hex');
   }
-  if (/^0+$/.test(h)) throw new SpanInvalid(code, `${field} is all zero`);
+  if (isAllZeroHex(h)) throw new SpanInvalid(code, `${field} is all zero`);
   return h;
 }
 
-function nanos(v: unknown, field: string): bigint {
-  try {
-    if (v === null || v === undefined || v === '') throw new Error('missing');
-    const b = typeof v === 'bigint' ? v : BigInt(typeof v === 'number' ? Math.trunc(v) : String(v));
-    if (b <= 0n) throw new Error('missing');
-    return b;
-  } catch {
-    throw new SpanInvalid('timestamps', `${field} is missing or not an integer number of nanoseconds`);
-  }
+function isAllZeroHex(h: string): boolean {
+  for (let i = 0; i < h.length; i++) if (h.charCodeAt(i) !== 0x30) return false;
+  return true;
+}
+
+function nanos(v: unknown, field: string): SplitNanos {
+  const t = toSplitNanos(v);
+  if (t === undefined) throw new SpanInvalid('timestamps', `${field} is missing or not a positive integer number of nanoseconds (uint64)`);
+  return t;
 }
 
 function kindOf(k: number | string | null | undefined): SpanKind {
@@ -71,8 +72,8 @@ function statusOf(c: number | string | null | undefined): StatusCode {
  */
 export function normalizeRequest(req: OtlpRequest, limits: NormalizeLimits, nowMs: number): NormalizeResult {
   const result: NormalizeResult = { spans: [], rejected: [], droppedAttributes: 0, truncatedValues: 0 };
-  const minStart = BigInt(Math.floor(nowMs - limits.maxPastMs)) * 1_000_000n;
-  const maxStart = BigInt(Math.floor(nowMs + limits.maxFutureMs)) * 1_000_000n;
+  const minStart = fromEpochMs(nowMs - limits.maxPastMs);
+  const maxStart = fromEpochMs(nowMs + limits.maxFutureMs);
   for (const rs of req.resourceSpans ?? []) {
     const resCounts: AttributeCounts = { dropped: 0, truncated: 0 };
     const resource = flattenAttributes(rs?.resource?.attributes, limits, resCounts);
@@ -98,7 +99,7 @@ export function normalizeRequest(req: OtlpRequest, limits: NormalizeLimits, nowM
 }
 
 function normalizeSpan(span: OtlpSpan, service: string, resource: Attributes, resCounts: AttributeCounts,
-  scope: NormalizedSpan['scope'], limits: NormalizeLimits, minStart: bigint, maxStart: bigint): NormalizedSpan {
+  scope: NormalizedSpan['scope'], limits: NormalizeLimits, minStart: SplitNanos, maxStart: SplitNanos): NormalizedSpan {
   if (!span || typeof span !== 'object') throw new SpanInvalid('decode', 'span is not an object');
   const traceId = idHex(span.traceId, 16, 'traceId', 'trace_id');
   const spanId = idHex(span.spanId, 8, 'spanId', 'span_id');
@@ -111,9 +112,9 @@ function normalizeSpan(span: OtlpSpan, service: string, resource: Attributes, re
   if (name.trim() === '') throw new SpanInvalid('name', 'name is empty');
   const start = nanos(span.startTimeUnixNano, 'startTimeUnixNano');
   const end = nanos(span.endTimeUnixNano, 'endTimeUnixNano');
-  if (end < start) throw new SpanInvalid('timestamps', `endTimeUnixNano ${end} is before startTimeUnixNano ${start}`);
-  if (start < minStart) throw new SpanInvalid('timestamps', `startTimeUnixNano ${nanosToIso(start)} is further in the past than allowed (MPLP_INGEST_MAX_PAST)`);
-  if (start > maxStart) throw new SpanInvalid('timestamps', `startTimeUnixNano ${nanosToIso(start)} is further in the future than allowed (MPLP_INGEST_MAX_FUTURE)`);
+  if (compareNanos(end, start) < 0) throw new SpanInvalid('timestamps', `endTimeUnixNano ${splitNanosToDecimal(end)} is before startTimeUnixNano ${splitNanosToDecimal(start)}`);
+  if (compareNanos(start, minStart) < 0) throw new SpanInvalid('timestamps', `startTimeUnixNano ${splitNanosToIso(start)} is further in the past than allowed (MPLP_INGEST_MAX_PAST)`);
+  if (compareNanos(start, maxStart) > 0) throw new SpanInvalid('timestamps', `startTimeUnixNano ${splitNanosToIso(start)} is further in the future than allowed (MPLP_INGEST_MAX_FUTURE)`);
 
   const counts: AttributeCounts = { dropped: 0, truncated: 0 };
   const attributes = flattenAttributes(span.attributes, limits, counts);
@@ -121,7 +122,7 @@ function normalizeSpan(span: OtlpSpan, service: string, resource: Attributes, re
   const allLinks = Array.isArray(span.links) ? span.links : [];
   const events = allEvents.slice(0, limits.maxEvents).map((e) => {
     const t = nanos(e?.timeUnixNano ?? span.startTimeUnixNano, 'events.timeUnixNano');
-    return { time: nanosToIso(t), name: String(e?.name ?? ''), attributes: flattenAttributes(e?.attributes, limits, counts) };
+    return { time: splitNanosToIso(t), name: String(e?.name ?? ''), attributes: flattenAttributes(e?.attributes, limits, counts) };
   });
   const links = allLinks.slice(0, limits.maxLinks).map((l) => ({
     traceId: idHex(l?.traceId, 16, 'links.traceId', 'trace_id'),
@@ -134,11 +135,14 @@ function normalizeSpan(span: OtlpSpan, service: string, resource: Attributes, re
     links: allLinks.length - links.length + Number(span.droppedLinksCount ?? 0),
     truncatedValues: counts.truncated + resCounts.truncated,
   };
+  const status: NormalizedSpan['status'] = { code: statusOf(span.status?.code) };
+  if (span.status?.message) status.message = String(span.status.message);
+  // One literal in the order of DESIGN.md, no spreads (they showed in profiles). A root keeps an
+  // undefined parentSpanId, which JSON leaves out: deleting it would slow every later access.
   const out: NormalizedSpan = {
-    traceId, spanId, ...(parentSpanId ? { parentSpanId } : {}), name, kind: kindOf(span.kind), service,
-    startTime: nanosToIso(start), endTime: nanosToIso(end), durationNanos: Number(end - start),
-    status: { code: statusOf(span.status?.code), ...(span.status?.message ? { message: String(span.status.message) } : {}) },
-    attributes, resource, scope, events, links,
+    traceId, spanId, parentSpanId, name, kind: kindOf(span.kind), service,
+    startTime: splitNanosToIso(start), endTime: splitNanosToIso(end), durationNanos: diffNanos(start, end),
+    status, attributes, resource, scope, events, links,
   };
   if (dropped.attributes || dropped.events || dropped.links || dropped.truncatedValues) out.dropped = dropped;
   return out;

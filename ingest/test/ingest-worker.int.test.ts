@@ -35,10 +35,11 @@ describe('ingest worker on the real Kafka', () => {
   afterAll(() => ctx.cleanup());
 
   it.each([
-    ['protobuf', 'application/x-protobuf'],
-    ['json', 'application/json'],
-  ])('normalizes spans serialized by the OpenTelemetry SDK (%s) with every field right', async (encoding, contentType) => {
-    const { raw, validated, env } = await ingestTopics(ctx);
+    ['protobuf', 'application/x-protobuf', '0'],
+    ['json', 'application/json', '0'],
+    ['protobuf', 'application/x-protobuf', '1'],
+  ])('normalizes spans serialized by the OpenTelemetry SDK (%s, content-type %s, %s decode threads) with every field right', async (encoding, contentType, threads) => {
+    const { raw, validated, env } = await ingestTopics(ctx, { MPLP_INGEST_WORKER_THREADS: threads });
     await startIngest(ctx, env);
     const spans = sdkSpans();
     const value = Buffer.from(encoding === 'protobuf' ? ProtobufTraceSerializer.serializeRequest(spans)! : JsonTraceSerializer.serializeRequest(spans)!);
@@ -76,7 +77,7 @@ describe('ingest worker on the real Kafka', () => {
   });
 
   it('routes every class of bad input to the DLQ with its code and keeps consuming', async () => {
-    const { raw, validated, dlq, env } = await ingestTopics(ctx, { MPLP_INGEST_MAX_MESSAGE_BYTES: '4096' });
+    const { raw, validated, dlq, env } = await ingestTopics(ctx, { MPLP_INGEST_MAX_MESSAGE_BYTES: '4096', MPLP_INGEST_MAX_ATTRIBUTE_VALUE_LENGTH: '100' });
     await startIngest(ctx, env);
     const now = BigInt(Date.now()) * 1_000_000n;
     const span = (over: Record<string, unknown>) => ({
@@ -99,17 +100,30 @@ describe('ingest worker on the real Kafka', () => {
     const producer = await ctx.producer();
     await producer.send({ topic: raw, messages: bad.map(([, value]) => ({ value })) });
     await producer.send({ topic: raw, messages: [{ value: req(span({ spanId: Buffer.from('00000000000000aa', 'hex'), attributes: [{ key: '__proto__', value: { stringValue: 'x' } }] })) }] });
+    // Capped, not rejected: too many attributes, a too long value, and no service.name at all.
+    const capped = encodeRequestProtobuf({ resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans: [span({
+      spanId: Buffer.from('00000000000000bb', 'hex'),
+      attributes: [{ key: 'long', value: { stringValue: 'y'.repeat(150) } }, ...Array.from({ length: 130 }, (_, i) => ({ key: `k${i}`, value: { intValue: i } }))],
+    })] }] }] });
+    await producer.send({ topic: raw, messages: [{ value: capped }] });
     const dead = await ctx.collect(dlq);
     const ok = await ctx.collect(validated);
     await waitFor('all bad input in the DLQ', () => dead.messages.length >= bad.length, { timeoutMs: 60_000 });
-    await waitFor('the good span after them', () => spansOf(ok.messages).length >= 1, { timeoutMs: 60_000 });
+    await waitFor('the good spans after them', () => spansOf(ok.messages).length >= 2, { timeoutMs: 60_000 });
     expect(dead.messages.map((m) => m.headers!['mplp-error-code']!.toString()).sort()).toEqual(bad.map(([c]) => c).sort());
     for (const m of dead.messages) {
       expect(m.headers!['mplp-error']!.toString().length).toBeGreaterThan(5);
       expect(m.headers!['mplp-source']!.toString()).toMatch(new RegExp(`^${raw.replace(/\./g, '\\.')}/\\d+/\\d+$`));
     }
-    const kept = spansOf(ok.messages)[0];
+    const kept = spansOf(ok.messages).find((s) => s.spanId === '00000000000000aa')!;
+    const cappedSpan = spansOf(ok.messages).find((s) => s.spanId === '00000000000000bb')!;
     expect(kept.spanId).toBe('00000000000000aa');
     expect(Object.keys(kept.attributes)).toEqual(['__proto__']);
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
+    expect(cappedSpan.spanId).toBe('00000000000000bb');
+    expect(cappedSpan.service).toBe('unknown_service');
+    expect(Object.keys(cappedSpan.attributes)).toHaveLength(128);
+    expect(cappedSpan.attributes.long).toBe('y'.repeat(100));
+    expect(cappedSpan.dropped).toEqual({ attributes: 3, events: 0, links: 0, truncatedValues: 1 });
   });
 });

@@ -1,0 +1,64 @@
+/**
+ * Piscina worker: runs encodeBatch (decode, validate, normalize, lz4) off the consumer's thread.
+ * Input values arrive concatenated in one moved ArrayBuffer; the output frames and dead letters
+ * go back the same way, so nothing is copied through structured clone.
+ */
+import { BatchStats, encodeBatch, InputMessage } from './batch-encoder';
+import { MessageProcessor, ProcessorLimits } from './message-processor';
+
+export interface DecodeTask {
+  buf: ArrayBuffer;
+  /** [start, end) of each value in buf; start -1 for a null value. */
+  bounds: Int32Array;
+  contentTypes: (string | undefined)[];
+  sources: string[];
+  limits: ProcessorLimits;
+  maxBatchBytes: number;
+}
+
+export interface DecodeResult {
+  buf: ArrayBuffer;
+  records: { key: string; start: number; end: number; spans: number }[];
+  dlq: { start: number; end: number; code: string; reason: string; source: string; truncated: boolean }[];
+  stats: BatchStats;
+}
+
+let cached: { key: string; processor: MessageProcessor } | undefined;
+
+export default function decode(task: DecodeTask): DecodeResult {
+  const key = JSON.stringify(task.limits);
+  if (cached?.key !== key) cached = { key, processor: new MessageProcessor(task.limits) };
+  const whole = Buffer.from(task.buf);
+  const inputs: InputMessage[] = task.sources.map((source, i) => ({
+    value: task.bounds[2 * i] < 0 ? null : whole.subarray(task.bounds[2 * i], task.bounds[2 * i + 1]),
+    contentType: task.contentTypes[i],
+    source,
+  }));
+  const out = encodeBatch(cached.processor, inputs, task.maxBatchBytes);
+  const pack = packBuffers([...out.records.map((r) => r.value), ...out.dlq.map((d) => d.value)]);
+  const n = out.records.length;
+  return {
+    buf: pack.buf,
+    records: out.records.map((r, i) => ({ key: r.key, start: pack.bounds[2 * i], end: pack.bounds[2 * i + 1], spans: r.spans })),
+    dlq: out.dlq.map((d, j) => ({ start: pack.bounds[2 * (n + j)], end: pack.bounds[2 * (n + j) + 1], code: d.code, reason: d.reason, source: d.source, truncated: d.truncated })),
+    stats: out.stats,
+  };
+}
+
+/** Concatenates buffers into one fresh ArrayBuffer (transferable) with their [start, end) bounds. */
+export function packBuffers(parts: readonly (Buffer | null)[]): { buf: ArrayBuffer; bounds: Int32Array } {
+  let total = 0;
+  for (const p of parts) total += p?.length ?? 0;
+  const buf = new ArrayBuffer(total);
+  const view = new Uint8Array(buf);
+  const bounds = new Int32Array(parts.length * 2);
+  let pos = 0;
+  parts.forEach((p, i) => {
+    if (!p) { bounds[2 * i] = -1; bounds[2 * i + 1] = -1; return; }
+    view.set(p, pos);
+    bounds[2 * i] = pos;
+    bounds[2 * i + 1] = pos + p.length;
+    pos += p.length;
+  });
+  return { buf, bounds };
+}
