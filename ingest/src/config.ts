@@ -8,6 +8,7 @@ export const ingestSchema = {
   fetchMaxBytesPerPartition: setting.int('MPLP_INGEST_FETCH_MAX_BYTES_PER_PARTITION', 4 * 1024 * 1024, 'Kafka fetch size per partition: bounds the memory of one in-flight batch', { min: 65536 }),
   workerThreads: setting.int('MPLP_INGEST_WORKER_THREADS', 2, 'Piscina threads doing decode, normalize and lz4 (0 = in the consumer thread)', { min: 0, max: 64 }),
   workerYoungGenerationMb: setting.int('MPLP_INGEST_WORKER_YOUNG_GENERATION_MB', 192, 'young-generation heap of each pool thread: decoding allocates many short-lived objects, and a larger nursery means fewer scavenges', { min: 8, max: 4096 }),
+  maxInFlightBytes: setting.int('MPLP_INGEST_MAX_IN_FLIGHT_BYTES', 8 * 1024 * 1024, 'input bytes fetched and not yet acknowledged downstream; past it, fetching waits', { min: 65536 }),
   taskBytes: setting.int('MPLP_INGEST_TASK_BYTES', 1024 * 1024, 'input bytes per decode task: a fetch is split into tasks of about this size to spread it over the threads', { min: 1024 }),
   maxMessageBytes: setting.int('MPLP_INGEST_MAX_MESSAGE_BYTES', 8 * 1024 * 1024, 'largest input message accepted, after Kafka decompression; larger ones go to the DLQ as too_large', { min: 1024 }),
   maxDlqValueBytes: setting.int('MPLP_INGEST_MAX_DLQ_VALUE_BYTES', 1024 * 1024, 'a rejected message larger than this is kept in the DLQ truncated (header mplp-truncated)', { min: 1024 }),

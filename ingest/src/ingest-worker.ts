@@ -9,20 +9,21 @@ import { DLQ_HEADER_CODE, DLQ_HEADER_ERROR, DLQ_HEADER_SOURCE, MessageProcessor 
 import { IngestMetrics } from './metrics';
 import { BatchStats, EncodedBatch, encodeBatch, InputMessage } from './batch-encoder';
 import { DecodeResult, DecodeTask, packBuffers } from './decode-worker';
+import { PartitionOffsetTracker } from './offset-tracker';
 
 export interface IngestWorkerDeps {
   kafka: Kafka; shared: SharedConfig; settings: IngestSettings; logger: Logger; metrics: IngestMetrics;
   /** Threads running decode + normalize + lz4; absent: done in the consumer's thread. */
   pool?: Piscina;
-  /** Called after each input batch is committed (benchmarks). */
+  /** Called after each input chunk's output is acknowledged (benchmarks). */
   onBatchCommitted?: (info: { seconds: number; spans: number; messages: number }) => void;
 }
 
 /**
  * Consumes raw OTLP, produces lz4 batches keyed by trace id and dead letters, and commits an
- * input offset only after everything derived from it is acknowledged by Kafka (acks=all).
- * kafkajs does not fetch a partition again until eachBatch returns, so in-flight data is
- * bounded by MPLP_INGEST_FETCH_MAX_BYTES_PER_PARTITION × MPLP_INGEST_PARTITIONS_CONCURRENTLY.
+ * input offset only after everything derived from it, and from every offset before it, is
+ * acknowledged by Kafka (acks=all). Input in flight (fetched, not yet acknowledged) is bounded
+ * by MPLP_INGEST_MAX_IN_FLIGHT_BYTES plus one fetch.
  */
 export class IngestWorker implements Service {
   private consumer?: Consumer;
@@ -31,6 +32,13 @@ export class IngestWorker implements Service {
   private summaryTimer?: NodeJS.Timeout;
   private readonly abort = new AbortController();
   private joined = false;
+  private stopping = false;
+  private readonly trackers = new Map<string, PartitionOffsetTracker>();
+  private readonly inFlight = new Set<Promise<void>>();
+  private inFlightBytes = 0;
+  private readonly waiters: (() => void)[] = [];
+  private commitWanted = false;
+  private commitLoop?: Promise<void>;
   private totals = { messages: 0, spans: 0, valid: 0, rejected: 0, bytesIn: 0, bytesOut: 0 };
 
   constructor(private readonly deps: IngestWorkerDeps) {
@@ -52,6 +60,9 @@ export class IngestWorker implements Service {
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
       this.joined = true;
+      // Partitions now owned by another member: their progress is theirs to commit.
+      const owned = new Set(Object.entries(e.payload.memberAssignment).flatMap(([topic, ps]) => ps.map((p) => `${topic}/${p}`)));
+      for (const key of this.trackers.keys()) if (!owned.has(key)) this.trackers.delete(key);
       logger.info({ memberAssignment: e.payload.memberAssignment }, 'joined consumer group');
     });
     await this.producer.connect();
@@ -68,60 +79,121 @@ export class IngestWorker implements Service {
     logger.info({ input: shared.topicRaw, output: shared.topicValidated, dlq: shared.topicDlq, groupId: settings.groupId }, 'ingest started');
   }
 
+  /**
+   * Splits a fetched batch into chunks of about taskBytes, hands each to the pipeline and
+   * returns as soon as they are registered: kafkajs fetches again only after every batch of its
+   * previous fetch returns, and waiting here for encode + produce left the pool idle between
+   * fetches. Memory stays bounded: a chunk waits for room under MPLP_INGEST_MAX_IN_FLIGHT_BYTES
+   * before it is registered, which holds eachBatch and with it the fetching.
+   */
   private async handleBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
-    const started = process.hrtime.bigint();
-    const { shared } = this.deps;
-    // Chunks of about taskBytes, so one partition's fetch spreads over every pool thread.
-    const chunks: InputMessage[][] = [];
+    if (batch.messages.length === 0 || !isRunning() || isStale() || this.stopping) return;
+    const key = `${batch.topic}/${batch.partition}`;
+    let tracker = this.trackers.get(key);
+    // Offsets at or before ones already registered mean kafkajs went back to the committed
+    // offset (a rebalance gave the partition back): start afresh; chunks still in flight finish
+    // without committing, and their input is simply produced twice.
+    if (!tracker || !tracker.accepts(batch.messages[0].offset)) this.trackers.set(key, (tracker = new PartitionOffsetTracker(batch.topic, batch.partition)));
+    const chunks: { inputs: InputMessage[]; bytes: number; last: string }[] = [];
     let cur: InputMessage[] = [];
     let curBytes = 0;
     for (const m of batch.messages) {
-      cur.push({ value: m.value, contentType: m.headers?.['content-type']?.toString(), source: `${batch.topic}/${batch.partition}/${m.offset}` });
+      cur.push({ value: m.value, contentType: m.headers?.['content-type']?.toString(), source: `${key}/${m.offset}` });
       curBytes += m.value?.length ?? 0;
-      if (curBytes >= this.deps.settings.taskBytes) { chunks.push(cur); cur = []; curBytes = 0; }
+      if (curBytes >= this.deps.settings.taskBytes) { chunks.push({ inputs: cur, bytes: curBytes, last: m.offset }); cur = []; curBytes = 0; }
     }
-    if (cur.length) chunks.push(cur);
-    // Each chunk is produced as soon as it is encoded, so the pool encodes the next chunks while
-    // Kafka acknowledges the earlier ones; the offset is committed once every chunk is acknowledged.
-    const encodings = this.deps.pool ? chunks.map((c) => handled(this.encode(c))) : undefined;
-    const sends: Promise<void>[] = [];
-    let spansOut = 0;
-    for (let i = 0; i < chunks.length; i++) {
-      const res = encodings ? await encodings[i] : await this.encode(chunks[i]);
-      this.count(res.stats);
-      const out: Message[] = [];
-      const dlq: Message[] = [];
-      for (const r of res.records) {
-        out.push({ key: r.key, value: r.value, headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(r.spans) } });
-        spansOut += r.spans;
-      }
-      for (const d of res.dlq) {
-        dlq.push({
-          value: d.value,
-          headers: {
-            [DLQ_HEADER_ERROR]: d.reason, [DLQ_HEADER_CODE]: d.code, [DLQ_HEADER_SOURCE]: d.source,
-            ...(d.truncated ? { 'mplp-truncated': 'true' } : {}),
-          },
-        });
-      }
-      const topicMessages: { topic: string; messages: Message[] }[] = [];
-      if (out.length) topicMessages.push({ topic: shared.topicValidated, messages: out });
-      if (dlq.length) topicMessages.push({ topic: shared.topicDlq, messages: dlq });
-      if (topicMessages.length) sends.push(handled(this.send(topicMessages)));
+    if (cur.length) chunks.push({ inputs: cur, bytes: curBytes, last: batch.messages[batch.messages.length - 1].offset });
+    for (const chunk of chunks) {
+      await this.waitForRoom();
+      if (this.stopping || !isRunning() || isStale()) return;
+      const token = tracker.add(chunk.last);
+      this.inFlightBytes += chunk.bytes;
+      const run = handled(this.runChunk(chunk.inputs, chunk.bytes, tracker, token));
+      this.inFlight.add(run);
+      run.then(() => this.inFlight.delete(run), () => this.inFlight.delete(run));
+      resolveOffset(chunk.last);
     }
-    await Promise.all(sends);
-    this.deps.metrics.spansValid.inc(spansOut);
-    const last = batch.messages[batch.messages.length - 1].offset;
-    resolveOffset(last);
-    // Commit explicitly now that every derived record is acknowledged (the committed offset is the next to read).
-    await this.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
-    const hw = BigInt(batch.highWatermark);
-    this.deps.metrics.lag.set({ partition: String(batch.partition) }, Number(hw - BigInt(last) - 1n));
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    this.deps.metrics.batchSeconds.observe(seconds);
-    this.deps.onBatchCommitted?.({ seconds, spans: spansOut, messages: batch.messages.length });
+    this.deps.metrics.lag.set({ partition: String(batch.partition) }, Number(BigInt(batch.highWatermark) - BigInt(chunks[chunks.length - 1].last) - 1n));
     await heartbeat();
+  }
+
+  /** Encode, produce with acks=all, then mark the chunk done and commit what became committable. */
+  private async runChunk(inputs: InputMessage[], bytes: number, tracker: PartitionOffsetTracker, token: object): Promise<void> {
+    const started = performance.now();
+    try {
+      const res = await this.encode(inputs);
+      this.count(res.stats);
+      const topicMessages = this.outputOf(res);
+      if (topicMessages.length) await this.send(topicMessages);
+      this.deps.metrics.spansValid.inc(res.stats.spansValid);
+      tracker.markDone(token);
+      const seconds = (performance.now() - started) / 1000;
+      this.deps.metrics.batchSeconds.observe(seconds);
+      this.deps.onBatchCommitted?.({ seconds, spans: res.stats.spansValid, messages: inputs.length });
+      this.requestCommit();
+    } catch (err) {
+      // Only shutdown ends a chunk unfinished (send retries until then); its offsets stay
+      // uncommitted and are read again after the restart.
+      if (!this.abort.signal.aborted) this.deps.logger.error({ err }, 'chunk failed; its input will be read again after a restart');
+      throw err;
+    } finally {
+      this.inFlightBytes -= bytes;
+      this.wakeWaiters();
+    }
+  }
+
+  private outputOf(res: EncodedBatch): { topic: string; messages: Message[] }[] {
+    const { shared } = this.deps;
+    const out: Message[] = res.records.map((r) => ({ key: r.key, value: r.value, headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(r.spans) } }));
+    const dlq: Message[] = res.dlq.map((d) => ({
+      value: d.value,
+      headers: {
+        [DLQ_HEADER_ERROR]: d.reason, [DLQ_HEADER_CODE]: d.code, [DLQ_HEADER_SOURCE]: d.source,
+        ...(d.truncated ? { 'mplp-truncated': 'true' } : {}),
+      },
+    }));
+    const topicMessages: { topic: string; messages: Message[] }[] = [];
+    if (out.length) topicMessages.push({ topic: shared.topicValidated, messages: out });
+    if (dlq.length) topicMessages.push({ topic: shared.topicDlq, messages: dlq });
+    return topicMessages;
+  }
+
+  private waitForRoom(): Promise<void> {
+    if (this.inFlightBytes < this.deps.settings.maxInFlightBytes || this.stopping) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private wakeWaiters(): void {
+    while (this.waiters.length && (this.inFlightBytes < this.deps.settings.maxInFlightBytes || this.stopping)) this.waiters.shift()!();
+  }
+
+  /** Commits run one at a time; a request during a commit makes one more pass with the newest offsets. */
+  private requestCommit(): Promise<void> {
+    this.commitWanted = true;
+    this.commitLoop ??= (async () => {
+      while (this.commitWanted) {
+        this.commitWanted = false;
+        await this.commitNow();
+      }
+      this.commitLoop = undefined;
+    })();
+    return this.commitLoop;
+  }
+
+  private async commitNow(): Promise<void> {
+    const offsets: { topic: string; partition: number; offset: string }[] = [];
+    for (const t of this.trackers.values()) {
+      const offset = t.toCommit();
+      if (offset !== undefined) offsets.push({ topic: t.topic, partition: t.partition, offset });
+    }
+    if (!offsets.length) return;
+    try {
+      await this.consumer!.commitOffsets(offsets);
+      for (const o of offsets) this.trackers.get(`${o.topic}/${o.partition}`)?.confirmCommitted(o.offset);
+    } catch (err) {
+      // A rebalance or a broker hiccup: the offsets stay offered and go with the next commit.
+      this.deps.logger.warn({ err, offsets: offsets.length }, 'offset commit failed; retried with the next one');
+    }
   }
 
   /** acks=all, retried until it succeeds or we shut down: the batch must not be committed without it. */
@@ -172,9 +244,16 @@ export class IngestWorker implements Service {
     this.totals = { messages: 0, spans: 0, valid: 0, rejected: 0, bytesIn: 0, bytesOut: 0 };
   }
 
-  async stop(): Promise<void> {
+  async stop(signal?: AbortSignal): Promise<void> {
     clearInterval(this.summaryTimer);
-    // consumer.disconnect() waits for the running eachBatch (produce + commit) to finish.
+    this.stopping = true;
+    this.wakeWaiters();
+    // At the deadline, cancel the produce retries: what is not acknowledged stays uncommitted.
+    signal?.addEventListener('abort', () => this.abort.abort(), { once: true });
+    try { this.consumer?.pause([{ topic: this.deps.shared.topicRaw }]); } catch { /* not running yet */ }
+    // Finish the chunks in flight and commit them while still a member of the group.
+    await Promise.allSettled([...this.inFlight]);
+    if (this.consumer) await this.requestCommit();
     try { await this.consumer?.disconnect(); } catch (err) { this.deps.logger.warn({ err }, 'consumer disconnect failed'); }
     this.abort.abort();
     try { await this.producer?.disconnect(); } catch (err) { this.deps.logger.warn({ err }, 'producer disconnect failed'); }
