@@ -1,9 +1,51 @@
 import { createHash } from 'node:crypto';
 import type { KafkaMessage } from 'kafkajs';
 import { dailyIndex, HEADER_FORMAT, FORMAT_NDJSON_V1, InvalidInputError, SpanBatchCodec, spanDocId } from '../../shared/src';
+import type { RecordSlot } from './record-tracker';
 
 /** One document to write, with where it came from (for the DLQ and offset tracking). */
-export interface IndexDoc { index: string; id: string; source: string; origin: string }
+export interface IndexDoc {
+  index: string; id: string; source: string;
+  /** topic/partition/offset of the record it came from (the DLQ's mplp-source). */
+  origin: string;
+  /** The record's slot in its partition's RecordTracker, set by the worker; settled when this document is durable or dead-lettered. */
+  record?: RecordSlot;
+  /** The bulk action line, built once (see actionLine). */
+  action?: string;
+}
+
+/** The bulk action line of a document, newline included. */
+export function actionLine(d: IndexDoc): string {
+  return (d.action ??= `{"index":{"_index":${quotedIndex(d.index)},"_id":${JSON.stringify(d.id)}}}\n`);
+}
+
+/** Bytes a document adds to a bulk body: action line, source, newline. */
+export function bulkBytesOf(d: IndexDoc): number {
+  return Buffer.byteLength(actionLine(d)) + Buffer.byteLength(d.source) + 1;
+}
+
+// A handful of daily index names recur for every document: quote and name them once.
+const quoted = new Map<string, string>();
+function quotedIndex(index: string): string {
+  let q = quoted.get(index);
+  if (q === undefined) {
+    if (quoted.size > 1000) quoted.clear();
+    q = JSON.stringify(index);
+    quoted.set(index, q);
+  }
+  return q;
+}
+const traceIndexNames = new Map<string, string>();
+function traceIndex(prefix: string, day: string): string {
+  const key = prefix + '|' + day;
+  let name = traceIndexNames.get(key);
+  if (name === undefined) {
+    if (traceIndexNames.size > 1000) traceIndexNames.clear();
+    name = dailyIndex(prefix, 'traces', day);
+    traceIndexNames.set(key, name);
+  }
+  return name;
+}
 
 export type RecordKind = 'spans' | 'metrics' | 'alerts';
 
@@ -19,7 +61,7 @@ export function documentsOf(kind: RecordKind, m: KafkaMessage, prefix: string, o
     if (format !== FORMAT_NDJSON_V1) throw new InvalidInputError('format', `unsupported ${HEADER_FORMAT} "${format}"`);
     return lines.map((line, i) => {
       const fast = spanKeyFast(line);
-      if (fast) return { index: dailyIndex(prefix, 'traces', fast.startTime), id: fast.traceId + fast.spanId, source: line, origin };
+      if (fast) return { index: traceIndex(prefix, fast.startTime), id: fast.traceId + fast.spanId, source: line, origin };
       let span: { traceId?: string; spanId?: string; startTime?: string };
       try { span = JSON.parse(line); } catch (err) { throw new InvalidInputError('decode', `line ${i + 1} is not JSON: ${(err as Error).message}`); }
       if (typeof span.traceId !== 'string' || typeof span.spanId !== 'string' || typeof span.startTime !== 'string') {
@@ -45,7 +87,8 @@ export function documentsOf(kind: RecordKind, m: KafkaMessage, prefix: string, o
   // The aggregator's own deterministic id when it gives one; otherwise one derived the same way.
   const id = typeof rec.id === 'string' && rec.id ? rec.id
     : createHash('sha256').update(`${rec.ruleId}|${rec.seriesKey ?? JSON.stringify(rec.series)}|${rec.state}|${at}`).digest('hex').slice(0, 40);
-  return [{ index: dailyIndex(prefix, 'alerts', typeof at === 'number' ? at : Date.parse(at)), id, source: m.value.toString('utf8'), origin }];
+  // Re-serialized, not the raw value: a pretty-printed record would break the bulk's one-line-per-document body.
+  return [{ index: dailyIndex(prefix, 'alerts', typeof at === 'number' ? at : Date.parse(at)), id, source: JSON.stringify(rec), origin }];
 }
 
 const FAST = /^\{"traceId":"([0-9a-f]{32})","spanId":"([0-9a-f]{16})"/;

@@ -9,6 +9,8 @@ export class IndexerMetrics {
   readonly bulkDocs: Histogram;
   readonly bulkBytes: Histogram;
   readonly lag: Gauge<'topic' | 'partition'>;
+  readonly bulksInFlight: Gauge;
+  readonly pendingBytes: Gauge;
 
   constructor(registry: Registry) {
     const r = [registry];
@@ -19,6 +21,8 @@ export class IndexerMetrics {
     this.bulkSeconds = new Histogram({ name: 'mplp_indexer_bulk_seconds', help: 'bulk request latency', buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: r });
     this.bulkDocs = new Histogram({ name: 'mplp_indexer_bulk_documents', help: 'documents per bulk request', buckets: [1, 10, 100, 500, 1000, 2500, 5000, 10000], registers: r });
     this.bulkBytes = new Histogram({ name: 'mplp_indexer_bulk_bytes', help: 'bytes per bulk request', buckets: [1e3, 1e4, 1e5, 5e5, 1e6, 2.5e6, 5e6, 1e7], registers: r });
+    this.bulksInFlight = new Gauge({ name: 'mplp_indexer_bulks_in_flight', help: 'bulk requests in flight now', registers: r });
+    this.pendingBytes = new Gauge({ name: 'mplp_indexer_pending_bytes', help: 'bulk bytes of documents handed to the bulk pipeline and not yet settled (fetching pauses at MPLP_INDEXER_MAX_PENDING_BYTES)', registers: r });
     this.lag = new Gauge({ name: 'mplp_indexer_consumer_lag', help: 'records behind the end of each input partition', labelNames: ['topic', 'partition'], registers: r });
   }
 }

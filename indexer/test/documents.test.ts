@@ -1,7 +1,7 @@
 import type { KafkaMessage } from 'kafkajs';
 import { SpanBatchCodec } from '../../shared/src';
 import { documentsOf, spanKeyFast } from '../src/documents';
-import { classifyItem, planBulks } from '../src/bulk-indexer';
+import { classifyItem } from '../src/bulk-indexer';
 import { orderTrace } from '../src/trace-tree';
 import { makeSpans } from './helpers';
 
@@ -30,20 +30,9 @@ describe('documents', () => {
   });
 });
 
-describe('bulk planning and item classification (Jaeger sync_bulk rules)', () => {
+describe('item classification (Jaeger sync_bulk rules)', () => {
   it('classifies items: done, conflict done, retry, poison', () => {
     expect([201, 200, 409, 429, 503, 500, 408, 400, 404].map(classifyItem)).toEqual(['done', 'done', 'done', 'retry', 'retry', 'retry', 'retry', 'poison', 'poison']);
-  });
-
-  it('never exceeds the byte cap or the document cap', () => {
-    const docs = Array.from({ length: 100 }, (_, i) => ({ index: 'i', id: String(i), source: 'x'.repeat(1000), origin: 'o' }));
-    const bulks = planBulks(docs, 30, 10_000);
-    expect(bulks.flat()).toEqual(docs);
-    for (const b of bulks) {
-      expect(b.length).toBeLessThanOrEqual(30);
-      expect(b.reduce((n, d) => n + d.source.length + 40, 0)).toBeLessThanOrEqual(10_000 + 1100);
-    }
-    expect(bulks.every((b) => b.length <= 9)).toBe(true);
   });
 });
 
