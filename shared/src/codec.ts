@@ -9,6 +9,7 @@ export const FORMAT_NDJSON_V1 = 'ndjson/1';
 
 const LZ4_MAGIC = 0x184d2204;
 const BLOCK_MAX: Record<number, number> = { 4: 64 * 1024, 5: 256 * 1024, 6: 1024 * 1024, 7: 4 * 1024 * 1024 };
+const scratchBySize = new Map<number, Buffer>();
 
 /** Which lz4 implementation is loaded: the native addon, or the package's pure-JS fallback. */
 export function lz4Implementation(): 'native' | 'javascript' {
@@ -57,7 +58,10 @@ export const SpanBatchCodec = {
     let pos = 6 + (contentSize ? 8 : 0) + (dictId ? 4 : 0) + 1; // + header checksum byte
     const parts: Buffer[] = [];
     let total = 0;
-    let scratch: Buffer | undefined;
+    // One scratch buffer per block size for the whole process (decompress is synchronous, and
+    // each block is copied out): allocating a fresh 4 MiB buffer per frame cost the indexer more
+    // CPU and GC than everything else it does per record.
+    let scratch = scratchBySize.get(blockMax);
     for (;;) {
       if (pos + 4 > frame.length) throw bad('truncated (no end mark)');
       const word = frame.readUInt32LE(pos);
@@ -71,7 +75,7 @@ export const SpanBatchCodec = {
       if (word & 0x80000000) {
         block = data;
       } else {
-        scratch ??= Buffer.allocUnsafe(blockMax);
+        if (!scratch) { scratch = Buffer.allocUnsafe(blockMax); scratchBySize.set(blockMax, scratch); }
         const n = lz4.decodeBlock(data, scratch);
         if (n < 0) throw bad(`corrupt block at byte ${pos - size}`);
         block = Buffer.from(scratch.subarray(0, n));
