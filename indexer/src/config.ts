@@ -11,7 +11,7 @@ export const indexerSchema = {
   flushIntervalMs: setting.duration('MPLP_INDEXER_FLUSH_INTERVAL', 200, 'a partial bulk is sent when a slot is free and it is this old (at once when no bulk is in flight)', { min: 1 }),
   maxPendingBytes: setting.int('MPLP_INDEXER_MAX_PENDING_BYTES', 32 * 1024 * 1024, 'bulk bytes handed to the pipeline and not yet written above which fetching pauses (bounds memory)', { min: 65536 }),
   fetchMaxBytesPerPartition: setting.int('MPLP_INDEXER_FETCH_MAX_BYTES_PER_PARTITION', 2 * 1024 * 1024, 'Kafka fetch size per partition (bounds memory)', { min: 65536 }),
-  fetchMaxWaitMs: setting.duration('MPLP_INDEXER_FETCH_MAX_WAIT', 250, 'how long a fetch waits for data: the flush-on-time bound of a bulk', { min: 10 }),
+  fetchMaxWaitMs: setting.duration('MPLP_INDEXER_FETCH_MAX_WAIT', 250, 'how long a Kafka fetch waits when there is no new data', { min: 10 }),
   bulkMaxDocs: setting.int('MPLP_INDEXER_BULK_MAX_DOCS', 2000, 'most documents per bulk request', { min: 1 }),
   bulkMaxBytes: setting.int('MPLP_INDEXER_BULK_MAX_BYTES', 5 * 1024 * 1024, 'most bytes per bulk request body, never exceeded (a larger single document goes to the DLQ); keep under http.max_content_length', { min: 4096 }),
   maxDecompressedBytes: setting.int('MPLP_INDEXER_MAX_BATCH_BYTES', 64 * 1024 * 1024, 'largest decompressed span batch accepted', { min: 65536 }),

@@ -134,12 +134,22 @@ export class IndexerWorker implements Service {
     resolveOffset(batch.messages[batch.messages.length - 1].offset);
     metrics.records.inc({ kind }, batch.messages.length);
     this.totals.records += batch.messages.length; this.totals.documents += docs.length;
-    if (this.pipeline.pendingBytes >= settings.maxPendingBytes) {
-      // Full: hold this handler, and with it the fetch loop, until bulks drain below the bound.
-      const hb = setInterval(() => { void heartbeat().catch(() => undefined); }, 3000);
-      try { await this.pipeline.waitForRoom(); } finally { clearInterval(hb); }
+    // Full: hold this handler, and with it the fetch loop, until bulks drain below the bound —
+    // but let a rebalance through (kafkajs rejoins only once the handler returns), heartbeating
+    // meanwhile so the group keeps this member.
+    const room = this.pipeline.waitForRoom();
+    let roomy = false;
+    void room.then(() => { roomy = true; });
+    while (!roomy) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([room, new Promise<void>((r) => { timer = setTimeout(r, 3000); })]);
+      clearTimeout(timer);
+      if (roomy || !isRunning() || isStale()) break;
+      try { await heartbeat(); } catch (err) {
+        if ((err as { type?: string }).type === 'REBALANCE_IN_PROGRESS') break;
+      }
     }
-    await heartbeat();
+    if (isRunning() && !isStale()) await heartbeat();
   }
 
   /** A bulk settled: dead-letter its poison, then settle every document's record and commit what is complete. */

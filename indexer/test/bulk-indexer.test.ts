@@ -16,9 +16,9 @@ function scriptedEs(script: Answer[], latencyMs = 5) {
   let inFlight = 0;
   let maxInFlight = 0;
   const es = {
-    async bulk({ operations }: { operations: string }) {
-      bodies.push(operations);
-      const lines = operations.split('\n');
+    async bulk({ operations }: { operations: Buffer }) {
+      bodies.push(operations.toString());
+      const lines = operations.toString().split('\n');
       expect(lines.pop()).toBe(''); // NDJSON ends with a newline
       const ids = lines.filter((_, i) => i % 2 === 0).map((a) => (JSON.parse(a) as { index: { _id: string } }).index._id);
       calls.push(ids);
@@ -46,7 +46,8 @@ const never = new AbortController().signal;
 
 describe('BulkIndexer.writeBulk (Jaeger sync_bulk rules, against a scripted client)', () => {
   it('sends the NDJSON body: action line with index and id, then the source line', () => {
-    expect(bulkBody([{ index: 'i-1', id: 'a"b', source: '{"x":1}', origin: 'o' }])).toBe('{"index":{"_index":"i-1","_id":"a\\"b"}}\n{"x":1}\n');
+    expect(bulkBody([{ index: 'i-1', id: 'a"b', source: '{"x":1}', origin: 'o' }, { index: 'i-1', id: 'é', source: Buffer.from('{"é":2}'), origin: 'o' }]).toString())
+      .toBe('{"index":{"_index":"i-1","_id":"a\\"b"}}\n{"x":1}\n{"index":{"_index":"i-1","_id":"é"}}\n{"é":2}\n');
     expect(bulkBytesOf({ index: 'i', id: 'é', source: '{"é":1}', origin: 'o' })).toBe(Buffer.byteLength(bulkBody([{ index: 'i', id: 'é', source: '{"é":1}', origin: 'o' }])));
   });
 
