@@ -137,16 +137,17 @@ export class IndexerWorker implements Service {
     // Full: hold this handler, and with it the fetch loop, until bulks drain below the bound —
     // but let a rebalance through (kafkajs rejoins only once the handler returns), heartbeating
     // meanwhile so the group keeps this member.
-    const room = this.pipeline.waitForRoom();
-    let roomy = false;
-    void room.then(() => { roomy = true; });
-    while (!roomy) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([room, new Promise<void>((r) => { timer = setTimeout(r, 3000); })]);
-      clearTimeout(timer);
-      if (roomy || !isRunning() || isStale()) break;
-      try { await heartbeat(); } catch (err) {
-        if ((err as { type?: string }).type === 'REBALANCE_IN_PROGRESS') break;
+    if (this.pipeline.pendingBytes >= settings.maxPendingBytes) {
+      let roomy = false;
+      const room = this.pipeline.waitForRoom().then(() => { roomy = true; });
+      while (!roomy) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([room, new Promise<void>((r) => { timer = setTimeout(r, 3000); })]);
+        clearTimeout(timer);
+        if (roomy || !isRunning() || isStale()) break;
+        try { await heartbeat(); } catch (err) {
+          if ((err as { type?: string }).type === 'REBALANCE_IN_PROGRESS') break;
+        }
       }
     }
     if (isRunning() && !isStale()) await heartbeat();

@@ -167,3 +167,9 @@ export async function topicSize(ctx: TestContext, topic: string): Promise<number
   const admin = await ctx.admin();
   return (await admin.fetchTopicOffsets(topic)).reduce((s, p) => s + Number(p.high), 0);
 }
+
+/** Sum of a Prometheus metric (all label sets) read from a running indexer's /metrics. */
+export async function metricValue(opsPort: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
+  return text.split('\n').filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`)).reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}

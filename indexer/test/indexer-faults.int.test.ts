@@ -1,6 +1,6 @@
 import { TestContext, waitFor } from '../../shared/testing';
 import { NormalizedSpan, spanDocId } from '../../shared/src';
-import { docCount, docIds, esProxy, indexerSetup, lagOf, makeSpans, publishSpans, spawnIndexer, startIndexer, tcpProxy, topicSize } from './helpers';
+import { docCount, docIds, esProxy, indexerSetup, lagOf, makeSpans, metricValue, publishSpans, spawnIndexer, startIndexer, tcpProxy, topicSize } from './helpers';
 
 /**
  * Each fault test publishes N unique spans and checks, after the fault: distinct ids + DLQ = N
@@ -40,22 +40,35 @@ describe('indexer under failure (real Kafka and Elasticsearch)', () => {
     await expectComplete(prefix, groupId, validated, dlq, spans);
   });
 
-  it('(b) Elasticsearch unreachable for 30 s under load (TCP proxy cut): no commit meanwhile, no loss, resumes', async () => {
+  it('(b) Elasticsearch unreachable for 30 s under load (TCP proxy cut): no commit, reading paused at the pending bound, no loss, resumes', async () => {
     const proxy = await tcpProxy(ctx, ctx.cfg.esNode);
-    const { validated, dlq, prefix, groupId, env } = await indexerSetup(ctx, { MPLP_ES_URL: proxy.url, MPLP_ES_REQUEST_TIMEOUT: '5s' });
-    await startIndexer(ctx, env);
-    const spans = makeSpans(400, 5);
+    const maxPending = 65_536;
+    const { validated, dlq, prefix, groupId, env } = await indexerSetup(ctx, {
+      MPLP_ES_URL: proxy.url, MPLP_ES_REQUEST_TIMEOUT: '5s', MPLP_INDEXER_MAX_PENDING_BYTES: String(maxPending), MPLP_INDEXER_FETCH_MAX_BYTES_PER_PARTITION: '65536',
+    });
+    const indexer = await startIndexer(ctx, env);
+    const opsPort = indexer.opsPort()!;
+    const spans = makeSpans(1000, 5);
     await publishSpans(ctx, validated, spans.slice(0, 500));
     await waitFor('first part indexed', async () => (await docCount(ctx, prefix)) === 500, { timeoutMs: 60_000 });
     await waitFor('first part committed', async () => (await lagOf(ctx, groupId, validated)) === 0, { timeoutMs: 30_000 });
+    const readBefore = await metricValue(opsPort, 'mplp_indexer_records_total');
     proxy.cut();
     const downAt = Date.now();
-    await publishSpans(ctx, validated, spans.slice(500));
+    await publishSpans(ctx, validated, spans.slice(500)); // 900 records of 5 spans
     await waitFor('the indexer hitting the outage', () => proxy.state.refused > 0, { timeoutMs: 30_000 });
+    let readAt10s: number | undefined;
     while (Date.now() - downAt < 30_000) {
       expect(await lagOf(ctx, groupId, validated)).toBeGreaterThan(0);
+      if (readAt10s === undefined && Date.now() - downAt > 10_000) readAt10s = await metricValue(opsPort, 'mplp_indexer_records_total');
       await new Promise((r) => setTimeout(r, 2000));
     }
+    // Fetching stopped at the bound: nothing more read in the last 20 s of the outage, far from
+    // everything read, and the pipeline holding at least the bound.
+    const readAtEnd = await metricValue(opsPort, 'mplp_indexer_records_total');
+    expect(readAtEnd).toBe(readAt10s);
+    expect(readAtEnd - readBefore).toBeLessThan(900);
+    expect(await metricValue(opsPort, 'mplp_indexer_pending_bytes')).toBeGreaterThanOrEqual(maxPending);
     proxy.restore();
     await expectComplete(prefix, groupId, validated, dlq, spans);
   }, 240_000); // the outage alone takes 30 s
