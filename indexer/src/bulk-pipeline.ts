@@ -75,6 +75,7 @@ export class BulkPipeline {
       this.current.push(d);
       this.currentBytes += size;
       this.pending += size;
+      if (this.current.length >= bulkMaxDocs) this.seal(); // full: no need to wait for the next document
     }
     if (tooLarge) this.settleNow(tooLarge);
     if (this.current.length > 0 && !this.timer) {
