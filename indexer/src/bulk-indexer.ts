@@ -1,11 +1,13 @@
 import type { Client } from '@elastic/elasticsearch';
-import { backoffDelay, classifyElasticsearchError, delay, dispositionForStatus, Logger, MplpError } from '../../shared/src';
-import type { IndexDoc } from './documents';
+import { classifyElasticsearchError, dispositionForStatus, Logger, MplpError, retry } from '../../shared/src';
+import { actionLine, bulkBytesOf, IndexDoc } from './documents';
 import type { IndexerMetrics } from './metrics';
 
-export interface BulkSettings { bulkMaxDocs: number; bulkMaxBytes: number; retryBaseMs: number; retryMaxMs: number }
+export { bulkBytesOf } from './documents';
 
-/** A document Elasticsearch will never take (mapping or parse error): it goes to the DLQ. */
+export interface BulkRetrySettings { retryBaseMs: number; retryMaxMs: number }
+
+/** A document Elasticsearch will never take (mapping or parse error, or larger than a bulk may be): it goes to the DLQ. */
 export interface PoisonDoc { doc: IndexDoc; status: number; type: string; reason: string }
 
 export type ItemOutcome = 'done' | 'retry' | 'poison';
@@ -21,83 +23,116 @@ export function classifyItem(status: number): ItemOutcome {
   return dispositionForStatus(status) === 'permanent' ? 'poison' : 'retry';
 }
 
-/** Splits documents into bulks no larger than maxDocs and maxBytes (a single larger document goes alone). */
-export function planBulks(docs: IndexDoc[], maxDocs: number, maxBytes: number): IndexDoc[][] {
-  const bulks: IndexDoc[][] = [];
-  let cur: IndexDoc[] = [];
-  let bytes = 0;
+/**
+ * The NDJSON body of a bulk, one action line and one source line per document, written into one
+ * buffer of the exact size: sources that are bytes from Kafka are copied, never decoded.
+ */
+export function bulkBody(docs: readonly IndexDoc[]): Buffer {
+  let size = 0;
+  for (const d of docs) size += bulkBytesOf(d);
+  const body = Buffer.allocUnsafe(size);
+  let pos = 0;
   for (const d of docs) {
-    const size = actionLine(d).length + Buffer.byteLength(d.source) + 2;
-    if (cur.length && (cur.length >= maxDocs || bytes + size > maxBytes)) { bulks.push(cur); cur = []; bytes = 0; }
-    cur.push(d);
-    bytes += size;
+    pos += body.write(actionLine(d), pos);
+    pos += typeof d.source === 'string' ? body.write(d.source, pos) : d.source.copy(body, pos);
+    body[pos++] = 0x0a;
   }
-  if (cur.length) bulks.push(cur);
-  return bulks;
+  return body;
 }
 
-function actionLine(d: IndexDoc): string {
-  return JSON.stringify({ index: { _index: d.index, _id: d.id } });
-}
+type BulkItem = { status: number; error?: { type?: string; reason?: string; caused_by?: { reason?: string } } };
+
+// Only what classifying the items needs: Elasticsearch serializes less and we parse less than
+// the default answer (index, id, version, shards, seq_no per item).
+const FILTER_PATH = 'errors,items.*.status,items.*.error';
 
 /**
- * Writes documents until every one is durable (acknowledged by Elasticsearch) or poison.
- * Failed items and failed requests are retried with exponential backoff and full jitter until
- * the signal aborts (shutdown): the caller must then not commit.
+ * Writes one bulk until every document is durable (acknowledged by Elasticsearch) or poison.
+ * Failed requests and failed items are retried with the shared retry helper (exponential backoff,
+ * full jitter, 429 honoured) until they succeed or the signal aborts (shutdown): the promise then
+ * rejects with CancelledError and the caller must not commit what is unsettled.
  */
 export class BulkIndexer {
-  constructor(private readonly es: Client, private readonly settings: BulkSettings, private readonly metrics: IndexerMetrics, private readonly logger: Logger) {}
+  constructor(private readonly es: Client, private readonly settings: BulkRetrySettings, private readonly metrics: IndexerMetrics, private readonly logger: Logger) {}
 
-  async write(docs: IndexDoc[], signal: AbortSignal): Promise<PoisonDoc[]> {
+  async writeBulk(bulk: IndexDoc[], signal: AbortSignal): Promise<{ durable: IndexDoc[]; poison: PoisonDoc[] }> {
+    const durable: IndexDoc[] = [];
     const poison: PoisonDoc[] = [];
-    for (const bulk of planBulks(docs, this.settings.bulkMaxDocs, this.settings.bulkMaxBytes)) {
-      let pending = bulk;
-      for (let attempt = 1; pending.length > 0; attempt++) {
-        if (attempt > 1) {
-          await delay(backoffDelay(attempt - 1, this.settings.retryBaseMs, this.settings.retryMaxMs), signal);
+    let pending = bulk;
+    await retry(async () => {
+      let answer: { errors: boolean; items?: Array<Record<string, BulkItem>> };
+      try {
+        answer = await this.send(pending);
+      } catch (raw) {
+        const err = classifyElasticsearchError(raw, 'bulk');
+        if (err.details?.status === 413) {
+          // Elasticsearch's http.max_content_length is below our byte cap: halve and go on.
+          if (pending.length === 1) { poison.push({ doc: pending[0], status: 413, type: 'too_large', reason: err.message }); pending = []; return; }
+          const half = Math.ceil(pending.length / 2);
+          for (const part of [pending.slice(0, half), pending.slice(half)]) {
+            const r = await this.writeBulk(part, signal);
+            durable.push(...r.durable); poison.push(...r.poison);
+          }
+          pending = [];
+          return;
         }
-        pending = await this.send(pending, poison, attempt);
+        throw err;
       }
-    }
-    return poison;
+      if (!answer.errors) {
+        // Every item succeeded: no need to look at each.
+        for (const d of pending) durable.push(d);
+        this.metrics.indexed.inc(pending.length);
+        pending = [];
+        return;
+      }
+      const items = answer.items ?? [];
+      if (items.length !== pending.length) throw new MplpError('es_bulk_items', `bulk answered ${items.length} items for ${pending.length} documents`, { disposition: 'retryable' });
+      const again: IndexDoc[] = [];
+      let done = 0;
+      let worst: MplpError | undefined;
+      items.forEach((item, i) => {
+        const r = item.index ?? Object.values(item)[0];
+        const doc = pending[i];
+        switch (classifyItem(r.status)) {
+          case 'done': durable.push(doc); done++; break;
+          case 'retry':
+            again.push(doc);
+            worst ??= new MplpError(`item_${r.status}`, `bulk item ${r.status}: ${r.error?.type ?? ''} ${r.error?.reason ?? ''}`.trim(),
+              { disposition: r.status === 429 ? 'throttled' : 'retryable' });
+            break;
+          default:
+            poison.push({ doc, status: r.status, type: r.error?.type ?? 'error', reason: `${r.error?.type ?? 'error'}: ${r.error?.reason ?? ''}${r.error?.caused_by?.reason ? ` (${r.error.caused_by.reason})` : ''}` });
+        }
+      });
+      this.metrics.indexed.inc(done);
+      pending = again;
+      if (worst) throw worst;
+    }, {
+      attempts: Infinity, baseDelayMs: this.settings.retryBaseMs, maxDelayMs: this.settings.retryMaxMs, signal,
+      // Whole-request failures that look permanent (401, 403, 400) are retried too: dropping the
+      // documents would lose data, and the operator can fix credentials or the cluster meanwhile.
+      classify: (e) => {
+        const err = e instanceof MplpError ? e : classifyElasticsearchError(e, 'bulk');
+        return err.retryable ? err : new MplpError(err.code, err.message, { disposition: 'retryable', cause: e, details: err.details });
+      },
+      onRetry: (err, attempt, waitMs) => {
+        this.metrics.retries.inc({ cause: err.code });
+        if (attempt === 1 || attempt % 10 === 0) this.logger.warn({ err, attempt, waitMs, docs: pending.length }, 'bulk failed, retrying');
+      },
+    });
+    return { durable, poison };
   }
 
-  /** One bulk request; returns the documents still to retry. */
-  private async send(docs: IndexDoc[], poison: PoisonDoc[], attempt: number): Promise<IndexDoc[]> {
-    const operations: string[] = [];
-    let bytes = 0;
-    for (const d of docs) {
-      const a = actionLine(d);
-      operations.push(a, d.source);
-      bytes += a.length + d.source.length + 2;
-    }
+  /** One bulk request. */
+  private async send(docs: IndexDoc[]): Promise<{ errors: boolean; items?: Array<Record<string, BulkItem>> }> {
+    const body = bulkBody(docs);
     const started = performance.now();
-    let items: Array<Record<string, { status: number; error?: { type?: string; reason?: string; caused_by?: { reason?: string } } }>>;
     try {
-      const res = await this.es.bulk({ operations: operations as never, refresh: false });
-      items = res.items as never;
-    } catch (raw) {
-      const err: MplpError = classifyElasticsearchError(raw, 'bulk');
-      this.metrics.retries.inc({ cause: err.code });
-      if (attempt === 1 || attempt % 10 === 0) this.logger.warn({ err, attempt, docs: docs.length }, 'bulk request failed, retrying');
-      if (!err.retryable && (err.details?.status === 413)) {
-        // Too large even alone: nothing will ever take it.
-        if (docs.length === 1) { poison.push({ doc: docs[0], status: 413, type: 'request_too_large', reason: err.message }); return []; }
-      }
-      return docs;
+      return await this.es.bulk({ operations: body as never, refresh: false, filter_path: FILTER_PATH }) as never;
     } finally {
       this.metrics.bulkSeconds.observe((performance.now() - started) / 1000);
       this.metrics.bulkDocs.observe(docs.length);
-      this.metrics.bulkBytes.observe(bytes);
+      this.metrics.bulkBytes.observe(body.length);
     }
-    const retry: IndexDoc[] = [];
-    items.forEach((item, i) => {
-      const r = item.index ?? Object.values(item)[0];
-      const outcome = classifyItem(r.status);
-      if (outcome === 'done') { this.metrics.indexed.inc(); return; }
-      if (outcome === 'retry') { this.metrics.retries.inc({ cause: `item_${r.status}` }); retry.push(docs[i]); return; }
-      poison.push({ doc: docs[i], status: r.status, type: r.error?.type ?? 'error', reason: `${r.error?.type ?? 'error'}: ${r.error?.reason ?? ''}${r.error?.caused_by?.reason ? ` (${r.error.caused_by.reason})` : ''}` });
-    });
-    return retry;
   }
 }

@@ -1,38 +1,64 @@
 import { Partitioners } from 'kafkajs';
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
-import { classifyKafkaError, InvalidInputError, Logger, retry, Service, SharedConfig } from '../../shared/src';
-import { BulkIndexer } from './bulk-indexer';
+import { CancelledError, classifyKafkaError, InvalidInputError, Logger, retry, Service, SharedConfig } from '../../shared/src';
+import type { BulkIndexer, PoisonDoc } from './bulk-indexer';
+import { BulkPipeline } from './bulk-pipeline';
 import type { IndexerSettings } from './config';
 import { documentsOf, IndexDoc, RecordKind } from './documents';
 import type { IndexerMetrics } from './metrics';
+import { RecordSlot, RecordTracker } from './record-tracker';
 
 export interface IndexerWorkerDeps {
   kafka: Kafka; shared: SharedConfig; settings: IndexerSettings; logger: Logger; metrics: IndexerMetrics; bulk: BulkIndexer;
 }
 
+/** Per partition: the tracker of the records handed out, and the commit state. */
+interface PartitionState {
+  tracker: RecordTracker;
+  /** Highest offset this process committed for the partition (commits only go forward). */
+  committed: bigint;
+  /** A commit is in flight; `want` is the next one to send when it returns. */
+  committing: boolean;
+  want?: string;
+  highWatermark: bigint;
+  /** Lost in a rebalance: bulks still settling must not commit for it any more. */
+  revoked: boolean;
+}
+
 /**
  * Consumes the validated spans, metrics and alerts topics and writes them into the daily
- * indices. A fetched batch of one partition is written whole (all documents durable or
- * dead-lettered) before its offset is committed; kafkajs does not fetch that partition again
- * until then, so at most MPLP_INDEXER_PARTITIONS_CONCURRENTLY bulks run at once and memory stays
- * bounded while Elasticsearch is slow or down.
+ * indices. The Kafka handler only decodes: it hands each batch's documents to one BulkPipeline
+ * shared by all partitions and returns, so kafkajs fetches the next batches while bulks are in
+ * flight; it waits first while the pipeline holds more than MPLP_INDEXER_MAX_PENDING_BYTES, which
+ * pauses fetching and bounds memory while Elasticsearch is slow or down. Offsets are committed
+ * per partition as bulks settle, only past the prefix of records whose documents are all durable
+ * or dead-lettered (RecordTracker), so a commit never passes an unwritten record.
  */
 export class IndexerWorker implements Service {
   private consumer?: Consumer;
   private producer?: Producer;
   private readonly abort = new AbortController();
   private joined = false;
+  private stopping = false;
   private readonly kindOf = new Map<string, RecordKind>();
+  private readonly partitions = new Map<string, PartitionState>();
+  /** The partition state each tracker belongs to (a revoked state stays revoked for its old trackers). */
+  private readonly stateOf = new WeakMap<RecordTracker, PartitionState>();
+  private readonly pipeline: BulkPipeline;
+  private readonly commitsInFlight = new Set<Promise<void>>();
   private totals = { records: 0, documents: 0, dlq: 0 };
   private timer?: NodeJS.Timeout;
+  private commitWarnedAt = 0;
 
   constructor(private readonly deps: IndexerWorkerDeps) {
-    const { shared, settings } = deps;
+    const { shared, settings, metrics, logger } = deps;
     const all: Record<RecordKind, string> = { spans: shared.topicValidated, metrics: shared.topicMetrics, alerts: shared.topicAlerts };
     for (const k of settings.topics) {
       if (!(k in all)) throw new InvalidInputError('config', `MPLP_INDEXER_TOPICS: unknown kind ${k}`);
       this.kindOf.set(all[k as RecordKind], k as RecordKind);
     }
+    this.pipeline = new BulkPipeline(deps.bulk, settings, (durable, poison) => this.settled(durable, poison), this.abort.signal,
+      logger.child({ component: 'bulk' }), { inFlight: metrics.bulksInFlight, pendingBytes: metrics.pendingBytes });
   }
 
   get ready(): boolean { return this.joined; }
@@ -44,7 +70,7 @@ export class IndexerWorker implements Service {
       groupId: settings.groupId, maxBytesPerPartition: settings.fetchMaxBytesPerPartition, maxBytes: settings.fetchMaxBytesPerPartition * 4,
       maxWaitTimeInMs: settings.fetchMaxWaitMs, sessionTimeout: 60_000, heartbeatInterval: 3_000,
     });
-    this.consumer.on(this.consumer.events.GROUP_JOIN, () => { this.joined = true; });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => { this.assigned(e.payload.memberAssignment); this.joined = true; });
     await this.producer.connect();
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [...this.kindOf.keys()], fromBeginning: true });
@@ -57,57 +83,181 @@ export class IndexerWorker implements Service {
     logger.info({ topics: [...this.kindOf.keys()], groupId: settings.groupId }, 'indexer started');
   }
 
+  /**
+   * After a rebalance: partitions no longer ours must not be committed by bulks still settling
+   * (the new owner commits them; a late commit of ours could move its offset back). Partitions
+   * kept are read again by kafkajs from the committed offset; their new records go to a new
+   * tracker (handleBatch), while the old one keeps committing its durable prefix.
+   */
+  private assigned(assignment: Record<string, number[]>): void {
+    for (const [key, state] of this.partitions) {
+      const [topic, partition] = splitKey(key);
+      if (!assignment[topic]?.includes(partition)) { state.revoked = true; this.partitions.delete(key); }
+    }
+  }
+
   private async handleBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    if (batch.messages.length === 0 || !isRunning() || isStale() || this.stopping) return;
     const { shared, settings, metrics } = this.deps;
     const kind = this.kindOf.get(batch.topic)!;
+    const key = `${batch.topic}/${batch.partition}`;
+    let state = this.partitions.get(key);
+    if (!state) {
+      state = { tracker: new RecordTracker(batch.topic, batch.partition), committed: -1n, committing: false, highWatermark: 0n, revoked: false };
+      this.partitions.set(key, state);
+      this.stateOf.set(state.tracker, state);
+    } else if (!state.tracker.accepts(batch.messages[0].offset)) {
+      // Read again from an earlier offset (rebalance): the old tracker's slots still settle.
+      state.tracker = new RecordTracker(batch.topic, batch.partition);
+      this.stateOf.set(state.tracker, state);
+    }
+    state.highWatermark = BigInt(batch.highWatermark);
+    const tracker = state.tracker;
     const docs: IndexDoc[] = [];
-    const dead: Message[] = [];
+    let undecodable: Array<{ message: Message; slot: RecordSlot }> | undefined;
     for (const m of batch.messages) {
-      const origin = `${batch.topic}/${batch.partition}/${m.offset}`;
+      const origin = `${key}/${m.offset}`;
       try {
-        docs.push(...documentsOf(kind, m, shared.indexPrefix, origin, settings.maxDecompressedBytes));
+        const own = documentsOf(kind, m, shared.indexPrefix, origin, settings.maxDecompressedBytes);
+        const slot = tracker.add(m.offset, own.length);
+        for (const d of own) { d.record = slot; docs.push(d); }
       } catch (err) {
         const code = err instanceof InvalidInputError ? err.code : 'decode';
         metrics.dlq.inc({ code });
-        dead.push({ value: m.value, headers: { 'mplp-error': (err as Error).message, 'mplp-error-code': code, 'mplp-source': origin } });
+        (undecodable ??= []).push({ slot: tracker.add(m.offset, 1), message: { value: m.value, headers: { 'mplp-error': (err as Error).message, 'mplp-error-code': code, 'mplp-source': origin } } });
       }
     }
-    const hb = setInterval(() => { void heartbeat().catch(() => undefined); }, 3000);
-    try {
-      const poison = await this.deps.bulk.write(docs, this.abort.signal);
-      for (const p of poison) {
-        const code = `index_${p.type}`.slice(0, 64);
-        metrics.dlq.inc({ code });
-        dead.push({ key: p.doc.id, value: p.doc.source, headers: { 'mplp-error': `Elasticsearch refused document ${p.doc.id} for ${p.doc.index}: ${p.reason}`.slice(0, 4000), 'mplp-error-code': code, 'mplp-source': p.doc.origin } });
-      }
-      if (dead.length) {
-        await retry(() => this.producer!.send({ topic: shared.topicDlq, acks: -1, messages: dead }), {
-          attempts: Infinity, baseDelayMs: settings.retryBaseMs, maxDelayMs: settings.retryMaxMs, signal: this.abort.signal,
-          classify: (e) => classifyKafkaError(e, 'produce to DLQ'),
-        });
-      }
-    } finally {
-      clearInterval(hb);
-    }
-    const last = batch.messages[batch.messages.length - 1].offset;
-    resolveOffset(last);
-    await this.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+    if (undecodable) void this.deadLetter(undecodable);
+    this.pipeline.add(docs);
+    this.commitProgress(state);
+    // The records are handed to the pipeline: kafkajs may fetch past them. Committing is separate.
+    resolveOffset(batch.messages[batch.messages.length - 1].offset);
     metrics.records.inc({ kind }, batch.messages.length);
-    metrics.lag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(BigInt(batch.highWatermark) - BigInt(last) - 1n));
-    this.totals.records += batch.messages.length; this.totals.documents += docs.length; this.totals.dlq += dead.length;
-    await heartbeat();
+    this.totals.records += batch.messages.length; this.totals.documents += docs.length;
+    // Full: hold this handler, and with it the fetch loop, until bulks drain below the bound —
+    // but let a rebalance through (kafkajs rejoins only once the handler returns), heartbeating
+    // meanwhile so the group keeps this member.
+    if (this.pipeline.pendingBytes >= settings.maxPendingBytes) {
+      let roomy = false;
+      const room = this.pipeline.waitForRoom().then(() => { roomy = true; });
+      while (!roomy) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([room, new Promise<void>((r) => { timer = setTimeout(r, 3000); })]);
+        clearTimeout(timer);
+        if (roomy || !isRunning() || isStale()) break;
+        try { await heartbeat(); } catch (err) {
+          if ((err as { type?: string }).type === 'REBALANCE_IN_PROGRESS') break;
+        }
+      }
+    }
+    if (isRunning() && !isStale()) await heartbeat();
   }
 
+  /** A bulk settled: dead-letter its poison, then settle every document's record and commit what is complete. */
+  private async settled(durable: IndexDoc[], poison: PoisonDoc[]): Promise<void> {
+    if (poison.length) {
+      await this.sendDlq(poison.map((p) => {
+        const code = `index_${p.type}`.slice(0, 64);
+        this.deps.metrics.dlq.inc({ code });
+        return { key: p.doc.id, value: p.doc.source, headers: {
+          'mplp-error': `Elasticsearch refused document ${p.doc.id} for ${p.doc.index}: ${p.reason}`.slice(0, 4000), 'mplp-error-code': code, 'mplp-source': p.doc.origin,
+        } };
+      }));
+      this.totals.dlq += poison.length;
+    }
+    let last: RecordTracker | undefined;
+    const touched = new Set<RecordTracker>();
+    for (const list of [durable, poison.map((p) => p.doc)]) {
+      for (const d of list) {
+        RecordTracker.settle(d.record!);
+        const t = d.record!.tracker;
+        if (t !== last) { touched.add(t); last = t; }
+      }
+    }
+    for (const t of touched) {
+      const state = this.stateOf.get(t);
+      if (state) this.commitProgress(state, t);
+    }
+  }
+
+  /** Undecodable records go whole to the DLQ; once acknowledged they count as complete. */
+  private async deadLetter(records: Array<{ message: Message; slot: RecordSlot }>): Promise<void> {
+    try {
+      await this.sendDlq(records.map((r) => r.message));
+    } catch (err) {
+      if (!(err instanceof CancelledError)) this.deps.logger.error({ err }, 'DLQ send failed; the records stay uncommitted');
+      return;
+    }
+    this.totals.dlq += records.length;
+    for (const r of records) RecordTracker.settle(r.slot);
+    const t = records[0].slot.tracker;
+    const state = this.stateOf.get(t);
+    if (state) this.commitProgress(state, t);
+  }
+
+  /**
+   * Commits the partition past its complete prefix. One commit per partition is in flight at a
+   * time; a newer target replaces a waiting one. A failed commit is not retried by itself: the
+   * next settled bulk commits a later offset, and until then a restart only reads again.
+   */
+  private commitProgress(state: PartitionState, tracker = state.tracker): void {
+    if (state.revoked) return;
+    const next = tracker.advance();
+    if (next !== undefined && BigInt(next) > (state.want !== undefined ? BigInt(state.want) : state.committed)) state.want = next;
+    if (state.committing || state.want === undefined) return;
+    const offset = state.want;
+    state.want = undefined;
+    state.committing = true;
+    const { topic, partition } = tracker;
+    const p = (async () => {
+      try {
+        await this.consumer!.commitOffsets([{ topic, partition, offset }]);
+        if (BigInt(offset) > state.committed) state.committed = BigInt(offset);
+        this.deps.metrics.lag.set({ topic, partition: String(partition) }, Math.max(0, Number(state.highWatermark - BigInt(offset))));
+      } catch (err) {
+        if (Date.now() - this.commitWarnedAt > 10_000) { this.commitWarnedAt = Date.now(); this.deps.logger.warn({ err, topic, partition, offset }, 'offset commit failed; a later commit covers it'); }
+      } finally {
+        state.committing = false;
+        if (state.want !== undefined && !state.revoked) this.commitProgress(state, tracker);
+      }
+    })();
+    this.commitsInFlight.add(p);
+    void p.finally(() => this.commitsInFlight.delete(p));
+  }
+
+  private async sendDlq(messages: Message[]): Promise<void> {
+    const { shared, settings } = this.deps;
+    await retry(() => this.producer!.send({ topic: shared.topicDlq, acks: -1, messages }), {
+      attempts: Infinity, baseDelayMs: settings.retryBaseMs, maxDelayMs: settings.retryMaxMs, signal: this.abort.signal,
+      classify: (e) => classifyKafkaError(e, 'produce to DLQ'),
+    });
+  }
+
+  /**
+   * Clean shutdown: stop fetching, write and commit what was handed out (until the deadline;
+   * then abort the retries, and what is unwritten stays uncommitted and is read again), then
+   * leave the group.
+   */
   async stop(signal?: AbortSignal): Promise<void> {
     clearInterval(this.timer);
-    // Give the in-flight batch until the deadline to finish; then abort its retries (it will not commit).
+    this.stopping = true;
     signal?.addEventListener('abort', () => this.abort.abort(), { once: true });
-    const disconnect = this.consumer?.disconnect();
     const stopRetriesSoon = setTimeout(() => this.abort.abort(), Math.max(1000, this.deps.settings.shutdownTimeoutMs - 5000));
-    try { await disconnect; } catch (err) { this.deps.logger.warn({ err }, 'consumer disconnect failed'); }
-    clearTimeout(stopRetriesSoon);
+    try {
+      if (this.consumer) this.consumer.pause([...this.kindOf.keys()].map((topic) => ({ topic })));
+      await this.pipeline.drain();
+      while (this.commitsInFlight.size > 0) await Promise.allSettled([...this.commitsInFlight]);
+    } finally {
+      clearTimeout(stopRetriesSoon);
+    }
+    try { await this.consumer?.disconnect(); } catch (err) { this.deps.logger.warn({ err }, 'consumer disconnect failed'); }
     this.abort.abort();
+    this.pipeline.close();
     try { await this.producer?.disconnect(); } catch (err) { this.deps.logger.warn({ err }, 'producer disconnect failed'); }
   }
+}
+
+function splitKey(key: string): [string, number] {
+  const i = key.lastIndexOf('/');
+  return [key.slice(0, i), Number(key.slice(i + 1))];
 }

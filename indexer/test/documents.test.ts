@@ -1,7 +1,7 @@
 import type { KafkaMessage } from 'kafkajs';
 import { SpanBatchCodec } from '../../shared/src';
-import { documentsOf, spanKeyFast } from '../src/documents';
-import { classifyItem, planBulks } from '../src/bulk-indexer';
+import { documentsOf, spanKeyFastBytes } from '../src/documents';
+import { classifyItem } from '../src/bulk-indexer';
 import { orderTrace } from '../src/trace-tree';
 import { makeSpans } from './helpers';
 
@@ -13,9 +13,28 @@ describe('documents', () => {
     const docs = documentsOf('spans', msg(SpanBatchCodec.encode(spans)), 'mplp', 'o', 1e7);
     expect(docs.map((d) => d.id)).toEqual(spans.map((s) => s.traceId + s.spanId));
     expect(docs[0].index).toBe(`mplp-traces-${spans[0].startTime.slice(0, 10).replace(/-/g, '.')}`);
-    const line = JSON.stringify(spans[0]);
-    expect(spanKeyFast(line)).toEqual({ traceId: spans[0].traceId, spanId: spans[0].spanId, startTime: spans[0].startTime.slice(0, 10) });
-    expect(spanKeyFast(JSON.stringify({ spanId: 'x', traceId: 'y' }))).toBeUndefined();
+    // The documents' sources are the record's bytes, line for line.
+    expect(docs.map((d) => d.source.toString())).toEqual(spans.map((s) => JSON.stringify(s)));
+    const line = Buffer.from(JSON.stringify(spans[0]));
+    expect(spanKeyFastBytes(line)).toEqual({ id: spans[0].traceId + spans[0].spanId, day: spans[0].startTime.slice(0, 10) });
+    expect(spanKeyFastBytes(Buffer.from(JSON.stringify({ spanId: 'x', traceId: 'y' })))).toBeUndefined();
+  });
+
+  it('takes the fast key path only when it must agree with a full parse', () => {
+    const [s] = makeSpans(1, 1);
+    const fast = (o: object) => spanKeyFastBytes(Buffer.from(JSON.stringify(o)));
+    // A nested object before startTime could hold a "startTime" key of its own: full parse.
+    const { traceId, spanId } = s;
+    const rest: Record<string, unknown> = { ...s };
+    for (const k of ['traceId', 'spanId', 'name', 'resource']) delete rest[k];
+    expect(fast({ traceId, spanId, resource: { startTime: '1999-01-01T00:00:00Z' }, ...rest })).toBeUndefined();
+    expect(fast({ traceId, spanId, name: 'x"startTime":"1999-01-01', ...rest })).toEqual({ id: traceId + spanId, day: s.startTime.slice(0, 10) });
+    expect(fast({ ...s, traceId: traceId.toUpperCase() })).toBeUndefined();
+    expect(fast({ ...s, startTime: 'yesterday' })).toBeUndefined();
+    // Whatever path a line takes, the id and the index are those of the parsed span.
+    const odd = [{ spanId, traceId, ...rest }, { traceId, spanId, resource: { startTime: '1999-01-01T00:00:00Z' }, ...rest }];
+    const docs = documentsOf('spans', msg(SpanBatchCodec.encodeLines(Buffer.from(odd.map((o) => JSON.stringify(o)).join('\n') + '\n\n'))), 'mplp', 'o', 1e7);
+    expect(docs.map((d) => [d.id, d.index])).toEqual(odd.map(() => [traceId + spanId, `mplp-traces-${s.startTime.slice(0, 10).replace(/-/g, '.')}`]));
   });
 
   it('ids metrics by series key and window end', () => {
@@ -30,20 +49,9 @@ describe('documents', () => {
   });
 });
 
-describe('bulk planning and item classification (Jaeger sync_bulk rules)', () => {
+describe('item classification (Jaeger sync_bulk rules)', () => {
   it('classifies items: done, conflict done, retry, poison', () => {
     expect([201, 200, 409, 429, 503, 500, 408, 400, 404].map(classifyItem)).toEqual(['done', 'done', 'done', 'retry', 'retry', 'retry', 'retry', 'poison', 'poison']);
-  });
-
-  it('never exceeds the byte cap or the document cap', () => {
-    const docs = Array.from({ length: 100 }, (_, i) => ({ index: 'i', id: String(i), source: 'x'.repeat(1000), origin: 'o' }));
-    const bulks = planBulks(docs, 30, 10_000);
-    expect(bulks.flat()).toEqual(docs);
-    for (const b of bulks) {
-      expect(b.length).toBeLessThanOrEqual(30);
-      expect(b.reduce((n, d) => n + d.source.length + 40, 0)).toBeLessThanOrEqual(10_000 + 1100);
-    }
-    expect(bulks.every((b) => b.length <= 9)).toBe(true);
   });
 });
 

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { AddressInfo } from 'node:net';
+import net, { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { TestContext, uniqueName, waitFor } from '../../shared/testing';
@@ -115,4 +115,61 @@ export async function esProxy(ctx: TestContext, target: string) {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   ctx.defer(() => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, state };
+}
+
+/**
+ * A TCP proxy (node net) in front of the real Elasticsearch that can cut the network: while down
+ * it resets every open connection and every new one, so the indexer sees Elasticsearch as
+ * unreachable while the shared Elasticsearch other tests use keeps running.
+ */
+export async function tcpProxy(ctx: TestContext, target: string) {
+  const t = new URL(target);
+  const state = { down: false, refused: 0 };
+  const open = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    if (state.down) { state.refused++; client.resetAndDestroy(); return; }
+    const upstream = net.connect(Number(t.port), t.hostname);
+    open.add(client); open.add(upstream);
+    const close = () => { client.destroy(); upstream.destroy(); open.delete(client); open.delete(upstream); };
+    client.on('error', close); upstream.on('error', close); client.on('close', close); upstream.on('close', close);
+    client.pipe(upstream); upstream.pipe(client);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  ctx.defer(() => new Promise<void>((r) => { for (const s of open) s.destroy(); server.close(() => r()); }));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    state,
+    cut() { state.down = true; for (const s of open) s.resetAndDestroy(); open.clear(); },
+    restore() { state.down = false; },
+  };
+}
+
+/** Every span document id under the prefix (search_after over _id-equal spanId order), for distinct-id checks. */
+export async function docIds(ctx: TestContext, prefix: string): Promise<string[]> {
+  const es = ctx.es();
+  await es.indices.refresh({ index: `${prefix}-*`, ignore_unavailable: true, allow_no_indices: true } as never);
+  const ids: string[] = [];
+  let after: unknown[] | undefined;
+  for (;;) {
+    const res = await es.search({
+      index: `${prefix}-traces-*`, size: 5000, _source: ['traceId', 'spanId'], sort: [{ traceId: 'asc' }, { spanId: 'asc' }],
+      ignore_unavailable: true, allow_no_indices: true, track_total_hits: false, ...(after ? { search_after: after } : {}),
+    } as never);
+    const hits = res.hits.hits;
+    for (const h of hits) ids.push(h._id!);
+    if (hits.length < 5000) return ids;
+    after = hits[hits.length - 1].sort as unknown[];
+  }
+}
+
+/** Records in a topic (sum of end offsets). */
+export async function topicSize(ctx: TestContext, topic: string): Promise<number> {
+  const admin = await ctx.admin();
+  return (await admin.fetchTopicOffsets(topic)).reduce((s, p) => s + Number(p.high), 0);
+}
+
+/** Sum of a Prometheus metric (all label sets) read from a running indexer's /metrics. */
+export async function metricValue(opsPort: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
+  return text.split('\n').filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`)).reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
 }
