@@ -46,7 +46,7 @@ export function createAggregator(env: Env, overrides: Partial<AggregatorSettings
   const dimensions = settings.dimensions.split(',').map((s) => s.trim()).filter(Boolean);
   const source = new SourceStage({ kafka, admin, producer, pool, mergePool, settings, topic: cfg.shared.topicValidated, metrics, logger: logger.child({ component: 'source' }), dimensions });
   const merger = new WindowMerger({
-    kafka, admin, producer, mergePool, settings, sourceTopic: cfg.shared.topicValidated, metricsTopic: cfg.shared.topicMetrics, alertsTopic: cfg.shared.topicAlerts,
+    kafka, admin, producer, pool, mergePool, settings, sourceTopic: cfg.shared.topicValidated, metricsTopic: cfg.shared.topicMetrics, alertsTopic: cfg.shared.topicAlerts,
     metrics, logger: logger.child({ component: 'merge' }), rules, evaluator: new AlertEvaluator(),
   });
   const ops = new OpsServer({ port: settings.httpPort, registry, ready: () => source.joined && merger.joined });

@@ -73,7 +73,7 @@ export class WindowMerger {
   joined = false;
 
   constructor(private readonly d: {
-    kafka: Kafka; admin: Admin; producer: Producer; mergePool: Piscina; settings: AggregatorSettings; sourceTopic: string;
+    kafka: Kafka; admin: Admin; producer: Producer; pool: Piscina; mergePool: Piscina; settings: AggregatorSettings; sourceTopic: string;
     metricsTopic: string; alertsTopic: string; metrics: AggregatorMetrics; logger: Logger; rules: RulesFile; evaluator: AlertEvaluator;
   }) {}
 
@@ -227,7 +227,10 @@ export class WindowMerger {
     return c.of.every((p, i) => parts[i] === p) ? c.hist : undefined;
   }
 
-  /** Off the close→publish path: merges each complete pane's per-source histograms (see SeriesPanes.merged). */
+  /**
+   * Off the close→publish path: merges each complete pane's per-source histograms (see
+   * SeriesPanes.merged), in the big pool so it never delays a window task in the small one.
+   */
   private mergeCompletePanes(st: MergePartition, minW: number): void {
     if (st.merging) return;
     const jobs: { sp: SeriesPanes; pane: number; of: StoredPartial[] }[] = [];
@@ -241,7 +244,7 @@ export class WindowMerger {
     if (!jobs.length) return;
     st.merging = true;
     const hdr = { digits: this.d.settings.hdrDigits, wasm: this.d.settings.hdrWasm };
-    void this.d.mergePool.run({ kind: 'mergePanes', items: jobs.map((j) => j.of.filter((p) => p.hist).map((p) => p.hist!)), hdr } satisfies MergePanesTask)
+    void this.d.pool.run({ kind: 'mergePanes', items: jobs.map((j) => j.of.filter((p) => p.hist).map((p) => p.hist!)), hdr } satisfies MergePanesTask)
       .then((r) => { (r as string[]).forEach((hist, i) => jobs[i].sp.merged.set(jobs[i].pane, { hist, of: jobs[i].of })); },
         (err) => this.d.logger.warn({ err }, 'pane merge failed; windows merge the partials themselves'))
       .finally(() => { st.merging = false; });

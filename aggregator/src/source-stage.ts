@@ -3,7 +3,8 @@ import type Piscina from 'piscina';
 import type { Logger } from '../../shared/src';
 import { AggregatorSettings, PANE_MS } from './config';
 import type { AggregatorMetrics } from './metrics';
-import { emptyStats, mergeStats, OVERFLOW_OPERATION, SeriesId, seriesKey, Stats } from './partial';
+import { emptyStats, mergeStats, SeriesId, Stats } from './partial';
+import { SeriesCap } from './series-cap';
 import type { AggregateResult, AggregateTask, MergePanesTask } from './pane-worker';
 import { committedPosition, freshMessages } from './partition-position';
 import { KeyedSerialQueues } from './serial-queue';
@@ -20,6 +21,8 @@ interface PaneSeries { series: SeriesId; stats: Stats; pieces: string[]; compact
 
 /** Pieces of one pane series that trigger a background merge. */
 const COMPACT_PIECES = 8;
+/** Background pane merges in flight at once (the pool queue holds threads × 16 tasks). */
+const MAX_COMPACTIONS = 8;
 interface OpenPane { firstOffset: bigint; watermarkBefore: number; series: Map<string, PaneSeries> }
 interface PartitionState {
   watermark: number;
@@ -51,15 +54,18 @@ export class SourceStage {
   /** Per source partition: its publishes and commits in order, never waiting on another partition's. */
   private readonly queues = new KeyedSerialQueues();
   private ticking = false;
+  private compactions = 0;
   private timer?: NodeJS.Timeout;
   private partialPartitions = 1;
-  private readonly live = new Map<string, number>();
+  private readonly cap: SeriesCap;
   joined = false;
 
   constructor(private readonly d: {
     kafka: Kafka; admin: Admin; producer: Producer; pool: Piscina; mergePool: Piscina; settings: AggregatorSettings; topic: string;
     metrics: AggregatorMetrics; logger: Logger; dimensions: string[];
-  }) {}
+  }) {
+    this.cap = new SeriesCap(d.settings.maxSeries, d.settings.seriesExpiryMs);
+  }
 
   async start(): Promise<void> {
     const { settings: s } = this.d;
@@ -145,14 +151,8 @@ export class SourceStage {
     const now = Date.now();
     const k = this.d.settings.exemplars;
     for (const g of res.groups) {
-      let key = g.key;
-      let series = g.series;
-      if (!this.live.has(key) && this.live.size >= this.d.settings.maxSeries) {
-        series = { service: g.series.service, operation: OVERFLOW_OPERATION, kind: 'INTERNAL' };
-        key = seriesKey(series);
-        this.d.metrics.overflowSpans.inc(g.stats.count);
-      }
-      this.live.set(key, now);
+      const { key, series, overflow } = this.cap.admit(g.key, g.series, now);
+      if (overflow) this.d.metrics.overflowSpans.inc(g.stats.count);
       let pane = st.panes.get(g.pane);
       const first = BigInt(g.firstOffset);
       if (!pane) { pane = { firstOffset: first, watermarkBefore: g.watermarkBefore, series: new Map() }; st.panes.set(g.pane, pane); }
@@ -164,7 +164,7 @@ export class SourceStage {
       if (ps.pieces.length >= COMPACT_PIECES) this.compact(ps);
     }
     st.watermark = Math.max(st.watermark, res.watermark);
-    this.d.metrics.liveSeries.set(this.live.size);
+    this.d.metrics.liveSeries.set(this.cap.size);
   }
 
   /**
@@ -174,14 +174,16 @@ export class SourceStage {
    * still there (the close may have merged them meanwhile); merging is order-free, so exact.
    */
   private compact(ps: PaneSeries): void {
-    if (ps.compacting) return;
+    // Bounded, so background merges never fill the pool's queue that span batches need.
+    if (ps.compacting || this.compactions >= MAX_COMPACTIONS) return;
     ps.compacting = true;
+    this.compactions++;
     const taken = ps.pieces.slice();
     const hdr = { digits: this.d.settings.hdrDigits, wasm: this.d.settings.hdrWasm };
     void this.d.pool.run({ kind: 'mergePanes', items: [taken], hdr } satisfies MergePanesTask).then((r) => {
       if (taken.every((p, i) => ps.pieces[i] === p)) ps.pieces = [(r as string[])[0], ...ps.pieces.slice(taken.length)];
     }, (err) => this.d.logger.warn({ err }, 'pane compaction failed; the close merges the pieces'))
-      .finally(() => { ps.compacting = false; });
+      .finally(() => { ps.compacting = false; this.compactions--; });
   }
 
   private noteCrossing(st: PartitionState, before: number, at: number): void {
@@ -246,7 +248,7 @@ export class SourceStage {
     try {
       const gen = this.generation;
       const now = Date.now();
-      for (const [key, at] of this.live) if (now - at > this.d.settings.seriesExpiryMs) this.live.delete(key);
+      if (this.cap.expire(now)) this.d.metrics.liveSeries.set(this.cap.size);
       // Outside the partition queues: a pane closed by a batch never waits on this round trip.
       const high = await this.d.admin.fetchTopicOffsets(this.d.topic);
       await Promise.all(this.assigned.map((partition) => this.queues.run(partition, async () => {
