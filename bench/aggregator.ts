@@ -1,22 +1,27 @@
 /**
  * Aggregator benchmark. (1) Spans/s through the Piscina pool's `aggregate` task (lz4 decode,
  * JSON parse, HDR recording; pure-JS hdr-histogram-js unless MPLP_BENCH_HDR_WASM=1) with 1, 2
- * and 4 threads, speedup over 1 thread. (2) The full aggregator on real Kafka: p99 from a
- * window becoming complete (every source watermark past its end) to its record acked in mplp.metrics.
+ * and 4 threads, speedup over 1 thread. (2) The full aggregator on real Kafka, live and catching
+ * up: p50/p99 from a window becoming closable (every source watermark past its end + allowed
+ * lateness) to its record acked in mplp.metrics, with the time spent in each stage.
  */
 import path from 'node:path';
 import Piscina from 'piscina';
 import { createKafka, ensureTopics, loadConfig, sharedSchema } from '../shared/src';
 import { createAggregator } from '../aggregator/src';
 import type { AggregateTask } from '../aggregator/src/pane-worker';
-import { makeFixture, produceSpans } from '../aggregator/test/helpers';
-import { SpanBatchCodec } from '../shared/src';
-import { fmt, median, percentile } from './util';
+import type { WindowTiming } from '../aggregator/src/merge-stage';
+import { makeFixture, produceSpans, span } from '../aggregator/test/helpers';
+import { NormalizedSpan, SpanBatchCodec } from '../shared/src';
+import { fmt, median, percentile, until } from './util';
 
 const WASM = process.env.MPLP_BENCH_HDR_WASM === '1';
 const SPANS = 200_000;
 const PER_MESSAGE = 200;
 const MESSAGES_PER_TASK = 25;
+const LIVE_RATE = Number(process.env.MPLP_BENCH_LIVE_RATE ?? 10_000);
+const LIVE_SECONDS = Number(process.env.MPLP_BENCH_LIVE_SECONDS ?? 45);
+const LIVE_SERIES = 40;
 
 async function poolThroughput(threads: number, frames: Buffer[]): Promise<number> {
   const pool = new Piscina({ filename: path.join(__dirname, '..', 'aggregator', 'src', 'pane-worker.js'), minThreads: threads, maxThreads: threads });
@@ -45,7 +50,16 @@ async function poolThroughput(threads: number, frames: Buffer[]): Promise<number
   return median(runs);
 }
 
-async function closeToPublish(): Promise<number[]> {
+interface Run { timings: WindowTiming[]; spans: number }
+
+/**
+ * Runs the full aggregator on real Kafka. `live`: spans stamped with the current time are
+ * produced at a steady rate while it runs (the steady state the target is about); otherwise a
+ * 4-minute backlog is produced first and the aggregator catches up (a burst).
+ * Close = the moment the window became closable: the batch that moved the last source
+ * partition's watermark (newest event time - allowed lateness) past the window end was in hand.
+ */
+async function closeToPublish(live: boolean): Promise<Run> {
   const shared = loadConfig(sharedSchema, process.env);
   const id = `bench-agg-${Date.now().toString(36)}`;
   const kafka = createKafka(shared, 'bench');
@@ -55,24 +69,54 @@ async function closeToPublish(): Promise<number[]> {
   await ensureTopics(admin, topics.map((topic) => ({ topic, numPartitions: 3, replicationFactor: 1 })));
   const producer = kafka.producer();
   await producer.connect();
-  const fx = makeFixture(60_000, 4);
-  await produceSpans(producer, topics[0], fx.spans, PER_MESSAGE);
+  let spans = 0;
+  if (!live) {
+    const fx = makeFixture(60_000, 4);
+    await produceSpans(producer, topics[0], fx.spans, PER_MESSAGE);
+    spans = fx.spans.length;
+  }
   const { service } = createAggregator({
     ...process.env, MPLP_TOPIC_VALIDATED: topics[0], MPLP_TOPIC_METRICS: topics[1], MPLP_TOPIC_ALERTS: topics[2], MPLP_LOG_LEVEL: 'warn',
     MPLP_AGGREGATOR_GROUP_ID: id, MPLP_AGGREGATOR_PARTIALS_TOPIC: `${id}.partials`, MPLP_AGGREGATOR_ALLOWED_LATENESS: '2s',
     MPLP_AGGREGATOR_IDLE_TIMEOUT: '1s', MPLP_AGGREGATOR_HEARTBEAT_INTERVAL: '200ms', MPLP_AGGREGATOR_HTTP_PORT: '0', MPLP_AGGREGATOR_HDR_WASM: WASM ? 'true' : 'false',
   });
-  const delays: number[] = [];
-  service.merger.onPublished = (_end, completedAt, publishedAt) => { delays.push(publishedAt - completedAt); };
+  const timings: WindowTiming[] = [];
+  service.merger.onPublished = (t) => { timings.push(t); };
   await service.start();
-  const windowsExpected = 4 * 12 + 11; // window ends per partials partition, roughly
-  const deadline = Date.now() + 120_000;
-  while (delays.length < windowsExpected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  if (live) {
+    // LIVE_RATE spans/s over LIVE_SERIES series, in 200-span messages every 50 ms, stamped now.
+    const stopAt = Date.now() + LIVE_SECONDS * 1000;
+    let i = 0;
+    while (Date.now() < stopAt) {
+      const tickStart = Date.now();
+      const batch: NormalizedSpan[] = [];
+      for (let k = 0; k < LIVE_RATE / 20; k++, i++) {
+        batch.push(span(`svc-${i % 10}`, `op-${(i >> 3) % (LIVE_SERIES / 10)}`, Date.now(), 1 + (i * 7919) % 500, i % 13 === 0));
+      }
+      await produceSpans(producer, topics[0], batch, PER_MESSAGE);
+      spans += batch.length;
+      await new Promise((r) => setTimeout(r, Math.max(0, 50 - (Date.now() - tickStart))));
+    }
+    // Let the last windows close (watermarks advance by the idle timeout).
+    const lastEnd = Math.floor(Date.now() / 5000) * 5000;
+    await until(() => timings.some((t) => t.end >= lastEnd), 30_000, `the last live window (${lastEnd}; have ${timings.map((t) => t.end).join(',')})`);
+  } else {
+    const windowsExpected = 4 * 12 + 11; // window ends per partials partition, roughly
+    await until(() => timings.length >= windowsExpected, 120_000, 'the backlog windows');
+  }
   await service.stop();
   await producer.disconnect();
   await admin.deleteTopics({ topics: [...topics, `${id}.partials`] }).catch(() => undefined);
   await admin.disconnect();
-  return delays;
+  return { timings, spans };
+}
+
+function report(label: string, r: Run): void {
+  const t = r.timings;
+  const stat = (f: (x: WindowTiming) => number) => { const v = t.map(f); return `p50 ${fmt(median(v), 0)} / p99 ${fmt(percentile(v, 99), 0)}`; };
+  console.log(`${label}: ${fmt(r.spans)} spans, ${t.length} window batches; window close -> record acked in mplp.metrics: ${stat((x) => x.publishedAt - x.closableAt)} ms (target p99 < 100 ms)`);
+  console.log(`  stages (ms): close->partials sent ${stat((x) => x.sentAt - x.closableAt)}; sent->merge received ${stat((x) => x.receivedAt - x.sentAt)}; `
+    + `received->window computed ${stat((x) => x.computedAt - x.receivedAt)}; computed->acked ${stat((x) => x.publishedAt - x.computedAt)}`);
 }
 
 async function main() {
@@ -81,14 +125,15 @@ async function main() {
   for (let i = 0; i < fx.spans.length; i += PER_MESSAGE) frames.push(SpanBatchCodec.encode(fx.spans.slice(i, i + PER_MESSAGE)));
   console.log(`hdr-histogram-js implementation: ${WASM ? 'WebAssembly (useWebAssembly: true)' : 'pure JS (useWebAssembly: false, the default)'}`);
   console.log(`${fmt(SPANS)} spans, ${PER_MESSAGE} per lz4 message, ${MESSAGES_PER_TASK} messages per task, median of 3 runs`);
+  if (process.env.MPLP_BENCH_ONLY === 'live') { report('live', await closeToPublish(true)); return; }
   const one = await poolThroughput(1, frames);
   console.log(`threads 1: ${fmt(one)} spans/s (speedup 1.00)`);
   for (const t of [2, 4]) {
     const r = await poolThroughput(t, frames);
     console.log(`threads ${t}: ${fmt(r)} spans/s (speedup ${fmt(r / one, 2)})`);
   }
-  const d = await closeToPublish();
-  console.log(`window close -> publish (${d.length} window batches on real Kafka): p50 ${fmt(median(d), 1)} ms, p99 ${fmt(percentile(d, 99), 1)} ms (target < 100 ms)`);
+  report(`live (${fmt(LIVE_RATE)} spans/s for ${LIVE_SECONDS} s, ${LIVE_SERIES} series)`, await closeToPublish(true));
+  report('catch-up (4-minute backlog)', await closeToPublish(false));
 }
 
 main().then(() => process.exit(0), (err) => { console.error(err); process.exit(1); });

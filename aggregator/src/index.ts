@@ -40,10 +40,13 @@ export function createAggregator(env: Env, overrides: Partial<AggregatorSettings
   const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   // The worker file is the compiled JavaScript next to this file in dist/.
   const pool = new Piscina({ filename: path.join(__dirname, 'pane-worker.js'), minThreads: settings.workerThreads, maxThreads: settings.workerThreads, maxQueue: settings.workerThreads * 16 });
+  // Window work is on the close→publish path: its own pool, so it never waits behind the span
+  // batches queued in the big one (measured: that queue is up to threads × 16 batches deep).
+  const mergePool = new Piscina({ filename: path.join(__dirname, 'pane-worker.js'), minThreads: settings.mergeThreads, maxThreads: settings.mergeThreads });
   const dimensions = settings.dimensions.split(',').map((s) => s.trim()).filter(Boolean);
-  const source = new SourceStage({ kafka, admin, producer, pool, settings, topic: cfg.shared.topicValidated, metrics, logger: logger.child({ component: 'source' }), dimensions });
+  const source = new SourceStage({ kafka, admin, producer, pool, mergePool, settings, topic: cfg.shared.topicValidated, metrics, logger: logger.child({ component: 'source' }), dimensions });
   const merger = new WindowMerger({
-    kafka, admin, producer, pool, settings, sourceTopic: cfg.shared.topicValidated, metricsTopic: cfg.shared.topicMetrics, alertsTopic: cfg.shared.topicAlerts,
+    kafka, admin, producer, pool, mergePool, settings, sourceTopic: cfg.shared.topicValidated, metricsTopic: cfg.shared.topicMetrics, alertsTopic: cfg.shared.topicAlerts,
     metrics, logger: logger.child({ component: 'merge' }), rules, evaluator: new AlertEvaluator(),
   });
   const ops = new OpsServer({ port: settings.httpPort, registry, ready: () => source.joined && merger.joined });
@@ -83,6 +86,7 @@ export function createAggregator(env: Env, overrides: Partial<AggregatorSettings
       await producer.disconnect();
       await admin.disconnect();
       await pool.destroy();
+      await mergePool.destroy();
       await ops.stop();
     },
   };

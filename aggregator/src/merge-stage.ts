@@ -6,19 +6,52 @@ import type { RulesFile } from './alert-rules';
 import { AggregatorSettings, PANE_MS, WINDOW_MS } from './config';
 import type { AggregatorMetrics } from './metrics';
 import { emptyStats, mergeStats, SeriesId, Stats } from './partial';
-import type { WindowHistogram, WindowsTask } from './pane-worker';
-import { SerialQueue } from './serial-queue';
+import type { MergePanesTask, WindowHistogram, WindowsTask } from './pane-worker';
+import { committedPosition, freshMessages } from './partition-position';
+import { KeyedSerialQueues } from './serial-queue';
 import type { PartialMessage } from './source-stage';
 import { buildWindowRecord, WindowRecord } from './window-record';
 
 interface StoredPartial { stats: Stats; hist?: string; offset: bigint }
-interface SeriesPanes { series: SeriesId; panes: Map<number, Map<number, StoredPartial>> }
+interface SeriesPanes {
+  series: SeriesId;
+  panes: Map<number, Map<number, StoredPartial>>;
+  /**
+   * A pane's histograms of every source merged into one, built in the background once the pane
+   * is complete, so a window decodes ~12 histograms per series instead of 12 × source partitions.
+   * A cache only: `of` holds the partials it was made of, and it is used only while they are
+   * exactly the pane's partials (a replayed partial replaces one and invalidates it).
+   */
+  merged: Map<number, { hist: string; of: StoredPartial[] }>;
+}
+/** When a source watermark step happened: for the close→publish measurement only. */
+interface WatermarkStep { w: number; at: number; sent: number; recv: number }
+
+/** Timings of one published window, for the bench and /metrics (all wall-clock ms). */
+export interface WindowTiming {
+  end: number;
+  /** The last source partition's watermark passed end (+ lateness): the window became closable. */
+  closableAt: number;
+  /** The last of those watermarks was handed to the producer by the source stage. */
+  sentAt: number;
+  /** The merge stage received it. */
+  receivedAt: number;
+  /** The window histograms were computed (pool task done). */
+  computedAt: number;
+  /** The records were acknowledged by Kafka. */
+  publishedAt: number;
+  records: number;
+}
+
 interface MergePartition {
   wm: Map<number, number>;
+  steps: Map<number, WatermarkStep[]>;
   series: Map<string, SeriesPanes>;
   /** End of the last window emitted for this partition (restored from the commit metadata). */
   cursor?: number;
   nextOffset: bigint;
+  /** A background pane merge is running. */
+  merging?: boolean;
 }
 
 /**
@@ -33,77 +66,76 @@ export class WindowMerger {
   private readonly parts = new Map<number, MergePartition>();
   private generation = 0;
   private sourcePartitions = 1;
-  private readonly queue = new SerialQueue();
-  /** Called with (windowEnd, completedAt, publishedAt) for every published window batch: the bench's probe. */
-  onPublished?: (windowEnd: number, completedAt: number, publishedAt: number, records: number) => void;
+  /** Per partials partition: windows in order, never waiting on another partition's produce. */
+  private readonly queues = new KeyedSerialQueues();
+  /** Called for every published window batch: the bench's probe. */
+  onPublished?: (t: WindowTiming) => void;
   joined = false;
 
   constructor(private readonly d: {
-    kafka: Kafka; admin: Admin; producer: Producer; pool: Piscina; settings: AggregatorSettings; sourceTopic: string;
+    kafka: Kafka; admin: Admin; producer: Producer; pool: Piscina; mergePool: Piscina; settings: AggregatorSettings; sourceTopic: string;
     metricsTopic: string; alertsTopic: string; metrics: AggregatorMetrics; logger: Logger; rules: RulesFile; evaluator: AlertEvaluator;
   }) {}
 
   private get groupId(): string { return `${this.d.settings.groupId}-merge`; }
 
   async start(): Promise<void> {
-    const meta = await this.d.admin.fetchTopicMetadata({ topics: [this.d.sourceTopic] });
-    this.sourcePartitions = meta.topics[0].partitions.length;
+    const meta = await this.d.admin.fetchTopicMetadata({ topics: [this.d.sourceTopic, this.d.settings.partialsTopic] });
+    this.sourcePartitions = meta.topics.find((t) => t.name === this.d.sourceTopic)!.partitions.length;
+    const partialsPartitions = meta.topics.find((t) => t.name === this.d.settings.partialsTopic)!.partitions.length;
     const consumer = this.d.kafka.consumer({ groupId: this.groupId, maxWaitTimeInMs: 100 });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, () => { this.generation++; this.parts.clear(); this.joined = true; });
     await consumer.connect();
     await consumer.subscribe({ topic: this.d.settings.partialsTopic, fromBeginning: true });
-    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: (p) => this.onBatch(p) });
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: partialsPartitions, eachBatch: (p) => this.onBatch(p) });
   }
 
   private async initPartition(partition: number, gen: number): Promise<MergePartition | undefined> {
-    const [res] = await this.d.admin.fetchOffsets({ groupId: this.groupId, topics: [this.d.settings.partialsTopic] });
-    const c = res.partitions.find((p) => p.partition === partition);
-    let nextOffset: bigint;
+    const pos = await committedPosition(this.d.admin, this.groupId, this.d.settings.partialsTopic, partition);
     let cursor: number | undefined;
-    if (c && Number(c.offset) >= 0) {
-      nextOffset = BigInt(c.offset);
-      try { cursor = (JSON.parse(c.metadata ?? '{}') as { cursor?: number }).cursor; } catch { /* none */ }
-    } else {
-      const offs = await this.d.admin.fetchTopicOffsets(this.d.settings.partialsTopic);
-      nextOffset = BigInt(offs.find((o) => o.partition === partition)?.low ?? '0');
-    }
+    if (pos.metadata) { try { cursor = (JSON.parse(pos.metadata) as { cursor?: number }).cursor; } catch { /* none */ } }
     if (gen !== this.generation) return undefined;
-    const st: MergePartition = { wm: new Map(), series: new Map(), cursor, nextOffset };
+    const st: MergePartition = { wm: new Map(), steps: new Map(), series: new Map(), cursor, nextOffset: pos.offset };
     this.parts.set(partition, st);
     return st;
   }
 
-  private async onBatch({ batch, isStale }: EachBatchPayload): Promise<void> {
+  private async onBatch({ batch, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
     const gen = this.generation;
     const partition = batch.partition;
     const st = this.parts.get(partition) ?? await this.initPartition(partition, gen);
     if (!st || gen !== this.generation || isStale()) return;
-    const msgs = batch.messages.filter((m) => BigInt(m.offset) >= st.nextOffset);
-    if (msgs.length === 0) return;
-    if (BigInt(msgs[0].offset) > st.nextOffset) {
-      this.consumer!.seek({ topic: this.d.settings.partialsTopic, partition, offset: st.nextOffset.toString() });
-      return;
-    }
+    const msgs = freshMessages(batch, st.nextOffset, (offset) => this.consumer!.seek({ topic: this.d.settings.partialsTopic, partition, offset }));
+    if (!msgs) return;
+    const recv = Date.now();
     for (const m of msgs) {
       if (!m.value) continue;
       let msg: PartialMessage;
       try { msg = JSON.parse(m.value.toString('utf8')) as PartialMessage; } catch { this.d.metrics.badMessages.inc(); continue; }
       if (msg.t === 'w') {
-        st.wm.set(msg.src, Math.max(st.wm.get(msg.src) ?? Number.NEGATIVE_INFINITY, msg.w));
+        const prev = st.wm.get(msg.src) ?? Number.NEGATIVE_INFINITY;
+        if (msg.w > prev) {
+          let steps = st.steps.get(msg.src);
+          if (!steps) { steps = []; st.steps.set(msg.src, steps); }
+          steps.push({ w: msg.w, at: msg.at ?? msg.sent ?? recv, sent: msg.sent ?? recv, recv });
+        }
+        st.wm.set(msg.src, Math.max(prev, msg.w));
       } else if (msg.t === 'p') {
         // No future window needs a pane before cursor - 55 s (a replay after it was used).
         if (st.cursor !== undefined && msg.pane < st.cursor - WINDOW_MS + PANE_MS) continue;
         if (msg.stats.minNanos === null) msg.stats.minNanos = Number.POSITIVE_INFINITY;
         let sp = st.series.get(msg.key);
-        if (!sp) { sp = { series: msg.series, panes: new Map() }; st.series.set(msg.key, sp); }
+        if (!sp) { sp = { series: msg.series, panes: new Map(), merged: new Map() }; st.series.set(msg.key, sp); }
         let bySrc = sp.panes.get(msg.pane);
         if (!bySrc) { bySrc = new Map(); sp.panes.set(msg.pane, bySrc); }
         bySrc.set(msg.src, { stats: msg.stats, hist: msg.hist, offset: BigInt(m.offset) });
       }
     }
     st.nextOffset = BigInt(msgs[msgs.length - 1].offset) + 1n;
-    await this.queue.run(() => this.emitReady(partition, st, gen));
+    // Fetch on from here, not again from the commit (held back by partials future windows need).
+    resolveOffset(msgs[msgs.length - 1].offset);
+    await this.queues.run(partition, () => this.emitReady(partition, st, gen));
   }
 
   private minWatermark(st: MergePartition): number {
@@ -145,16 +177,19 @@ export class WindowMerger {
         let late = 0;
         for (const [pane, bySrc] of sp.panes) {
           if (pane < end - WINDOW_MS || pane >= end) continue;
+          const cached = this.cachedPane(sp, pane, bySrc);
+          if (cached !== undefined) hists.push(cached);
           for (const part of bySrc.values()) {
             mergeStats(stats, { ...part.stats, lateCount: 0 }, s.exemplars);
             if (pane === end - PANE_MS) late += part.stats.lateCount;
-            if (part.hist) hists.push(part.hist);
+            if (part.hist && cached === undefined) hists.push(part.hist);
           }
         }
         if (stats.count === 0 && late === 0) continue;
         keys.push(key); statsList.push(stats); lateList.push(late); items.push(hists);
       }
-      const hs = items.length ? await this.d.pool.run({ kind: 'windows', items, hdr } satisfies WindowsTask) as WindowHistogram[] : [];
+      const hs = items.length ? await this.d.mergePool.run({ kind: 'windows', items, hdr } satisfies WindowsTask) as WindowHistogram[] : [];
+      const computedAt = Date.now();
       const records: WindowRecord[] = keys.map((key, i) => buildWindowRecord(key, st.series.get(key)!.series, end, statsList[i], lateList[i], hs[i], s.hdrDigits));
       const changes: AlertChange[] = [];
       const rules = this.d.rules.current;
@@ -165,17 +200,72 @@ export class WindowMerger {
       const publishedAt = Date.now();
       this.d.metrics.windowsPublished.inc(records.length);
       for (const c of changes) this.d.metrics.alertsPublished.inc({ state: c.state });
-      if (records.length) { this.d.metrics.closeToPublish.observe((publishedAt - completedAt) / 1000); this.onPublished?.(end, completedAt, publishedAt, records.length); }
+      if (records.length) {
+        const t = this.timing(st, end, completedAt, computedAt, publishedAt, records.length);
+        this.d.metrics.closeToPublish.observe((publishedAt - t.closableAt) / 1000);
+        this.onPublished?.(t);
+      }
       st.cursor = end;
       emitted = true;
       // Drop panes no later window needs, and series left without panes (expiry).
       const keep = end - WINDOW_MS + PANE_MS;
       for (const [key, sp] of st.series) {
-        for (const pane of sp.panes.keys()) if (pane < keep) sp.panes.delete(pane);
+        for (const pane of sp.panes.keys()) if (pane < keep) { sp.panes.delete(pane); sp.merged.delete(pane); }
         if (sp.panes.size === 0) st.series.delete(key);
       }
     }
-    if (emitted) await this.commit(partition, st, gen);
+    if (emitted) {
+      await this.commit(partition, st, gen);
+      this.mergeCompletePanes(st, minW);
+    }
+  }
+
+  private cachedPane(sp: SeriesPanes, pane: number, bySrc: Map<number, StoredPartial>): string | undefined {
+    const c = sp.merged.get(pane);
+    if (!c || c.of.length !== bySrc.size) return undefined;
+    const parts = [...bySrc.values()];
+    return c.of.every((p, i) => parts[i] === p) ? c.hist : undefined;
+  }
+
+  /**
+   * Off the close→publish path: merges each complete pane's per-source histograms (see
+   * SeriesPanes.merged), in the big pool so it never delays a window task in the small one.
+   */
+  private mergeCompletePanes(st: MergePartition, minW: number): void {
+    if (st.merging) return;
+    const jobs: { sp: SeriesPanes; pane: number; of: StoredPartial[] }[] = [];
+    for (const sp of st.series.values()) {
+      for (const [pane, bySrc] of sp.panes) {
+        if (pane + PANE_MS > minW || bySrc.size < 2 || this.cachedPane(sp, pane, bySrc) !== undefined) continue;
+        const of = [...bySrc.values()];
+        if (of.filter((p) => p.hist).length >= 2) jobs.push({ sp, pane, of });
+      }
+    }
+    if (!jobs.length) return;
+    st.merging = true;
+    const hdr = { digits: this.d.settings.hdrDigits, wasm: this.d.settings.hdrWasm };
+    void this.d.pool.run({ kind: 'mergePanes', items: jobs.map((j) => j.of.filter((p) => p.hist).map((p) => p.hist!)), hdr } satisfies MergePanesTask)
+      .then((r) => { (r as string[]).forEach((hist, i) => jobs[i].sp.merged.set(jobs[i].pane, { hist, of: jobs[i].of })); },
+        (err) => this.d.logger.warn({ err }, 'pane merge failed; windows merge the partials themselves'))
+      .finally(() => { st.merging = false; });
+  }
+
+  /** When window `end` became closable: the latest, over source partitions, of the first watermark step past it. */
+  private timing(st: MergePartition, end: number, receivedFallback: number, computedAt: number, publishedAt: number, records: number): WindowTiming {
+    let closableAt = 0, sentAt = 0, receivedAt = 0;
+    for (let p = 0; p < this.sourcePartitions; p++) {
+      const step = st.steps.get(p)?.find((x) => x.w >= end);
+      closableAt = Math.max(closableAt, step?.at ?? receivedFallback);
+      sentAt = Math.max(sentAt, step?.sent ?? receivedFallback);
+      receivedAt = Math.max(receivedAt, step?.recv ?? receivedFallback);
+    }
+    // Steps below the next window end are no longer needed (the newest one always stays).
+    for (const steps of st.steps.values()) {
+      let drop = 0;
+      while (drop < steps.length - 1 && steps[drop].w < end + PANE_MS) drop++;
+      if (drop) steps.splice(0, drop);
+    }
+    return { end, closableAt, sentAt, receivedAt, computedAt, publishedAt, records };
   }
 
   private async commit(partition: number, st: MergePartition, gen: number): Promise<void> {
@@ -191,7 +281,7 @@ export class WindowMerger {
 
   async stop(): Promise<void> {
     await this.consumer?.stop();
-    await this.queue.idle();
+    await this.queues.idle();
     await this.consumer?.disconnect();
   }
 }

@@ -8,3 +8,14 @@ export class SerialQueue {
   }
   idle(): Promise<unknown> { return this.tail; }
 }
+
+/** One SerialQueue per key (a partition): order within a key, no waiting across keys. */
+export class KeyedSerialQueues {
+  private readonly queues = new Map<number, SerialQueue>();
+  run<T>(key: number, job: () => Promise<T>): Promise<T> {
+    let q = this.queues.get(key);
+    if (!q) { q = new SerialQueue(); this.queues.set(key, q); }
+    return q.run(job);
+  }
+  idle(): Promise<unknown> { return Promise.all([...this.queues.values()].map((q) => q.idle())); }
+}

@@ -6,7 +6,8 @@ import { TestContext, uniqueName, waitFor } from '../../shared/testing';
 import { createAggregator } from '../src';
 import type { WindowRecord } from '../src/window-record';
 import type { AlertChange } from '../src/alert-evaluator';
-import { exactPercentile, expectedWindows, makeFixture, produceSpans } from './helpers';
+import { SpanBatchCodec, HEADER_FORMAT, HEADER_SPANS, FORMAT_NDJSON_V1 } from '../../shared/src';
+import { exactPercentile, expectedWindows, makeFixture, produceSpans, WINDOW, PANE } from './helpers';
 
 const MAIN = path.join(__dirname, '..', 'src', 'main.js');
 
@@ -140,5 +141,67 @@ describe('aggregator on real Kafka', () => {
     for (const [id, e] of expected) expect({ id, count: one.get(id)!.count }).toEqual({ id, count: e.count });
     expect(strip(three)).toEqual(strip(one));
     expect(strip(killed)).toEqual(strip(one));
+  });
+  it('past MPLP_AGGREGATOR_MAX_SERIES folds new series into <service>/__overflow__ with exact totals, counted on /metrics', async () => {
+    const t = await setup(ctx);
+    const fx = makeFixture(3000, 2); // 4 series over 3 services: checkout x2, search, alerting
+    const producer = await ctx.producer();
+    await produceSpans(producer, t.validated, fx.spans);
+    const group = uniqueName('test-agg-cap');
+    await deletePartials(ctx, group);
+    const metricsOut = await ctx.collect(t.metrics);
+    const { service } = createAggregator({ ...process.env, ...aggregatorEnv(t, group, { MPLP_AGGREGATOR_MAX_SERIES: '2' }) });
+    await service.start();
+    ctx.defer(() => service.stop());
+
+    // Every window end that has data must come out, whatever series its spans fell into.
+    const expected = expectedWindows(fx.spans);
+    const perEnd = new Map<number, number>();
+    for (const e of expected.values()) perEnd.set(e.end, (perEnd.get(e.end) ?? 0) + e.count);
+    const got = await waitFor('every window end with its full count', () => {
+      const sums = new Map<number, number>();
+      for (const r of latest(metricsOut.messages).values()) sums.set(Date.parse(r.windowEnd), (sums.get(Date.parse(r.windowEnd)) ?? 0) + r.count);
+      return [...perEnd].every(([end, n]) => (sums.get(end) ?? 0) >= n) && latest(metricsOut.messages);
+    }, { timeoutMs: 90_000, intervalMs: 250 });
+    const records = [...got.values()];
+    // Exact: per window end, the records (own and overflow series) add up to every span once.
+    for (const [end, n] of perEnd) expect({ end, count: records.filter((r) => Date.parse(r.windowEnd) === end).reduce((a, r) => a + r.count, 0) }).toEqual({ end, count: n });
+    const own = new Set(records.filter((r) => r.operation !== '__overflow__').map((r) => r.seriesKey));
+    const overflow = records.filter((r) => r.operation === '__overflow__');
+    expect(own.size).toBe(2);
+    expect(overflow.length).toBeGreaterThan(0);
+    for (const r of overflow) expect(r.seriesKey).toBe(`${r.service}|__overflow__|INTERNAL`);
+    // Each span is in the 12 windows covering its pane, all emitted: the overflow counter times 12
+    // equals the overflow records' counts.
+    const body = await (await fetch(`http://127.0.0.1:${service.opsPort()}/metrics`)).text();
+    const counter = Number(/^mplp_aggregator_overflow_spans_total (\d+)/m.exec(body)?.[1]);
+    expect(counter).toBeGreaterThan(0);
+    expect(counter * (WINDOW / PANE)).toBe(overflow.reduce((a, r) => a + r.count, 0));
+    expect(Number(/^mplp_aggregator_live_series (\d+)/m.exec(body)?.[1])).toBeLessThanOrEqual(2 + 3);
+  });
+
+  it('does not let an idle source partition hold windows back', async () => {
+    const t = await setup(ctx);
+    const fx = makeFixture(1200, 1);
+    const producer = await ctx.producer();
+    // Everything in partition 0: partitions 1 and 2 never see a span.
+    const messages = [];
+    for (let i = 0; i < fx.spans.length; i += 40) {
+      const chunk = fx.spans.slice(i, i + 40);
+      messages.push({ partition: 0, key: chunk[0].traceId, value: SpanBatchCodec.encode(chunk), headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(chunk.length) } });
+    }
+    await producer.send({ topic: t.validated, messages, acks: -1 });
+    const group = uniqueName('test-agg-idle');
+    await deletePartials(ctx, group);
+    const metricsOut = await ctx.collect(t.metrics);
+    const { service } = createAggregator({ ...process.env, ...aggregatorEnv(t, group) });
+    await service.start();
+    ctx.defer(() => service.stop());
+    const expected = expectedWindows(fx.spans);
+    const got = await waitFor('every window despite two idle partitions', () => {
+      const m = latest(metricsOut.messages);
+      return [...expected.keys()].every((id) => m.has(id)) && m;
+    }, { timeoutMs: 60_000, intervalMs: 250 });
+    for (const [id, e] of expected) expect({ id, count: got.get(id)!.count }).toEqual({ id, count: e.count });
   });
 });

@@ -7,7 +7,7 @@ export const WINDOW = 60_000;
 
 export interface Fixture { spans: NormalizedSpan[]; late: NormalizedSpan[] }
 
-function span(service: string, name: string, startMs: number, durationMs: number, error: boolean): NormalizedSpan {
+export function span(service: string, name: string, startMs: number, durationMs: number, error: boolean): NormalizedSpan {
   const start = BigInt(startMs) * 1_000_000n + 123n;
   const dur = BigInt(Math.round(durationMs * 1e6));
   return {
