@@ -8,6 +8,7 @@ import { SeriesCap } from './series-cap';
 import type { AggregateResult, AggregateTask, MergePanesTask } from './pane-worker';
 import { committedPosition, freshMessages } from './partition-position';
 import { KeyedSerialQueues } from './serial-queue';
+import { packBuffers } from '../../shared/src/transfer';
 
 /** Value of a message on the internal partials topic. */
 export type PartialMessage =
@@ -46,6 +47,8 @@ interface CommitMeta { w: number; skip: number }
  * spans before it has been published; the commit metadata carries the watermark so a replay
  * after a crash rebuilds the same panes and skips those already published.
  */
+const EMPTY = new Uint8Array(0);
+
 export class SourceStage {
   private consumer?: Consumer;
   private readonly parts = new Map<number, PartitionState>();
@@ -111,17 +114,8 @@ export class SourceStage {
     if (!st || gen !== this.generation || isStale()) return;
     const msgs = freshMessages(batch, st.nextOffset, (offset) => this.consumer!.seek({ topic: this.d.topic, partition, offset }));
     if (!msgs) return;
-    let total = 0;
-    for (const m of msgs) total += m.value?.length ?? 0;
-    const ab = new ArrayBuffer(total);
-    const view = new Uint8Array(ab);
-    const bounds = new Int32Array(msgs.length * 2);
-    let pos = 0;
-    msgs.forEach((m, i) => {
-      bounds[2 * i] = pos;
-      if (m.value) { view.set(m.value, pos); pos += m.value.length; }
-      bounds[2 * i + 1] = pos;
-    });
+    // A null value packs as an empty one: the pane worker reports it like any undecodable record.
+    const { buf: ab, bounds } = packBuffers(msgs.map((m) => m.value ?? EMPTY));
     const s = this.d.settings;
     const task: AggregateTask = {
       kind: 'aggregate', buf: ab, bounds, offsets: msgs.map((m) => m.offset), watermark: st.watermark, skipThrough: st.skipThrough,

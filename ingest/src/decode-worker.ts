@@ -5,6 +5,9 @@
  */
 import { BatchStats, encodeBatch, InputMessage } from './batch-encoder';
 import { MessageProcessor, ProcessorLimits } from './message-processor';
+import { packBuffers } from '../../shared/src/transfer';
+
+export { packBuffers };
 
 export interface DecodeTask {
   buf: ArrayBuffer;
@@ -43,22 +46,4 @@ export default function decode(task: DecodeTask): DecodeResult {
     dlq: out.dlq.map((d, j) => ({ start: pack.bounds[2 * (n + j)], end: pack.bounds[2 * (n + j) + 1], code: d.code, reason: d.reason, source: d.source, truncated: d.truncated })),
     stats: out.stats,
   };
-}
-
-/** Concatenates buffers into one fresh ArrayBuffer (transferable) with their [start, end) bounds. */
-export function packBuffers(parts: readonly (Buffer | null)[]): { buf: ArrayBuffer; bounds: Int32Array } {
-  let total = 0;
-  for (const p of parts) total += p?.length ?? 0;
-  const buf = new ArrayBuffer(total);
-  const view = new Uint8Array(buf);
-  const bounds = new Int32Array(parts.length * 2);
-  let pos = 0;
-  parts.forEach((p, i) => {
-    if (!p) { bounds[2 * i] = -1; bounds[2 * i + 1] = -1; return; }
-    view.set(p, pos);
-    bounds[2 * i] = pos;
-    bounds[2 * i + 1] = pos + p.length;
-    pos += p.length;
-  });
-  return { buf, bounds };
 }
