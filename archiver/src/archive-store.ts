@@ -67,34 +67,95 @@ export class ArchiveStore {
   }
 
   /**
+   * One cheap authenticated request before anything else, so wrong credentials, a missing
+   * bucket or an unreachable endpoint give one clear error before any index is looked at.
+   */
+  async check(): Promise<void> {
+    await this.call(`read s3://${this.bucket}/${this.prefix}`, () => this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix ? `${this.prefix}/` : undefined, MaxKeys: 1 })));
+  }
+
+  /** Removes a manifest that no longer describes the parts (they are about to be rewritten). */
+  async deleteManifest(index: string): Promise<void> {
+    await this.call(`delete manifest of ${index}`, () => this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: manifestKey(this.prefix, index) })));
+  }
+
+  /**
    * A lease per index: a conditional put that only one archiver can win. A lease past its
    * expiry (its holder died) is taken over with a put conditional on its ETag, so two
-   * archivers cannot both take over the same stale lease.
+   * archivers cannot both take over the same stale lease. The ETag returned is the holder's
+   * proof: renewing and releasing are conditional on it.
    */
-  async acquireLease(index: string, owner: string, ttlMs: number, now = Date.now()): Promise<{ acquired: true } | { acquired: false; holder: string }> {
+  async acquireLease(index: string, owner: string, ttlMs: number, now = Date.now()): Promise<{ acquired: true; lease: Lease } | { acquired: false; holder: string }> {
     const key = leaseKey(this.prefix, index);
-    const body = JSON.stringify({ owner, expiresAt: new Date(now + ttlMs).toISOString() });
+    const body = leaseBody(owner, ttlMs, now);
     try {
-      await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, IfNoneMatch: '*' }));
-      return { acquired: true };
+      const r = await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, IfNoneMatch: '*' }));
+      return { acquired: true, lease: { index, owner, ttlMs, etag: r.ETag!, renewedAt: now } };
     } catch (err) {
       const e = classifyS3Error(err, `lease ${index}`);
-      if (e.code !== 's3_precondition_failed' && !/ConditionalRequestConflict|409/.test(e.message)) throw e;
+      if (!isConflict(e)) throw e;
     }
-    const cur = await this.call(`read lease ${index}`, () => this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })));
+    let cur;
+    try {
+      cur = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (err) {
+      const e = classifyS3Error(err, `read lease ${index}`);
+      // Released between our put and our read: the next run will find it free.
+      if (e.code === 's3_not_found') return { acquired: false, holder: 'another archiver (just released)' };
+      throw e;
+    }
     const held = JSON.parse(await cur.Body!.transformToString()) as { owner: string; expiresAt: string };
     if (Date.parse(held.expiresAt) > now) return { acquired: false, holder: held.owner };
     try {
-      await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, IfMatch: cur.ETag }));
-      return { acquired: true };
+      const r = await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, IfMatch: cur.ETag }));
+      return { acquired: true, lease: { index, owner, ttlMs, etag: r.ETag!, renewedAt: now } };
     } catch (err) {
       const e = classifyS3Error(err, `take over lease ${index}`);
-      if (e.code === 's3_precondition_failed' || e.code === 's3_not_found') return { acquired: false, holder: 'another archiver' };
+      if (isConflict(e) || e.code === 's3_not_found') return { acquired: false, holder: 'another archiver' };
       throw e;
     }
   }
 
-  async releaseLease(index: string): Promise<void> {
-    await this.call(`release lease ${index}`, () => this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: leaseKey(this.prefix, index) })));
+  /**
+   * Extends the lease, conditional on it still being ours (its ETag unchanged). Throws
+   * lease_lost when another archiver took it over: the caller must stop before deleting anything.
+   */
+  async renewLease(lease: Lease, now = Date.now()): Promise<void> {
+    try {
+      const r = await this.s3.send(new PutObjectCommand({
+        Bucket: this.bucket, Key: leaseKey(this.prefix, lease.index), Body: leaseBody(lease.owner, lease.ttlMs, now), IfMatch: lease.etag,
+      }));
+      lease.etag = r.ETag!;
+      lease.renewedAt = now;
+    } catch (err) {
+      const e = classifyS3Error(err, `renew lease ${lease.index}`);
+      if (isConflict(e) || e.code === 's3_not_found') {
+        throw new MplpError('lease_lost', `lost the lease on ${lease.index} to another archiver; index kept`, { cause: err });
+      }
+      throw e;
+    }
+  }
+
+  /** Deletes the lease only while it is still ours, so a slow archiver never frees a lease another one took over. */
+  async releaseLease(lease: Lease): Promise<void> {
+    const key = leaseKey(this.prefix, lease.index);
+    let etag: string | undefined;
+    try {
+      etag = (await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }))).ETag;
+    } catch (err) {
+      const e = classifyS3Error(err, `release lease ${lease.index}`);
+      if (e.code === 's3_not_found') return;
+      throw e;
+    }
+    if (etag !== lease.etag) return;
+    await this.call(`release lease ${lease.index}`, () => this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
   }
 }
+
+export interface Lease { readonly index: string; readonly owner: string; readonly ttlMs: number; etag: string; renewedAt: number }
+
+const leaseBody = (owner: string, ttlMs: number, now: number) => JSON.stringify({ owner, expiresAt: new Date(now + ttlMs).toISOString() });
+
+// S3 answers a lost conditional write with 412 PreconditionFailed, or 409
+// ConditionalRequestConflict when two conditional writes race on the same key.
+const isConflict = (e: MplpError) => e.code === 's3_precondition_failed' || e.code === 's3_409' || /ConditionalRequestConflict/.test(e.message);

@@ -29,7 +29,9 @@ export function createArchiverParts(env: Env, hooks: ArchiveHooks = {}, opts: { 
 
 /** Finds the aged indices and archives each; one failure does not stop the others. */
 export async function archiveAged(parts: ReturnType<typeof createArchiverParts>, only?: string, signal?: AbortSignal): Promise<ArchiveOutcome[]> {
-  const { es, cfg, settings, archiver } = parts;
+  const { es, cfg, settings, archiver, store } = parts;
+  // S3 first: with wrong credentials or no endpoint the run stops here with one error and no index is touched.
+  await store.check();
   let names: string[];
   try {
     const rows = await es.cat.indices({ index: `${cfg.shared.indexPrefix}-*`, h: 'index', format: 'json', expand_wildcards: 'open' } as never) as unknown as { index: string }[];
@@ -56,14 +58,27 @@ export function createArchiver(env: Env) {
   const registry: Registry = createRegistry();
   const outcomes = new Counter({ name: 'mplp_archiver_indices_total', help: 'indices processed, by result', labelNames: ['result'], registers: [registry] });
   const docs = new Counter({ name: 'mplp_archiver_documents_total', help: 'documents archived', registers: [registry] });
-  const ops = new OpsServer({ port: settings.httpPort, registry, ready: () => true });
+  const runs = new Counter({ name: 'mplp_archiver_runs_total', help: 'scheduled runs, by result (error: S3 or Elasticsearch unusable)', labelNames: ['result'], registers: [registry] });
+  // Not ready while the last run could not reach S3 or Elasticsearch.
+  let dependenciesOk = true;
+  const ops = new OpsServer({ port: settings.httpPort, registry, ready: () => dependenciesOk });
   const ctrl = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   const runOnce = async () => {
-    const res = await archiveAged(parts, undefined, ctrl.signal).catch((err) => { logger.error({ err }, 'archive run failed'); return []; });
+    let res: ArchiveOutcome[];
+    try {
+      res = await archiveAged(parts, undefined, ctrl.signal);
+      dependenciesOk = true;
+      runs.inc({ result: 'ok' });
+    } catch (err) {
+      dependenciesOk = false;
+      runs.inc({ result: 'error' });
+      logger.error({ err }, 'archive run failed, no index touched');
+      return;
+    }
     for (const r of res) { outcomes.inc({ result: r.result }); if (r.docs) docs.inc(r.docs); }
-    if (res.length) logger.info({ archived: res.filter((r) => r.result === 'archived').length, failed: res.filter((r) => r.result === 'failed').length }, 'archive run done');
+    if (res.length) logger.info({ archived: res.filter((r) => r.result === 'archived').length, skipped: res.filter((r) => r.result === 'skipped').length, failed: res.filter((r) => r.result === 'failed').length }, 'archive run done');
   };
   const service: Service = {
     async start() {
@@ -71,10 +86,12 @@ export function createArchiver(env: Env) {
       await ops.start();
       if (settings.intervalMs > 0) {
         const tick = () => { running = runOnce().finally(() => { running = undefined; if (!ctrl.signal.aborted) timer = setTimeout(tick, settings.intervalMs); }); };
-        timer = setTimeout(tick, 5_000);
+        // A short grace after start (not a full interval): a restarted archiver resumes promptly.
+        timer = setTimeout(tick, Math.min(5_000, settings.intervalMs));
       }
     },
     async stop() {
+      // The export in flight stops at its next page; its index is kept and its lease released.
       ctrl.abort();
       clearTimeout(timer);
       await running;
@@ -82,7 +99,7 @@ export function createArchiver(env: Env) {
       await parts.close();
     },
   };
-  return { service, logger: logger as Logger, shutdownDeadlineMs: settings.shutdownTimeoutMs };
+  return { service, logger: logger as Logger, shutdownDeadlineMs: settings.shutdownTimeoutMs, registry };
 }
 
 export type { SharedConfig };

@@ -18,6 +18,15 @@ export interface Manifest {
   createdAt: string;
 }
 
+/** The manifest of DESIGN.md for an exported index: parts in order, their counts summed. */
+export function buildManifest(index: string, meta: { mappings?: unknown; settings?: { index?: { number_of_shards?: string | number } } },
+  parts: ManifestPart[], uncompressedBytes: number, now = new Date()): Manifest {
+  return validateManifest({
+    version: 1, index, mappings: meta.mappings ?? {}, settings: { number_of_shards: meta.settings?.index?.number_of_shards },
+    docCount: parts.reduce((n, p) => n + p.docs, 0), uncompressedBytes, parts, createdAt: now.toISOString(),
+  }, index);
+}
+
 /** Our daily indices older than the retention, oldest first. */
 export function agedIndices(names: string[], prefix: string, retentionDays: number, nowMs: number): string[] {
   const today = Date.UTC(new Date(nowMs).getUTCFullYear(), new Date(nowMs).getUTCMonth(), new Date(nowMs).getUTCDate());
@@ -37,8 +46,14 @@ export function validateManifest(m: unknown, index: string): Manifest {
   if (x.version !== 1) fail(`unknown version ${x.version}`);
   if (x.index !== index) fail(`names index ${x.index}`);
   if (!Array.isArray(x.parts)) fail('no parts');
+  if (!Number.isInteger(x.docCount) || x.docCount < 0) fail(`bad document count ${x.docCount}`);
   const sum = x.parts.reduce((n, p) => n + p.docs, 0);
   if (sum !== x.docCount) fail(`parts hold ${sum} documents, manifest says ${x.docCount}`);
-  for (const p of x.parts) if (!/^[0-9a-f]{64}$/.test(p.sha256) || !(p.bytes > 0)) fail(`part ${p.key} lacks a checksum or size`);
+  x.parts.forEach((p, i) => {
+    if (!/^[0-9a-f]{64}$/.test(p.sha256) || !(p.bytes > 0)) fail(`part ${p.key} lacks a checksum or size`);
+    if (!(Number.isInteger(p.docs) && p.docs > 0)) fail(`part ${p.key} holds no documents`);
+    // Keys are positional (part-00000, part-00001, ...), so a gap or a foreign key is a damaged manifest.
+    if (typeof p.key !== 'string' || !p.key.endsWith(`${index}/part-${String(i).padStart(5, '0')}.ndjson.lz4`)) fail(`part ${i} has key ${p.key}`);
+  });
   return x;
 }

@@ -1,4 +1,6 @@
-import { agedIndices, manifestKey, partKey, validateManifest } from '../src/layout';
+import { createHash } from 'node:crypto';
+import { sha256 } from '../src/archive-store';
+import { agedIndices, buildManifest, leaseKey, manifestKey, partKey, validateManifest } from '../src/layout';
 
 describe('archive layout', () => {
   it('selects our daily indices older than the retention, oldest first', () => {
@@ -13,13 +15,41 @@ describe('archive layout', () => {
   it('names parts and the manifest as DESIGN.md says', () => {
     expect(partKey('archive', 'mplp-traces-2024.05.02', 7)).toBe('archive/mplp-traces-2024.05.02/part-00007.ndjson.lz4');
     expect(manifestKey('archive', 'mplp-traces-2024.05.02')).toBe('archive/mplp-traces-2024.05.02/manifest.json');
+    expect(leaseKey('archive/', 'mplp-traces-2024.05.02')).toBe('archive/mplp-traces-2024.05.02/lease.json');
+    // An empty prefix puts the index at the top of the bucket, never under a leading slash.
+    expect(partKey('', 'mplp-alerts-2024.05.02', 12345)).toBe('mplp-alerts-2024.05.02/part-12345.ndjson.lz4');
   });
 
   it('refuses a manifest whose parts do not add up', () => {
-    const part = { key: 'k', docs: 2, bytes: 10, sha256: 'a'.repeat(64) };
+    const part = { key: 'archive/i/part-00000.ndjson.lz4', docs: 2, bytes: 10, sha256: 'a'.repeat(64) };
     const m = { version: 1, index: 'i', mappings: {}, settings: {}, docCount: 3, uncompressedBytes: 1, parts: [part], createdAt: '' };
     expect(() => validateManifest(m, 'i')).toThrow(/parts hold 2 documents, manifest says 3/);
     expect(validateManifest({ ...m, docCount: 2 }, 'i').docCount).toBe(2);
     expect(() => validateManifest({ ...m, docCount: 2 }, 'j')).toThrow(/names index i/);
+  });
+
+  it('refuses a manifest with a missing, reordered or foreign part key', () => {
+    const p = (n: number, docs = 1) => ({ key: partKey('archive', 'i', n), docs, bytes: 10, sha256: 'b'.repeat(64) });
+    const m = { version: 1, index: 'i', mappings: {}, settings: {}, docCount: 2, uncompressedBytes: 1, parts: [p(0), p(1)], createdAt: '' };
+    expect(validateManifest(m, 'i').parts).toHaveLength(2);
+    expect(() => validateManifest({ ...m, parts: [p(0), p(2)] }, 'i')).toThrow(/part 1 has key/);
+    expect(() => validateManifest({ ...m, parts: [p(1), p(0)] }, 'i')).toThrow(/part 0 has key/);
+    expect(() => validateManifest({ ...m, docCount: 1, parts: [p(0, 1), p(1, 0)] }, 'i')).toThrow(/holds no documents/);
+    expect(() => validateManifest({ ...m, parts: [p(0), { ...p(1), sha256: 'nope' }] }, 'i')).toThrow(/checksum/);
+  });
+
+  it('builds a manifest whose count is the sum of its parts and which survives a JSON round trip', () => {
+    const parts = [0, 1, 2].map((n) => ({ key: partKey('a', 'mplp-traces-2024.05.02', n), docs: 10 + n, bytes: 100, sha256: sha256(Buffer.from(`part ${n}`)) }));
+    const mappings = { dynamic: false, properties: { traceId: { type: 'keyword' } } };
+    const m = buildManifest('mplp-traces-2024.05.02', { mappings, settings: { index: { number_of_shards: '1' } } }, parts, 4321, new Date(Date.UTC(2024, 4, 10)));
+    expect(m).toMatchObject({ version: 1, index: 'mplp-traces-2024.05.02', docCount: 33, uncompressedBytes: 4321, mappings, settings: { number_of_shards: '1' }, createdAt: '2024-05-10T00:00:00.000Z' });
+    expect(validateManifest(JSON.parse(JSON.stringify(m)), 'mplp-traces-2024.05.02')).toEqual(m);
+    expect(buildManifest('mplp-traces-2024.05.02', {}, [], 0).docCount).toBe(0);
+  });
+
+  it('sha256 is the standard hex digest', () => {
+    expect(sha256(Buffer.from('abc'))).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    const b = Buffer.from('x'.repeat(100_000));
+    expect(sha256(b)).toBe(createHash('sha256').update(b).digest('hex'));
   });
 });
