@@ -1,6 +1,6 @@
 import { Partitioners } from 'kafkajs';
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
-import { CancelledError, classifyKafkaError, InvalidInputError, Logger, retry, Service, SharedConfig } from '../../shared/src';
+import { CancelledError, classifyKafkaError, HEADER_KAFKA_BATCH_ERROR, InvalidInputError, kafkaBatchError, Logger, retry, Service, SharedConfig } from '../../shared/src';
 import type { BulkIndexer, PoisonDoc } from './bulk-indexer';
 import { BulkPipeline } from './bulk-pipeline';
 import type { IndexerSettings } from './config';
@@ -118,6 +118,9 @@ export class IndexerWorker implements Service {
     for (const m of batch.messages) {
       const origin = `${key}/${m.offset}`;
       try {
+        const batchError = m.headers?.[HEADER_KAFKA_BATCH_ERROR];
+        // A stand-in for a record of a Kafka batch that could not be decompressed (shared/kafka-codecs).
+        if (batchError !== undefined) throw kafkaBatchError(batchError.toString());
         const own = documentsOf(kind, m, shared.indexPrefix, origin, settings.maxDecompressedBytes);
         const slot = tracker.add(m.offset, own.length);
         for (const d of own) { d.record = slot; docs.push(d); }

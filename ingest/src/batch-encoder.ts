@@ -3,7 +3,11 @@ import { SpanBatchCodec } from '../../shared/src';
 import { DlqRecord, MessageProcessor } from './message-processor';
 
 /** One input message as the batch encoder takes it. */
-export interface InputMessage { value: Buffer | null; contentType?: string; source: string }
+export interface InputMessage {
+  value: Buffer | null; contentType?: string; source: string;
+  /** Set on a stand-in record of a Kafka batch that could not be decompressed (shared/kafka-codecs): why. */
+  batchError?: string;
+}
 
 /** An lz4 frame of one trace's normalized spans, ready for the validated topic. */
 export interface OutputRecord { key: string; value: Buffer; spans: number }
@@ -38,7 +42,7 @@ export function encodeBatch(processor: MessageProcessor, inputs: readonly InputM
   const byTrace = new Map<string, string[]>();
   const dlq: DlqRecord[] = [];
   for (const m of inputs) {
-    const res = processor.process(m.value, m.contentType, m.source);
+    const res = processor.process(m.value, m.contentType, m.source, m.batchError);
     const enc = res.encoding ?? 'unknown';
     stats.messagesByEncoding[enc] = (stats.messagesByEncoding[enc] ?? 0) + 1;
     stats.bytesIn += m.value?.length ?? 0;

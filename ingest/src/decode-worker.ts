@@ -14,6 +14,8 @@ export interface DecodeTask {
   /** [start, end) of each value in buf; start -1 for a null value. */
   bounds: Int32Array;
   contentTypes: (string | undefined)[];
+  /** Per input, set on stand-in records of a refused Kafka batch; absent when there are none. */
+  batchErrors?: (string | undefined)[];
   sources: string[];
   limits: ProcessorLimits;
   maxBatchBytes: number;
@@ -36,6 +38,7 @@ export default function decode(task: DecodeTask): DecodeResult {
     value: task.bounds[2 * i] < 0 ? null : whole.subarray(task.bounds[2 * i], task.bounds[2 * i + 1]),
     contentType: task.contentTypes[i],
     source,
+    batchError: task.batchErrors?.[i],
   }));
   const out = encodeBatch(cached.processor, inputs, task.maxBatchBytes);
   const pack = packBuffers([...out.records.map((r) => r.value), ...out.dlq.map((d) => d.value)]);

@@ -2,7 +2,7 @@ import { Partitioners } from 'kafkajs';
 import type Piscina from 'piscina';
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import {
-  FORMAT_NDJSON_V1, HEADER_FORMAT, HEADER_SPANS, Logger, Service, SharedConfig, classifyKafkaError, retry,
+  FORMAT_NDJSON_V1, HEADER_FORMAT, HEADER_KAFKA_BATCH_ERROR, HEADER_SPANS, Logger, Service, SharedConfig, classifyKafkaError, retry,
 } from '../../shared/src';
 import type { IngestSettings } from './config';
 import { DLQ_HEADER_CODE, DLQ_HEADER_ERROR, DLQ_HEADER_SOURCE, MessageProcessor } from './message-processor';
@@ -98,7 +98,8 @@ export class IngestWorker implements Service {
     let cur: InputMessage[] = [];
     let curBytes = 0;
     for (const m of batch.messages) {
-      cur.push({ value: m.value, contentType: m.headers?.['content-type']?.toString(), source: `${key}/${m.offset}` });
+      const batchError = m.headers?.[HEADER_KAFKA_BATCH_ERROR]?.toString();
+      cur.push({ value: m.value, contentType: m.headers?.['content-type']?.toString(), source: `${key}/${m.offset}`, ...(batchError !== undefined ? { batchError } : {}) });
       curBytes += m.value?.length ?? 0;
       if (curBytes >= this.deps.settings.taskBytes) { chunks.push({ inputs: cur, bytes: curBytes, last: m.offset }); cur = []; curBytes = 0; }
     }
@@ -211,6 +212,7 @@ export class IngestWorker implements Service {
     const { buf, bounds } = packBuffers(inputs.map((m) => m.value));
     const task: DecodeTask = {
       buf, bounds, contentTypes: inputs.map((m) => m.contentType), sources: inputs.map((m) => m.source),
+      ...(inputs.some((m) => m.batchError !== undefined) ? { batchErrors: inputs.map((m) => m.batchError) } : {}),
       limits: this.deps.settings, maxBatchBytes: this.deps.settings.maxBatchBytes,
     };
     const res = await this.deps.pool.run(task, { transferList: [buf] }) as DecodeResult;

@@ -1,4 +1,5 @@
 import { MplpError, NormalizedSpan } from '../../shared/src';
+import { kafkaBatchError } from '../../shared/src/kafka-codecs';
 import { decodeRequest, detectEncoding, Encoding, spanAsOtlpJson } from './otlp-decoder';
 import { normalizeRequest, NormalizeLimits } from './span-normalizer';
 
@@ -25,13 +26,20 @@ export interface ProcessorLimits extends NormalizeLimits { maxMessageBytes: numb
 export class MessageProcessor {
   constructor(private readonly limits: ProcessorLimits, private readonly now: () => number = Date.now) {}
 
-  process(value: Buffer | null, contentType: string | undefined, source: string): ProcessedMessage {
+  process(value: Buffer | null, contentType: string | undefined, source: string, batchError?: string): ProcessedMessage {
     const out: ProcessedMessage = { spans: [], dlq: [], droppedAttributes: 0, truncatedValues: 0 };
     const bytes = value ?? Buffer.alloc(0);
     const reject = (v: Buffer, code: string, reason: string) => {
       const truncated = v.length > this.limits.maxDlqValueBytes;
       out.dlq.push({ value: truncated ? v.subarray(0, this.limits.maxDlqValueBytes) : v, code, reason, source, truncated });
     };
+    if (batchError !== undefined) {
+      // The Kafka batch holding this record was refused (too large once decompressed) or corrupt:
+      // its bytes never reached us; the reason and the source offset go to the DLQ.
+      const err = kafkaBatchError(batchError);
+      reject(bytes, err.code, err.message);
+      return out;
+    }
     if (bytes.length > this.limits.maxMessageBytes) {
       reject(bytes, 'too_large', `message of ${bytes.length} bytes is over MPLP_INGEST_MAX_MESSAGE_BYTES (${this.limits.maxMessageBytes})`);
       return out;

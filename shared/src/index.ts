@@ -4,6 +4,7 @@ export * from './config';
 export * from './settings';
 export * from './logger';
 export * from './kafka';
+export * from './kafka-codecs';
 export * from './elasticsearch';
 export * from './s3';
 export * from './span';

@@ -3,10 +3,12 @@ import { Kafka, KafkaConfig, logLevel as KafkaLogLevel, SASLOptions, Admin, ITop
 import type { Logger } from './logger';
 import type { SharedConfig } from './settings';
 import { ConfigError, classifyKafkaError } from './errors';
+import { registerKafkaCodecs } from './kafka-codecs';
 
 type KafkaSettings = Pick<SharedConfig,
   'kafkaBrokers' | 'kafkaClientId' | 'kafkaSsl' | 'kafkaSslCaFile' | 'kafkaSslRejectUnauthorized' |
-  'kafkaSaslMechanism' | 'kafkaSaslUsername' | 'kafkaSaslPassword' | 'kafkaConnectionTimeoutMs'>;
+  'kafkaSaslMechanism' | 'kafkaSaslUsername' | 'kafkaSaslPassword' | 'kafkaConnectionTimeoutMs'> &
+  Partial<Pick<SharedConfig, 'kafkaMaxDecompressedBatchBytes'>>;
 
 /** Routes kafkajs' own logging into pino (warn and above: kafkajs is chatty at info). */
 function kafkaLogCreator(logger: Logger) {
@@ -47,6 +49,8 @@ export function kafkaClientConfig(cfg: KafkaSettings, clientSuffix: string, logg
 
 /** The one way every process and test makes a Kafka client. */
 export function createKafka(cfg: KafkaSettings, clientSuffix: string, logger?: Logger): Kafka {
+  // Process-wide in kafkajs: every client made here reads gzip, snappy, lz4 and zstd batches, bounded.
+  registerKafkaCodecs(cfg.kafkaMaxDecompressedBatchBytes ?? 64 * 1024 * 1024);
   return new Kafka(kafkaClientConfig(cfg, clientSuffix, logger));
 }
 

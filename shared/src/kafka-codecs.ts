@@ -1,0 +1,266 @@
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import { CompressionCodecs, CompressionTypes } from 'kafkajs';
+import snappy from 'snappyjs';
+import * as fzstd from 'fzstd';
+import { encodeLz4Frame, SpanBatchCodec } from './codec';
+import { InvalidInputError } from './errors';
+
+/**
+ * Kafka-level compression codecs for kafkajs, every one bounded.
+ *
+ * kafkajs ships only gzip, and decompresses it without a limit: one small record batch could
+ * expand into gigabytes before any of our own caps sees a message. It has no lz4, snappy or zstd
+ * at all and fails the whole fetch on such a batch, yet producers use them routinely (the
+ * OpenTelemetry Collector's Kafka exporter and librdkafka offer all four), and a topic configured
+ * with `compression.type=zstd` makes the broker itself recompress everything to zstd.
+ *
+ * Every decompress here refuses a record batch whose records would exceed `maxBatchBytes`
+ * (MPLP_KAFKA_MAX_DECOMPRESSED_BATCH_BYTES), checked before or while the output is produced,
+ * never after allocating it. Compression (only used if someone configures a producer to use
+ * it) is provided for gzip, lz4 and snappy; our own producers send uncompressed batches of
+ * values that are already lz4 frames.
+ */
+export const DECOMPRESSED_BATCH_SETTING = 'MPLP_KAFKA_MAX_DECOMPRESSED_BATCH_BYTES';
+
+const tooLarge = (codec: string, max: number) =>
+  new InvalidInputError('too_large', `a ${codec}-compressed Kafka record batch expands past ${DECOMPRESSED_BATCH_SETTING} (${max} bytes)`);
+
+/** Header of the stand-in records of a batch that could not be decompressed: the reason. */
+export const HEADER_KAFKA_BATCH_ERROR = 'mplp-kafka-batch-error';
+
+function varint(n: number, out: number[]): void {
+  let v = (n << 1) ^ (n >> 31); // zigzag
+  while (v & ~0x7f) { out.push((v & 0x7f) | 0x80); v >>>= 7; }
+  out.push(v);
+}
+
+/**
+ * What a refused batch decodes to instead of failing the fetch. kafkajs fails the whole fetch
+ * response when one batch cannot be decompressed, and fails it again on every retry: one bad
+ * batch would stop the partition, and every partition fetched with it, for good. So a refused
+ * batch becomes the same number of records, with the same offsets, each with a null value and a
+ * header giving the reason: the worker sends them to its dead-letter topic and moves on.
+ *
+ * kafkajs hands the codec a view of the fetch response that starts at the batch's records; the
+ * batch header just before it (RecordBatch v2: ... magic at -45, attributes at -40,
+ * lastOffsetDelta at -38, records count at -4) gives the count and the last offset. It is read
+ * only if it checks out (magic 2, this codec's compression bits); otherwise the error is thrown
+ * as before.
+ */
+function standInRecords(buffer: Buffer, codecType: number, reason: string): Buffer | undefined {
+  if (buffer.byteOffset < 45) return undefined;
+  const header = new DataView(buffer.buffer, buffer.byteOffset - 45, 45);
+  if (header.getInt8(0) !== 2 || (header.getInt16(5) & 0x07) !== codecType) return undefined;
+  const lastOffsetDelta = header.getInt32(7);
+  const count = header.getInt32(41);
+  if (count <= 0 || count > 10_000_000 || lastOffsetDelta < count - 1) return undefined;
+  const key = Buffer.from(HEADER_KAFKA_BATCH_ERROR);
+  const value = Buffer.from(reason);
+  const out: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const body: number[] = [0, 0]; // attributes, timestampDelta 0
+    // Offsets as in the batch where known: the last record keeps the batch's last offset, so the
+    // consumer's position moves past the whole batch even if compaction removed records from it.
+    varint(i === count - 1 ? lastOffsetDelta : i, body);
+    varint(-1, body); // null key
+    varint(-1, body); // null value
+    varint(1, body); // one header
+    varint(key.length, body); body.push(...key);
+    varint(value.length, body); body.push(...value);
+    varint(body.length, out);
+    for (const b of body) out.push(b);
+  }
+  return Buffer.from(out);
+}
+
+/** The error a stand-in record stands for, from its HEADER_KAFKA_BATCH_ERROR value ("code: reason"). */
+export function kafkaBatchError(header: string): InvalidInputError {
+  const sep = header.indexOf(': ');
+  const code = sep > 0 && /^[a-z_]+$/.test(header.slice(0, sep)) ? header.slice(0, sep) : 'decode';
+  return new InvalidInputError(code, sep > 0 ? header.slice(sep + 2) : header);
+}
+
+/** Decompresses with `run`; a refused or corrupt batch becomes stand-in records where possible. */
+async function orStandIn(codecType: number, buffer: Buffer, run: () => Promise<Buffer> | Buffer): Promise<Buffer> {
+  try {
+    return await run();
+  } catch (err) {
+    const reason = err instanceof InvalidInputError ? `${err.code}: ${err.message}` : `decode: ${(err as Error).message}`;
+    const stand = standInRecords(buffer, codecType, reason);
+    if (stand) return stand;
+    throw err;
+  }
+}
+
+const gunzip = promisify(zlib.unzip) as (buf: Buffer, opts: zlib.ZlibOptions) => Promise<Buffer>;
+const gzip = promisify(zlib.gzip) as (buf: Buffer) => Promise<Buffer>;
+
+/** Encoder is kafkajs' internal buffer builder: compress() gets one and reads its buffer. */
+interface KafkajsEncoder { buffer: Buffer }
+export interface KafkaCodec { compress(encoder: KafkajsEncoder): Promise<Buffer>; decompress(buffer: Buffer): Promise<Buffer> }
+
+export function gzipCodec(maxBatchBytes: number): KafkaCodec {
+  return {
+    compress: (encoder) => gzip(encoder.buffer),
+    async decompress(buffer) {
+      try {
+        return await gunzip(buffer, { maxOutputLength: maxBatchBytes });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge('gzip', maxBatchBytes);
+        throw new InvalidInputError('decode', `corrupt gzip Kafka record batch: ${(err as Error).message}`);
+      }
+    },
+  };
+}
+
+/** Kafka's lz4 is the standard LZ4 frame format with independent blocks (KafkaLZ4BlockOutputStream). */
+export function lz4Codec(maxBatchBytes: number): KafkaCodec {
+  return {
+    compress: async (encoder) => encodeLz4Frame(encoder.buffer),
+    async decompress(buffer) {
+      try {
+        return SpanBatchCodec.decompress(buffer, maxBatchBytes);
+      } catch (err) {
+        if (err instanceof InvalidInputError && err.code === 'too_large') throw tooLarge('lz4', maxBatchBytes);
+        throw err;
+      }
+    },
+  };
+}
+
+/**
+ * Snappy as Java clients write it: xerial's stream framing (a 16-byte header, then chunks of
+ * int32 length + raw snappy block); a buffer without the header is one raw block (librdkafka can
+ * write either). Each block's declared length is checked before it is decompressed.
+ */
+const XERIAL_MAGIC = Buffer.from([0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00]);
+const XERIAL_BLOCK = 32 * 1024;
+
+function snappyLength(block: Buffer): number {
+  let result = 0;
+  for (let i = 0, shift = 0; i < 5 && i < block.length; i++, shift += 7) {
+    const b = block[i];
+    result += (b & 0x7f) * 2 ** shift;
+    if ((b & 0x80) === 0) return result;
+  }
+  throw new InvalidInputError('decode', 'corrupt snappy Kafka record batch: bad length prefix');
+}
+
+export function snappyCodec(maxBatchBytes: number): KafkaCodec {
+  return {
+    async compress(encoder) {
+      const input = encoder.buffer;
+      const parts: Buffer[] = [XERIAL_MAGIC, Buffer.from([0, 0, 0, 1, 0, 0, 0, 1])];
+      for (let pos = 0; pos < input.length; pos += XERIAL_BLOCK) {
+        const block = snappy.compress(input.subarray(pos, pos + XERIAL_BLOCK));
+        const len = Buffer.allocUnsafe(4);
+        len.writeUInt32BE(block.length, 0);
+        parts.push(len, block);
+      }
+      return Buffer.concat(parts);
+    },
+    async decompress(buffer) {
+      const blocks: Buffer[] = [];
+      if (buffer.length >= 16 && buffer.subarray(0, 8).equals(XERIAL_MAGIC)) {
+        for (let pos = 16; pos < buffer.length;) {
+          if (pos + 4 > buffer.length) throw new InvalidInputError('decode', 'corrupt snappy Kafka record batch: truncated chunk');
+          const len = buffer.readUInt32BE(pos);
+          if (pos + 4 + len > buffer.length) throw new InvalidInputError('decode', 'corrupt snappy Kafka record batch: truncated chunk');
+          blocks.push(buffer.subarray(pos + 4, pos + 4 + len));
+          pos += 4 + len;
+        }
+      } else {
+        blocks.push(buffer);
+      }
+      const out: Buffer[] = [];
+      let total = 0;
+      for (const block of blocks) {
+        total += snappyLength(block);
+        if (total > maxBatchBytes) throw tooLarge('snappy', maxBatchBytes);
+        try {
+          out.push(Buffer.from(snappy.uncompress(block)));
+        } catch (err) {
+          throw new InvalidInputError('decode', `corrupt snappy Kafka record batch: ${(err as Error).message}`);
+        }
+      }
+      return out.length === 1 ? out[0] : Buffer.concat(out, total);
+    },
+  };
+}
+
+/**
+ * Zstandard, decompressed by fzstd (pure JavaScript) as a stream so output is counted as it is
+ * produced; each frame's declared window and content size are checked first, because a decoder
+ * allocates its window up front.
+ */
+export function zstdFrameLimits(buffer: Buffer): { windowSize?: number; contentSize?: number } {
+  if (buffer.length < 6 || buffer.readUInt32LE(0) !== 0xfd2fb528) return {};
+  const fhd = buffer[4];
+  const singleSegment = (fhd & 0x20) !== 0;
+  const fcsFlag = fhd >> 6;
+  const dictFlag = fhd & 0x03;
+  let pos = 5;
+  let windowSize: number | undefined;
+  if (!singleSegment) {
+    const wd = buffer[pos++];
+    const exponent = wd >> 3;
+    const base = 2 ** (10 + exponent);
+    windowSize = base + (base / 8) * (wd & 0x07);
+  }
+  pos += [0, 1, 2, 4][dictFlag];
+  const fcsBytes = fcsFlag === 0 ? (singleSegment ? 1 : 0) : [0, 2, 4, 8][fcsFlag];
+  let contentSize: number | undefined;
+  if (fcsBytes && pos + fcsBytes <= buffer.length) {
+    if (fcsBytes === 1) contentSize = buffer[pos];
+    else if (fcsBytes === 2) contentSize = buffer.readUInt16LE(pos) + 256;
+    else if (fcsBytes === 4) contentSize = buffer.readUInt32LE(pos);
+    else contentSize = Number(buffer.readBigUInt64LE(pos));
+  }
+  return { windowSize: windowSize ?? contentSize, contentSize };
+}
+
+export function zstdCodec(maxBatchBytes: number): KafkaCodec {
+  return {
+    async compress() {
+      throw new InvalidInputError('config', 'producing zstd-compressed Kafka batches is not supported; use lz4, gzip or snappy');
+    },
+    async decompress(buffer) {
+      const { windowSize, contentSize } = zstdFrameLimits(buffer);
+      if ((windowSize ?? 0) > maxBatchBytes || (contentSize ?? 0) > maxBatchBytes) throw tooLarge('zstd', maxBatchBytes);
+      const out: Buffer[] = [];
+      let total = 0;
+      const stream = new fzstd.Decompress((chunk) => {
+        total += chunk.length;
+        if (total > maxBatchBytes) throw tooLarge('zstd', maxBatchBytes);
+        out.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+      });
+      try {
+        stream.push(buffer, true);
+      } catch (err) {
+        if (err instanceof InvalidInputError) throw err;
+        throw new InvalidInputError('decode', `corrupt zstd Kafka record batch: ${(err as Error).message}`);
+      }
+      return out.length === 1 ? out[0] : Buffer.concat(out, total);
+    },
+  };
+}
+
+/**
+ * Installs the four codecs into kafkajs' process-wide registry. Called by createKafka, so every
+ * consumer of every worker reads compressed batches, each bounded by maxBatchBytes; a batch that
+ * is refused or corrupt arrives as stand-in records (see standInRecords).
+ */
+export function registerKafkaCodecs(maxBatchBytes: number): void {
+  const registry = CompressionCodecs as unknown as Record<number, () => KafkaCodec>;
+  const codecs: [number, KafkaCodec][] = [
+    [CompressionTypes.GZIP, gzipCodec(maxBatchBytes)],
+    [CompressionTypes.Snappy, snappyCodec(maxBatchBytes)],
+    [CompressionTypes.LZ4, lz4Codec(maxBatchBytes)],
+    [CompressionTypes.ZSTD, zstdCodec(maxBatchBytes)],
+  ];
+  for (const [type, codec] of codecs) {
+    const bounded: KafkaCodec = { compress: codec.compress, decompress: (buffer) => orStandIn(type, buffer, () => codec.decompress(buffer)) };
+    registry[type] = () => bounded;
+  }
+}
