@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { KafkaMessage } from 'kafkajs';
 import { dailyIndex, HEADER_FORMAT, FORMAT_NDJSON_V1, InvalidInputError, SpanBatchCodec, spanDocId } from '../../shared/src';
-import type { RecordSlot } from './record-tracker';
+import type { CommitSlot } from '../../shared/src';
 
 /** One document to write, with where it came from (for the DLQ and offset tracking). */
 export interface IndexDoc {
@@ -10,8 +10,8 @@ export interface IndexDoc {
   source: string | Buffer;
   /** topic/partition/offset of the record it came from (the DLQ's mplp-source). */
   origin: string;
-  /** The record's slot in its partition's RecordTracker, set by the worker; settled when this document is durable or dead-lettered. */
-  record?: RecordSlot;
+  /** The record's slot in its partition's CommitTracker, set by the worker; settled when this document is durable or dead-lettered. */
+  record?: CommitSlot;
   /** The bulk action line, built once (see actionLine). */
   action?: string;
   /** Bytes in a bulk body (see bulkBytesOf), computed once. */

@@ -1,12 +1,11 @@
 import { Partitioners } from 'kafkajs';
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
-import { CancelledError, classifyKafkaError, HEADER_KAFKA_BATCH_ERROR, InvalidInputError, kafkaBatchError, Logger, retry, Service, SharedConfig } from '../../shared/src';
+import { CancelledError, classifyKafkaError, CommitSlot, CommitTracker, HEADER_KAFKA_BATCH_ERROR, InvalidInputError, kafkaBatchError, Logger, retry, Service, SharedConfig } from '../../shared/src';
 import type { BulkIndexer, PoisonDoc } from './bulk-indexer';
 import { BulkPipeline } from './bulk-pipeline';
 import type { IndexerSettings } from './config';
 import { documentsOf, IndexDoc, RecordKind } from './documents';
 import type { IndexerMetrics } from './metrics';
-import { RecordSlot, RecordTracker } from './record-tracker';
 
 export interface IndexerWorkerDeps {
   kafka: Kafka; shared: SharedConfig; settings: IndexerSettings; logger: Logger; metrics: IndexerMetrics; bulk: BulkIndexer;
@@ -14,7 +13,7 @@ export interface IndexerWorkerDeps {
 
 /** Per partition: the tracker of the records handed out, and the commit state. */
 interface PartitionState {
-  tracker: RecordTracker;
+  tracker: CommitTracker;
   /** Highest offset this process committed for the partition (commits only go forward). */
   committed: bigint;
   /** A commit is in flight; `want` is the next one to send when it returns. */
@@ -32,7 +31,7 @@ interface PartitionState {
  * flight; it waits first while the pipeline holds more than MPLP_INDEXER_MAX_PENDING_BYTES, which
  * pauses fetching and bounds memory while Elasticsearch is slow or down. Offsets are committed
  * per partition as bulks settle, only past the prefix of records whose documents are all durable
- * or dead-lettered (RecordTracker), so a commit never passes an unwritten record.
+ * or dead-lettered (CommitTracker), so a commit never passes an unwritten record.
  */
 export class IndexerWorker implements Service {
   private consumer?: Consumer;
@@ -43,7 +42,7 @@ export class IndexerWorker implements Service {
   private readonly kindOf = new Map<string, RecordKind>();
   private readonly partitions = new Map<string, PartitionState>();
   /** The partition state each tracker belongs to (a revoked state stays revoked for its old trackers). */
-  private readonly stateOf = new WeakMap<RecordTracker, PartitionState>();
+  private readonly stateOf = new WeakMap<CommitTracker, PartitionState>();
   private readonly pipeline: BulkPipeline;
   private readonly commitsInFlight = new Set<Promise<void>>();
   private totals = { records: 0, documents: 0, dlq: 0 };
@@ -103,18 +102,18 @@ export class IndexerWorker implements Service {
     const key = `${batch.topic}/${batch.partition}`;
     let state = this.partitions.get(key);
     if (!state) {
-      state = { tracker: new RecordTracker(batch.topic, batch.partition), committed: -1n, committing: false, highWatermark: 0n, revoked: false };
+      state = { tracker: new CommitTracker(batch.topic, batch.partition), committed: -1n, committing: false, highWatermark: 0n, revoked: false };
       this.partitions.set(key, state);
       this.stateOf.set(state.tracker, state);
     } else if (!state.tracker.accepts(batch.messages[0].offset)) {
       // Read again from an earlier offset (rebalance): the old tracker's slots still settle.
-      state.tracker = new RecordTracker(batch.topic, batch.partition);
+      state.tracker = new CommitTracker(batch.topic, batch.partition);
       this.stateOf.set(state.tracker, state);
     }
     state.highWatermark = BigInt(batch.highWatermark);
     const tracker = state.tracker;
     const docs: IndexDoc[] = [];
-    let undecodable: Array<{ message: Message; slot: RecordSlot }> | undefined;
+    let undecodable: Array<{ message: Message; slot: CommitSlot }> | undefined;
     for (const m of batch.messages) {
       const origin = `${key}/${m.offset}`;
       try {
@@ -168,11 +167,11 @@ export class IndexerWorker implements Service {
       }));
       this.totals.dlq += poison.length;
     }
-    let last: RecordTracker | undefined;
-    const touched = new Set<RecordTracker>();
+    let last: CommitTracker | undefined;
+    const touched = new Set<CommitTracker>();
     for (const list of [durable, poison.map((p) => p.doc)]) {
       for (const d of list) {
-        RecordTracker.settle(d.record!);
+        CommitTracker.settle(d.record!);
         const t = d.record!.tracker;
         if (t !== last) { touched.add(t); last = t; }
       }
@@ -184,7 +183,7 @@ export class IndexerWorker implements Service {
   }
 
   /** Undecodable records go whole to the DLQ; once acknowledged they count as complete. */
-  private async deadLetter(records: Array<{ message: Message; slot: RecordSlot }>): Promise<void> {
+  private async deadLetter(records: Array<{ message: Message; slot: CommitSlot }>): Promise<void> {
     try {
       await this.sendDlq(records.map((r) => r.message));
     } catch (err) {
@@ -192,7 +191,7 @@ export class IndexerWorker implements Service {
       return;
     }
     this.totals.dlq += records.length;
-    for (const r of records) RecordTracker.settle(r.slot);
+    for (const r of records) CommitTracker.settle(r.slot);
     const t = records[0].slot.tracker;
     const state = this.stateOf.get(t);
     if (state) this.commitProgress(state, t);
@@ -200,12 +199,12 @@ export class IndexerWorker implements Service {
 
   /**
    * Commits the partition past its complete prefix. One commit per partition is in flight at a
-   * time; a newer target replaces a waiting one. A failed commit is not retried by itself: the
-   * next settled bulk commits a later offset, and until then a restart only reads again.
+   * time; a newer target replaces a waiting one. A failed commit stays offered by the tracker and
+   * is made again when the next bulk settles; until then a restart only reads again.
    */
   private commitProgress(state: PartitionState, tracker = state.tracker): void {
     if (state.revoked) return;
-    const next = tracker.advance();
+    const next = tracker.toCommit();
     if (next !== undefined && BigInt(next) > (state.want !== undefined ? BigInt(state.want) : state.committed)) state.want = next;
     if (state.committing || state.want === undefined) return;
     const offset = state.want;
@@ -215,6 +214,7 @@ export class IndexerWorker implements Service {
     const p = (async () => {
       try {
         await this.consumer!.commitOffsets([{ topic, partition, offset }]);
+        tracker.confirmCommitted(offset);
         if (BigInt(offset) > state.committed) state.committed = BigInt(offset);
         this.deps.metrics.lag.set({ topic, partition: String(partition) }, Math.max(0, Number(state.highWatermark - BigInt(offset))));
       } catch (err) {

@@ -2,14 +2,13 @@ import { Partitioners } from 'kafkajs';
 import type Piscina from 'piscina';
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import {
-  FORMAT_NDJSON_V1, HEADER_FORMAT, HEADER_KAFKA_BATCH_ERROR, HEADER_SPANS, Logger, Service, SharedConfig, classifyKafkaError, retry,
+  CommitSlot, CommitTracker, FORMAT_NDJSON_V1, HEADER_FORMAT, HEADER_KAFKA_BATCH_ERROR, HEADER_SPANS, Logger, Service, SharedConfig, classifyKafkaError, retry,
 } from '../../shared/src';
 import type { IngestSettings } from './config';
 import { DLQ_HEADER_CODE, DLQ_HEADER_ERROR, DLQ_HEADER_SOURCE, MessageProcessor } from './message-processor';
 import { IngestMetrics } from './metrics';
 import { BatchStats, EncodedBatch, encodeBatch, InputMessage } from './batch-encoder';
 import { DecodeResult, DecodeTask, packBuffers } from './decode-worker';
-import { PartitionOffsetTracker } from './offset-tracker';
 
 export interface IngestWorkerDeps {
   kafka: Kafka; shared: SharedConfig; settings: IngestSettings; logger: Logger; metrics: IngestMetrics;
@@ -33,7 +32,7 @@ export class IngestWorker implements Service {
   private readonly abort = new AbortController();
   private joined = false;
   private stopping = false;
-  private readonly trackers = new Map<string, PartitionOffsetTracker>();
+  private readonly trackers = new Map<string, CommitTracker>();
   private readonly inFlight = new Set<Promise<void>>();
   private inFlightBytes = 0;
   private readonly waiters: (() => void)[] = [];
@@ -93,7 +92,7 @@ export class IngestWorker implements Service {
     // Offsets at or before ones already registered mean kafkajs went back to the committed
     // offset (a rebalance gave the partition back): start afresh; chunks still in flight finish
     // without committing, and their input is simply produced twice.
-    if (!tracker || !tracker.accepts(batch.messages[0].offset)) this.trackers.set(key, (tracker = new PartitionOffsetTracker(batch.topic, batch.partition)));
+    if (!tracker || !tracker.accepts(batch.messages[0].offset)) this.trackers.set(key, (tracker = new CommitTracker(batch.topic, batch.partition)));
     const chunks: { inputs: InputMessage[]; bytes: number; last: string }[] = [];
     let cur: InputMessage[] = [];
     let curBytes = 0;
@@ -107,9 +106,9 @@ export class IngestWorker implements Service {
     for (const chunk of chunks) {
       await this.waitForRoom();
       if (this.stopping || !isRunning() || isStale()) return;
-      const token = tracker.add(chunk.last);
+      const slot = tracker.add(chunk.last);
       this.inFlightBytes += chunk.bytes;
-      const run = handled(this.runChunk(chunk.inputs, chunk.bytes, tracker, token));
+      const run = handled(this.runChunk(chunk.inputs, chunk.bytes, slot));
       this.inFlight.add(run);
       run.then(() => this.inFlight.delete(run), () => this.inFlight.delete(run));
       resolveOffset(chunk.last);
@@ -119,7 +118,7 @@ export class IngestWorker implements Service {
   }
 
   /** Encode, produce with acks=all, then mark the chunk done and commit what became committable. */
-  private async runChunk(inputs: InputMessage[], bytes: number, tracker: PartitionOffsetTracker, token: object): Promise<void> {
+  private async runChunk(inputs: InputMessage[], bytes: number, slot: CommitSlot): Promise<void> {
     const started = performance.now();
     try {
       const res = await this.encode(inputs);
@@ -127,7 +126,7 @@ export class IngestWorker implements Service {
       const topicMessages = this.outputOf(res);
       if (topicMessages.length) await this.send(topicMessages);
       this.deps.metrics.spansValid.inc(res.stats.spansValid);
-      tracker.markDone(token);
+      CommitTracker.settle(slot);
       const seconds = (performance.now() - started) / 1000;
       this.deps.metrics.batchSeconds.observe(seconds);
       this.deps.onBatchCommitted?.({ seconds, spans: res.stats.spansValid, messages: inputs.length });

@@ -12,3 +12,4 @@ export * from './codec';
 export * from './indices';
 export * from './http';
 export * from './lifecycle';
+export * from './commit-tracker';
