@@ -2,19 +2,27 @@
  * npm run bench:ingest — spans/s and per-batch latency of the ingest worker for each encoding,
  * against its ceiling in the same run: a raw consume→produce passthrough of the same messages
  * with the same client settings (no decode, no normalize, no compress). Prints the ratio.
- * Runs each measurement MPLP_BENCH_ROUNDS times (default 3) and reports medians.
+ * Runs each measurement MPLP_BENCH_ROUNDS times (default 3) and reports medians, for each output
+ * producer in MPLP_BENCH_PRODUCERS (default: librdkafka and kafkajs when the native addon is
+ * installed, else kafkajs); the passthrough produces with the same client as the ingest it is
+ * compared with.
  */
 import { Partitioners } from 'kafkajs';
-import { createKafka, ensureTopics, loadConfig, sharedSchema, lz4Implementation } from '../shared/src';
+import { createKafka, createLogger, ensureTopics, loadConfig, sharedSchema, lz4Implementation } from '../shared/src';
 import { uniqueName } from '../shared/testing';
 import { createIngest } from '../ingest/src';
+import { createOutputProducer, loadLibrdkafka } from '../ingest/src/output-producer';
 import { encodeTraces, TraceGenerator } from '../ingest/src/loadgen/trace-generator';
 import { fmt, median, percentile, until } from './util';
 
-const MESSAGES = Number(process.env.MPLP_BENCH_MESSAGES ?? 4000);
+// 10,000 requests ≈ 525k spans, ~5 s per ingest run: long enough that warm-up (JIT, the pool's
+// first tasks) is a small share; at 4,000 (~2 s) the same code measured ~17% lower.
+const MESSAGES = Number(process.env.MPLP_BENCH_MESSAGES ?? 10_000);
 const ROUNDS = Number(process.env.MPLP_BENCH_ROUNDS ?? 3);
 const shared = loadConfig(sharedSchema, process.env);
 const kafka = createKafka(shared, 'bench');
+type ProducerKind = 'librdkafka' | 'kafkajs';
+const PRODUCERS = (process.env.MPLP_BENCH_PRODUCERS?.split(',') ?? (loadLibrdkafka().module ? ['librdkafka', 'kafkajs'] : ['kafkajs'])) as ProducerKind[];
 
 async function prepare(encoding: 'protobuf' | 'json'): Promise<{ topic: string; spans: number }> {
   const topic = uniqueName('bench.raw');
@@ -37,7 +45,7 @@ async function prepare(encoding: 'protobuf' | 'json'): Promise<{ topic: string; 
   return { topic, spans };
 }
 
-async function runIngest(raw: string, spans: number) {
+async function runIngest(raw: string, spans: number, producer: ProducerKind) {
   const [validated, dlq] = [uniqueName('bench.validated'), uniqueName('bench.dlq')];
   const admin = kafka.admin(); await admin.connect();
   await ensureTopics(admin, [validated, dlq].map((topic) => ({ topic, numPartitions: 6, replicationFactor: 1 })));
@@ -46,9 +54,10 @@ async function runIngest(raw: string, spans: number) {
   let done = 0;
   let t0 = 0;
   const { service } = createIngest({ ...process.env, MPLP_TOPIC_RAW: raw, MPLP_TOPIC_VALIDATED: validated, MPLP_TOPIC_DLQ: dlq,
-    MPLP_INGEST_GROUP_ID: uniqueName('bench-ingest'), MPLP_INGEST_HTTP_PORT: '0', MPLP_LOG_LEVEL: 'warn' }, {},
+    MPLP_INGEST_GROUP_ID: uniqueName('bench-ingest'), MPLP_INGEST_HTTP_PORT: '0', MPLP_LOG_LEVEL: 'warn', MPLP_INGEST_PRODUCER: producer }, {},
   { onBatchCommitted: ({ seconds, spans: n }) => { if (!t0) t0 = performance.now() - seconds * 1000; batches.push(seconds * 1000); done += n; } });
   await service.start();
+  if (service.worker.producerKind !== producer) throw new Error(`asked for ${producer}, ingest produces with ${service.worker.producerKind}`);
   await until(() => done >= spans, 600_000, 'ingest to finish');
   const secs = (performance.now() - t0) / 1000;
   await service.stop();
@@ -56,13 +65,13 @@ async function runIngest(raw: string, spans: number) {
 }
 
 /** The ceiling: the same consumer settings, eachBatch, produce the raw bytes on, commit after ack. */
-async function runPassthrough(raw: string, spans: number) {
+async function runPassthrough(raw: string, spans: number, kind: ProducerKind) {
   const out = uniqueName('bench.passthrough');
   const admin = kafka.admin(); await admin.connect();
   await ensureTopics(admin, [{ topic: out, numPartitions: 6, replicationFactor: 1 }]);
   await admin.disconnect();
   const consumer = kafka.consumer({ groupId: uniqueName('bench-pass'), maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 16 * 1024 * 1024 });
-  const producer = kafka.producer({ maxInFlightRequests: 5, createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = createOutputProducer(kind, kafka, shared, createLogger({ name: 'bench', level: 'warn' }));
   await producer.connect(); await consumer.connect();
   await consumer.subscribe({ topic: raw, fromBeginning: true });
   let messages = 0; let t0 = 0;
@@ -70,7 +79,7 @@ async function runPassthrough(raw: string, spans: number) {
     autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 3,
     eachBatch: async ({ batch, resolveOffset }) => {
       if (!t0) t0 = performance.now();
-      await producer.sendBatch({ acks: -1, topicMessages: [{ topic: out, messages: batch.messages.map((m) => ({ key: m.key, value: m.value })) }] });
+      await producer.send([{ topic: out, messages: batch.messages.map((m) => ({ key: m.key, value: m.value })) }]);
       const last = batch.messages[batch.messages.length - 1].offset;
       resolveOffset(last);
       await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
@@ -84,15 +93,18 @@ async function runPassthrough(raw: string, spans: number) {
 }
 
 async function main(): Promise<void> {
-  console.log(`bench:ingest — ${MESSAGES} messages of 10 traces per encoding, ${ROUNDS} rounds, lz4: ${lz4Implementation()}, node ${process.version}`);
+  const rd = loadLibrdkafka().module;
+  console.log(`bench:ingest — ${MESSAGES} messages of 10 traces per encoding, ${ROUNDS} rounds, lz4: ${lz4Implementation()}, node ${process.version}, producers: ${PRODUCERS.join(', ')}${rd ? ` (librdkafka ${rd.librdkafkaVersion})` : ''}`);
   for (const encoding of ['protobuf', 'json'] as const) {
     const { topic, spans } = await prepare(encoding);
-    const ing: number[] = [], pass: number[] = [], p50: number[] = [], p99: number[] = [];
-    for (let r = 0; r < ROUNDS; r++) {
-      const a = await runIngest(topic, spans); ing.push(a.spansPerSec); p50.push(a.p50); p99.push(a.p99);
-      const b = await runPassthrough(topic, spans); pass.push(b.spansPerSec);
+    for (const producer of PRODUCERS) {
+      const ing: number[] = [], pass: number[] = [], p50: number[] = [], p99: number[] = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        const a = await runIngest(topic, spans, producer); ing.push(a.spansPerSec); p50.push(a.p50); p99.push(a.p99);
+        const b = await runPassthrough(topic, spans, producer); pass.push(b.spansPerSec);
+      }
+      console.log(`${encoding.padEnd(9)} ${producer.padEnd(10)} ${fmt(spans)} spans: ingest ${fmt(median(ing))} spans/s (chunk fetched → acknowledged p50 ${fmt(median(p50), 1)} ms, p99 ${fmt(median(p99), 1)} ms) | passthrough ceiling ${fmt(median(pass))} spans/s | ratio ${fmt(median(ing) / median(pass), 2)}`);
     }
-    console.log(`${encoding.padEnd(9)} ${fmt(spans)} spans: ingest ${fmt(median(ing))} spans/s (chunk fetched → acknowledged p50 ${fmt(median(p50), 1)} ms, p99 ${fmt(median(p99), 1)} ms) | passthrough ceiling ${fmt(median(pass))} spans/s | ratio ${fmt(median(ing) / median(pass), 2)}`);
   }
 }
 

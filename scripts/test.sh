@@ -4,7 +4,8 @@
 # started it), so `npm test` works on a fresh clone with nothing running.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-[ -d node_modules ] || npm ci --no-audit --no-fund
+# CKJS_LINKING=dynamic: where the librdkafka addon must be built from source, link system libraries.
+[ -d node_modules ] || CKJS_LINKING="${CKJS_LINKING:-dynamic}" npm ci --no-audit --no-fund
 npm run -s build
 started_here=0
 if ! bash scripts/cluster/status.sh >/dev/null 2>&1; then

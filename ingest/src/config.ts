@@ -6,6 +6,7 @@ export const ingestSchema = {
   httpPort: setting.int('MPLP_INGEST_HTTP_PORT', 9401, '/healthz /readyz /metrics port (0 = any free port)', { min: 0, max: 65535 }),
   partitionsConcurrently: setting.int('MPLP_INGEST_PARTITIONS_CONCURRENTLY', 3, 'input partitions processed at once by one process', { min: 1, max: 64 }),
   fetchMaxBytesPerPartition: setting.int('MPLP_INGEST_FETCH_MAX_BYTES_PER_PARTITION', 4 * 1024 * 1024, 'Kafka fetch size per partition: bounds the memory of one in-flight batch', { min: 65536 }),
+  producer: setting.oneOf('MPLP_INGEST_PRODUCER', 'auto', ['auto', 'librdkafka', 'kafkajs'] as const, 'client that produces the output: librdkafka (@confluentinc/kafka-javascript, native; auto = it when its addon is installed, else kafkajs) or kafkajs'),
   workerThreads: setting.int('MPLP_INGEST_WORKER_THREADS', 2, 'Piscina threads doing decode, normalize and lz4 (0 = in the consumer thread)', { min: 0, max: 64 }),
   workerYoungGenerationMb: setting.int('MPLP_INGEST_WORKER_YOUNG_GENERATION_MB', 192, 'young-generation heap of each pool thread: decoding allocates many short-lived objects, and a larger nursery means fewer scavenges', { min: 8, max: 4096 }),
   maxInFlightBytes: setting.int('MPLP_INGEST_MAX_IN_FLIGHT_BYTES', 8 * 1024 * 1024, 'input bytes fetched and not yet acknowledged downstream; past it, fetching waits', { min: 65536 }),

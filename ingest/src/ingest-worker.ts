@@ -1,12 +1,12 @@
-import { Partitioners } from 'kafkajs';
 import type Piscina from 'piscina';
-import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, Message } from 'kafkajs';
 import {
   CommitSlot, CommitTracker, FORMAT_NDJSON_V1, HEADER_FORMAT, HEADER_KAFKA_BATCH_ERROR, HEADER_SPANS, Logger, Service, SharedConfig, classifyKafkaError, retry,
 } from '../../shared/src';
 import type { IngestSettings } from './config';
 import { DLQ_HEADER_CODE, DLQ_HEADER_ERROR, DLQ_HEADER_SOURCE, MessageProcessor } from './message-processor';
 import { IngestMetrics } from './metrics';
+import { createOutputProducer, OutputProducer } from './output-producer';
 import { BatchStats, EncodedBatch, encodeBatch, InputMessage } from './batch-encoder';
 import { DecodeResult, DecodeTask, packBuffers } from './decode-worker';
 
@@ -26,7 +26,7 @@ export interface IngestWorkerDeps {
  */
 export class IngestWorker implements Service {
   private consumer?: Consumer;
-  private producer?: Producer;
+  private producer?: OutputProducer;
   private readonly processor: MessageProcessor;
   private summaryTimer?: NodeJS.Timeout;
   private readonly abort = new AbortController();
@@ -46,10 +46,12 @@ export class IngestWorker implements Service {
 
   get ready(): boolean { return this.joined; }
 
+  /** The client producing the output (after start). */
+  get producerKind(): OutputProducer['kind'] | undefined { return this.producer?.kind; }
+
   async start(): Promise<void> {
     const { kafka, shared, settings, logger } = this.deps;
-    // The default (Java-compatible murmur2) partitioner: the same trace id lands in the same partition whoever produces it.
-    this.producer = kafka.producer({ allowAutoTopicCreation: false, maxInFlightRequests: 5, createPartitioner: Partitioners.DefaultPartitioner });
+    this.producer = createOutputProducer(settings.producer, kafka, shared, logger);
     this.consumer = kafka.consumer({
       groupId: settings.groupId,
       maxBytesPerPartition: settings.fetchMaxBytesPerPartition,
@@ -75,7 +77,7 @@ export class IngestWorker implements Service {
     });
     this.summaryTimer = setInterval(() => this.logSummary(), settings.summaryIntervalMs);
     this.summaryTimer.unref();
-    logger.info({ input: shared.topicRaw, output: shared.topicValidated, dlq: shared.topicDlq, groupId: settings.groupId }, 'ingest started');
+    logger.info({ input: shared.topicRaw, output: shared.topicValidated, dlq: shared.topicDlq, groupId: settings.groupId, producer: this.producer.kind }, 'ingest started');
   }
 
   /**
@@ -198,7 +200,7 @@ export class IngestWorker implements Service {
 
   /** acks=all, retried until it succeeds or we shut down: the batch must not be committed without it. */
   private async send(topicMessages: { topic: string; messages: Message[] }[]): Promise<void> {
-    await retry(() => this.producer!.sendBatch({ topicMessages, acks: -1 }), {
+    await retry(() => this.producer!.send(topicMessages), {
       attempts: Infinity, baseDelayMs: 200, maxDelayMs: 10_000, signal: this.abort.signal,
       classify: (e) => classifyKafkaError(e, 'produce'),
       onRetry: (err, attempt, wait) => this.deps.logger.warn({ err, attempt, waitMs: wait }, 'produce failed, retrying'),

@@ -4,7 +4,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { TestContext, waitFor } from '../../shared/testing';
 import { encodeRequestProtobuf } from '../src/otlp-decoder';
-import { ingestTopics, spansOf, startIngest } from './helpers';
+import { ingestTopics, librdkafkaForTests, spansOf, startIngest } from './helpers';
 
 /** Spans made by the real OpenTelemetry JS SDK, with every attribute type, events, links, status and kinds. */
 function sdkSpans() {
@@ -35,12 +35,15 @@ describe('ingest worker on the real Kafka', () => {
   afterAll(() => ctx.cleanup());
 
   it.each([
-    ['protobuf', 'application/x-protobuf', '0'],
-    ['json', 'application/json', '0'],
-    ['protobuf', 'application/x-protobuf', '1'],
-  ])('normalizes spans serialized by the OpenTelemetry SDK (%s, content-type %s, %s decode threads) with every field right', async (encoding, contentType, threads) => {
-    const { raw, validated, env } = await ingestTopics(ctx, { MPLP_INGEST_WORKER_THREADS: threads });
-    await startIngest(ctx, env);
+    ['protobuf', 'application/x-protobuf', '0', 'librdkafka'],
+    ['json', 'application/json', '0', 'kafkajs'],
+    ['protobuf', 'application/x-protobuf', '1', 'librdkafka'],
+    ['json', 'application/json', '1', 'kafkajs'],
+  ])('normalizes spans serialized by the OpenTelemetry SDK (%s, content-type %s, %s decode threads, produced with %s) with every field right', async (encoding, contentType, threads, producerKind) => {
+    if (producerKind === 'librdkafka' && !librdkafkaForTests()) return;
+    const { raw, validated, env } = await ingestTopics(ctx, { MPLP_INGEST_WORKER_THREADS: threads, MPLP_INGEST_PRODUCER: producerKind });
+    const ingest = await startIngest(ctx, env);
+    expect(ingest.worker.producerKind).toBe(producerKind);
     const spans = sdkSpans();
     const value = Buffer.from(encoding === 'protobuf' ? ProtobufTraceSerializer.serializeRequest(spans)! : JsonTraceSerializer.serializeRequest(spans)!);
     const producer = await ctx.producer();
