@@ -69,7 +69,7 @@ export function librdkafkaConfig(shared: SharedConfig, features: string[]): Reco
     'linger.ms': 5,
     'batch.size': 1_000_000,
     'message.max.bytes': 9 * 1024 * 1024,
-    'queue.buffering.max.kbytes': 262_144,
+    'queue.buffering.max.kbytes': 65_536, // far above what MPLP_INGEST_MAX_IN_FLIGHT_BYTES lets through
     dr_cb: true,
   };
   const sasl = shared.kafkaSaslMechanism !== 'none';
