@@ -103,6 +103,7 @@ export class LibrdkafkaOutputProducer implements OutputProducer {
   private producer?: RdProducer;
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
+  private errorLoggedAt = 0;
 
   constructor(private readonly rd: RdModule, private readonly conf: Record<string, unknown>, private readonly logger: Logger) {}
 
@@ -110,7 +111,13 @@ export class LibrdkafkaOutputProducer implements OutputProducer {
     const producer = new this.rd.Producer(this.conf);
     producer.on('delivery-report', (err, report) => this.delivered(err, report.opaque as number));
     producer.on('event.error', (err) => {
-      this.logger.error({ err: { message: err.message, code: err.code, fatal: err.isFatal } }, 'librdkafka producer error');
+      // librdkafka reports transient trouble (a broker down, a reconnect) here too, and keeps
+      // retrying by itself: one line per 10 s of it, every fatal one.
+      const now = Date.now();
+      if (err.isFatal || now - this.errorLoggedAt > 10_000) {
+        this.errorLoggedAt = now;
+        this.logger[err.isFatal ? 'error' : 'warn']({ err: { message: err.message, code: err.code, fatal: err.isFatal } }, 'librdkafka producer error');
+      }
       // A fatal error (for example a broken idempotence sequence) ends this producer instance:
       // fail what is pending so it is sent again through a fresh one.
       if (err.isFatal) void this.replace(err);
