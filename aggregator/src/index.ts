@@ -44,7 +44,7 @@ export function createAggregator(env: Env, overrides: Partial<AggregatorSettings
   // batches queued in the big one (measured: that queue is up to threads × 16 batches deep).
   const mergePool = new Piscina({ filename: path.join(__dirname, 'pane-worker.js'), minThreads: settings.mergeThreads, maxThreads: settings.mergeThreads });
   const dimensions = settings.dimensions.split(',').map((s) => s.trim()).filter(Boolean);
-  const source = new SourceStage({ kafka, admin, producer, pool, mergePool, settings, topic: cfg.shared.topicValidated, metrics, logger: logger.child({ component: 'source' }), dimensions });
+  const source = new SourceStage({ kafka, admin, producer, pool, settings, topic: cfg.shared.topicValidated, metrics, logger: logger.child({ component: 'source' }), dimensions });
   const merger = new WindowMerger({
     kafka, admin, producer, pool, mergePool, settings, sourceTopic: cfg.shared.topicValidated, metricsTopic: cfg.shared.topicMetrics, alertsTopic: cfg.shared.topicAlerts,
     metrics, logger: logger.child({ component: 'merge' }), rules, evaluator: new AlertEvaluator(),

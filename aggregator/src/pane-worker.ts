@@ -147,7 +147,8 @@ function windows(t: WindowsTask): WindowHistogram[] {
   return t.items.map((pieces) => {
     const { merged, free } = mergeEncoded(pieces, t.hdr);
     const r: WindowHistogram = {
-      hist: encodeHistogram(merged),
+      // One piece: it already is this histogram encoded (same construction), skip re-encoding.
+      hist: pieces.length === 1 ? pieces[0] : encodeHistogram(merged),
       p50: merged.getValueAtPercentile(50),
       p90: merged.getValueAtPercentile(90),
       p95: merged.getValueAtPercentile(95),
