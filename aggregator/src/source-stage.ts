@@ -23,10 +23,15 @@ export type PartialMessage =
 interface PaneSeries { series: SeriesId; stats: Stats; pieces: string[] }
 
 /**
- * Pieces of one pane series that trigger a background merge. Small, so a closed pane's partial
- * carries few pieces (the close itself merges nothing: the merge stage decodes them).
+ * Pieces of one pane series that trigger a background merge: COMPACT_PIECES, or NEAR_PIECES once
+ * the pane is within NEAR_CLOSE_MS of closing (watermark ≥ pane end - NEAR_CLOSE_MS), so a closed
+ * pane's partial carries ~1-2 pieces (the close itself merges nothing: the merge stage decodes
+ * them) without merging at every fetch all pane long. Measured (bench live, 40 series): merging
+ * from 2 pieces all the time cost ~20% more CPU for no lower latency.
  */
-const COMPACT_PIECES = 2;
+const COMPACT_PIECES = 8;
+const NEAR_PIECES = 2;
+const NEAR_CLOSE_MS = 1000;
 interface OpenPane { firstOffset: bigint; watermarkBefore: number; series: Map<string, PaneSeries> }
 interface PartitionState {
   watermark: number;
@@ -176,8 +181,9 @@ export class SourceStage {
   private compact(st: PartitionState): void {
     if (st.compacting) return;
     const jobs: { ps: PaneSeries; taken: string[] }[] = [];
-    for (const pane of st.panes.values()) {
-      for (const ps of pane.series.values()) if (ps.pieces.length >= COMPACT_PIECES) jobs.push({ ps, taken: ps.pieces.slice() });
+    for (const [start, pane] of st.panes) {
+      const min = start + PANE_MS - st.watermark <= NEAR_CLOSE_MS ? NEAR_PIECES : COMPACT_PIECES;
+      for (const ps of pane.series.values()) if (ps.pieces.length >= min) jobs.push({ ps, taken: ps.pieces.slice() });
     }
     if (!jobs.length) return;
     st.compacting = true;
