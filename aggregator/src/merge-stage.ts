@@ -59,7 +59,16 @@ interface MergePartition {
   merging?: boolean;
   /** Partials arrived while it ran: run it again when it ends. */
   again?: boolean;
+  /** It waits for the quiet after an emit (see QUIET_AFTER_EMIT_MS). */
+  waiting?: NodeJS.Timeout;
 }
+
+/**
+ * Background merges start no sooner than this after a window was emitted: all partitions' windows
+ * of one close are computed within tens of ms, and rebuilding every pre-merge then (≈12 decodes
+ * per series) would take the cores their window tasks need. The next close is 5 s away.
+ */
+const QUIET_AFTER_EMIT_MS = 500;
 
 /**
  * WindowMerger: owns partitions of the partials topic (so every series has one owner), keeps
@@ -75,6 +84,8 @@ export class WindowMerger {
   private sourcePartitions = 1;
   /** Per partials partition: windows in order, never waiting on another partition's produce. */
   private readonly queues = new KeyedSerialQueues();
+  /** No background merge starts before this (wall clock): see QUIET_AFTER_EMIT_MS. */
+  private quietUntil = 0;
   /** Called for every published window batch: the bench's probe. */
   onPublished?: (t: WindowTiming) => void;
   joined = false;
@@ -210,6 +221,7 @@ export class WindowMerger {
       }
       st.cursor = end;
       emitted = true;
+      this.quietUntil = Date.now() + QUIET_AFTER_EMIT_MS;
       // Drop panes no later window needs, and series left without panes (expiry).
       const keep = end - WINDOW_MS + PANE_MS;
       for (const [key, sp] of st.series) {
@@ -235,8 +247,14 @@ export class WindowMerger {
    * SeriesPanes.merged); (2) extends or rebuilds each series' pre-merge of the next window.
    */
   private prepare(st: MergePartition, gen: number): void {
-    if (gen !== this.generation) return;
+    if (gen !== this.generation || st.waiting) return;
     if (st.merging) { st.again = true; return; }
+    const wait = this.quietUntil - Date.now();
+    if (wait > 0) {
+      st.waiting = setTimeout(() => { st.waiting = undefined; this.prepare(st, gen); }, wait);
+      st.waiting.unref();
+      return;
+    }
     st.merging = true;
     st.again = false;
     void this.prepareOnce(st)
