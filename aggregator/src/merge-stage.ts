@@ -59,14 +59,15 @@ interface MergePartition {
   merging?: boolean;
   /** Partials arrived while it ran: run it again when it ends. */
   again?: boolean;
-  /** It waits for the quiet after an emit (see QUIET_AFTER_EMIT_MS). */
+  /** A run of the pre-merge step is due at the end of the quiet after an emit. */
   waiting?: NodeJS.Timeout;
 }
 
 /**
- * Background merges start no sooner than this after a window was emitted: all partitions' windows
+ * Pre-merges are rebuilt no sooner than this after a window was emitted: all partitions' windows
  * of one close are computed within tens of ms, and rebuilding every pre-merge then (≈12 decodes
- * per series) would take the cores their window tasks need. The next close is 5 s away.
+ * per series) would take the cores their window tasks need; the next close is 5 s away. (Pane
+ * caches are not held back: while catching up, windows follow each other and need them.)
  */
 const QUIET_AFTER_EMIT_MS = 500;
 
@@ -84,7 +85,7 @@ export class WindowMerger {
   private sourcePartitions = 1;
   /** Per partials partition: windows in order, never waiting on another partition's produce. */
   private readonly queues = new KeyedSerialQueues();
-  /** No background merge starts before this (wall clock): see QUIET_AFTER_EMIT_MS. */
+  /** No pre-merge step starts before this (wall clock): see QUIET_AFTER_EMIT_MS. */
   private quietUntil = 0;
   /** Called for every published window batch: the bench's probe. */
   onPublished?: (t: WindowTiming) => void;
@@ -247,17 +248,16 @@ export class WindowMerger {
    * SeriesPanes.merged); (2) extends or rebuilds each series' pre-merge of the next window.
    */
   private prepare(st: MergePartition, gen: number): void {
-    if (gen !== this.generation || st.waiting) return;
+    if (gen !== this.generation) return;
     if (st.merging) { st.again = true; return; }
     const wait = this.quietUntil - Date.now();
-    if (wait > 0) {
+    if (wait > 0 && !st.waiting) {
       st.waiting = setTimeout(() => { st.waiting = undefined; this.prepare(st, gen); }, wait);
       st.waiting.unref();
-      return;
     }
     st.merging = true;
     st.again = false;
-    void this.prepareOnce(st)
+    void this.prepareOnce(st, wait <= 0)
       .catch((err) => this.d.logger.warn({ err }, 'background merge failed; windows merge the partials themselves'))
       .finally(() => {
         st.merging = false;
@@ -265,7 +265,7 @@ export class WindowMerger {
       });
   }
 
-  private async prepareOnce(st: MergePartition): Promise<void> {
+  private async prepareOnce(st: MergePartition, preMerges: boolean): Promise<void> {
     const hdr = { digits: this.d.settings.hdrDigits, wasm: this.d.settings.hdrWasm };
     const minW = this.minWatermark(st);
     const paneJobs: { sp: SeriesPanes; pane: number; of: StoredPartial[]; pieces: string[] }[] = [];
@@ -281,6 +281,7 @@ export class WindowMerger {
       const r = await this.d.pool.run({ kind: 'mergePanes', items: paneJobs.map((j) => j.pieces), hdr } satisfies MergePanesTask) as string[];
       r.forEach((hist, i) => paneJobs[i].sp.merged.set(paneJobs[i].pane, { hist, of: paneJobs[i].of }));
     }
+    if (!preMerges || Date.now() < this.quietUntil) return;
     const end = this.nextEnd(st);
     if (end === undefined) return;
     const preJobs: { sp: SeriesPanes; of: Set<StoredPartial>; pieces: string[] }[] = [];
