@@ -10,7 +10,7 @@ export const aggregatorSchema = {
   idleTimeoutMs: setting.duration('MPLP_AGGREGATOR_IDLE_TIMEOUT', 30_000, 'a caught-up partition with no new spans for this long advances its watermark to the wall clock', { min: 100 }),
   heartbeatIntervalMs: setting.duration('MPLP_AGGREGATOR_HEARTBEAT_INTERVAL', 1000, 'period of watermark heartbeats, idle checks and commits', { min: 50 }),
   workerThreads: setting.int('MPLP_AGGREGATOR_WORKER_THREADS', 2, 'Piscina threads doing lz4 decode, JSON parse and histogram work', { min: 1, max: 64 }),
-  mergeThreads: setting.int('MPLP_AGGREGATOR_MERGE_THREADS', 1, 'threads of the second, small Piscina pool that merges panes and computes windows (kept apart so window work never queues behind span batches)', { min: 1, max: 16 }),
+  mergeThreads: setting.int('MPLP_AGGREGATOR_MERGE_THREADS', 1, 'threads of the second, small Piscina pool that computes windows (kept apart so window work never queues behind span batches)', { min: 1, max: 16 }),
   partitionsConcurrently: setting.int('MPLP_AGGREGATOR_PARTITIONS_CONCURRENTLY', 4, 'source partitions processed at once (feeds the pool)', { min: 1, max: 64 }),
   hdrDigits: setting.int('MPLP_AGGREGATOR_HDR_DIGITS', 3, 'HDR histogram significant value digits (relative precision 10^-digits)', { min: 1, max: 5 }),
   hdrWasm: setting.bool('MPLP_AGGREGATOR_HDR_WASM', false, 'use the WebAssembly implementation of hdr-histogram-js instead of pure JS'),

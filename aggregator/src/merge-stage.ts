@@ -11,18 +11,23 @@ import { committedPosition, freshMessages } from './partition-position';
 import { KeyedSerialQueues } from './serial-queue';
 import type { PartialMessage } from './source-stage';
 import { buildWindowRecord, WindowRecord } from './window-record';
+import { cachedPane, PaneCache, PanePartials, PreMerge, preMergePlan, StoredPartial, windowHists } from './window-plan';
 
-interface StoredPartial { stats: Stats; hist?: string; offset: bigint }
 interface SeriesPanes {
   series: SeriesId;
-  panes: Map<number, Map<number, StoredPartial>>;
+  panes: PanePartials;
   /**
    * A pane's histograms of every source merged into one, built in the background once the pane
-   * is complete, so a window decodes ~12 histograms per series instead of 12 × source partitions.
-   * A cache only: `of` holds the partials it was made of, and it is used only while they are
-   * exactly the pane's partials (a replayed partial replaces one and invalidates it).
+   * is complete, so rebuilding a pre-merge decodes ~12 histograms per series instead of 12 ×
+   * source partitions × pieces. A cache only: `of` holds the partials it was made of, and it is
+   * used only while they are exactly the pane's partials (a replay replaces one and invalidates it).
    */
-  merged: Map<number, { hist: string; of: StoredPartial[] }>;
+  merged: Map<number, PaneCache>;
+  /**
+   * The next window's histogram merged ahead of time from the partials known so far (see
+   * PreMerge): at close, only the partials that arrived since are decoded.
+   */
+  pre?: PreMerge;
 }
 /** When a source watermark step happened: for the close→publish measurement only. */
 interface WatermarkStep { w: number; at: number; sent: number; recv: number }
@@ -50,9 +55,21 @@ interface MergePartition {
   /** End of the last window emitted for this partition (restored from the commit metadata). */
   cursor?: number;
   nextOffset: bigint;
-  /** A background pane merge is running. */
+  /** A background merge (pane caches, then pre-merges) is running. */
   merging?: boolean;
+  /** Partials arrived while it ran: run it again when it ends. */
+  again?: boolean;
+  /** A run of the pre-merge step is due at the end of the quiet after an emit. */
+  waiting?: NodeJS.Timeout;
 }
+
+/**
+ * Pre-merges are rebuilt no sooner than this after a window was emitted: all partitions' windows
+ * of one close are computed within tens of ms, and rebuilding every pre-merge then (≈12 decodes
+ * per series) would take the cores their window tasks need; the next close is 5 s away. (Pane
+ * caches are not held back: while catching up, windows follow each other and need them.)
+ */
+const QUIET_AFTER_EMIT_MS = 500;
 
 /**
  * WindowMerger: owns partitions of the partials topic (so every series has one owner), keeps
@@ -68,6 +85,8 @@ export class WindowMerger {
   private sourcePartitions = 1;
   /** Per partials partition: windows in order, never waiting on another partition's produce. */
   private readonly queues = new KeyedSerialQueues();
+  /** No pre-merge step starts before this (wall clock): see QUIET_AFTER_EMIT_MS. */
+  private quietUntil = 0;
   /** Called for every published window batch: the bench's probe. */
   onPublished?: (t: WindowTiming) => void;
   joined = false;
@@ -129,13 +148,16 @@ export class WindowMerger {
         if (!sp) { sp = { series: msg.series, panes: new Map(), merged: new Map() }; st.series.set(msg.key, sp); }
         let bySrc = sp.panes.get(msg.pane);
         if (!bySrc) { bySrc = new Map(); sp.panes.set(msg.pane, bySrc); }
-        bySrc.set(msg.src, { stats: msg.stats, hist: msg.hist, offset: BigInt(m.offset) });
+        // `hist`: a single piece, as written before partials carried their pieces unmerged.
+        const hists = msg.hists ?? (msg.hist ? [msg.hist] : []);
+        bySrc.set(msg.src, { pane: msg.pane, src: msg.src, stats: msg.stats, hists, offset: BigInt(m.offset) });
       }
     }
     st.nextOffset = BigInt(msgs[msgs.length - 1].offset) + 1n;
     // Fetch on from here, not again from the commit (held back by partials future windows need).
     resolveOffset(msgs[msgs.length - 1].offset);
     await this.queues.run(partition, () => this.emitReady(partition, st, gen));
+    this.prepare(st, gen);
   }
 
   private minWatermark(st: MergePartition): number {
@@ -160,31 +182,24 @@ export class WindowMerger {
     let emitted = false;
     for (;;) {
       if (gen !== this.generation) return;
-      // The next window end: after the cursor, and no earlier than the first pane with data.
-      const from = st.cursor === undefined ? Number.NEGATIVE_INFINITY : st.cursor - WINDOW_MS + PANE_MS;
-      const first = this.earliestPane(st, from);
-      if (first === undefined) break;
-      let end = first + PANE_MS;
-      if (st.cursor !== undefined) end = Math.max(end, st.cursor + PANE_MS);
-      if (end > minW) break;
+      const end = this.nextEnd(st);
+      if (end === undefined || end > minW) break;
       const keys: string[] = [];
       const statsList: Stats[] = [];
       const lateList: number[] = [];
       const items: string[][] = [];
       for (const [key, sp] of st.series) {
         const stats = emptyStats();
-        const hists: string[] = [];
         let late = 0;
         for (const [pane, bySrc] of sp.panes) {
           if (pane < end - WINDOW_MS || pane >= end) continue;
-          const cached = this.cachedPane(sp, pane, bySrc);
-          if (cached !== undefined) hists.push(cached);
           for (const part of bySrc.values()) {
             mergeStats(stats, { ...part.stats, lateCount: 0 }, s.exemplars);
             if (pane === end - PANE_MS) late += part.stats.lateCount;
-            if (part.hist && cached === undefined) hists.push(part.hist);
           }
         }
+        // The pre-merge plus what arrived since, when it is still valid; else every pane.
+        const hists = windowHists(sp.panes, sp.merged, end, sp.pre);
         if (stats.count === 0 && late === 0) continue;
         keys.push(key); statsList.push(stats); lateList.push(late); items.push(hists);
       }
@@ -207,6 +222,7 @@ export class WindowMerger {
       }
       st.cursor = end;
       emitted = true;
+      this.quietUntil = Date.now() + QUIET_AFTER_EMIT_MS;
       // Drop panes no later window needs, and series left without panes (expiry).
       const keep = end - WINDOW_MS + PANE_MS;
       for (const [key, sp] of st.series) {
@@ -214,40 +230,72 @@ export class WindowMerger {
         if (sp.panes.size === 0) st.series.delete(key);
       }
     }
-    if (emitted) {
-      await this.commit(partition, st, gen);
-      this.mergeCompletePanes(st, minW);
-    }
+    if (emitted) await this.commit(partition, st, gen);
   }
 
-  private cachedPane(sp: SeriesPanes, pane: number, bySrc: Map<number, StoredPartial>): string | undefined {
-    const c = sp.merged.get(pane);
-    if (!c || c.of.length !== bySrc.size) return undefined;
-    const parts = [...bySrc.values()];
-    return c.of.every((p, i) => parts[i] === p) ? c.hist : undefined;
+  /** The next window end: after the cursor, and no earlier than the first pane with data. */
+  private nextEnd(st: MergePartition): number | undefined {
+    const from = st.cursor === undefined ? Number.NEGATIVE_INFINITY : st.cursor - WINDOW_MS + PANE_MS;
+    const first = this.earliestPane(st, from);
+    if (first === undefined) return undefined;
+    const end = first + PANE_MS;
+    return st.cursor === undefined ? end : Math.max(end, st.cursor + PANE_MS);
   }
 
   /**
-   * Off the close→publish path: merges each complete pane's per-source histograms (see
-   * SeriesPanes.merged), in the big pool so it never delays a window task in the small one.
+   * Off the close→publish path, in the big pool (never the window pool), one run per partition
+   * at a time, again after each batch or emit: (1) merges each complete pane's partials (see
+   * SeriesPanes.merged); (2) extends or rebuilds each series' pre-merge of the next window.
    */
-  private mergeCompletePanes(st: MergePartition, minW: number): void {
-    if (st.merging) return;
-    const jobs: { sp: SeriesPanes; pane: number; of: StoredPartial[] }[] = [];
+  private prepare(st: MergePartition, gen: number): void {
+    if (gen !== this.generation) return;
+    if (st.merging) { st.again = true; return; }
+    const wait = this.quietUntil - Date.now();
+    if (wait > 0 && !st.waiting) {
+      st.waiting = setTimeout(() => { st.waiting = undefined; this.prepare(st, gen); }, wait);
+      st.waiting.unref();
+    }
+    st.merging = true;
+    st.again = false;
+    void this.prepareOnce(st, wait <= 0)
+      .catch((err) => this.d.logger.warn({ err }, 'background merge failed; windows merge the partials themselves'))
+      .finally(() => {
+        st.merging = false;
+        if (st.again) this.prepare(st, gen);
+      });
+  }
+
+  private async prepareOnce(st: MergePartition, preMerges: boolean): Promise<void> {
+    const hdr = { digits: this.d.settings.hdrDigits, wasm: this.d.settings.hdrWasm };
+    const minW = this.minWatermark(st);
+    const paneJobs: { sp: SeriesPanes; pane: number; of: StoredPartial[]; pieces: string[] }[] = [];
     for (const sp of st.series.values()) {
       for (const [pane, bySrc] of sp.panes) {
-        if (pane + PANE_MS > minW || bySrc.size < 2 || this.cachedPane(sp, pane, bySrc) !== undefined) continue;
+        if (pane + PANE_MS > minW || cachedPane(sp.merged, pane, bySrc) !== undefined) continue;
         const of = [...bySrc.values()];
-        if (of.filter((p) => p.hist).length >= 2) jobs.push({ sp, pane, of });
+        const pieces = of.flatMap((p) => p.hists);
+        if (pieces.length >= 2) paneJobs.push({ sp, pane, of, pieces });
       }
     }
-    if (!jobs.length) return;
-    st.merging = true;
-    const hdr = { digits: this.d.settings.hdrDigits, wasm: this.d.settings.hdrWasm };
-    void this.d.pool.run({ kind: 'mergePanes', items: jobs.map((j) => j.of.filter((p) => p.hist).map((p) => p.hist!)), hdr } satisfies MergePanesTask)
-      .then((r) => { (r as string[]).forEach((hist, i) => jobs[i].sp.merged.set(jobs[i].pane, { hist, of: jobs[i].of })); },
-        (err) => this.d.logger.warn({ err }, 'pane merge failed; windows merge the partials themselves'))
-      .finally(() => { st.merging = false; });
+    if (paneJobs.length) {
+      const r = await this.d.pool.run({ kind: 'mergePanes', items: paneJobs.map((j) => j.pieces), hdr } satisfies MergePanesTask) as string[];
+      r.forEach((hist, i) => paneJobs[i].sp.merged.set(paneJobs[i].pane, { hist, of: paneJobs[i].of }));
+    }
+    if (!preMerges || Date.now() < this.quietUntil) return;
+    const end = this.nextEnd(st);
+    if (end === undefined) return;
+    const preJobs: { sp: SeriesPanes; of: Set<StoredPartial>; pieces: string[] }[] = [];
+    for (const sp of st.series.values()) {
+      const plan = preMergePlan(sp.panes, sp.merged, end, sp.pre);
+      if (!plan) continue;
+      if (plan.pieces.length === 1) sp.pre = { end, hist: plan.pieces[0], of: plan.of };
+      else preJobs.push({ sp, ...plan });
+    }
+    if (!preJobs.length) return;
+    const r = await this.d.pool.run({ kind: 'mergePanes', items: preJobs.map((j) => j.pieces), hdr } satisfies MergePanesTask) as string[];
+    // Whatever happened meanwhile, each result is exactly the merge of its `of`: validity is
+    // checked (by reference) when a window uses it.
+    r.forEach((hist, i) => { preJobs[i].sp.pre = { end, hist, of: preJobs[i].of }; });
   }
 
   /** When window `end` became closable: the latest, over source partitions, of the first watermark step past it. */
