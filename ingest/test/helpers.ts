@@ -37,13 +37,13 @@ export function spansOf(messages: { value: Buffer | null }[]): NormalizedSpan[] 
 
 /**
  * Whether tests of the librdkafka producer can run: its native addon is an optional dependency.
- * Where MPLP_TEST_REQUIRE_LIBRDKAFKA is set (.ci/run sets it) a missing addon fails the test;
+ * Where CI_REQUIRE_LIBRDKAFKA is set (.ci/run sets it) a missing addon fails the test;
  * elsewhere those tests pass over it with a warning.
  */
 export function librdkafkaForTests(): boolean {
   const rd = loadLibrdkafka();
   if (rd.module) return true;
-  if (process.env.MPLP_TEST_REQUIRE_LIBRDKAFKA) throw new Error(`librdkafka required by MPLP_TEST_REQUIRE_LIBRDKAFKA but not loadable: ${rd.error}`);
+  if (process.env.CI_REQUIRE_LIBRDKAFKA) throw new Error(`librdkafka required by CI_REQUIRE_LIBRDKAFKA but not loadable: ${rd.error}`);
   console.warn(`librdkafka not installed (${rd.error}): its producer is not tested here`);
   return false;
 }
