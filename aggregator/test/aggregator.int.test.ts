@@ -31,6 +31,14 @@ function latest(messages: { value: Buffer | null }[]): Map<string, WindowRecord>
   return out;
 }
 
+/** Waits until the topic holds a record of every expected window id; returns the latest record of each. */
+function everyWindow(label: string, messages: { value: Buffer | null }[], expected: Map<string, unknown>, timeoutMs: number): Promise<Map<string, WindowRecord>> {
+  return waitFor(label, () => {
+    const m = latest(messages);
+    return [...expected.keys()].every((id) => m.has(id)) && m;
+  }, { timeoutMs, intervalMs: 250 });
+}
+
 function spawnAggregator(env: Record<string, string>): ChildProcess {
   const child = spawn(process.execPath, [MAIN], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   return child;
@@ -63,10 +71,7 @@ describe('aggregator on real Kafka', () => {
     ctx.defer(() => service.stop());
 
     const expected = expectedWindows(fx.spans);
-    const got = await waitFor('every expected window', () => {
-      const m = latest(metricsOut.messages);
-      return [...expected.keys()].every((id) => m.has(id)) && m;
-    }, { timeoutMs: 90_000, intervalMs: 250 });
+    const got = await everyWindow('every expected window', metricsOut.messages, expected, 90_000);
     for (const [id, e] of expected) {
       const r = got.get(id)!;
       expect({ id, count: r.count, errorCount: r.errorCount }).toEqual({ id, count: e.count, errorCount: e.errorCount });
@@ -126,10 +131,7 @@ describe('aggregator on real Kafka', () => {
         await new Promise((r) => victim.once('exit', r));
         children.push(spawnAggregator(env));
       }
-      const got = await waitFor(`every window (${label})`, () => {
-        const m = latest(out.messages);
-        return [...expected.keys()].every((id) => m.has(id)) && m;
-      }, { timeoutMs: 120_000, intervalMs: 250 });
+      const got = await everyWindow(`every window (${label})`, out.messages, expected, 120_000);
       for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
       return got;
     };
@@ -198,10 +200,7 @@ describe('aggregator on real Kafka', () => {
     await service.start();
     ctx.defer(() => service.stop());
     const expected = expectedWindows(fx.spans);
-    const got = await waitFor('every window despite two idle partitions', () => {
-      const m = latest(metricsOut.messages);
-      return [...expected.keys()].every((id) => m.has(id)) && m;
-    }, { timeoutMs: 60_000, intervalMs: 250 });
+    const got = await everyWindow('every window despite two idle partitions', metricsOut.messages, expected, 60_000);
     for (const [id, e] of expected) expect({ id, count: got.get(id)!.count }).toEqual({ id, count: e.count });
   });
 });
