@@ -1,29 +1,29 @@
 /**
  * Aggregator benchmark. (1) Spans/s through the Piscina pool's `aggregate` task (lz4 decode,
- * JSON parse, HDR recording; pure-JS hdr-histogram-js unless MPLP_BENCH_HDR_WASM=1) with 1, 2
- * and 4 threads, speedup over 1 thread. (2) The full aggregator on real Kafka, live and catching
- * up: p50/p99 from a window becoming closable (every source watermark past its end + allowed
+ * JSON parse, HDR recording) with 1, 2 and 4 threads, speedup over 1 thread. (2) The full
+ * aggregator on real Kafka, live and catching up: p50/p99 from a window becoming closable (every source watermark past its end + allowed
  * lateness) to its record acked in mplp.metrics, with the time spent in each stage.
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import Piscina from 'piscina';
+import * as hdr from 'hdr-histogram-js';
 import { createKafka, ensureTopics, loadConfig, sharedSchema } from '../shared/src';
 import { createAggregator } from '../aggregator/src';
 import type { AggregateTask } from '../aggregator/src/pane-worker';
 import type { WindowTiming } from '../aggregator/src/merge-stage';
+import { HdrCounts } from '../aggregator/src/hdr-counts';
 import { makeFixture, produceSpans } from '../aggregator/test/helpers';
 import { SpanBatchCodec } from '../shared/src';
 import { fmt, median, percentile, until } from './util';
 
-const WASM = process.env.MPLP_BENCH_HDR_WASM === '1';
 const SPANS = 200_000;
 const PER_MESSAGE = 200;
 const MESSAGES_PER_TASK = 25;
 const LIVE_RATE = Number(process.env.MPLP_BENCH_LIVE_RATE ?? 10_000);
 // 120 s: 24 closes, so the p99 is not just the worst of a handful.
 const LIVE_SECONDS = Number(process.env.MPLP_BENCH_LIVE_SECONDS ?? 120);
-const LIVE_SERIES = 40;
+const LIVE_SERIES = Number(process.env.MPLP_BENCH_LIVE_SERIES ?? 40);
 
 async function poolThroughput(threads: number, frames: Buffer[]): Promise<number> {
   const pool = new Piscina({ filename: path.join(__dirname, '..', 'aggregator', 'src', 'pane-worker.js'), minThreads: threads, maxThreads: threads });
@@ -41,7 +41,7 @@ async function poolThroughput(threads: number, frames: Buffer[]): Promise<number
       chunk.forEach((f, j) => { bounds[2 * j] = pos; view.set(f, pos); pos += f.length; bounds[2 * j + 1] = pos; });
       const task: AggregateTask = {
         kind: 'aggregate', buf: ab, bounds, offsets: chunk.map((_, j) => String(i + j)), watermark: 0, skipThrough: 0, latenessMs: 10_000,
-        paneMs: 5000, hdr: { digits: 3, wasm: WASM }, exemplars: 5, dimensions: [], maxBytes: 64 << 20,
+        paneMs: 5000, digits: 3, exemplars: 5, dimensions: [], maxBytes: 64 << 20,
       };
       tasks.push(pool.run(task, { transferList: [ab] }));
     }
@@ -50,6 +50,43 @@ async function poolThroughput(threads: number, frames: Buffer[]): Promise<number
   }
   await pool.destroy();
   return median(runs);
+}
+
+/**
+ * The work of one window at close, on one thread: merge a pre-merge of 15,000 values and six
+ * 200-value pieces, five percentiles, encode. Ours (`HdrCounts`) against the same work done the
+ * plain way with hdr-histogram-js (decode each piece, add, getValueAtPercentile, encode).
+ */
+function windowMergeMicros(): { ours: number; library: number } {
+  let seed = 7;
+  const rnd = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
+  const piece = (n: number) => {
+    const h = new HdrCounts(3);
+    for (let i = 0; i < n; i++) h.record(Math.round(Math.exp(5 + 6 * rnd() * rnd() + 2 * rnd())));
+    return h.encode();
+  };
+  const pieces = [piece(15_000), ...Array.from({ length: 6 }, () => piece(200))];
+  const pcts = [50, 90, 95, 99, 99.9];
+  const acc = new HdrCounts(3);
+  const ours = () => { acc.reset(); for (const p of pieces) acc.addEncoded(p); acc.valuesAtPercentiles(pcts); acc.encode(); };
+  const library = () => {
+    const m = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, autoResize: true, numberOfSignificantValueDigits: 3 });
+    for (const p of pieces) { const h = hdr.decodeFromCompressedBase64(p); m.add(h); h.destroy(); }
+    for (const p of pcts) m.getValueAtPercentile(p);
+    hdr.encodeIntoCompressedBase64(m);
+    m.destroy();
+  };
+  const time = (f: () => void) => {
+    const runs: number[] = [];
+    for (let r = 0; r < 7; r++) {
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < 300; i++) f();
+      runs.push(Number(process.hrtime.bigint() - t0) / 300 / 1000);
+    }
+    return median(runs);
+  };
+  time(ours); time(library); // warm both
+  return { ours: time(ours), library: time(library) };
 }
 
 interface Run { timings: WindowTiming[]; spans: number }
@@ -80,7 +117,7 @@ async function closeToPublish(live: boolean): Promise<Run> {
   const { service } = createAggregator({
     ...process.env, MPLP_TOPIC_VALIDATED: topics[0], MPLP_TOPIC_METRICS: topics[1], MPLP_TOPIC_ALERTS: topics[2], MPLP_LOG_LEVEL: 'warn',
     MPLP_AGGREGATOR_GROUP_ID: id, MPLP_AGGREGATOR_PARTIALS_TOPIC: `${id}.partials`, MPLP_AGGREGATOR_ALLOWED_LATENESS: '2s',
-    MPLP_AGGREGATOR_IDLE_TIMEOUT: '1s', MPLP_AGGREGATOR_HEARTBEAT_INTERVAL: '200ms', MPLP_AGGREGATOR_HTTP_PORT: '0', MPLP_AGGREGATOR_HDR_WASM: WASM ? 'true' : 'false',
+    MPLP_AGGREGATOR_IDLE_TIMEOUT: '1s', MPLP_AGGREGATOR_HEARTBEAT_INTERVAL: '200ms', MPLP_AGGREGATOR_HTTP_PORT: '0',
   });
   const timings: WindowTiming[] = [];
   service.merger.onPublished = (t) => { timings.push(t); };
@@ -123,7 +160,6 @@ async function main() {
   const fx = makeFixture(SPANS, 4);
   const frames: Buffer[] = [];
   for (let i = 0; i < fx.spans.length; i += PER_MESSAGE) frames.push(SpanBatchCodec.encode(fx.spans.slice(i, i + PER_MESSAGE)));
-  console.log(`hdr-histogram-js implementation: ${WASM ? 'WebAssembly (useWebAssembly: true)' : 'pure JS (useWebAssembly: false, the default)'}`);
   console.log(`${fmt(SPANS)} spans, ${PER_MESSAGE} per lz4 message, ${MESSAGES_PER_TASK} messages per task, median of 3 runs`);
   const one = await poolThroughput(1, frames);
   console.log(`threads 1: ${fmt(one)} spans/s (speedup 1.00)`);
@@ -131,6 +167,9 @@ async function main() {
     const r = await poolThroughput(t, frames);
     console.log(`threads ${t}: ${fmt(r)} spans/s (speedup ${fmt(r / one, 2)})`);
   }
+  const w = windowMergeMicros();
+  console.log(`window at close (pre-merge of 15k values + 6 pieces of 200, 5 percentiles, encode), one thread, median of 7: `
+    + `HdrCounts ${fmt(w.ours, 0)} µs, hdr-histogram-js ${fmt(w.library, 0)} µs (ratio ${fmt(w.library / w.ours, 1)}x)`);
   // The pool fixture is not needed any more: it must not sit in the heap of the latency runs.
   frames.length = 0;
   fx.spans.length = 0;

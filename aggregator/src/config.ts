@@ -13,7 +13,6 @@ export const aggregatorSchema = {
   mergeThreads: setting.int('MPLP_AGGREGATOR_MERGE_THREADS', 1, 'threads of the second, small Piscina pool that computes windows (kept apart so window work never queues behind span batches)', { min: 1, max: 16 }),
   partitionsConcurrently: setting.int('MPLP_AGGREGATOR_PARTITIONS_CONCURRENTLY', 4, 'source partitions processed at once (feeds the pool)', { min: 1, max: 64 }),
   hdrDigits: setting.int('MPLP_AGGREGATOR_HDR_DIGITS', 3, 'HDR histogram significant value digits (relative precision 10^-digits)', { min: 1, max: 5 }),
-  hdrWasm: setting.bool('MPLP_AGGREGATOR_HDR_WASM', false, 'use the WebAssembly implementation of hdr-histogram-js instead of pure JS'),
   exemplars: setting.int('MPLP_AGGREGATOR_EXEMPLARS', 5, 'trace ids of the slowest spans kept per window', { min: 0, max: 100 }),
   maxSeries: setting.int('MPLP_AGGREGATOR_MAX_SERIES', 10_000, 'live series per process; past it new series fold into <service>/__overflow__', { min: 1 }),
   seriesExpiryMs: setting.duration('MPLP_AGGREGATOR_SERIES_EXPIRY', 10 * 60_000, 'a series with no spans for this long (wall clock) stops counting against the cap', { min: 1000 }),

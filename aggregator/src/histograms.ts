@@ -1,48 +1,25 @@
-import * as hdr from 'hdr-histogram-js';
-import type { Histogram } from 'hdr-histogram-js';
+import { HdrCounts } from './hdr-counts';
 
 /**
- * HDR histogram helpers. Latencies are recorded in integer microseconds. hdr-histogram-js 3
- * defaults to its pure-JS implementation; `useWebAssembly` switches to the wasm one, which
- * must be initialised first and whose histograms must be destroyed (they live in wasm memory).
+ * Histogram helpers of the pane worker. Latencies are recorded in integer microseconds. Each
+ * thread keeps one HdrCounts per precision and reuses it for every histogram it builds: a task
+ * is synchronous, so the scratch is never shared, and no 17k-slot array is allocated per
+ * histogram (there are tens per fetch).
  */
-export interface HdrOptions { digits: number; wasm: boolean }
+const scratch = new Map<number, HdrCounts>();
 
-let wasmReady = false;
-export function hdrImplementation(opts: HdrOptions): 'webassembly' | 'javascript' {
-  if (opts.wasm && !wasmReady) { hdr.initWebAssemblySync(); wasmReady = true; }
-  return opts.wasm ? 'webassembly' : 'javascript';
+/** The thread's empty scratch histogram of `digits` precision, valid until the next call. */
+export function scratchHistogram(digits: number): HdrCounts {
+  let h = scratch.get(digits);
+  if (!h) { h = new HdrCounts(digits); scratch.set(digits, h); }
+  return h.reset();
 }
 
-export function newHistogram(opts: HdrOptions): Histogram {
-  hdrImplementation(opts);
-  return hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 60_000_000, // 60 s in µs; autoResize grows it for longer spans
-    autoResize: true,
-    numberOfSignificantValueDigits: opts.digits as 1 | 2 | 3 | 4 | 5,
-    useWebAssembly: opts.wasm,
-  });
-}
-
-export function decodeHistogram(b64: string, opts: HdrOptions): Histogram {
-  hdrImplementation(opts);
-  return hdr.decodeFromCompressedBase64(b64, 32, opts.wasm);
-}
-
-export function encodeHistogram(h: Histogram): string {
-  return hdr.encodeIntoCompressedBase64(h);
-}
-
-/** Merges encoded histograms into one encoded histogram. */
-export function mergeEncoded(pieces: readonly string[], opts: HdrOptions): { merged: Histogram; free: () => void } {
-  const merged = newHistogram(opts);
-  for (const p of pieces) {
-    const h = decodeHistogram(p, opts);
-    merged.add(h);
-    h.destroy();
-  }
-  return { merged, free: () => merged.destroy() };
+/** Merges encoded histograms into the scratch histogram (see scratchHistogram). */
+export function mergeEncoded(pieces: readonly string[], digits: number): HdrCounts {
+  const h = scratchHistogram(digits);
+  for (const p of pieces) h.addEncoded(p);
+  return h;
 }
 
 /** Nanoseconds to the recorded unit (µs, rounded). */

@@ -9,7 +9,6 @@ import {
 import { AlertEvaluator } from './alert-evaluator';
 import { RulesFile } from './alert-rules';
 import { aggregatorSchema, AggregatorSettings } from './config';
-import { hdrImplementation } from './histograms';
 import { WindowMerger } from './merge-stage';
 import { AggregatorMetrics } from './metrics';
 import { SourceStage } from './source-stage';
@@ -38,16 +37,21 @@ export function createAggregator(env: Env, overrides: Partial<AggregatorSettings
   rules.loadInitial(); // a bad file at start is a bad setting: stop with one line naming it
   const kafka = createKafka(cfg.shared, 'aggregator', logger.child({ component: 'kafka' }));
   const admin = kafka.admin();
-  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  // One producer per stage: an idempotent kafkajs producer has one request in flight per broker,
+  // so with one shared producer a window's records queued behind the partials of every source
+  // partition closing at the same moment (and the other way round).
+  const producerOptions = { allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner };
+  const partialsProducer = kafka.producer(producerOptions);
+  const windowsProducer = kafka.producer(producerOptions);
   // The worker file is the compiled JavaScript next to this file in dist/.
   const pool = new Piscina({ filename: path.join(__dirname, 'pane-worker.js'), minThreads: settings.workerThreads, maxThreads: settings.workerThreads, maxQueue: settings.workerThreads * 16 });
   // Window work is on the close→publish path: its own pool, so it never waits behind the span
   // batches queued in the big one (measured: that queue is up to threads × 16 batches deep).
   const mergePool = new Piscina({ filename: path.join(__dirname, 'pane-worker.js'), minThreads: settings.mergeThreads, maxThreads: settings.mergeThreads });
   const dimensions = settings.dimensions.split(',').map((s) => s.trim()).filter(Boolean);
-  const source = new SourceStage({ kafka, admin, producer, pool, settings, topic: cfg.shared.topicValidated, metrics, logger: logger.child({ component: 'source' }), dimensions });
+  const source = new SourceStage({ kafka, admin, producer: partialsProducer, pool, settings, topic: cfg.shared.topicValidated, metrics, logger: logger.child({ component: 'source' }), dimensions });
   const merger = new WindowMerger({
-    kafka, admin, producer, pool, mergePool, settings, sourceTopic: cfg.shared.topicValidated, metricsTopic: cfg.shared.topicMetrics, alertsTopic: cfg.shared.topicAlerts,
+    kafka, admin, producer: windowsProducer, pool, mergePool, settings, sourceTopic: cfg.shared.topicValidated, metricsTopic: cfg.shared.topicMetrics, alertsTopic: cfg.shared.topicAlerts,
     metrics, logger: logger.child({ component: 'merge' }), rules, evaluator: new AlertEvaluator(),
   });
   const ops = new OpsServer({ port: settings.httpPort, registry, ready: () => source.joined && merger.joined });
@@ -58,7 +62,7 @@ export function createAggregator(env: Env, overrides: Partial<AggregatorSettings
     rules,
     opsPort: () => opsPort,
     async start() {
-      logger.info({ shared: redactConfig(sharedSchema, cfg.shared), settings, hdr: hdrImplementation({ digits: settings.hdrDigits, wasm: settings.hdrWasm }) }, 'starting aggregator');
+      logger.info({ shared: redactConfig(sharedSchema, cfg.shared), settings }, 'starting aggregator');
       opsPort = await ops.start();
       await retry(async () => {
         await admin.connect();
@@ -67,10 +71,10 @@ export function createAggregator(env: Env, overrides: Partial<AggregatorSettings
         attempts: 30, baseDelayMs: 500, maxDelayMs: 5000, classify: (e) => classifyKafkaError(e, 'create the partials topic'),
         onRetry: (err, attempt) => logger.warn({ err, attempt }, 'kafka not ready, retrying'),
       });
-      await producer.connect();
+      await Promise.all([partialsProducer.connect(), windowsProducer.connect()]);
       rules.watch(settings.rulesPollMs);
       // Measured: the first window after a start took ~100 ms in a cold thread (JIT), 5× a warm one.
-      const warm = { kind: 'warmup', hdr: { digits: settings.hdrDigits, wasm: settings.hdrWasm }, rounds: 60 } satisfies WarmupTask;
+      const warm = { kind: 'warmup', digits: settings.hdrDigits, rounds: 60 } satisfies WarmupTask;
       await Promise.all(Array.from({ length: settings.mergeThreads }, () => mergePool.run(warm)));
       await merger.start();
       await source.start();
@@ -87,7 +91,7 @@ export function createAggregator(env: Env, overrides: Partial<AggregatorSettings
       rules.stop();
       await source.stop();
       await merger.stop();
-      await producer.disconnect();
+      await Promise.all([partialsProducer.disconnect(), windowsProducer.disconnect()]);
       await admin.disconnect();
       await pool.destroy();
       await mergePool.destroy();

@@ -178,7 +178,6 @@ export class WindowMerger {
     const minW = this.minWatermark(st);
     if (Number.isFinite(minW)) this.d.metrics.watermarkLag.set(Math.max(0, (Date.now() - minW) / 1000));
     const s = this.d.settings;
-    const hdr = { digits: s.hdrDigits, wasm: s.hdrWasm };
     let emitted = false;
     for (;;) {
       if (gen !== this.generation) return;
@@ -203,7 +202,7 @@ export class WindowMerger {
         if (stats.count === 0 && late === 0) continue;
         keys.push(key); statsList.push(stats); lateList.push(late); items.push(hists);
       }
-      const hs = items.length ? await this.d.mergePool.run({ kind: 'windows', items, hdr } satisfies WindowsTask) as WindowHistogram[] : [];
+      const hs = items.length ? await this.d.mergePool.run({ kind: 'windows', items, digits: s.hdrDigits } satisfies WindowsTask) as WindowHistogram[] : [];
       const computedAt = Date.now();
       const records: WindowRecord[] = keys.map((key, i) => buildWindowRecord(key, st.series.get(key)!.series, end, statsList[i], lateList[i], hs[i], s.hdrDigits));
       const changes: AlertChange[] = [];
@@ -266,7 +265,7 @@ export class WindowMerger {
   }
 
   private async prepareOnce(st: MergePartition, preMerges: boolean): Promise<void> {
-    const hdr = { digits: this.d.settings.hdrDigits, wasm: this.d.settings.hdrWasm };
+    const digits = this.d.settings.hdrDigits;
     const minW = this.minWatermark(st);
     const paneJobs: { sp: SeriesPanes; pane: number; of: StoredPartial[]; pieces: string[] }[] = [];
     for (const sp of st.series.values()) {
@@ -278,7 +277,7 @@ export class WindowMerger {
       }
     }
     if (paneJobs.length) {
-      const r = await this.d.pool.run({ kind: 'mergePanes', items: paneJobs.map((j) => j.pieces), hdr } satisfies MergePanesTask) as string[];
+      const r = await this.d.pool.run({ kind: 'mergePanes', items: paneJobs.map((j) => j.pieces), digits } satisfies MergePanesTask) as string[];
       r.forEach((hist, i) => paneJobs[i].sp.merged.set(paneJobs[i].pane, { hist, of: paneJobs[i].of }));
     }
     if (!preMerges || Date.now() < this.quietUntil) return;
@@ -292,7 +291,7 @@ export class WindowMerger {
       else preJobs.push({ sp, ...plan });
     }
     if (!preJobs.length) return;
-    const r = await this.d.pool.run({ kind: 'mergePanes', items: preJobs.map((j) => j.pieces), hdr } satisfies MergePanesTask) as string[];
+    const r = await this.d.pool.run({ kind: 'mergePanes', items: preJobs.map((j) => j.pieces), digits } satisfies MergePanesTask) as string[];
     // Whatever happened meanwhile, each result is exactly the merge of its `of`: validity is
     // checked (by reference) when a window uses it.
     r.forEach((hist, i) => { preJobs[i].sp.pre = { end, hist, of: preJobs[i].of }; });

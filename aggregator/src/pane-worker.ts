@@ -5,8 +5,8 @@
  */
 import type { NormalizedSpan } from '../../shared/src/span';
 import { SpanBatchCodec } from '../../shared/src/codec';
-import type { Histogram } from 'hdr-histogram-js';
-import { encodeHistogram, HdrOptions, mergeEncoded, newHistogram, nanosToMicros } from './histograms';
+import { isCompressedEncoding } from './hdr-counts';
+import { mergeEncoded, nanosToMicros, scratchHistogram } from './histograms';
 import { emptyStats, Exemplar, SeriesId, seriesKey, Stats, topExemplars } from './partial';
 
 export interface AggregateTask {
@@ -22,7 +22,8 @@ export interface AggregateTask {
   skipThrough: number;
   latenessMs: number;
   paneMs: number;
-  hdr: HdrOptions;
+  /** HDR significant digits. */
+  digits: number;
   exemplars: number;
   dimensions: string[];
   maxBytes: number;
@@ -48,12 +49,12 @@ export interface AggregateResult {
   badMessages: number;
 }
 
-export interface MergePanesTask { kind: 'mergePanes'; items: string[][]; hdr: HdrOptions }
-export interface WindowsTask { kind: 'windows'; items: string[][]; hdr: HdrOptions }
+export interface MergePanesTask { kind: 'mergePanes'; items: string[][]; digits: number }
+export interface WindowsTask { kind: 'windows'; items: string[][]; digits: number }
 export interface WindowHistogram { hist: string; p50: number; p90: number; p95: number; p99: number; p999: number }
 
 /** Compiles the window path (decode, add, encode, percentiles) before the first real window. */
-export interface WarmupTask { kind: 'warmup'; hdr: HdrOptions; rounds: number }
+export interface WarmupTask { kind: 'warmup'; digits: number; rounds: number }
 
 export type Task = AggregateTask | MergePanesTask | WindowsTask | WarmupTask;
 
@@ -63,14 +64,15 @@ function eventMillis(iso: string): number {
 
 function aggregate(t: AggregateTask): AggregateResult {
   const buf = Buffer.from(t.buf);
-  const groups = new Map<string, PaneGroup & { h?: Histogram; ex: Exemplar[] }>();
+  // Durations (µs) per group, turned into one encoded histogram each at the end (scratch reused).
+  const groups = new Map<string, PaneGroup & { us: number[]; ex: Exemplar[] }>();
   let watermark = t.watermark;
   let spans = 0, late = 0, skipped = 0, badMessages = 0;
   const group = (series: SeriesId, key: string, pane: number, offset: string, wBefore: number) => {
     const gk = `${pane}\u0000${key}`;
     let g = groups.get(gk);
     if (!g) {
-      g = { key, series, pane, firstOffset: offset, watermarkBefore: wBefore, stats: emptyStats(), ex: [] };
+      g = { key, series, pane, firstOffset: offset, watermarkBefore: wBefore, stats: emptyStats(), us: [], ex: [] };
       groups.set(gk, g);
     }
     return g;
@@ -109,9 +111,8 @@ function aggregate(t: AggregateTask): AggregateResult {
       if (pane + t.paneMs <= t.skipThrough) { skipped++; continue; }
       spans++;
       const g = group(series, key, pane, offset, w);
-      g.h ??= newHistogram(t.hdr);
       const ns = Number(s.durationNanos);
-      g.h.recordValue(nanosToMicros(ns));
+      g.us.push(nanosToMicros(ns));
       const st = g.stats;
       st.count++;
       if (s.status?.code === 'ERROR') st.errorCount++;
@@ -129,49 +130,42 @@ function aggregate(t: AggregateTask): AggregateResult {
   }
   const out: PaneGroup[] = [];
   for (const g of groups.values()) {
-    const { h, ex, ...rest } = g;
+    const { us, ex, ...rest } = g;
     rest.stats.exemplars = topExemplars(ex, t.exemplars);
-    if (h) { rest.hist = encodeHistogram(h); h.destroy(); }
+    if (us.length) {
+      const h = scratchHistogram(t.digits);
+      for (const v of us) h.record(v);
+      rest.hist = h.encodePiece();
+    }
     out.push(rest);
   }
   return { groups: out, watermark, spans, late, skipped, badMessages };
 }
 
 function mergePanes(t: MergePanesTask): string[] {
-  return t.items.map((pieces) => {
-    const { merged, free } = mergeEncoded(pieces, t.hdr);
-    const b64 = encodeHistogram(merged);
-    free();
-    return b64;
-  });
+  return t.items.map((pieces) => mergeEncoded(pieces, t.digits).encodePiece());
 }
+
+const PERCENTILES = [50, 90, 95, 99, 99.9];
 
 function windows(t: WindowsTask): WindowHistogram[] {
   return t.items.map((pieces) => {
-    const { merged, free } = mergeEncoded(pieces, t.hdr);
-    const r: WindowHistogram = {
-      // One piece: it already is this histogram encoded (same construction), skip re-encoding.
-      hist: pieces.length === 1 ? pieces[0] : encodeHistogram(merged),
-      p50: merged.getValueAtPercentile(50),
-      p90: merged.getValueAtPercentile(90),
-      p95: merged.getValueAtPercentile(95),
-      p99: merged.getValueAtPercentile(99),
-      p999: merged.getValueAtPercentile(99.9),
-    };
-    free();
-    return r;
+    const h = mergeEncoded(pieces, t.digits);
+    const [p50, p90, p95, p99, p999] = h.valuesAtPercentiles(PERCENTILES);
+    // One compressed piece already is this histogram's record encoding (same encoder).
+    const hist = pieces.length === 1 && isCompressedEncoding(pieces[0]) ? pieces[0] : h.encode();
+    return { hist, p50, p90, p95, p99, p999 };
   });
 }
 
 function warmup(t: WarmupTask): number {
   const pieces: string[] = [];
   for (let i = 0; i < 3; i++) {
-    const h = newHistogram(t.hdr);
-    for (let v = 1 + i; v < 5_000_000; v = Math.ceil(v * 1.02) + i) h.recordValue(v);
-    pieces.push(encodeHistogram(h));
-    h.destroy();
+    const h = scratchHistogram(t.digits);
+    for (let v = 1 + i; v < 5_000_000; v = Math.ceil(v * 1.02) + i) h.record(v);
+    pieces.push(h.encodePiece());
   }
-  for (let r = 0; r < t.rounds; r++) windows({ kind: 'windows', items: [pieces], hdr: t.hdr });
+  for (let r = 0; r < t.rounds; r++) windows({ kind: 'windows', items: [pieces], digits: t.digits });
   return t.rounds;
 }
 

@@ -128,7 +128,7 @@ export class SourceStage {
     const s = this.d.settings;
     const task: AggregateTask = {
       kind: 'aggregate', buf: ab, bounds, offsets: msgs.map((m) => m.offset), watermark: st.watermark, skipThrough: st.skipThrough,
-      latenessMs: s.allowedLatenessMs, paneMs: PANE_MS, hdr: { digits: s.hdrDigits, wasm: s.hdrWasm }, exemplars: s.exemplars,
+      latenessMs: s.allowedLatenessMs, paneMs: PANE_MS, digits: s.hdrDigits, exemplars: s.exemplars,
       dimensions: this.d.dimensions, maxBytes: s.maxDecompressedBytes,
     };
     const res = await this.d.pool.run(task, { transferList: [ab] }) as AggregateResult;
@@ -187,8 +187,7 @@ export class SourceStage {
     }
     if (!jobs.length) return;
     st.compacting = true;
-    const hdr = { digits: this.d.settings.hdrDigits, wasm: this.d.settings.hdrWasm };
-    void this.d.pool.run({ kind: 'mergePanes', items: jobs.map((j) => j.taken), hdr } satisfies MergePanesTask).then((r) => {
+    void this.d.pool.run({ kind: 'mergePanes', items: jobs.map((j) => j.taken), digits: this.d.settings.hdrDigits } satisfies MergePanesTask).then((r) => {
       jobs.forEach(({ ps, taken }, i) => {
         if (taken.every((p, k) => ps.pieces[k] === p)) ps.pieces = [(r as string[])[i], ...ps.pieces.slice(taken.length)];
       });

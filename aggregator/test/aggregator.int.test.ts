@@ -2,6 +2,7 @@ import { spawn, ChildProcess } from 'node:child_process';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import * as hdr from 'hdr-histogram-js';
 import { TestContext, uniqueName, waitFor } from '../../shared/testing';
 import { createAggregator } from '../src';
 import type { WindowRecord } from '../src/window-record';
@@ -84,6 +85,10 @@ describe('aggregator on real Kafka', () => {
       expect(r.latencyMs.max).toBeCloseTo(sorted[sorted.length - 1], 5);
       expect(r.exemplars[0].durationMs).toBeCloseTo(sorted[sorted.length - 1], 5);
       expect(r.windowSeconds).toBe(60);
+      // What a consumer of mplp.metrics does with the histogram: decode it with a stock HDR library.
+      const h = hdr.decodeFromCompressedBase64(r.histogram.data);
+      expect(h.totalCount).toBe(e.count);
+      expect(h.getValueAtPercentile(99) / 1000).toBeCloseTo(r.latencyMs.p99, 3);
     }
     // Late spans are not dropped: each is counted once, in the record of the next window.
     const totalLate = await waitFor('late spans counted', () => {

@@ -1,17 +1,15 @@
-import { encodeHistogram, mergeEncoded, newHistogram } from '../src/histograms';
+import { HdrCounts } from '../src/hdr-counts';
+import { mergeEncoded } from '../src/histograms';
 import { emptyStats } from '../src/partial';
 import { PaneCache, PanePartials, PreMerge, preMergePlan, StoredPartial, windowHists } from '../src/window-plan';
 
-const hdr = { digits: 3, wasm: false };
 const END = 120_000;
 
 /** An encoded histogram holding `n` values of `us` microseconds. */
 function piece(us: number, n: number): string {
-  const h = newHistogram(hdr);
-  h.recordValueWithCount(us, n);
-  const b64 = encodeHistogram(h);
-  h.destroy();
-  return b64;
+  const h = new HdrCounts(3);
+  h.record(us, n);
+  return h.encode();
 }
 
 function partial(pane: number, src: number, hists: string[]): StoredPartial {
@@ -26,14 +24,10 @@ function put(panes: PanePartials, p: StoredPartial): void {
 
 /** Merges like the pool would, returning the count at each value. */
 function merged(pieces: string[]): { total: number; at: (us: number) => number; b64: string } {
-  const { merged: h, free } = mergeEncoded(pieces, hdr);
-  const b64 = encodeHistogram(h);
-  const total = h.totalCount;
+  const h = mergeEncoded(pieces, 3);
   const counts = new Map<number, number>();
-  const js = h as unknown as { getCountAtIndex(i: number): number; countsArrayIndex(v: number): number };
-  for (const us of [100, 200, 300, 400, 500]) counts.set(us, js.getCountAtIndex(js.countsArrayIndex(us)));
-  free();
-  return { total, at: (us) => counts.get(us) ?? 0, b64 };
+  for (const us of [100, 200, 300, 400, 500]) counts.set(us, h.countAt(us));
+  return { total: h.total, at: (us) => counts.get(us) ?? 0, b64: h.encode() };
 }
 
 /** Runs one background pre-merge step as the merge stage does. */
