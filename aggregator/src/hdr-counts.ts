@@ -40,6 +40,8 @@ export class HdrCounts {
   private readonly halfCount: number;
   private readonly subBucketCount: number;
   private readonly defaultLength: number;
+  /** Slots needed to cover every safe integer: an index past it is a corrupt encoding. */
+  private readonly maxLength: number;
   private counts: Float64Array;
   /** Highest index holding a count, -1 when empty. */
   private maxIndex = -1;
@@ -55,6 +57,7 @@ export class HdrCounts {
     this.subBucketCount = 2 ** (this.halfMag + 1);
     this.halfCount = this.subBucketCount / 2;
     this.defaultLength = this.lengthToCover(DEFAULT_HIGHEST_TRACKABLE);
+    this.maxLength = this.lengthToCover(Number.MAX_SAFE_INTEGER);
     this.counts = new Float64Array(this.defaultLength);
   }
 
@@ -222,7 +225,10 @@ export class HdrCounts {
 
   private addAt(index: number, count: number): void {
     if (count <= 0) return;
-    if (index >= this.counts.length) this.grow(index + 1);
+    if (index >= this.counts.length) {
+      if (index >= this.maxLength) throw new RangeError(`HDR histogram slot ${index} is past any value (corrupt encoding?)`);
+      this.grow(index + 1);
+    }
     if (!this.dense && this.counts[index] === 0) {
       if (this.touched.length < SPARSE_SLOTS) this.touched.push(index);
       else this.dense = true;

@@ -148,6 +148,12 @@ describe('HdrCounts (HDR histogram on one counts array, V2 compressed base64)', 
     expect(() => h.addEncoded(piece.subarray(0, piece.length - 1).toString('base64'))).toThrow(/truncated/);
     const good = Buffer.from(ours([1, 2, 3]).encode(), 'base64');
     expect(() => h.addEncoded(good.subarray(0, good.length - 3).toString('base64'))).toThrow();
+    // A zero run pointing far past any value must not allocate a giant array.
+    const runaway = Buffer.from(ours([5]).encodePiece(), 'base64');
+    const huge = Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0x02]); // zigzag(-2^31), then a count of 1
+    const forged = Buffer.concat([runaway.subarray(0, 40), huge]);
+    forged.writeInt32BE(huge.length, 4);
+    expect(() => h.addEncoded(forged.toString('base64'))).toThrow(/past any value/);
     expect(() => new HdrCounts(7)).toThrow(/1\.\.5/);
     expect(() => h.record(-1)).toThrow(/>= 0/);
   });
