@@ -254,14 +254,9 @@ export class HdrCounts {
     return ((bucket + 1) << this.halfMag) + sub - this.halfCount;
   }
 
-  /** The lowest value of the bucket at `index`. */
-  valueAt(index: number): number {
-    return valueAtIndex(index, this.halfMag);
-  }
-
   private highestEquivalentAt(index: number): number {
     const bucket = Math.max((index >> this.halfMag) - 1, 0);
-    return this.valueAt(index) + 2 ** bucket - 1;
+    return valueAtIndex(index, this.halfMag) + 2 ** bucket - 1;
   }
 
   private lengthToCover(value: number): number {
@@ -278,7 +273,7 @@ export class HdrCounts {
   /** The header's highest trackable value: the default range, or what autoResize grows to. */
   private highestTrackable(): number {
     if (this.maxIndex < this.defaultLength) return DEFAULT_HIGHEST_TRACKABLE;
-    return this.highestEquivalentAt(this.lengthToCover(this.valueAt(this.maxIndex)) - 1);
+    return this.highestEquivalentAt(this.lengthToCover(valueAtIndex(this.maxIndex, this.halfMag)) - 1);
   }
 }
 
