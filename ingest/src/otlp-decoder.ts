@@ -1,10 +1,10 @@
 import { InvalidInputError } from '../../shared/src';
 import type { KeyValue } from './attributes';
 
-// The protobufjs code generated from the official opentelemetry-proto definitions, as the
-// OpenTelemetry JS project ships it (@opentelemetry/otlp-transformer 0.52, installed under an
-// alias: later releases replaced it with a hand-written encoder that cannot decode).
-const root = require('@mplp/otlp-proto-generated/build/src/generated/root.js');
+// Generated at build time (`npm run gen:otlp`, protobufjs-cli's static code) from the official
+// opentelemetry-proto definitions vendored in ingest/proto/ (version and license there). The
+// generated decoder bounds message nesting, so a deeply nested kvlist cannot exhaust the stack.
+const root = require('./generated/otlp-proto.js');
 const ExportTraceServiceRequest = root.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest as {
   decode(b: Uint8Array): OtlpRequest;
   encode(m: unknown): { finish(): Uint8Array };
