@@ -72,12 +72,13 @@ rss_mb() {
   ps -o rss= --ppid "$pid" -p "$pid" 2>/dev/null | awk '{s+=$1} END {printf "%d", s/1024}'
 }
 
-# mvn_classpath POM_DIR OUT_FILE : resolves the pom's runtime classpath with Maven (cached in ~/.m2)
+# mvn_classpath POM_DIR OUT_FILE [MAVEN_ARGS...] : resolves the pom's runtime classpath with Maven
+# (cached in ~/.m2); MAVEN_ARGS (-D properties, -P profiles) must be part of OUT_FILE's name
 mvn_classpath() {
-  local pomdir="$1" out="$2"
+  local pomdir="$1" out="$2"; shift 2
   if [ -s "$out" ] && [ "$out" -nt "$pomdir/pom.xml" ]; then return 0; fi
   mkdir -p "$(dirname "$out")"
-  log "resolving $(basename "$pomdir") jars with Maven (first run downloads them)"
-  mvn -B -q -f "$pomdir/pom.xml" dependency:build-classpath -Dmdep.outputFile="$out" -Dmdep.includeScope=runtime \
-    || die "Maven could not resolve $pomdir/pom.xml"
+  log "resolving $(basename "$pomdir") jars with Maven${*:+ ($*)} (first run downloads them)"
+  mvn -B -q -f "$pomdir/pom.xml" "$@" dependency:build-classpath -Dmdep.outputFile="$out" -Dmdep.includeScope=runtime \
+    || die "Maven could not resolve $pomdir/pom.xml${*:+ with $*}"
 }

@@ -11,4 +11,11 @@ for svc in kafka elasticsearch s3; do
     printf '%-14s stopped\n' "$svc"; rc=1
   fi
 done
+# A running broker of another release than MPLP_KAFKA_VERSION asks for is not the cluster asked for.
+if pid_alive kafka; then
+  running=$(bash "$here/kafka.sh" version) requested=$(bash "$here/kafka.sh" requested-version) || exit 1
+  if [ "$running" != "$requested" ]; then
+    printf 'kafka is %s, MPLP_KAFKA_VERSION asks for %s: stop it (bash scripts/cluster/kafka.sh stop) and start the cluster again\n' "$running" "$requested"; rc=1
+  fi
+fi
 exit $rc

@@ -52,7 +52,7 @@ export type SharedConfig = ConfigOf<typeof sharedSchema>;
 /** Settings read only by scripts/cluster/*.sh; listed so the unknown-setting check accepts them. */
 export const clusterScriptSettings = [
   'MPLP_CLUSTER_DIR', 'MPLP_CACHE_DIR', 'MPLP_JAVA_HOME',
-  'MPLP_KAFKA_PORT', 'MPLP_KAFKA_CONTROLLER_PORT', 'MPLP_KAFKA_HEAP',
+  'MPLP_KAFKA_VERSION', 'MPLP_KAFKA_PORT', 'MPLP_KAFKA_CONTROLLER_PORT', 'MPLP_KAFKA_HEAP',
   'MPLP_ES_PORT', 'MPLP_ES_HEAP', 'MPLP_ES_TRANSPORT_PORT',
   'MPLP_S3_PORT', 'MPLP_S3_CONSOLE_PORT',
 ];
