@@ -16,14 +16,16 @@ import { HdrCounts } from '../aggregator/src/hdr-counts';
 import { makeFixture, produceSpans } from '../aggregator/test/helpers';
 import { SpanBatchCodec } from '../shared/src';
 import { fmt, median, percentile, until } from './util';
+import { loadBenchSettings } from './settings';
 
 const SPANS = 200_000;
 const PER_MESSAGE = 200;
 const MESSAGES_PER_TASK = 25;
-const LIVE_RATE = Number(process.env.MPLP_BENCH_LIVE_RATE ?? 10_000);
-// 120 s: 24 closes, so the p99 is not just the worst of a handful.
-const LIVE_SECONDS = Number(process.env.MPLP_BENCH_LIVE_SECONDS ?? 120);
-const LIVE_SERIES = Number(process.env.MPLP_BENCH_LIVE_SERIES ?? 40);
+// Live run default 120 s: 24 closes, so the p99 is not just the worst of a handful.
+const bench = loadBenchSettings({ rounds: 3 });
+const LIVE_RATE = bench.liveRate;
+const LIVE_SECONDS = bench.liveSeconds;
+const LIVE_SERIES = bench.liveSeries;
 
 async function poolThroughput(threads: number, frames: Buffer[]): Promise<number> {
   const pool = new Piscina({ filename: path.join(__dirname, '..', 'aggregator', 'src', 'pane-worker.js'), minThreads: threads, maxThreads: threads });
@@ -156,7 +158,7 @@ function report(label: string, r: Run): void {
 }
 
 async function main() {
-  if (process.env.MPLP_BENCH_ONLY === 'live') { report(`live (${fmt(LIVE_RATE)} spans/s for ${LIVE_SECONDS} s, ${LIVE_SERIES} series)`, await closeToPublish(true)); return; }
+  if (bench.only === 'live') { report(`live (${fmt(LIVE_RATE)} spans/s for ${LIVE_SECONDS} s, ${LIVE_SERIES} series)`, await closeToPublish(true)); return; }
   const fx = makeFixture(SPANS, 4);
   const frames: Buffer[] = [];
   for (let i = 0; i < fx.spans.length; i += PER_MESSAGE) frames.push(SpanBatchCodec.encode(fx.spans.slice(i, i + PER_MESSAGE)));

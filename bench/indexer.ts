@@ -10,9 +10,11 @@ import { uniqueName } from '../shared/testing';
 import { createIndexer } from '../indexer/src';
 import { makeSpans } from '../indexer/test/helpers';
 import { fmt, median, percentile, until } from './util';
+import { loadBenchSettings } from './settings';
 
-const N = Number(process.env.MPLP_BENCH_DOCS ?? 60_000);
-const ROUNDS = Number(process.env.MPLP_BENCH_ROUNDS ?? 5);
+const bench = loadBenchSettings({ rounds: 5, docs: 60_000 });
+const N = bench.docs;
+const ROUNDS = bench.rounds;
 const shared = loadConfig(sharedSchema, process.env);
 const kafka = createKafka(shared, 'bench');
 const es = createElasticsearch(shared, { requestTimeout: 120_000 });

@@ -14,15 +14,17 @@ import { createIngest } from '../ingest/src';
 import { createOutputProducer, loadLibrdkafka } from '../ingest/src/output-producer';
 import { encodeTraces, TraceGenerator } from '../ingest/src/loadgen/trace-generator';
 import { fmt, median, percentile, until } from './util';
+import { loadBenchSettings } from './settings';
 
 // 10,000 requests ≈ 525k spans, ~5 s per ingest run: long enough that warm-up (JIT, the pool's
 // first tasks) is a small share; at 4,000 (~2 s) the same code measured ~17% lower.
-const MESSAGES = Number(process.env.MPLP_BENCH_MESSAGES ?? 10_000);
-const ROUNDS = Number(process.env.MPLP_BENCH_ROUNDS ?? 3);
+const bench = loadBenchSettings({ rounds: 3, messages: 10_000 });
+const MESSAGES = bench.messages;
+const ROUNDS = bench.rounds;
 const shared = loadConfig(sharedSchema, process.env);
 const kafka = createKafka(shared, 'bench');
 type ProducerKind = 'librdkafka' | 'kafkajs';
-const PRODUCERS = (process.env.MPLP_BENCH_PRODUCERS?.split(',') ?? (loadLibrdkafka().module ? ['librdkafka', 'kafkajs'] : ['kafkajs'])) as ProducerKind[];
+const PRODUCERS = (bench.producers ? bench.producers.split(',') : (loadLibrdkafka().module ? ['librdkafka', 'kafkajs'] : ['kafkajs'])) as ProducerKind[];
 
 async function prepare(encoding: 'protobuf' | 'json'): Promise<{ topic: string; spans: number }> {
   const topic = uniqueName('bench.raw');

@@ -6,11 +6,11 @@
  */
 import { createKafka, loadConfig, NormalizedSpan, sharedSchema } from '../shared/src';
 import { produceSpans, span } from '../aggregator/test/helpers';
+import { loadBenchSettings } from './settings';
 
 async function main(): Promise<void> {
   const [topic, seconds] = [process.argv[2], Number(process.argv[3])];
-  const rate = Number(process.env.MPLP_BENCH_LIVE_RATE ?? 10_000);
-  const series = Number(process.env.MPLP_BENCH_LIVE_SERIES ?? 40);
+  const { liveRate: rate, liveSeries: series } = loadBenchSettings({ rounds: 3 });
   const kafka = createKafka(loadConfig(sharedSchema, process.env), 'bench-live');
   const producer = kafka.producer();
   await producer.connect();

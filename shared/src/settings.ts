@@ -55,6 +55,7 @@ export const clusterScriptSettings = [
   'MPLP_KAFKA_VERSION', 'MPLP_KAFKA_PORT', 'MPLP_KAFKA_CONTROLLER_PORT', 'MPLP_KAFKA_HEAP',
   'MPLP_ES_PORT', 'MPLP_ES_HEAP', 'MPLP_ES_TRANSPORT_PORT',
   'MPLP_S3_PORT', 'MPLP_S3_CONSOLE_PORT',
+  'MPLP_KEEP_CLUSTER',
 ];
 
 /** Prefixes that belong to one worker each; a worker ignores the others' (one env file can serve all). */

@@ -1,0 +1,32 @@
+/**
+ * The benchmarks' own settings (MPLP_BENCH_*), parsed and bounded by the same schema machinery as
+ * the workers', so a typo or a bad number stops a bench at start with one line naming it.
+ * Defaults differ per bench (a bench passes its own), the names do not.
+ */
+import { ConfigError, loadProcessConfig, setting } from '../shared/src';
+
+export interface BenchDefaults { rounds: number; docs?: number; messages?: number }
+
+export function benchSchema(d: BenchDefaults) {
+  return {
+    rounds: setting.int('MPLP_BENCH_ROUNDS', d.rounds, 'rounds of each measurement; the bench reports medians', { min: 1, max: 100 }),
+    docs: setting.int('MPLP_BENCH_DOCS', d.docs ?? 0, 'documents per round (indexer, archiver benches)', { min: 0 }),
+    messages: setting.int('MPLP_BENCH_MESSAGES', d.messages ?? 0, 'OTLP requests per round (ingest bench)', { min: 0 }),
+    producers: setting.string('MPLP_BENCH_PRODUCERS', '', "ingest bench: output producers to measure, comma separated ('librdkafka', 'kafkajs'; empty = every one installed)"),
+    only: setting.string('MPLP_BENCH_ONLY', '', "aggregator bench: 'live' runs only the live close->publish measurement"),
+    liveRate: setting.int('MPLP_BENCH_LIVE_RATE', 10_000, 'aggregator live bench: spans/s produced', { min: 1 }),
+    liveSeconds: setting.int('MPLP_BENCH_LIVE_SECONDS', 120, 'aggregator live bench: seconds of traffic', { min: 1 }),
+    liveSeries: setting.int('MPLP_BENCH_LIVE_SERIES', 40, 'aggregator live bench: distinct series', { min: 1 }),
+  };
+}
+
+/** Loads the bench settings from the environment, or exits 2 with one line naming the bad one. */
+export function loadBenchSettings(d: BenchDefaults) {
+  try {
+    return loadProcessConfig(process.env, 'MPLP_BENCH_', benchSchema(d)).own;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`bench: invalid setting ${err.message}`);
+    process.exit(2);
+  }
+}
