@@ -4,10 +4,10 @@ import { setting } from '../../shared/src';
 export const aggregatorSchema = {
   groupId: setting.string('MPLP_AGGREGATOR_GROUP_ID', 'mplp-aggregator', 'Kafka consumer group of the aggregators (the merge stage uses <group>-merge)', { nonEmpty: true }),
   httpPort: setting.int('MPLP_AGGREGATOR_HTTP_PORT', 9403, '/healthz /readyz /metrics port (0 = any free port)', { min: 0, max: 65535 }),
-  partialsTopic: setting.string('MPLP_AGGREGATOR_PARTIALS_TOPIC', 'mplp.aggregator.partials', 'internal topic of per-source-partition pane partials and watermarks, keyed by series', { nonEmpty: true }),
+  partialsTopic: setting.string('MPLP_AGGREGATOR_PARTIALS_TOPIC', 'mplp.aggregator.partials', 'internal topic of per-source-partition pane partials and watermarks (keyed by series) and the merge stage\'s alert-state snapshots', { nonEmpty: true }),
   partialsPartitions: setting.int('MPLP_AGGREGATOR_PARTIALS_PARTITIONS', 6, 'partitions of the partials topic when the aggregator creates it', { min: 1, max: 1000 }),
   allowedLatenessMs: setting.duration('MPLP_AGGREGATOR_ALLOWED_LATENESS', 10_000, 'how far behind the newest event time of a partition a span may be and still count in its window', { min: 0 }),
-  maxClockSkewMs: setting.duration('MPLP_AGGREGATOR_MAX_CLOCK_SKEW', 1000, 'how far ahead of the clock (a record\'s Kafka timestamp, never past this process\'s clock) a span\'s start time may move the watermark; later spans wait in their pane and never push it (keep it below the allowed lateness)', { min: 0 }),
+  maxClockSkewMs: setting.duration('MPLP_AGGREGATOR_MAX_CLOCK_SKEW', 1000, 'how far ahead of the clock (a record\'s Kafka timestamp, never past this process\'s clock) a span\'s start time may move the watermark; later spans wait in their pane and never push it (at most the allowed lateness)', { min: 0 }),
   idleTimeoutMs: setting.duration('MPLP_AGGREGATOR_IDLE_TIMEOUT', 30_000, 'a caught-up partition with no new spans for this long advances its watermark to the wall clock', { min: 100 }),
   heartbeatIntervalMs: setting.duration('MPLP_AGGREGATOR_HEARTBEAT_INTERVAL', 1000, 'period of watermark heartbeats, idle checks and commits', { min: 50 }),
   workerThreads: setting.int('MPLP_AGGREGATOR_WORKER_THREADS', 2, 'Piscina threads doing lz4 decode, JSON parse and histogram work', { min: 1, max: 64 }),
