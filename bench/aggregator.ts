@@ -42,7 +42,7 @@ async function poolThroughput(threads: number, frames: Buffer[]): Promise<number
       let pos = 0;
       chunk.forEach((f, j) => { bounds[2 * j] = pos; view.set(f, pos); pos += f.length; bounds[2 * j + 1] = pos; });
       const task: AggregateTask = {
-        kind: 'aggregate', buf: ab, bounds, offsets: chunk.map((_, j) => String(i + j)), watermark: 0, skipThrough: 0, latenessMs: 10_000,
+        kind: 'aggregate', buf: ab, bounds, offsets: chunk.map((_, j) => String(i + j)), clocks: chunk.map(() => Date.now()), maxSkewMs: 1000, watermark: 0, skipThrough: 0, latenessMs: 10_000,
         paneMs: 5000, digits: 3, exemplars: 5, dimensions: [], maxBytes: 64 << 20,
       };
       tasks.push(pool.run(task, { transferList: [ab] }));

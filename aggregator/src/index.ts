@@ -3,7 +3,7 @@ import Piscina from 'piscina';
 import { Partitioners } from 'kafkajs';
 import type { Env } from '../../shared/src';
 import {
-  createKafka, createLogger, createRegistry, ensureTopics, loadProcessConfig, OpsServer, redactConfig, retry, classifyKafkaError,
+  ConfigError, createKafka, createLogger, createRegistry, ensureTopics, loadProcessConfig, OpsServer, redactConfig, retry, classifyKafkaError,
   Service, sharedSchema,
 } from '../../shared/src';
 import { AlertEvaluator } from './alert-evaluator';
@@ -26,6 +26,10 @@ export interface Aggregator extends Service {
 export function createAggregator(env: Env, overrides: Partial<AggregatorSettings> = {}) {
   const cfg = loadProcessConfig(env, 'MPLP_AGGREGATOR_', aggregatorSchema);
   const settings: AggregatorSettings = { ...cfg.own, ...overrides };
+  // Past it, one future-stamped span could put the watermark ahead of the clock and make on-time spans late.
+  if (settings.maxClockSkewMs > settings.allowedLatenessMs) {
+    throw new ConfigError('MPLP_AGGREGATOR_MAX_CLOCK_SKEW', `${settings.maxClockSkewMs} ms must not exceed MPLP_AGGREGATOR_ALLOWED_LATENESS (${settings.allowedLatenessMs} ms)`);
+  }
   const logger = createLogger({ name: 'aggregator', level: cfg.shared.logLevel });
   const registry = createRegistry();
   const metrics = new AggregatorMetrics(registry);

@@ -1,7 +1,7 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type Piscina from 'piscina';
 import type { Logger } from '../../shared/src';
-import type { AlertEvaluator, AlertChange } from './alert-evaluator';
+import { AlertStates, type AlertEvaluator, type AlertChange, type AlertSnapshotMessage } from './alert-evaluator';
 import type { RulesFile } from './alert-rules';
 import { AggregatorSettings, PANE_MS, WINDOW_MS } from './config';
 import type { AggregatorMetrics } from './metrics';
@@ -55,6 +55,8 @@ interface MergePartition {
   /** End of the last window emitted for this partition (restored from the commit metadata). */
   cursor?: number;
   nextOffset: bigint;
+  /** Alert state of the series this partition owns (restored from the snapshots a replay reads). */
+  alerts: AlertStates;
   /** A background merge (pane caches, then pre-merges) is running. */
   merging?: boolean;
   /** Partials arrived while it ran: run it again when it ends. */
@@ -115,7 +117,7 @@ export class WindowMerger {
     let cursor: number | undefined;
     if (pos.metadata) { try { cursor = (JSON.parse(pos.metadata) as { cursor?: number }).cursor; } catch { /* none */ } }
     if (gen !== this.generation) return undefined;
-    const st: MergePartition = { wm: new Map(), steps: new Map(), series: new Map(), cursor, nextOffset: pos.offset };
+    const st: MergePartition = { wm: new Map(), steps: new Map(), series: new Map(), cursor, nextOffset: pos.offset, alerts: new AlertStates() };
     this.parts.set(partition, st);
     return st;
   }
@@ -130,9 +132,11 @@ export class WindowMerger {
     const recv = Date.now();
     for (const m of msgs) {
       if (!m.value) continue;
-      let msg: PartialMessage;
-      try { msg = JSON.parse(m.value.toString('utf8')) as PartialMessage; } catch { this.d.metrics.badMessages.inc(); continue; }
-      if (msg.t === 'w') {
+      let msg: PartialMessage | AlertSnapshotMessage;
+      try { msg = JSON.parse(m.value.toString('utf8')) as PartialMessage | AlertSnapshotMessage; } catch { this.d.metrics.badMessages.inc(); continue; }
+      if (msg.t === 'a') {
+        st.alerts.restore(msg);
+      } else if (msg.t === 'w') {
         const prev = st.wm.get(msg.src) ?? Number.NEGATIVE_INFINITY;
         if (msg.w > prev) {
           let steps = st.steps.get(msg.src);
@@ -205,12 +209,14 @@ export class WindowMerger {
       const hs = items.length ? await this.d.mergePool.run({ kind: 'windows', items, digits: s.hdrDigits } satisfies WindowsTask) as WindowHistogram[] : [];
       const computedAt = Date.now();
       const records: WindowRecord[] = keys.map((key, i) => buildWindowRecord(key, st.series.get(key)!.series, end, statsList[i], lateList[i], hs[i], s.hdrDigits));
-      const changes: AlertChange[] = [];
-      const rules = this.d.rules.current;
-      if (rules.length) for (const r of records) changes.push(...this.d.evaluator.evaluate(rules, r));
-      const topicMessages = [{ topic: this.d.metricsTopic, messages: records.map((r) => ({ key: r.seriesKey, value: JSON.stringify(r) })) }];
-      if (changes.length) topicMessages.push({ topic: this.d.alertsTopic, messages: changes.map((c) => ({ key: c.series.key, value: JSON.stringify(c) })) });
-      if (records.length) await this.d.producer.sendBatch({ topicMessages, acks: -1 });
+      const changes = this.evaluateAlerts(st, end, records);
+      const topicMessages: { topic: string; messages: { key?: string; value: string; partition?: number }[] }[] = [
+        { topic: this.d.metricsTopic, messages: records.map((r) => ({ key: r.seriesKey, value: JSON.stringify(r) })) },
+        { topic: this.d.alertsTopic, messages: changes.map((c) => ({ key: c.series.key, value: JSON.stringify(c) })) },
+        // After the changes, in the same request: a snapshot exists only if its changes were sent.
+        { topic: s.partialsTopic, messages: st.alerts.snapshot(end).map((a) => ({ partition, value: JSON.stringify(a) })) },
+      ];
+      if (topicMessages.some((t) => t.messages.length)) await this.d.producer.sendBatch({ topicMessages: topicMessages.filter((t) => t.messages.length), acks: -1 });
       const publishedAt = Date.now();
       this.d.metrics.windowsPublished.inc(records.length);
       for (const c of changes) this.d.metrics.alertsPublished.inc({ state: c.state });
@@ -230,6 +236,31 @@ export class WindowMerger {
       }
     }
     if (emitted) await this.commit(partition, st, gen);
+  }
+
+  /**
+   * Alert changes of window `end`: rules on its records (not again for a window a restored
+   * snapshot already covers), then the entries of series with no later window (no pane a later
+   * window needs) or of removed rules are resolved and pruned.
+   */
+  private evaluateAlerts(st: MergePartition, end: number, records: WindowRecord[]): AlertChange[] {
+    if (end <= st.alerts.through) return [];
+    const rules = this.d.rules.current;
+    const changes: AlertChange[] = [];
+    if (rules.length) for (const r of records) changes.push(...this.d.evaluator.evaluate(rules, r, st.alerts));
+    st.alerts.through = end;
+    if (!st.alerts.entries.size) { this.noteAlertStates(); return changes; }
+    const keep = end - WINDOW_MS + PANE_MS;
+    const alive = (key: string) => { const sp = st.series.get(key); return !!sp && [...sp.panes.keys()].some((p) => p >= keep); };
+    changes.push(...this.d.evaluator.expire(rules, st.alerts, end, alive));
+    this.noteAlertStates();
+    return changes;
+  }
+
+  private noteAlertStates(): void {
+    let held = 0;
+    for (const p of this.parts.values()) held += p.alerts.entries.size;
+    this.d.metrics.alertStates.set(held);
   }
 
   /** The next window end: after the cursor, and no earlier than the first pane with data. */

@@ -16,6 +16,13 @@ export interface AggregateTask {
   /** [start, end) of each message in buf, in offset order. */
   bounds: Int32Array;
   offsets: string[];
+  /**
+   * Per message, the clock (ms) its event times are trusted up to, plus maxSkewMs: the record's
+   * Kafka timestamp, never past the process's clock when it was fetched. A record's own timestamp
+   * (not the clock at processing) keeps a replay's watermark identical to the first run's.
+   */
+  clocks: number[];
+  maxSkewMs: number;
   /** Watermark (ms) before the first message. */
   watermark: number;
   /** Panes ending at or before this were already published before a restart: skip their spans. */
@@ -126,7 +133,9 @@ function aggregate(t: AggregateTask): AggregateResult {
         if (g.ex.length > 4 * t.exemplars + 64) g.ex = topExemplars(g.ex, t.exemplars);
       }
     }
-    if (Number.isFinite(maxEvent)) watermark = Math.max(watermark, maxEvent - t.latenessMs);
+    // A start time ahead of the clock (+ skew) is counted in its own pane, which waits for the
+    // clock to reach it; it never pushes the watermark (else one bad clock makes everything late).
+    if (Number.isFinite(maxEvent)) watermark = Math.max(watermark, Math.min(maxEvent, t.clocks[m] + t.maxSkewMs) - t.latenessMs);
   }
   const out: PaneGroup[] = [];
   for (const g of groups.values()) {

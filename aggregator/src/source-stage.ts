@@ -1,4 +1,4 @@
-import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type Piscina from 'piscina';
 import type { Logger } from '../../shared/src';
 import { AggregatorSettings, PANE_MS } from './config';
@@ -59,6 +59,11 @@ interface CommitMeta { w: number; skip: number }
  */
 const EMPTY = new Uint8Array(0);
 
+/** Per message, its Kafka timestamp capped at `now` (a missing or bad timestamp counts as `now`). */
+function recordClocks(msgs: KafkaMessage[], now: number): number[] {
+  return msgs.map((m) => { const ts = Number(m.timestamp); return ts > 0 && ts < now ? ts : now; });
+}
+
 export class SourceStage {
   private consumer?: Consumer;
   private readonly parts = new Map<number, PartitionState>();
@@ -76,7 +81,7 @@ export class SourceStage {
     kafka: Kafka; admin: Admin; producer: Producer; pool: Piscina; settings: AggregatorSettings; topic: string;
     metrics: AggregatorMetrics; logger: Logger; dimensions: string[];
   }) {
-    this.cap = new SeriesCap(d.settings.maxSeries, d.settings.seriesExpiryMs);
+    this.cap = new SeriesCap(d.settings.maxSeries, d.settings.seriesExpiryMs, d.settings.maxOverflowSeries);
   }
 
   async start(): Promise<void> {
@@ -127,7 +132,8 @@ export class SourceStage {
     const { buf: ab, bounds } = packBuffers(msgs.map((m) => m.value ?? EMPTY));
     const s = this.d.settings;
     const task: AggregateTask = {
-      kind: 'aggregate', buf: ab, bounds, offsets: msgs.map((m) => m.offset), watermark: st.watermark, skipThrough: st.skipThrough,
+      kind: 'aggregate', buf: ab, bounds, offsets: msgs.map((m) => m.offset), clocks: recordClocks(msgs, receivedAt), maxSkewMs: s.maxClockSkewMs,
+      watermark: st.watermark, skipThrough: st.skipThrough,
       latenessMs: s.allowedLatenessMs, paneMs: PANE_MS, digits: s.hdrDigits, exemplars: s.exemplars,
       dimensions: this.d.dimensions, maxBytes: s.maxDecompressedBytes,
     };
@@ -156,6 +162,7 @@ export class SourceStage {
     for (const g of res.groups) {
       const { key, series, overflow } = this.cap.admit(g.key, g.series, now);
       if (overflow) this.d.metrics.overflowSpans.inc(g.stats.count);
+      if (overflow === 'global') this.d.metrics.globalOverflowSpans.inc(g.stats.count);
       let pane = st.panes.get(g.pane);
       const first = BigInt(g.firstOffset);
       if (!pane) { pane = { firstOffset: first, watermarkBefore: g.watermarkBefore, series: new Map() }; st.panes.set(g.pane, pane); }
@@ -168,6 +175,7 @@ export class SourceStage {
     this.compact(st);
     st.watermark = Math.max(st.watermark, res.watermark);
     this.d.metrics.liveSeries.set(this.cap.size);
+    this.d.metrics.overflowSeries.set(this.cap.overflowSize);
   }
 
   /**
@@ -252,7 +260,7 @@ export class SourceStage {
     try {
       const gen = this.generation;
       const now = Date.now();
-      if (this.cap.expire(now)) this.d.metrics.liveSeries.set(this.cap.size);
+      if (this.cap.expire(now)) { this.d.metrics.liveSeries.set(this.cap.size); this.d.metrics.overflowSeries.set(this.cap.overflowSize); }
       // Outside the partition queues: a pane closed by a batch never waits on this round trip.
       const high = await this.d.admin.fetchTopicOffsets(this.d.topic);
       await Promise.all(this.assigned.map((partition) => this.queues.run(partition, async () => {
@@ -272,9 +280,16 @@ export class SourceStage {
         }
         await this.closeAndCommit(partition, st, gen);
       })));
+      this.noteLead(now);
     } finally {
       this.ticking = false;
     }
+  }
+
+  private noteLead(now: number): void {
+    let newest = Number.NEGATIVE_INFINITY;
+    for (const st of this.parts.values()) newest = Math.max(newest, st.watermark);
+    if (Number.isFinite(newest) && newest > 0) this.d.metrics.watermarkLead.set((newest - now) / 1000);
   }
 
   async stop(): Promise<void> {

@@ -1,4 +1,4 @@
-import { spawn, ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,28 +9,9 @@ import type { WindowRecord } from '../src/window-record';
 import type { AlertChange } from '../src/alert-evaluator';
 import { SpanBatchCodec, HEADER_FORMAT, HEADER_SPANS, FORMAT_NDJSON_V1 } from '../../shared/src';
 import { exactPercentile, expectedWindows, makeFixture, produceSpans, WINDOW, PANE } from './helpers';
+import { aggregatorEnv, deletePartials, latest, setupTopics, spawnAggregator } from './run-helpers';
 
-const MAIN = path.join(__dirname, '..', 'src', 'main.js');
-
-async function setup(ctx: TestContext) {
-  const [validated, metrics, alerts] = await ctx.topics(['validated', 'metrics', 'alerts'], 3);
-  return { validated, metrics, alerts };
-}
-
-function aggregatorEnv(t: { validated: string; metrics: string; alerts: string }, group: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    MPLP_TOPIC_VALIDATED: t.validated, MPLP_TOPIC_METRICS: t.metrics, MPLP_TOPIC_ALERTS: t.alerts,
-    MPLP_AGGREGATOR_GROUP_ID: group, MPLP_AGGREGATOR_PARTIALS_TOPIC: `${group}.partials`, MPLP_AGGREGATOR_PARTIALS_PARTITIONS: '3',
-    MPLP_AGGREGATOR_ALLOWED_LATENESS: '2s', MPLP_AGGREGATOR_IDLE_TIMEOUT: '1500ms', MPLP_AGGREGATOR_HEARTBEAT_INTERVAL: '300ms',
-    MPLP_AGGREGATOR_HTTP_PORT: '0', MPLP_AGGREGATOR_WORKER_THREADS: '1', MPLP_LOG_LEVEL: 'warn', ...extra,
-  };
-}
-
-function latest(messages: { value: Buffer | null }[]): Map<string, WindowRecord> {
-  const out = new Map<string, WindowRecord>();
-  for (const m of messages) { const r = JSON.parse(m.value!.toString()) as WindowRecord; out.set(r.id, r); }
-  return out;
-}
+async function setup(ctx: TestContext) { return setupTopics(ctx); }
 
 /** Waits until the topic holds a record of every expected window id; returns the latest record of each. */
 function everyWindow(label: string, messages: { value: Buffer | null }[], expected: Map<string, unknown>, timeoutMs: number): Promise<Map<string, WindowRecord>> {
@@ -38,15 +19,6 @@ function everyWindow(label: string, messages: { value: Buffer | null }[], expect
     const m = latest(messages);
     return [...expected.keys()].every((id) => m.has(id)) && m;
   }, { timeoutMs, intervalMs: 250 });
-}
-
-function spawnAggregator(env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, [MAIN], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
-  return child;
-}
-
-async function deletePartials(ctx: TestContext, group: string) {
-  ctx.defer(async () => { const a = ctx.kafka('cleanup').admin(); await a.connect(); await a.deleteTopics({ topics: [`${group}.partials`] }).catch(() => undefined); await a.disconnect(); });
 }
 
 describe('aggregator on real Kafka', () => {
