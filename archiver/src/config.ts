@@ -22,7 +22,10 @@ export const archiverSchema = {
 
 export type ArchiverSettings = { readonly [K in keyof typeof archiverSchema]: (typeof archiverSchema)[K]['default'] };
 
-const human = (ms: number) => (ms % 86400e3 === 0 ? `${ms / 86400e3}d` : ms % 3600e3 === 0 ? `${ms / 3600e3}h` : `${ms}ms`);
+const human = (ms: number) => {
+  const unit = ([[86400e3, 'd'], [3600e3, 'h'], [60e3, 'm'], [1e3, 's']] as const).find(([n]) => ms > 0 && ms % n === 0);
+  return unit ? `${ms / unit[0]}${unit[1]}` : `${ms}ms`;
+};
 
 /**
  * Settings that are only wrong together. The retention must outlast every late write: ingest
