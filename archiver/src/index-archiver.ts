@@ -80,12 +80,12 @@ export class IndexArchiver {
     let archived = await this.alreadyArchived(index, count, print, generations, mark);
     if (archived) {
       const problems: string[] = [];
-      for (const m of archived) problems.push(...await this.verify(m));
+      for (const m of archived) problems.push(...await this.verify(m, lease));
       if (problems.length) return { index, result: 'failed', reason: `archive does not verify, index kept: ${problems.join('; ')}` };
     } else {
       const generation = generations.length ? generations[generations.length - 1] + 1 : 0;
       const exported = await this.export(index, generation, count, print, lease, signal);
-      const problems = await this.verify(exported);
+      const problems = await this.verify(exported, lease);
       if (problems.length) return { index, result: 'failed', reason: `verification failed, index kept: ${problems.join('; ')}` };
       const changed = await this.changedSince(index, count, print);
       if (changed) return { index, result: 'failed', reason: `${changed} during the export, index kept` };
@@ -183,8 +183,7 @@ export class IndexArchiver {
       const part = { key, docs: p.docs, bytes: body.length, sha256: sha256(body) };
       uncompressed += p.ndjson.length;
       await inFlight;
-      // Renew well before expiry so a long export never loses its lease while alive.
-      if (Date.now() - lease.renewedAt > lease.ttlMs / 3) await this.store.renewLease(lease);
+      await this.keepLease(lease);
       inFlight = this.store.putPart(key, body).then(() => { parts.push(part); });
       // Surfaces an upload failure at the next await of inFlight, never as an unhandled rejection.
       inFlight.catch(() => undefined);
@@ -198,6 +197,7 @@ export class IndexArchiver {
           track_total_hits: false, ...(after ? { search_after: after as never } : {}),
         }));
         pitId = page.pit_id ?? pitId;
+        await this.keepLease(lease);
         const hits = page.hits.hits;
         for (const h of hits) {
           await upload(builder.add(JSON.stringify({ _id: h._id, _source: h._source })));
@@ -228,10 +228,16 @@ export class IndexArchiver {
     return buildManifest(index, info, parts, uncompressed, new Date(), generation, print);
   }
 
+  /** Renews well before expiry (a third of the TTL), so a long export or verify never loses its lease while alive. */
+  private async keepLease(lease: Lease): Promise<void> {
+    if (Date.now() - lease.renewedAt > lease.ttlMs / 3) await this.store.renewLease(lease);
+  }
+
   /** Every part present with the right size, checksum and document count. Returns the problems found. */
-  async verify(m: Manifest): Promise<string[]> {
+  async verify(m: Manifest, lease?: Lease): Promise<string[]> {
     const problems: string[] = [];
     for (const p of m.parts) {
+      if (lease) await this.keepLease(lease);
       const size = await this.store.head(p.key);
       if (size === undefined) { problems.push(`${p.key} is missing`); continue; }
       if (size !== p.bytes) { problems.push(`${p.key} has ${size} bytes, expected ${p.bytes}`); continue; }

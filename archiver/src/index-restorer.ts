@@ -48,19 +48,23 @@ export class IndexRestorer {
     }
     const newest = manifests[manifests.length - 1];
     const shards = Math.max(...manifests.map((m) => Number(m.settings.number_of_shards ?? 1)));
-    const now = Date.now();
-    const mark: RestoredMark = { at: new Date(now).toISOString(), until: new Date(now + this.holdMs).toISOString(), generations };
-    // Marked from its creation, so an archiver run during the restore leaves the partial index alone.
-    const mappings = { ...(newest.mappings as Record<string, unknown>), _meta: { ...((newest.mappings as { _meta?: object })._meta ?? {}), [RESTORED_MARK]: mark } };
+    // Marked from its creation, held at least a day while it loads, so an archiver run during the
+    // restore leaves the partial index alone (one killed part-way is archived after that day).
+    const at = new Date().toISOString();
+    const loading: RestoredMark = { at, until: new Date(Date.now() + Math.max(this.holdMs, 86400e3)).toISOString(), generations };
+    const mappings = { ...(newest.mappings as Record<string, unknown>), _meta: { ...((newest.mappings as { _meta?: object })._meta ?? {}), [RESTORED_MARK]: loading } };
     try {
       await this.es.indices.create({ index, mappings: mappings as never, settings: { number_of_shards: shards, number_of_replicas: 0, refresh_interval: '-1' } });
     } catch (err) { throw classifyElasticsearchError(err, `create ${index}`); }
     // A restore that fails part-way removes the index it created, so a rerun starts clean
     // instead of finding a partial index in its way (a kill -9 leaves one; rerun with --force).
+    let mark: RestoredMark;
     try {
       await this.load(index, manifests, expected, opts.progress);
-      // What the index holds now; the archiver compares it to decide that nobody wrote to it since.
-      await this.putMark(index, { ...mark, maxSeqNos: (await indexFingerprint(this.es, index)).maxSeqNos });
+      // The hold counts from the end of the load. maxSeqNos is what the index holds now: the
+      // archiver compares it to decide that nobody wrote to it since.
+      mark = { at, until: new Date(Date.now() + this.holdMs).toISOString(), generations, maxSeqNos: (await indexFingerprint(this.es, index)).maxSeqNos };
+      await this.putMark(index, mark);
     } catch (err) {
       await this.es.indices.delete({ index }).catch(() => undefined);
       this.logger.error({ err, index }, 'restore failed, partial index removed');
