@@ -167,7 +167,7 @@ describe('archiver on the real Elasticsearch and S3 server', () => {
   });
 
   it('kill -9 during the upload, then run again: archived exactly once, searchable until verified', async () => {
-    const { prefix, s3Prefix, env, es } = await archiveSetup(ctx, { MPLP_ARCHIVER_PART_MAX_BYTES: '8192', MPLP_ARCHIVER_PAGE_SIZE: '200', MPLP_ARCHIVER_LEASE_TTL: '4s', MPLP_ARCHIVER_S3_REQUEST_TIMEOUT: '3s' });
+    const { prefix, s3Prefix, env, es } = await archiveSetup(ctx, { MPLP_ARCHIVER_PART_MAX_BYTES: '8192', MPLP_ARCHIVER_PAGE_SIZE: '200', MPLP_ARCHIVER_LEASE_TTL: '8s', MPLP_ARCHIVER_S3_REQUEST_TIMEOUT: '5s' });
     const index = `${prefix}-traces-2020.09.10`;
     await seedIndex(ctx, index, 6000);
     const before = await allDocs(ctx, index);
