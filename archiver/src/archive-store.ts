@@ -3,16 +3,25 @@ import {
   DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { classifyS3Error, MplpError } from '../../shared/src';
-import { leaseKey, Manifest, manifestKey, validateManifest } from './layout';
+import { classifyS3Error, MplpError, retry } from '../../shared/src';
+import { generationDir, indexDir, leaseKey, Manifest, manifestGeneration, manifestKey, validateManifest } from './layout';
 
 export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-/** The archive in S3: parts, manifests and leases, every call classified at the boundary. */
+/**
+ * The archive in S3: parts, manifests and leases, every call classified at the boundary.
+ * Idempotent calls go through the one retry helper (the client's own retries are off, and its
+ * timeouts turn a hung endpoint into a retryable error); conditional writes (leases, manifests)
+ * are sent once, since a retry after a lost answer would fail its own condition.
+ */
 export class ArchiveStore {
-  constructor(private readonly s3: S3Client, readonly bucket: string, readonly prefix: string) {}
+  constructor(private readonly s3: S3Client, readonly bucket: string, readonly prefix: string, private readonly attempts = 3) {}
 
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return retry(() => fn(), { attempts: this.attempts, baseDelayMs: 200, maxDelayMs: 5000, classify: (err) => classifyS3Error(err, what) });
+  }
+
+  private async once<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try { return await fn(); } catch (err) { throw classifyS3Error(err, what); }
   }
 
@@ -23,12 +32,11 @@ export class ArchiveStore {
 
   async head(key: string): Promise<number | undefined> {
     try {
-      const r = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      const r = await this.call(`head ${key}`, () => this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key })));
       return r.ContentLength;
     } catch (err) {
-      const e = classifyS3Error(err, `head ${key}`);
-      if (e.code === 's3_not_found') return undefined;
-      throw e;
+      if ((err as MplpError).code === 's3_not_found') return undefined;
+      throw err;
     }
   }
 
@@ -36,16 +44,54 @@ export class ArchiveStore {
     return this.call(`get ${key}`, async () => Buffer.from(await (await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }))).Body!.transformToByteArray()));
   }
 
+  /**
+   * Writes a generation's manifest only if it does not exist yet (If-None-Match), so a written
+   * archive is never replaced. A retry after a lost answer finds its own manifest: accepted.
+   */
   async putManifest(m: Manifest): Promise<void> {
-    await this.call(`put manifest of ${m.index}`, () => this.s3.send(new PutObjectCommand({
-      Bucket: this.bucket, Key: manifestKey(this.prefix, m.index), Body: JSON.stringify(m, null, 1), ContentType: 'application/json',
-    })));
+    const generation = m.generation ?? 0;
+    const key = manifestKey(this.prefix, m.index, generation);
+    const body = JSON.stringify(m, null, 1);
+    const put = () => this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json', IfNoneMatch: '*' }));
+    try {
+      await this.call(`put manifest of ${m.index} generation ${generation}`, put);
+    } catch (err) {
+      if (!isConflict(err as MplpError)) throw err;
+      if ((await this.get(key)).toString('utf8') !== body) {
+        throw new MplpError('manifest_exists', `generation ${generation} of ${m.index} already has another manifest; it is kept, index kept`, { cause: err });
+      }
+    }
   }
 
-  async manifest(index: string): Promise<Manifest | undefined> {
-    const key = manifestKey(this.prefix, index);
+  /** One generation's manifest, validated, or undefined when that generation has none. */
+  async manifest(index: string, generation = 0): Promise<Manifest | undefined> {
+    const key = manifestKey(this.prefix, index, generation);
     if ((await this.head(key)) === undefined) return undefined;
-    return validateManifest(JSON.parse((await this.get(key)).toString('utf8')), index);
+    return validateManifest(JSON.parse((await this.get(key)).toString('utf8')), index, generation);
+  }
+
+  /** The generations of an index that have a manifest (complete archives), in order. */
+  async generations(index: string): Promise<number[]> {
+    return (await this.list(indexDir(this.prefix, index)))
+      .map((o) => manifestGeneration(this.prefix, index, o.key))
+      .filter((g): g is number => g !== undefined)
+      .sort((a, b) => a - b);
+  }
+
+  /** Every generation's manifest, in order; a missing or invalid one is an error. */
+  async manifests(index: string): Promise<Manifest[]> {
+    const out: Manifest[] = [];
+    for (const g of await this.generations(index)) {
+      const m = await this.manifest(index, g);
+      if (!m) throw new MplpError('s3_not_found', `manifest of ${index} generation ${g} disappeared while being read`, { disposition: 'retryable' });
+      out.push(m);
+    }
+    return out;
+  }
+
+  /** Keys of the parts in one generation's directory (not those of other generations). */
+  async partKeys(index: string, generation: number): Promise<string[]> {
+    return (await this.list(`${generationDir(this.prefix, index, generation)}part-`)).map((o) => o.key);
   }
 
   async list(prefix: string): Promise<{ key: string; size: number; modified?: Date }[]> {
@@ -72,11 +118,6 @@ export class ArchiveStore {
    */
   async check(): Promise<void> {
     await this.call(`read s3://${this.bucket}/${this.prefix}`, () => this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix ? `${this.prefix}/` : undefined, MaxKeys: 1 })));
-  }
-
-  /** Removes a manifest that no longer describes the parts (they are about to be rewritten). */
-  async deleteManifest(index: string): Promise<void> {
-    await this.call(`delete manifest of ${index}`, () => this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: manifestKey(this.prefix, index) })));
   }
 
   /**
@@ -121,6 +162,11 @@ export class ArchiveStore {
    * lease_lost when another archiver took it over: the caller must stop before deleting anything.
    */
   async renewLease(lease: Lease, now = Date.now()): Promise<void> {
+    // A run that was stuck (a hung call) past its own lease's expiry may have been taken over
+    // and finished by another archiver: it must not revive the lease and carry on.
+    if (now > lease.renewedAt + lease.ttlMs) {
+      throw new MplpError('lease_lost', `the lease on ${lease.index} expired while this run was stuck (${now - lease.renewedAt} ms since renewal); index kept`);
+    }
     try {
       const r = await this.s3.send(new PutObjectCommand({
         Bucket: this.bucket, Key: leaseKey(this.prefix, lease.index), Body: leaseBody(lease.owner, lease.ttlMs, now), IfMatch: lease.etag,
@@ -148,7 +194,7 @@ export class ArchiveStore {
       throw e;
     }
     if (etag !== lease.etag) return;
-    await this.call(`release lease ${lease.index}`, () => this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
+    await this.once(`release lease ${lease.index}`, () => this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
   }
 }
 

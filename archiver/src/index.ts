@@ -5,7 +5,7 @@ import {
   createElasticsearch, createLogger, createRegistry, createS3, loadProcessConfig, Logger, OpsServer, redactConfig, Service, SharedConfig, sharedSchema, classifyElasticsearchError,
 } from '../../shared/src';
 import { ArchiveStore } from './archive-store';
-import { archiverSchema, ArchiverSettings } from './config';
+import { archiverSchema, ArchiverSettings, checkArchiverSettings } from './config';
 import { ArchiveHooks, ArchiveOutcome, IndexArchiver } from './index-archiver';
 import { IndexRestorer } from './index-restorer';
 import { agedIndices } from './layout';
@@ -16,13 +16,21 @@ export { archiverSchema } from './config';
 export function createArchiverParts(env: Env, hooks: ArchiveHooks = {}, opts: { logToStderr?: boolean } = {}) {
   const cfg = loadProcessConfig(env, 'MPLP_ARCHIVER_', archiverSchema);
   const settings: ArchiverSettings = cfg.own;
+  checkArchiverSettings(settings, env);
   // The CLI prints its result on stdout, so its log lines go to stderr.
   const logger = createLogger({ name: 'archiver', level: cfg.shared.logLevel, destination: opts.logToStderr ? pino.destination(2) : undefined });
   const es = createElasticsearch(cfg.shared);
-  const s3 = createS3(cfg.shared, { maxAttempts: 3 });
-  const store = new ArchiveStore(s3, cfg.shared.s3Bucket, cfg.shared.s3Prefix);
+  // Timeouts turn a hung endpoint into an error; ArchiveStore retries through shared/retry, so
+  // the SDK's own retries are off (they would multiply the attempts and the time to fail).
+  const s3 = createS3(cfg.shared, {
+    maxAttempts: 1,
+    requestHandler: {
+      connectionTimeout: settings.s3ConnectTimeoutMs, requestTimeout: settings.s3RequestTimeoutMs, throwOnRequestTimeout: true, socketTimeout: settings.s3SocketTimeoutMs,
+    },
+  });
+  const store = new ArchiveStore(s3, cfg.shared.s3Bucket, cfg.shared.s3Prefix, settings.s3Attempts);
   const archiver = new IndexArchiver(es, store, settings, logger, hooks);
-  const restorer = new IndexRestorer(es, store, logger);
+  const restorer = new IndexRestorer(es, store, logger, settings.restoredHoldMs);
   const close = async () => { await es.close(); s3.destroy(); };
   return { cfg, settings, logger, es, store, archiver, restorer, close };
 }
@@ -42,7 +50,9 @@ export async function archiveAged(parts: ReturnType<typeof createArchiverParts>,
   for (const index of targets) {
     if (signal?.aborted) break;
     try {
-      out.push(await archiver.archive(index, signal));
+      const res = await archiver.archive(index, signal);
+      if (res.result === 'failed') parts.logger.error({ index, reason: res.reason }, 'archive failed, index kept');
+      out.push(res);
     } catch (err) {
       parts.logger.error({ err, index }, 'archive failed, index kept');
       out.push({ index, result: 'failed', reason: (err as Error).message });

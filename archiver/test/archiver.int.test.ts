@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { TestContext, waitFor } from '../../shared/testing';
 import { archiveAged, createArchiver, createArchiverParts } from '../src';
 import { manifestKey, leaseKey } from '../src/layout';
-import { allDocs, archiveSetup, runCli, seedIndex } from './helpers';
+import { allDocs, archiveSetup, objects, runCli, seedIndex } from './helpers';
 
 describe('archiver on the real Elasticsearch and S3 server', () => {
   const ctx = new TestContext();
@@ -42,14 +42,17 @@ describe('archiver on the real Elasticsearch and S3 server', () => {
     const after = await allDocs(ctx, index);
     expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
     for (const [id, doc] of before) expect(after.get(id)).toEqual(doc);
-    expect((await es.indices.getMapping({ index }))[index].mappings).toEqual(mappingBefore);
+    // The same mapping, plus the restore mark that keeps the archiver away from the restored index.
+    const { _meta: meta, ...mappingAfter } = (await es.indices.getMapping({ index }))[index].mappings;
+    expect(mappingAfter).toEqual(mappingBefore);
+    expect(meta).toEqual({ mplp_restored: expect.objectContaining({ generations: [0] }) });
 
     // Restoring again is a no-op; an index in the way with other documents is kept unless forced.
-    await expect(parts.restorer.restore(index)).resolves.toEqual({ docs: 2500 });
+    await expect(parts.restorer.restore(index)).resolves.toMatchObject({ docs: 2500, alreadyPresent: true });
     await es.delete({ index, id: 'id-7', refresh: true });
     await expect(parts.restorer.restore(index)).rejects.toThrow(/exists with 2499 documents.*--force/);
     expect((await es.count({ index })).count).toBe(2499);
-    await expect(parts.restorer.restore(index, { force: true })).resolves.toEqual({ docs: 2500 });
+    await expect(parts.restorer.restore(index, { force: true })).resolves.toMatchObject({ docs: 2500, generations: [0] });
     expect((await allDocs(ctx, index)).get('id-7')).toEqual(before.get('id-7'));
   });
 
@@ -77,7 +80,7 @@ describe('archiver on the real Elasticsearch and S3 server', () => {
     // Damage in S3 after the fact: `verify` reports it, and a restore refuses the part and leaves no partial index.
     const verified = await runCli(ctx, ['verify', index], env).done;
     expect(verified.code).toBe(0);
-    expect(JSON.parse(verified.stdout.trim())).toEqual({ index, ok: true, problems: [] });
+    expect(JSON.parse(verified.stdout.trim())).toEqual({ index, ok: true, problems: [], generations: [0] });
     const victim = manifestBefore!.parts[0];
     await s3.send(new PutObjectCommand({ Bucket: ctx.cfg.s3Bucket, Key: victim.key, Body: Buffer.alloc(victim.bytes, 1) }));
     const bad = await runCli(ctx, ['verify', index], env).done;
@@ -89,21 +92,23 @@ describe('archiver on the real Elasticsearch and S3 server', () => {
     expect(await es.indices.exists({ index })).toBe(false);
   });
 
-  it('an index that changed after its manifest was written is exported again, and the stale manifest is gone meanwhile', async () => {
-    const { prefix, env, es } = await archiveSetup(ctx);
+  it('an index written to after its manifest (a run that died before its delete) goes to a new generation; the first stays as it was', async () => {
+    const { prefix, s3Prefix, env, es } = await archiveSetup(ctx);
     const index = `${prefix}-metrics-2020.04.06`;
     await seedIndex(ctx, index, 600);
     const crashing = createArchiverParts({ ...process.env, ...env }, { beforeDelete: async () => { throw new Error('simulated crash before delete'); } });
     ctx.defer(() => crashing.close());
     expect((await archiveAged(crashing))[0].result).toBe('failed');
+    const first = await objects(ctx, `${s3Prefix}/${index}/`);
+    // The failed run lifted its write block: the index takes writes again.
     await es.index({ index, id: 'late-doc', document: { traceId: 'f'.repeat(32), spanId: 'e'.repeat(16), name: 'late' }, refresh: true });
 
-    let manifestDuringExport: unknown = 'not checked';
-    const parts = createArchiverParts({ ...process.env, ...env }, { afterUpload: async () => { manifestDuringExport = await crashing.store.manifest(index); } });
+    const parts = createArchiverParts({ ...process.env, ...env });
     ctx.defer(() => parts.close());
-    expect((await archiveAged(parts))[0]).toMatchObject({ index, result: 'archived', docs: 601 });
-    expect(manifestDuringExport).toBeUndefined();
-    expect((await parts.store.manifest(index))!.docCount).toBe(601);
+    expect((await archiveAged(parts))[0]).toMatchObject({ index, result: 'archived', docs: 601, generation: 1 });
+    expect(await objects(ctx, `${s3Prefix}/${index}/`, (k) => !k.includes('/gen-'))).toEqual(first);
+    expect((await parts.store.manifest(index, 1))!.docCount).toBe(601);
+    expect((await parts.restorer.restore(index)).docs).toBe(601);
   });
 
   it('an archiver whose lease was taken over does not delete the index', async () => {
@@ -162,7 +167,7 @@ describe('archiver on the real Elasticsearch and S3 server', () => {
   });
 
   it('kill -9 during the upload, then run again: archived exactly once, searchable until verified', async () => {
-    const { prefix, s3Prefix, env, es } = await archiveSetup(ctx, { MPLP_ARCHIVER_PART_MAX_BYTES: '8192', MPLP_ARCHIVER_PAGE_SIZE: '200', MPLP_ARCHIVER_LEASE_TTL: '2s' });
+    const { prefix, s3Prefix, env, es } = await archiveSetup(ctx, { MPLP_ARCHIVER_PART_MAX_BYTES: '8192', MPLP_ARCHIVER_PAGE_SIZE: '200', MPLP_ARCHIVER_LEASE_TTL: '8s', MPLP_ARCHIVER_S3_REQUEST_TIMEOUT: '5s' });
     const index = `${prefix}-traces-2020.09.10`;
     await seedIndex(ctx, index, 6000);
     const before = await allDocs(ctx, index);
@@ -194,6 +199,7 @@ describe('archiver on the real Elasticsearch and S3 server', () => {
     finished = true;
     await watch;
     expect(violations).toEqual([]);
+    expect(second.stderr.split('\n').filter((l) => l.startsWith('archiver:'))).toEqual([]);
     expect(second.code).toBe(0);
     expect(JSON.parse(second.stdout.trim()).results).toEqual([expect.objectContaining({ index, result: 'archived', docs: 6000 })]);
     expect(await es.indices.exists({ index })).toBe(false);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { sha256 } from '../src/archive-store';
-import { agedIndices, buildManifest, leaseKey, manifestKey, partKey, validateManifest } from '../src/layout';
+import { agedIndices, buildManifest, leaseKey, manifestGeneration, manifestKey, partKey, validateManifest } from '../src/layout';
 
 describe('archive layout', () => {
   it('selects our daily indices older than the retention, oldest first', () => {
@@ -18,6 +18,36 @@ describe('archive layout', () => {
     expect(leaseKey('archive/', 'mplp-traces-2024.05.02')).toBe('archive/mplp-traces-2024.05.02/lease.json');
     // An empty prefix puts the index at the top of the bucket, never under a leading slash.
     expect(partKey('', 'mplp-alerts-2024.05.02', 12345)).toBe('mplp-alerts-2024.05.02/part-12345.ndjson.lz4');
+  });
+
+  it('puts later generations in their own directory under the index, and finds every manifest', () => {
+    const i = 'mplp-traces-2024.05.02';
+    expect(partKey('archive', i, 3, 0)).toBe(partKey('archive', i, 3));
+    expect(partKey('archive', i, 3, 2)).toBe('archive/mplp-traces-2024.05.02/gen-00002/part-00003.ndjson.lz4');
+    expect(manifestKey('archive', i, 12)).toBe('archive/mplp-traces-2024.05.02/gen-00012/manifest.json');
+    expect(manifestGeneration('archive', i, manifestKey('archive', i))).toBe(0);
+    expect(manifestGeneration('archive', i, manifestKey('archive', i, 7))).toBe(7);
+    for (const other of [partKey('archive', i, 0, 1), leaseKey('archive', i), manifestKey('archive', 'mplp-traces-2024.05.03'), 'archive/mplp-traces-2024.05.02/gen-1/manifest.json']) {
+      expect(manifestGeneration('archive', i, other)).toBeUndefined();
+    }
+  });
+
+  it('refuses a manifest found as another generation or listing another generation\'s parts', () => {
+    const p = (n: number, g: number) => ({ key: partKey('archive', 'i', n, g), docs: 1, bytes: 10, sha256: 'c'.repeat(64) });
+    const m = { version: 1, index: 'i', generation: 1, mappings: {}, settings: {}, docCount: 1, uncompressedBytes: 1, parts: [p(0, 1)], createdAt: '' };
+    expect(validateManifest(m, 'i', 1).generation).toBe(1);
+    expect(() => validateManifest(m, 'i', 0)).toThrow(/names generation 1, found as generation 0/);
+    expect(() => validateManifest({ ...m, parts: [p(0, 0)] }, 'i', 1)).toThrow(/part 0 has key/);
+    // Manifests written before generations existed have no field: generation 0.
+    const { generation: _g, ...old } = { ...m, parts: [p(0, 0)] };
+    expect(validateManifest(old, 'i').parts).toHaveLength(1);
+  });
+
+  it('leaves the restore mark of the exported index out of the archived mappings', () => {
+    const mappings = { _meta: { owner: 'x', mplp_restored: { at: 'a', until: 'b', generations: [0] } }, properties: {} };
+    const m = buildManifest('i', { mappings }, [], 0, new Date(), 1, { uuid: 'u', maxSeqNos: [4] });
+    expect(m.mappings).toEqual({ _meta: { owner: 'x' }, properties: {} });
+    expect(m).toMatchObject({ generation: 1, source: { uuid: 'u', maxSeqNos: [4] } });
   });
 
   it('refuses a manifest whose parts do not add up', () => {
