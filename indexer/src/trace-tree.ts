@@ -48,8 +48,11 @@ function tags(attrs: Record<string, unknown>): Tag[] {
   });
 }
 
-/** A trace in the Jaeger query API's JSON shape, so the Jaeger UI can read it. */
-export function toJaegerTrace(traceId: string, spans: NormalizedSpan[]) {
+/**
+ * A trace in the Jaeger query API's JSON shape, so the Jaeger UI can read it. `warnings` are
+ * the trace's own (e.g. that it was truncated); spans carry theirs (a missing parent).
+ */
+export function toJaegerTrace(traceId: string, spans: NormalizedSpan[], warnings: string[] = []) {
   const ordered = orderTrace(spans);
   const processes: Record<string, { serviceName: string; tags: Tag[] }> = {};
   const pid = new Map<string, string>();
@@ -84,6 +87,6 @@ export function toJaegerTrace(traceId: string, spans: NormalizedSpan[]) {
       };
     }),
     processes,
-    warnings: null,
+    warnings: warnings.length ? warnings : null,
   };
 }
