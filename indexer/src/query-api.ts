@@ -7,7 +7,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { ConfigError, Logger, MplpError } from '../../shared/src';
 import type { IndexerSettings } from './config';
 import { BadRequest, parseSearchParams, parseTraceId, pathSegment } from './query-params';
-import { toJaegerTrace } from './trace-tree';
+import { jaegerTraceJson } from './trace-tree';
 import type { LoadedTrace, TraceQuery } from './trace-query';
 
 export { parseJaegerDuration } from './query-params';
@@ -239,7 +239,7 @@ export class QueryApi {
     const cut = loaded.spans.length < loaded.total;
     if (cut) this.truncated?.inc();
     const warnings = cut ? [`trace truncated: it has ${loaded.total} spans, shown are the first ${loaded.spans.length} by start time; ${why}`] : [];
-    return Buffer.from(JSON.stringify(toJaegerTrace(id, loaded.spans, warnings)));
+    return jaegerTraceJson(id, loaded.spans, warnings);
   }
 
   private failure(err: unknown): Reply {

@@ -32,7 +32,9 @@ export class TraceQuery {
       const size = Math.min(this.pageSize, maxSpans - spans.length);
       const res = await this.call(() => this.es.search<NormalizedSpan>({
         index: this.index, ...WIDE, size, query: { term: { traceId } },
-        sort: [{ startTime: 'asc' }, { spanId: 'asc' }], track_total_hits: after === undefined,
+        // Nanosecond sort values as strings: as JSON numbers they lose precision (2^53 < 1.8e18), and
+        // a value rounded down makes search_after return the last span of a page again.
+        sort: [{ startTime: { order: 'asc', format: 'strict_date_optional_time_nanos' } }, { spanId: 'asc' }], track_total_hits: after === undefined,
         ...(after ? { search_after: after as never } : {}),
       } as never));
       const hits = res.hits.hits;

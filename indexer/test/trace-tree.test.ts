@@ -1,4 +1,4 @@
-import { toJaegerTrace } from '../src/trace-tree';
+import { jaegerTraceJson, toJaegerTrace } from '../src/trace-tree';
 import { parseJaegerDuration, TraceCache } from '../src/query-api';
 import { makeSpans } from './helpers';
 
@@ -29,6 +29,17 @@ describe('Jaeger response shaping', () => {
     expect(c.logs).toEqual([{ timestamp: Date.parse('2024-05-01T12:00:00.200Z') * 1000, fields: [{ key: 'event', type: 'string', value: 'retry' }, { key: 'attempt', type: 'int64', value: 2 }] }]);
     expect(c.references[1]).toEqual({ refType: 'FOLLOWS_FROM', traceID: 'ab'.repeat(16), spanID: 'cd'.repeat(8) });
     expect(full.spans.every((s) => s.warnings === null)).toBe(true);
+    expect(JSON.parse(jaegerTraceJson(root.traceId, [child, root, grandchild]).toString())).toEqual(full);
+    const big = makeSpans(1, 3000);
+    expect(JSON.parse(jaegerTraceJson(big[0].traceId, big, ['cut']).toString())).toEqual(toJaegerTrace(big[0].traceId, big, ['cut']));
+  });
+});
+
+describe('trace order', () => {
+  it('orders a chain of 50,000 spans (each the child of the one before) without overflowing the stack', () => {
+    const chain = makeSpans(1, 50_000);
+    const t = toJaegerTrace(chain[0].traceId, [...chain].reverse());
+    expect(t.spans.map((s) => s.spanID)).toEqual(chain.map((s) => s.spanId));
   });
 });
 
