@@ -1,4 +1,5 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import net, { AddressInfo } from 'node:net';
@@ -7,6 +8,8 @@ import path from 'node:path';
 import { TestContext, waitFor } from '../../shared/testing';
 import { dailyIndex, NormalizedSpan, spanDocId } from '../../shared/src';
 import { indexerSetup, makeSpans, metricValue, spawnIndexer, startIndexer } from './helpers';
+
+const execFileAsync = promisify(execFile);
 
 type JTrace = { traceID: string; spans: { spanID: string }[]; warnings: string[] | null };
 
@@ -99,6 +102,14 @@ describe('query API on the real Elasticsearch', () => {
     expect((await get({ authorization: `Bearer ${token}x` })).status).toBe(401);
     expect((await get({ authorization: `Basic ${token}` })).status).toBe(401);
     expect((await get({ authorization: `Bearer ${token}` })).status).toBe(200);
+    // The CLI reads the URL and the token from the indexer's settings and trusts the CA Node is given.
+    // (Asynchronously: the API under test runs in this process.)
+    const cli = async (token: string) => (await execFileAsync(process.execPath, [path.join(__dirname, '..', 'src', 'cli.js'), 'services'], {
+      env: { ...process.env, MPLP_INDEXER_QUERY_URL: `https://127.0.0.1:${svc.queryPort()}`, MPLP_INDEXER_QUERY_TOKEN: token, NODE_EXTRA_CA_CERTS: cert },
+      encoding: 'utf8',
+    })).stdout;
+    expect(await cli(token)).toBe('');
+    await expect(cli('wrong')).rejects.toThrow(/missing or wrong bearer token/);
     // Plain HTTP is not served on the TLS port.
     await expect(fetch(`http://127.0.0.1:${svc.queryPort()}/api/services`, { headers: { authorization: `Bearer ${token}` } })).rejects.toThrow();
   });
