@@ -11,7 +11,7 @@ export const indexerSchema = {
   queryTlsKeyFile: setting.string('MPLP_INDEXER_QUERY_TLS_KEY_FILE', '', 'PEM private key file of the query API certificate'),
   queryMaxSpans: setting.int('MPLP_INDEXER_QUERY_MAX_SPANS', 20_000, 'most spans one query API response holds (a trace, or all traces of a search together); past it traces are truncated and say so in warnings, and no more is read', { min: 1, max: 1_000_000 }),
   queryMaxSearchTraces: setting.int('MPLP_INDEXER_QUERY_MAX_SEARCH_TRACES', 100, 'largest limit a trace search accepts (a larger one is answered 400)', { min: 1, max: 10_000 }),
-  queryMaxConcurrent: setting.int('MPLP_INDEXER_QUERY_MAX_CONCURRENT', 8, 'query API requests served at once; more are answered 429 with Retry-After', { min: 1, max: 1024 }),
+  queryMaxConcurrent: setting.int('MPLP_INDEXER_QUERY_MAX_CONCURRENT', 4, 'query API requests served at once; more are answered 429 with Retry-After', { min: 1, max: 1024 }),
   queryUrl: setting.url('MPLP_INDEXER_QUERY_URL', 'http://127.0.0.1:16686', 'where the CLI (src/cli.ts) finds the query API'),
   topics: setting.list('MPLP_INDEXER_TOPICS', ['spans', 'metrics', 'alerts'], 'which of spans, metrics, alerts to index'),
   partitionsConcurrently: setting.int('MPLP_INDEXER_PARTITIONS_CONCURRENTLY', 1, 'fetched partition batches decoded at once (decoding only hands documents to the bulk pipeline, so 1 suffices)', { min: 1, max: 64 }),

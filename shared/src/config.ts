@@ -182,6 +182,6 @@ export function redactConfig<S extends Schema>(schema: S, cfg: ConfigOf<S>): Rec
 /** Markdown table rows for the README's settings reference. */
 export function settingsTable(schema: Schema): string {
   return Object.values(schema)
-    .map((s) => `| \`${s.env}\` | \`${s.secret ? '(empty)' : JSON.stringify(s.default)}\` | ${s.doc} |`)
+    .map((s) => `| \`${s.env}\` | \`${s.secret ? (s.default ? '(local-only, not shown)' : '(empty)') : JSON.stringify(s.default)}\` | ${s.doc} |`)
     .join('\n');
 }
