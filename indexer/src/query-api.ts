@@ -4,7 +4,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
-import { ConfigError, Logger, MplpError } from '../../shared/src';
+import { ConfigError, Logger, MplpError, redactUrls } from '../../shared/src';
 import type { IndexerSettings } from './config';
 import { BadRequest, parseSearchParams, parseTraceId, pathSegment } from './query-params';
 import { jaegerTraceJson } from './trace-tree';
@@ -145,7 +145,7 @@ export class QueryApi {
   }
 
   async start(): Promise<AddressInfo> {
-    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => { void this.handle(req, res); };
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => { this.handle(req, res).catch(() => res.destroy()); };
     const server = this.opts.tls ? https.createServer({ cert: this.opts.tls.cert, key: this.opts.tls.key }, handler) : http.createServer(handler);
     this.server = server;
     await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(this.opts.port, this.opts.host, () => resolve()); });
@@ -245,9 +245,9 @@ export class QueryApi {
   private failure(err: unknown): Reply {
     if (err instanceof BadRequest) return { status: 400, body: errorBody(400, err.message) };
     const e = err as MplpError;
-    if (e instanceof MplpError && e.retryable) return { status: 503, body: errorBody(503, `Elasticsearch unavailable: ${e.message}`), headers: { 'retry-after': '5' } };
+    if (e instanceof MplpError && e.retryable) return { status: 503, body: errorBody(503, `Elasticsearch unavailable: ${redactUrls(e.message)}`), headers: { 'retry-after': '5' } };
     this.logger?.error({ err }, 'query failed');
-    return { status: 500, body: errorBody(500, (err as Error).message) };
+    return { status: 500, body: errorBody(500, redactUrls((err as Error).message)) };
   }
 }
 
