@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { TestContext, waitFor } from '../../shared/testing';
 import { dailyIndex, NormalizedSpan, spanDocId } from '../../shared/src';
-import { indexerSetup, makeSpans, metricValue, spawnIndexer, startIndexer } from './helpers';
+import { INDEXER_MAIN, indexerSetup, makeSpans, metricValue, spawnIndexer, startIndexer } from './helpers';
 
 const execFileAsync = promisify(execFile);
 
@@ -74,6 +74,27 @@ describe('query API on the real Elasticsearch', () => {
       expect(await connects(other, query!.port)).toBe(false);
       expect(await connects(other, ops!.port)).toBe(false);
     }
+  });
+
+  it('logs no password of an Elasticsearch URL with userinfo, nor the query token, at start', async () => {
+    const [queryPort, opsPort] = [await freePort(), await freePort()];
+    const es = new URL(ctx.cfg.esNode);
+    es.username = 'elastic';
+    es.password = 'hunter2-in-url';
+    const { env } = await indexerSetup(ctx, {
+      MPLP_ES_URL: es.href, MPLP_LOG_LEVEL: 'info', MPLP_INDEXER_QUERY_TOKEN: 'token-not-for-logs',
+      MPLP_INDEXER_QUERY_PORT: String(queryPort), MPLP_INDEXER_HTTP_PORT: String(opsPort),
+    });
+    const child = spawn(process.execPath, [INDEXER_MAIN], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    ctx.defer(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+    let out = '';
+    child.stdout!.on('data', (c) => { out += c; });
+    child.stderr!.on('data', (c) => { out += c; });
+    await waitFor('indexer ready logged', () => out.includes('indexer ready'), { timeoutMs: 60_000 });
+    expect(out).toContain('starting indexer');
+    expect(out).toContain('[redacted]@');
+    expect(out).not.toContain('hunter2-in-url');
+    expect(out).not.toContain('token-not-for-logs');
   });
 
   it('with a token set, refuses requests without it or with a wrong one (401); serves HTTPS with the configured certificate', async () => {
