@@ -39,7 +39,7 @@ export async function setupPipeline(cfg: SharedConfig, log = createLogger({ name
   }
   const es = createElasticsearch(cfg);
   try {
-    const templates = await retry(() => ensureIndexTemplates(es, cfg.indexPrefix), { ...opts, classify: (e) => classifyElasticsearchError(e) });
+    const templates = await retry(() => ensureIndexTemplates(es, cfg.indexPrefix, { shards: cfg.indexShards, replicas: cfg.indexReplicas }), { ...opts, classify: (e) => classifyElasticsearchError(e) });
     log.info({ templates }, 'elasticsearch index templates installed');
   } finally {
     await es.close();

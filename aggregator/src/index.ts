@@ -58,7 +58,7 @@ export function createAggregator(env: Env, overrides: Partial<AggregatorSettings
     kafka, admin, producer: windowsProducer, pool, mergePool, settings, sourceTopic: cfg.shared.topicValidated, metricsTopic: cfg.shared.topicMetrics, alertsTopic: cfg.shared.topicAlerts,
     metrics, logger: logger.child({ component: 'merge' }), rules, evaluator: new AlertEvaluator(),
   });
-  const ops = new OpsServer({ port: settings.httpPort, registry, ready: () => source.joined && merger.joined });
+  const ops = new OpsServer({ port: settings.httpPort, host: cfg.shared.httpHost, registry, ready: () => source.joined && merger.joined });
   let opsPort: number | undefined;
   let summary: NodeJS.Timeout | undefined;
   const service: Aggregator = {

@@ -71,7 +71,7 @@ export function createArchiver(env: Env) {
   const runs = new Counter({ name: 'mplp_archiver_runs_total', help: 'scheduled runs, by result (error: S3 or Elasticsearch unusable)', labelNames: ['result'], registers: [registry] });
   // Not ready while the last run could not reach S3 or Elasticsearch.
   let dependenciesOk = true;
-  const ops = new OpsServer({ port: settings.httpPort, registry, ready: () => dependenciesOk });
+  const ops = new OpsServer({ port: settings.httpPort, host: parts.cfg.shared.httpHost, registry, ready: () => dependenciesOk });
   const ctrl = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;

@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net';
 import type { Env } from '../../shared/src';
 import {
   createElasticsearch, createKafka, createLogger, createRegistry, ensureIndexTemplates, loadProcessConfig, OpsServer, redactConfig,
@@ -7,12 +8,16 @@ import { BulkIndexer } from './bulk-indexer';
 import { indexerSchema, IndexerSettings } from './config';
 import { IndexerWorker } from './indexer-worker';
 import { IndexerMetrics } from './metrics';
-import { QueryApi, TraceCache } from './query-api';
+import { QueryApi, queryApiOptions, TraceCache } from './query-api';
 import { TraceQuery } from './trace-query';
 
 export { indexerSchema } from './config';
 
-export interface Indexer extends Service { readonly worker: IndexerWorker; readonly queryPort: () => number | undefined; readonly opsPort: () => number | undefined }
+export interface Indexer extends Service {
+  readonly worker: IndexerWorker; readonly queryPort: () => number | undefined; readonly opsPort: () => number | undefined;
+  /** Where the query API and the ops server listen, once started. */
+  readonly addresses: () => { query?: AddressInfo; ops?: AddressInfo };
+}
 
 /** Builds the indexer from the environment: Kafka consumer, bulk indexer, query API, metrics server. */
 export function createIndexer(env: Env, overrides: Partial<IndexerSettings> = {}) {
@@ -25,22 +30,24 @@ export function createIndexer(env: Env, overrides: Partial<IndexerSettings> = {}
   const kafka = createKafka(cfg.shared, 'indexer', logger.child({ component: 'kafka' }));
   const bulk = new BulkIndexer(es, settings, metrics, logger.child({ component: 'bulk' }));
   const worker = new IndexerWorker({ kafka, shared: cfg.shared, settings, logger, metrics, bulk });
-  const api = new QueryApi(new TraceQuery(es, cfg.shared.indexPrefix), new TraceCache(settings.traceCacheSize, settings.traceCacheTtlMs));
-  const ops = new OpsServer({ port: settings.httpPort, registry, ready: () => worker.ready });
+  const api = new QueryApi(new TraceQuery(es, cfg.shared.indexPrefix), new TraceCache(settings.traceCacheBytes, settings.traceCacheTtlMs),
+    queryApiOptions(settings), registry, logger.child({ component: 'query' }));
+  const ops = new OpsServer({ port: settings.httpPort, host: cfg.shared.httpHost, registry, ready: () => worker.ready });
   let queryPort: number | undefined;
   let opsPort: number | undefined;
   const service: Indexer = {
     worker,
     queryPort: () => queryPort,
     opsPort: () => opsPort,
+    addresses: () => ({ query: api.address(), ops: ops.address() }),
     async start() {
-      logger.info({ shared: redactConfig(sharedSchema, cfg.shared), settings }, 'starting indexer');
+      logger.info({ shared: redactConfig(sharedSchema, cfg.shared), settings: redactConfig(indexerSchema, settings) }, 'starting indexer');
       opsPort = await ops.start();
-      await retry(() => ensureIndexTemplates(es, cfg.shared.indexPrefix), {
+      await retry(() => ensureIndexTemplates(es, cfg.shared.indexPrefix, { shards: cfg.shared.indexShards, replicas: cfg.shared.indexReplicas }), {
         attempts: 30, baseDelayMs: 500, maxDelayMs: 5000, classify: (e) => classifyElasticsearchError(e, 'install index templates'),
         onRetry: (err, attempt) => logger.warn({ err, attempt }, 'elasticsearch not ready, retrying'),
       });
-      if (settings.queryPort >= 0) queryPort = await api.start(settings.queryPort);
+      if (settings.queryPort >= 0) queryPort = (await api.start()).port;
       await worker.start();
       logger.info({ queryPort, opsPort }, 'indexer ready');
     },

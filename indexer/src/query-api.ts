@@ -1,117 +1,270 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import { AddressInfo } from 'node:net';
-import type { NormalizedSpan } from '../../shared/src';
-import { MplpError } from '../../shared/src';
-import { toJaegerTrace } from './trace-tree';
-import type { TraceQuery } from './trace-query';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { ConfigError, Logger, MplpError, redactUrls } from '../../shared/src';
+import type { IndexerSettings } from './config';
+import { BadRequest, parseSearchParams, parseTraceId, pathSegment } from './query-params';
+import { jaegerTraceJson } from './trace-tree';
+import type { LoadedTrace, TraceQuery } from './trace-query';
 
-/** A small LRU with a time-to-live: recently read traces are served without going to Elasticsearch. */
+export { parseJaegerDuration } from './query-params';
+
+interface CachedTrace { at: number; json: Buffer }
+
+/**
+ * Recently served traces, as the JSON already sent, bounded by bytes (not by count: one trace
+ * can be a thousand times another), least recently used evicted first, re-read after the TTL.
+ */
 export class TraceCache {
-  private readonly map = new Map<string, { at: number; spans: NormalizedSpan[] }>();
-  constructor(private readonly size: number, private readonly ttlMs: number, private readonly now = Date.now) {}
-  get(id: string): NormalizedSpan[] | undefined {
+  private readonly map = new Map<string, CachedTrace>();
+  private used = 0;
+  constructor(private readonly maxBytes: number, private readonly ttlMs: number, private readonly now = Date.now) {}
+
+  get bytes(): number { return this.used; }
+
+  get(id: string): Buffer | undefined {
     const e = this.map.get(id);
     if (!e) return undefined;
-    this.map.delete(id);
+    this.delete(id);
     if (this.now() - e.at > this.ttlMs) return undefined;
     this.map.set(id, e);
-    return e.spans;
+    this.used += cost(id, e.json);
+    return e.json;
   }
-  set(id: string, spans: NormalizedSpan[]): void {
-    if (this.size === 0) return;
-    this.map.delete(id);
-    this.map.set(id, { at: this.now(), spans });
-    while (this.map.size > this.size) this.map.delete(this.map.keys().next().value!);
+
+  set(id: string, json: Buffer): void {
+    this.delete(id);
+    if (cost(id, json) > this.maxBytes) return;
+    this.map.set(id, { at: this.now(), json });
+    this.used += cost(id, json);
+    for (const oldest of this.map.keys()) {
+      if (this.used <= this.maxBytes) break;
+      this.delete(oldest);
+    }
+  }
+
+  private delete(id: string): void {
+    const e = this.map.get(id);
+    if (e) { this.map.delete(id); this.used -= cost(id, e.json); }
   }
 }
 
-/** Jaeger durations: "1.5ms", "200us", "2s", "1m"; returns nanoseconds. */
-export function parseJaegerDuration(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)$/.exec(s.trim());
-  if (!m) throw new MplpError('bad_request', `not a duration: ${s}`);
-  const mult: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-  return Math.round(Number(m[1]) * mult[m[2]]);
+// The entry's bytes plus a rough overhead for the key, the map slot and the Buffer object.
+const cost = (id: string, json: Buffer) => json.length + id.length + 96;
+
+/**
+ * Spans of a search response shared out among its traces: every trace gets what it has up to an
+ * equal share of what is left, smallest first, so small traces come back whole and only the
+ * large ones are cut; each keeps at least one span.
+ */
+export function shareSpans(counts: number[], budget: number): number[] {
+  const out = new Array<number>(counts.length).fill(0);
+  const order = counts.map((c, i) => [c, i]).sort((a, b) => a[0] - b[0]);
+  let left = budget;
+  let n = counts.length;
+  for (const [count, i] of order) {
+    const share = Math.max(1, Math.min(count, Math.floor(left / n)));
+    out[i] = share;
+    left = Math.max(0, left - share);
+    n--;
+  }
+  return out;
 }
+
+export interface QueryApiOptions {
+  host: string; port: number;
+  /** Empty: no authentication. */
+  token: string;
+  tls?: { cert: Buffer; key: Buffer };
+  maxSpans: number; maxSearchTraces: number; maxConcurrent: number;
+}
+
+/** The query API's options from the indexer settings; the TLS files are read here, so a bad path stops the start naming its setting. */
+export function queryApiOptions(s: Pick<IndexerSettings, 'queryHost' | 'queryPort' | 'queryToken' | 'queryTlsCertFile' | 'queryTlsKeyFile' | 'queryMaxSpans' | 'queryMaxSearchTraces' | 'queryMaxConcurrent'>): QueryApiOptions {
+  if (!!s.queryTlsCertFile !== !!s.queryTlsKeyFile) {
+    throw new ConfigError(s.queryTlsCertFile ? 'MPLP_INDEXER_QUERY_TLS_KEY_FILE' : 'MPLP_INDEXER_QUERY_TLS_CERT_FILE', 'set both MPLP_INDEXER_QUERY_TLS_CERT_FILE and MPLP_INDEXER_QUERY_TLS_KEY_FILE, or neither');
+  }
+  const read = (setting: string, file: string) => {
+    try { return readFileSync(file); } catch (err) { throw new ConfigError(setting, `cannot read ${file}: ${(err as Error).message}`); }
+  };
+  const tls = s.queryTlsCertFile
+    ? { cert: read('MPLP_INDEXER_QUERY_TLS_CERT_FILE', s.queryTlsCertFile), key: read('MPLP_INDEXER_QUERY_TLS_KEY_FILE', s.queryTlsKeyFile) }
+    : undefined;
+  return { host: s.queryHost, port: s.queryPort, token: s.queryToken, tls, maxSpans: s.queryMaxSpans, maxSearchTraces: s.queryMaxSearchTraces, maxConcurrent: s.queryMaxConcurrent };
+}
+
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
+
+/** What is unsafe about how the query API is exposed, for warnings at start. */
+export function queryApiWarnings(o: Pick<QueryApiOptions, 'host' | 'token' | 'tls'>): string[] {
+  if (isLoopback(o.host)) return [];
+  if (!o.token) return [`query API bound to ${o.host} without MPLP_INDEXER_QUERY_TOKEN: anyone who reaches it reads every trace`];
+  if (!o.tls) return [`query API bound to ${o.host} checks a bearer token over plain HTTP: set MPLP_INDEXER_QUERY_TLS_CERT_FILE and _KEY_FILE`];
+  return [];
+}
+
+const API_ENVELOPE = (data: string, total: number) => `{"data":${data},"total":${total},"limit":0,"offset":0,"errors":null}`;
+/** Jaeger's envelope around traces already serialized, without parsing them again. */
+const traceList = (traces: Buffer[], total: number) => {
+  const [head, tail] = API_ENVELOPE('\u0000', total).split('\u0000');
+  return Buffer.concat([Buffer.from(`${head}[`), ...traces.flatMap((t, i) => (i ? [Buffer.from(','), t] : [t])), Buffer.from(`]${tail}`)]);
+};
+const errorBody = (status: number, msg: string) => JSON.stringify({ data: null, total: 0, limit: 0, offset: 0, errors: [{ code: status, msg }] });
+
+type Reply = { status: number; body: string | Buffer; headers?: Record<string, string> };
+type Route = 'services' | 'operations' | 'trace' | 'search' | 'other';
 
 /**
  * HTTP JSON API in the Jaeger query API's shape (/api/services, /api/services/{s}/operations,
- * /api/traces/{id}, /api/traces?service=…), so the Jaeger UI or its scripts can be pointed at it.
+ * /api/traces/{id}, /api/traces?service=…), so the Jaeger UI or its scripts can be pointed at
+ * it. Loopback by default; optional bearer token and TLS. Every parameter is checked (400 with a
+ * message), at most maxConcurrent requests run at once (429 past it), and a response holds at
+ * most maxSpans spans, which is also all that is read from Elasticsearch for it.
  */
 export class QueryApi {
   private server?: http.Server;
-  constructor(private readonly query: TraceQuery, private readonly cache: TraceCache) {}
+  private inFlight = 0;
+  private readonly tokenDigest?: Buffer;
+  private readonly requests?: Counter<'route' | 'status'>;
+  private readonly truncated?: Counter;
 
-  async start(port: number): Promise<number> {
-    this.server = http.createServer((req, res) => { void this.handle(req, res); });
-    await new Promise<void>((resolve, reject) => { this.server!.once('error', reject); this.server!.listen(port, '0.0.0.0', () => resolve()); });
-    return (this.server.address() as AddressInfo).port;
+  constructor(private readonly query: TraceQuery, private readonly cache: TraceCache, private readonly opts: QueryApiOptions,
+    registry?: Registry, private readonly logger?: Logger) {
+    if (opts.token) this.tokenDigest = digest(opts.token);
+    if (registry) {
+      this.requests = new Counter({ name: 'mplp_indexer_query_requests_total', help: 'query API requests answered, by route and HTTP status', labelNames: ['route', 'status'], registers: [registry] });
+      this.truncated = new Counter({ name: 'mplp_indexer_query_truncated_traces_total', help: 'traces answered truncated at the spans-per-response cap', registers: [registry] });
+      const inFlight = () => this.inFlight;
+      const cache = this.cache;
+      new Gauge({ name: 'mplp_indexer_query_in_flight', help: 'query API requests being served', registers: [registry], collect() { this.set(inFlight()); } });
+      new Gauge({ name: 'mplp_indexer_trace_cache_bytes', help: 'bytes held by the query API trace cache', registers: [registry], collect() { this.set(cache.bytes); } });
+    }
   }
+
+  async start(): Promise<AddressInfo> {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => { this.handle(req, res).catch(() => res.destroy()); };
+    const server = this.opts.tls ? https.createServer({ cert: this.opts.tls.cert, key: this.opts.tls.key }, handler) : http.createServer(handler);
+    this.server = server;
+    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(this.opts.port, this.opts.host, () => resolve()); });
+    for (const warning of queryApiWarnings(this.opts)) this.logger?.warn(warning);
+    return server.address() as AddressInfo;
+  }
+
+  address(): AddressInfo | undefined { return (this.server?.address() as AddressInfo | null) ?? undefined; }
 
   async stop(): Promise<void> {
     const s = this.server; this.server = undefined;
     if (s) await new Promise<void>((r) => { s.close(() => r()); s.closeAllConnections(); });
   }
 
-  async traceById(id: string): Promise<NormalizedSpan[]> {
-    const cached = this.cache.get(id);
-    if (cached) return cached;
-    const spans = await this.query.trace(id);
-    if (spans.length) this.cache.set(id, spans);
-    return spans;
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    let route: Route = 'other';
+    let reply: Reply;
+    if (this.tokenDigest && !bearerMatches(req.headers.authorization, this.tokenDigest)) {
+      reply = { status: 401, body: errorBody(401, 'missing or wrong bearer token'), headers: { 'www-authenticate': 'Bearer realm="mplp-query"' } };
+    } else if (req.method !== 'GET') {
+      reply = { status: 405, body: errorBody(405, 'GET only'), headers: { allow: 'GET' } };
+    } else if (this.inFlight >= this.opts.maxConcurrent) {
+      reply = { status: 429, body: errorBody(429, `more than ${this.opts.maxConcurrent} queries at once (MPLP_INDEXER_QUERY_MAX_CONCURRENT); retry shortly`), headers: { 'retry-after': '1' } };
+    } else {
+      this.inFlight++;
+      try {
+        const path = (req.url ?? '/').split('?')[0];
+        const params = new URLSearchParams((req.url ?? '').slice(path.length + 1));
+        route = routeOf(path);
+        reply = await this.answer(route, path, params);
+      } catch (err) {
+        reply = this.failure(err);
+      } finally {
+        this.inFlight--;
+      }
+    }
+    this.requests?.inc({ route, status: String(reply.status) });
+    res.writeHead(reply.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(reply.body), ...reply.headers });
+    res.end(reply.body);
   }
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const send = (status: number, body: unknown) => {
-      const text = JSON.stringify(body);
-      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-      res.end(text);
-    };
-    try {
-      if (req.method !== 'GET') return send(405, { errors: [{ code: 405, msg: 'GET only' }] });
-      let m: RegExpExecArray | null;
-      if (url.pathname === '/api/services') {
-        const data = await this.query.services();
-        return send(200, { data, total: data.length, limit: 0, offset: 0, errors: null });
+  private async answer(route: Route, path: string, params: URLSearchParams): Promise<Reply> {
+    switch (route) {
+      case 'services': return ok(await this.query.services());
+      case 'operations': {
+        const m = /^\/api\/services\/([^/]+)\/operations$/.exec(path);
+        const service = m ? pathSegment('service', m[1]) : params.get('service');
+        if (!service) throw new BadRequest('parameter service is required');
+        return ok((await this.query.operations(service)).map((o) => o.name));
       }
-      if ((m = /^\/api\/services\/([^/]+)\/operations$/.exec(url.pathname))) {
-        const data = (await this.query.operations(decodeURIComponent(m[1]))).map((o) => o.name);
-        return send(200, { data, total: data.length, limit: 0, offset: 0, errors: null });
+      case 'trace': {
+        const id = parseTraceId(pathSegment('trace id', path.slice('/api/traces/'.length)));
+        const json = await this.traceJson(id);
+        if (!json) return { status: 404, body: errorBody(404, 'trace not found') };
+        return { status: 200, body: traceList([json], 0) };
       }
-      if (url.pathname === '/api/operations') {
-        const service = url.searchParams.get('service');
-        if (!service) return send(400, { errors: [{ code: 400, msg: 'service is required' }] });
-        const data = await this.query.operations(service);
-        return send(200, { data, total: data.length, limit: 0, offset: 0, errors: null });
-      }
-      if ((m = /^\/api\/traces\/([0-9a-fA-F]{1,32})$/.exec(url.pathname))) {
-        const id = m[1].toLowerCase().padStart(32, '0');
-        const spans = await this.traceById(id);
-        if (!spans.length) return send(404, { data: null, errors: [{ code: 404, msg: 'trace not found' }] });
-        return send(200, { data: [toJaegerTrace(id, spans)], total: 0, limit: 0, offset: 0, errors: null });
-      }
-      if (url.pathname === '/api/traces') {
-        const p = url.searchParams;
-        const service = p.get('service') ?? undefined;
-        if (!service) return send(400, { errors: [{ code: 400, msg: 'parameter service is required' }] });
-        const tags = p.get('tags') ? (JSON.parse(p.get('tags')!) as Record<string, string>) : undefined;
-        const found = await this.query.search({
-          service, operation: p.get('operation') ?? undefined, tags,
-          minDurationNanos: p.get('minDuration') ? parseJaegerDuration(p.get('minDuration')!) : undefined,
-          maxDurationNanos: p.get('maxDuration') ? parseJaegerDuration(p.get('maxDuration')!) : undefined,
-          // Jaeger passes start/end in microseconds.
-          startMs: p.get('start') ? Number(p.get('start')) / 1000 : undefined,
-          endMs: p.get('end') ? Number(p.get('end')) / 1000 : undefined,
-          limit: p.get('limit') ? Math.min(1000, Number(p.get('limit'))) : 20,
-        });
-        const data = [...found].map(([id, spans]) => { this.cache.set(id, spans); return toJaegerTrace(id, spans); });
-        return send(200, { data, total: data.length, limit: 0, offset: 0, errors: null });
-      }
-      send(404, { errors: [{ code: 404, msg: 'not found' }] });
-    } catch (err) {
-      const e = err as MplpError;
-      const status = e.code === 'bad_request' || err instanceof SyntaxError ? 400 : e.retryable ? 503 : 500;
-      send(status, { data: null, errors: [{ code: status, msg: (err as Error).message }] });
+      case 'search': return this.search(params);
+      default: return { status: 404, body: errorBody(404, 'not found') };
     }
   }
+
+  /** One trace's JSON, from the cache or read up to maxSpans spans. */
+  async traceJson(id: string): Promise<Buffer | undefined> {
+    const cached = this.cache.get(id);
+    if (cached) return cached;
+    const loaded = await this.query.trace(id, this.opts.maxSpans);
+    if (!loaded.spans.length) return undefined;
+    const json = this.serialize(id, loaded, `this response holds at most ${this.opts.maxSpans} spans (MPLP_INDEXER_QUERY_MAX_SPANS)`);
+    this.cache.set(id, json);
+    return json;
+  }
+
+  /** The matching traces, their spans shared out of maxSpans; whole traces are cached for the click that follows. */
+  private async search(params: URLSearchParams): Promise<Reply> {
+    const q = parseSearchParams(params, this.opts.maxSearchTraces);
+    const ids = await this.query.findTraceIds(q);
+    const counts = await this.query.spanCounts(ids);
+    const shares = shareSpans(ids.map((id) => counts.get(id) ?? 0), this.opts.maxSpans);
+    const parts: Buffer[] = [];
+    for (const [i, id] of ids.entries()) {
+      const loaded = await this.query.trace(id, shares[i]);
+      if (!loaded.spans.length) continue;
+      const json = this.serialize(id, loaded, `a search response holds at most ${this.opts.maxSpans} spans in all (MPLP_INDEXER_QUERY_MAX_SPANS); open the trace alone to see more`);
+      if (loaded.spans.length === loaded.total) this.cache.set(id, json);
+      parts.push(json);
+    }
+    return { status: 200, body: traceList(parts, parts.length) };
+  }
+
+  private serialize(id: string, loaded: LoadedTrace, why: string): Buffer {
+    const cut = loaded.spans.length < loaded.total;
+    if (cut) this.truncated?.inc();
+    const warnings = cut ? [`trace truncated: it has ${loaded.total} spans, shown are the first ${loaded.spans.length} by start time; ${why}`] : [];
+    return jaegerTraceJson(id, loaded.spans, warnings);
+  }
+
+  private failure(err: unknown): Reply {
+    if (err instanceof BadRequest) return { status: 400, body: errorBody(400, err.message) };
+    const e = err as MplpError;
+    if (e instanceof MplpError && e.retryable) return { status: 503, body: errorBody(503, `Elasticsearch unavailable: ${redactUrls(e.message)}`), headers: { 'retry-after': '5' } };
+    this.logger?.error({ err }, 'query failed');
+    return { status: 500, body: errorBody(500, redactUrls((err as Error).message)) };
+  }
+}
+
+function routeOf(path: string): Route {
+  if (path === '/api/services') return 'services';
+  if (path === '/api/operations' || /^\/api\/services\/[^/]+\/operations$/.test(path)) return 'operations';
+  if (path === '/api/traces') return 'search';
+  if (path.startsWith('/api/traces/') && path.length > '/api/traces/'.length && !path.slice(12).includes('/')) return 'trace';
+  return 'other';
+}
+
+const ok = (data: string[]): Reply => ({ status: 200, body: API_ENVELOPE(JSON.stringify(data), data.length) });
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** Compares the bearer token in constant time: both sides are hashed to the same length first. */
+function bearerMatches(header: string | undefined, expected: Buffer): boolean {
+  const m = /^Bearer[ ]+(\S+)\s*$/i.exec(header ?? '');
+  return timingSafeEqual(digest(m ? m[1] : ''), expected) && m !== null;
 }

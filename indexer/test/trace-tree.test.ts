@@ -1,4 +1,4 @@
-import { toJaegerTrace } from '../src/trace-tree';
+import { jaegerTraceJson, toJaegerTrace } from '../src/trace-tree';
 import { parseJaegerDuration, TraceCache } from '../src/query-api';
 import { makeSpans } from './helpers';
 
@@ -29,25 +29,46 @@ describe('Jaeger response shaping', () => {
     expect(c.logs).toEqual([{ timestamp: Date.parse('2024-05-01T12:00:00.200Z') * 1000, fields: [{ key: 'event', type: 'string', value: 'retry' }, { key: 'attempt', type: 'int64', value: 2 }] }]);
     expect(c.references[1]).toEqual({ refType: 'FOLLOWS_FROM', traceID: 'ab'.repeat(16), spanID: 'cd'.repeat(8) });
     expect(full.spans.every((s) => s.warnings === null)).toBe(true);
+    expect(JSON.parse(jaegerTraceJson(root.traceId, [child, root, grandchild]).toString())).toEqual(full);
+    const big = makeSpans(1, 3000);
+    expect(JSON.parse(jaegerTraceJson(big[0].traceId, big, ['cut']).toString())).toEqual(toJaegerTrace(big[0].traceId, big, ['cut']));
+  });
+});
+
+describe('trace order', () => {
+  it('orders a chain of 50,000 spans (each the child of the one before) without overflowing the stack', () => {
+    const chain = makeSpans(1, 50_000);
+    const t = toJaegerTrace(chain[0].traceId, [...chain].reverse());
+    expect(t.spans.map((s) => s.spanID)).toEqual(chain.map((s) => s.spanId));
   });
 });
 
 describe('query API helpers', () => {
   it('parses Jaeger durations to nanoseconds', () => {
-    expect(['1.5ms', '200us', '2s', '1m', '10ns'].map(parseJaegerDuration)).toEqual([1_500_000, 200_000, 2e9, 60e9, 10]);
-    expect(() => parseJaegerDuration('fast')).toThrow(/not a duration/);
+    expect(['1.5ms', '200us', '2s', '1m', '10ns'].map((d) => parseJaegerDuration(d))).toEqual([1_500_000, 200_000, 2e9, 60e9, 10]);
+    expect(() => parseJaegerDuration('fast')).toThrow(/must be a duration/);
   });
 
-  it('caches recently read traces, evicting the least recently used and expiring after the TTL', () => {
+  it('caches recently read traces within a byte bound, evicting the least recently used and expiring after the TTL', () => {
     let now = 0;
-    const cache = new TraceCache(2, 1000, () => now);
-    const a = makeSpans(1, 1);
-    cache.set('a', a); cache.set('b', []);
+    const entry = (n: number) => Buffer.alloc(n, 'x');
+    const cache = new TraceCache(2 * (1000 + 1 + 96), 1000, () => now); // room for two 1,000-byte traces
+    const a = entry(1000);
+    cache.set('a', a); cache.set('b', entry(1000));
     expect(cache.get('a')).toBe(a); // a is now the most recent
-    cache.set('c', []);
+    cache.set('c', entry(1000));
     expect(cache.get('b')).toBeUndefined();
     expect(cache.get('a')).toBe(a);
-    now = 1001;
+    expect(cache.bytes).toBeLessThanOrEqual(2 * 1097);
+    cache.set('d', entry(1500)); // needs the room of both others
     expect(cache.get('a')).toBeUndefined();
+    expect(cache.get('c')).toBeUndefined();
+    expect(cache.get('d')).toBeDefined();
+    cache.set('huge', entry(5000)); // larger than the whole cache: not kept, nothing evicted for it
+    expect(cache.get('huge')).toBeUndefined();
+    expect(cache.get('d')).toBeDefined();
+    now = 1001;
+    expect(cache.get('d')).toBeUndefined();
+    expect(cache.bytes).toBe(0);
   });
 });

@@ -24,7 +24,7 @@ export function createIngest(env: Env, overrides: Partial<IngestSettings> = {}, 
     ? new Piscina({ filename: path.join(__dirname, 'decode-worker.js'), minThreads: settings.workerThreads, maxThreads: settings.workerThreads, resourceLimits: { maxYoungGenerationSizeMb: settings.workerYoungGenerationMb } })
     : undefined;
   const worker = new IngestWorker({ kafka, shared: cfg.shared, settings, logger, metrics, pool, ...hooks });
-  const ops = new OpsServer({ port: settings.httpPort, registry, ready: () => worker.ready });
+  const ops = new OpsServer({ port: settings.httpPort, host: cfg.shared.httpHost, registry, ready: () => worker.ready });
   let port: number | undefined;
   const service: Ingest = {
     worker,

@@ -1,9 +1,13 @@
+import { isIP } from 'node:net';
 import { ConfigError } from './errors';
 
 /**
  * Configuration schema. Every setting is an MPLP_* environment variable with a default that
  * works against the local cluster. A schema is a plain object of Setting descriptors; loading
  * validates every value and stops at the first bad one with a ConfigError naming the variable.
+ * A variable that is set, even to the empty string, is parsed: empty means empty (no S3
+ * endpoint, no access key), never "the default"; a setting that cannot be empty (a number, a
+ * list) rejects it with a message that says to unset it instead.
  */
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -16,6 +20,10 @@ export interface Setting<T> {
 }
 
 type Bound = { min?: number; max?: number };
+
+function rejectEmpty(name: string, raw: string, def: unknown): void {
+  if (raw.trim() === '') throw new ConfigError(name, `is set but empty; unset it to use the default (${JSON.stringify(def)})`);
+}
 
 function boundCheck(name: string, n: number, b: Bound): number {
   if (b.min !== undefined && n < b.min) throw new ConfigError(name, `must be >= ${b.min}, got ${n}`);
@@ -37,6 +45,7 @@ export const setting = {
     return {
       env, default: def, doc,
       parse: (raw) => {
+        rejectEmpty(env, raw, def);
         if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(env, `must be an integer, got "${raw}"`);
         return boundCheck(env, Number(raw.trim()), b);
       },
@@ -46,6 +55,7 @@ export const setting = {
     return {
       env, default: def, doc,
       parse: (raw) => {
+        rejectEmpty(env, raw, def);
         const n = Number(raw.trim());
         if (raw.trim() === '' || !Number.isFinite(n)) throw new ConfigError(env, `must be a number, got "${raw}"`);
         return boundCheck(env, n, b);
@@ -56,6 +66,7 @@ export const setting = {
     return {
       env, default: def, doc,
       parse: (raw) => {
+        rejectEmpty(env, raw, def);
         const v = raw.trim().toLowerCase();
         if (['1', 'true', 'yes', 'on'].includes(v)) return true;
         if (['0', 'false', 'no', 'off'].includes(v)) return false;
@@ -67,6 +78,7 @@ export const setting = {
     return {
       env, default: def, doc,
       parse: (raw) => {
+        rejectEmpty(env, raw, def);
         if (!(values as readonly string[]).includes(raw)) throw new ConfigError(env, `must be one of ${values.join(', ')}, got "${raw}"`);
         return raw as T;
       },
@@ -76,16 +88,20 @@ export const setting = {
     return {
       env, default: def, doc,
       parse: (raw) => {
+        rejectEmpty(env, raw, def);
         const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
         if (items.length === 0) throw new ConfigError(env, 'must list at least one value');
         return items;
       },
     };
   },
-  url(env: string, def: string, doc: string): Setting<string> {
+  /** An http(s) URL; with allowEmpty, the empty string is a value of its own (e.g. "no custom endpoint"). */
+  url(env: string, def: string, doc: string, opts: { allowEmpty?: boolean } = {}): Setting<string> {
     return {
       env, default: def, doc,
       parse: (raw) => {
+        if (opts.allowEmpty && raw.trim() === '') return '';
+        rejectEmpty(env, raw, def);
         try {
           const u = new URL(raw);
           if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('protocol');
@@ -96,11 +112,26 @@ export const setting = {
       },
     };
   },
+  /** A listen address: an IPv4 or IPv6 address or a host name (127.0.0.1 = this machine only, 0.0.0.0 = every interface). */
+  host(env: string, def: string, doc: string): Setting<string> {
+    return {
+      env, default: def, doc,
+      parse: (raw) => {
+        rejectEmpty(env, raw, def);
+        const v = raw.trim();
+        if (isIP(v) === 0 && !/^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,62})(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,62}))*$/.test(v)) {
+          throw new ConfigError(env, `must be an IP address or host name, got "${raw}"`);
+        }
+        return v;
+      },
+    };
+  },
   /** Durations as 500ms, 5s, 2m, 1h, 7d or a bare number of milliseconds. Parsed to milliseconds. */
   duration(env: string, defMs: number, doc: string, b: Bound = {}): Setting<number> {
     return {
       env, default: defMs, doc,
       parse: (raw) => {
+        rejectEmpty(env, raw, defMs);
         const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(raw.trim());
         if (!m) throw new ConfigError(env, `must be a duration like 500ms, 5s, 2m, 1h, 7d, got "${raw}"`);
         const mult = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 }[(m[2] ?? 'ms') as 'ms'];
@@ -118,7 +149,7 @@ export function loadConfig<S extends Schema>(schema: S, env: Env): ConfigOf<S> {
   const out: Record<string, unknown> = {};
   for (const [key, s] of Object.entries(schema)) {
     const raw = env[s.env];
-    out[key] = raw === undefined || raw === '' ? s.default : s.parse(raw);
+    out[key] = raw === undefined ? s.default : s.parse(raw);
   }
   return Object.freeze(out) as ConfigOf<S>;
 }
@@ -151,6 +182,6 @@ export function redactConfig<S extends Schema>(schema: S, cfg: ConfigOf<S>): Rec
 /** Markdown table rows for the README's settings reference. */
 export function settingsTable(schema: Schema): string {
   return Object.values(schema)
-    .map((s) => `| \`${s.env}\` | \`${s.secret ? '(empty)' : JSON.stringify(s.default)}\` | ${s.doc} |`)
+    .map((s) => `| \`${s.env}\` | \`${s.secret ? (s.default ? '(local-only, not shown)' : '(empty)') : JSON.stringify(s.default)}\` | ${s.doc} |`)
     .join('\n');
 }

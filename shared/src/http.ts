@@ -4,6 +4,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface OpsServerOptions {
   port: number;
+  /** Listen address (MPLP_HTTP_HOST); loopback when not given, so nothing is exposed by accident. */
   host?: string;
   registry: Registry;
   /** Ready when every dependency is reachable and the consumer has joined its group. */
@@ -29,9 +30,14 @@ export class OpsServer {
     this.server.keepAliveTimeout = 5_000;
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
-      this.server!.listen(this.opts.port, this.opts.host ?? '0.0.0.0', () => resolve());
+      this.server!.listen(this.opts.port, this.opts.host ?? '127.0.0.1', () => resolve());
     });
     return (this.server.address() as AddressInfo).port;
+  }
+
+  /** The address and port bound, once started. */
+  address(): AddressInfo | undefined {
+    return (this.server?.address() as AddressInfo | null) ?? undefined;
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

@@ -70,8 +70,12 @@ export function alertMappings() {
   };
 }
 
-export function indexTemplates(prefix: string) {
-  const settings = { number_of_shards: 1, number_of_replicas: 0, refresh_interval: '1s' };
+/** Shards and replicas of the daily indices (MPLP_INDEX_SHARDS, MPLP_INDEX_REPLICAS); the local cluster's one node keeps 0 replicas. */
+export interface IndexLayout { shards: number; replicas: number }
+export const LOCAL_INDEX_LAYOUT: IndexLayout = { shards: 1, replicas: 0 };
+
+export function indexTemplates(prefix: string, layout: IndexLayout = LOCAL_INDEX_LAYOUT) {
+  const settings = { number_of_shards: layout.shards, number_of_replicas: layout.replicas, refresh_interval: '1s' };
   return [
     { name: `${prefix}-traces`, index_patterns: [`${prefix}-traces-*`], template: { settings, mappings: traceMappings() } },
     { name: `${prefix}-metrics`, index_patterns: [`${prefix}-metrics-*`], template: { settings, mappings: metricMappings() } },
@@ -79,10 +83,13 @@ export function indexTemplates(prefix: string) {
   ];
 }
 
-/** Installs (or updates) the composable index templates: PUT is idempotent. */
-export async function ensureIndexTemplates(es: Client, prefix: string): Promise<string[]> {
+/**
+ * Installs (or updates) the composable index templates: PUT is idempotent. A changed layout
+ * applies to indices created afterwards (Elasticsearch reads templates at index creation).
+ */
+export async function ensureIndexTemplates(es: Client, prefix: string, layout: IndexLayout = LOCAL_INDEX_LAYOUT): Promise<string[]> {
   const names: string[] = [];
-  for (const t of indexTemplates(prefix)) {
+  for (const t of indexTemplates(prefix, layout)) {
     try {
       await es.indices.putIndexTemplate({ name: t.name, index_patterns: t.index_patterns, priority: 200, template: t.template as never, _meta: { managedBy: 'mplp' } });
     } catch (err) {

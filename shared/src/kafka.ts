@@ -47,8 +47,17 @@ export function kafkaClientConfig(cfg: KafkaSettings, clientSuffix: string, logg
   };
 }
 
-/** The one way every process and test makes a Kafka client. */
+/** What is unsafe in the Kafka settings: SASL PLAIN sends the password as it is, so without TLS anyone on the path reads it. */
+export function kafkaSecurityWarnings(cfg: Pick<KafkaSettings, 'kafkaSaslMechanism' | 'kafkaSsl'>): string[] {
+  if (cfg.kafkaSaslMechanism === 'plain' && !cfg.kafkaSsl) {
+    return ['MPLP_KAFKA_SASL_MECHANISM=plain without MPLP_KAFKA_SSL=true sends the Kafka password in clear text; enable TLS or use scram-sha-512'];
+  }
+  return [];
+}
+
+/** The one way every process and test makes a Kafka client; unsafe settings are logged as warnings when a logger is given. */
 export function createKafka(cfg: KafkaSettings, clientSuffix: string, logger?: Logger): Kafka {
+  for (const warning of kafkaSecurityWarnings(cfg)) logger?.warn({ client: clientSuffix }, warning);
   // Process-wide in kafkajs: every client made here reads gzip, snappy, lz4 and zstd batches, bounded.
   registerKafkaCodecs(cfg.kafkaMaxDecompressedBatchBytes ?? 64 * 1024 * 1024);
   return new Kafka(kafkaClientConfig(cfg, clientSuffix, logger));

@@ -1,11 +1,14 @@
 import { setting, Schema, ConfigOf, loadConfig, checkUnknownSettings, settingNames, Env } from './config';
+import { ConfigError } from './errors';
 
 /**
  * Settings every process shares: how to reach Kafka, Elasticsearch and S3, topic names, logging.
- * Defaults match the local cluster started by scripts/cluster/start.sh.
+ * Defaults match the local cluster started by scripts/cluster/start.sh; those marked local-only
+ * (S3 endpoint and keys, index replicas) are wrong anywhere else and must be set there.
  */
 export const sharedSchema = {
   logLevel: setting.oneOf('MPLP_LOG_LEVEL', 'info', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'pino log level'),
+  httpHost: setting.host('MPLP_HTTP_HOST', '127.0.0.1', 'address every worker\'s /healthz /readyz /metrics server binds (0.0.0.0: every interface, for scrapers on other hosts)'),
 
   kafkaBrokers: setting.list('MPLP_KAFKA_BROKERS', ['127.0.0.1:9092'], 'Kafka bootstrap brokers, comma separated'),
   kafkaClientId: setting.string('MPLP_KAFKA_CLIENT_ID', 'mplp', 'Kafka client id prefix', { nonEmpty: true }),
@@ -35,11 +38,13 @@ export const sharedSchema = {
   esRejectUnauthorized: setting.bool('MPLP_ES_TLS_REJECT_UNAUTHORIZED', true, 'verify the Elasticsearch certificate'),
   esRequestTimeoutMs: setting.duration('MPLP_ES_REQUEST_TIMEOUT', 30000, 'Elasticsearch request timeout', { min: 100 }),
   indexPrefix: setting.string('MPLP_INDEX_PREFIX', 'mplp', 'prefix of index names and templates (mplp-traces-YYYY.MM.DD)', { nonEmpty: true }),
+  indexShards: setting.int('MPLP_INDEX_SHARDS', 1, 'primary shards of each daily index (index templates)', { min: 1, max: 1024 }),
+  indexReplicas: setting.int('MPLP_INDEX_REPLICAS', 0, 'replicas of each daily index (index templates); 0 is local-only: on a cluster of several nodes set 1 or more, or losing a node loses data', { min: 0, max: 16 }),
 
-  s3Endpoint: setting.url('MPLP_S3_ENDPOINT', 'http://127.0.0.1:9000', 'S3 endpoint (empty string means AWS)'),
+  s3Endpoint: setting.url('MPLP_S3_ENDPOINT', 'http://127.0.0.1:9000', 'S3 endpoint; the default is local-only (the local MinIO); set it empty (MPLP_S3_ENDPOINT=) for AWS S3', { allowEmpty: true }),
   s3Region: setting.string('MPLP_S3_REGION', 'us-east-1', 'S3 region', { nonEmpty: true }),
-  s3AccessKeyId: setting.string('MPLP_S3_ACCESS_KEY_ID', 'mplp', 'S3 access key id'),
-  s3SecretAccessKey: setting.string('MPLP_S3_SECRET_ACCESS_KEY', 'mplp-local-secret', 'S3 secret access key', { secret: true }),
+  s3AccessKeyId: setting.string('MPLP_S3_ACCESS_KEY_ID', 'mplp', 'S3 access key id; the default is local-only; set it empty (MPLP_S3_ACCESS_KEY_ID=) to use the AWS default credential chain (environment, profile, IAM role)'),
+  s3SecretAccessKey: setting.string('MPLP_S3_SECRET_ACCESS_KEY', 'mplp-local-secret', 'S3 secret access key (the default is local-only; ignored when the access key id is empty)', { secret: true }),
   s3Bucket: setting.string('MPLP_S3_BUCKET', 'mplp-archive', 'bucket for archived indices', { nonEmpty: true }),
   s3Prefix: setting.string('MPLP_S3_PREFIX', 'archive', 'key prefix for archived indices'),
   s3ForcePathStyle: setting.bool('MPLP_S3_FORCE_PATH_STYLE', true, 'path-style bucket addressing (needed by most S3-compatible servers)'),
@@ -70,5 +75,14 @@ export function loadProcessConfig<S extends Schema>(env: Env, ownPrefix: string,
   const relevant: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(env)) if (!others.some((p) => k.startsWith(p))) relevant[k] = v;
   checkUnknownSettings(relevant, [...settingNames(sharedSchema), ...settingNames(own), ...clusterScriptSettings]);
-  return { shared: loadConfig(sharedSchema, env), own: loadConfig(own, env) };
+  const shared = loadConfig(sharedSchema, env);
+  checkSharedSettings(shared);
+  return { shared, own: loadConfig(own, env) };
+}
+
+/** Checks between shared settings that no single parser can make. */
+export function checkSharedSettings(cfg: SharedConfig): void {
+  if (cfg.s3AccessKeyId !== '' && cfg.s3SecretAccessKey === '') {
+    throw new ConfigError('MPLP_S3_SECRET_ACCESS_KEY', 'is empty while MPLP_S3_ACCESS_KEY_ID is set; set both, or set MPLP_S3_ACCESS_KEY_ID= (empty) for the AWS default credential chain');
+  }
 }

@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig, loadProcessConfig, setting, sharedSchema, redactConfig } from '../src';
+import { ConfigError, indexTemplates, kafkaSecurityWarnings, loadConfig, loadProcessConfig, setting, sharedSchema, redactConfig } from '../src';
 
 const schema = {
   port: setting.int('MPLP_X_PORT', 8080, 'port', { min: 0, max: 65535 }),
@@ -44,5 +44,42 @@ describe('config', () => {
   it('never shows a secret in the loggable copy', () => {
     const cfg = loadConfig(schema, { MPLP_X_TOKEN: 'hunter2' });
     expect(JSON.stringify(redactConfig(schema, cfg))).not.toContain('hunter2');
+  });
+
+  it('takes an empty value as empty, not as the default: AWS endpoint, no static keys (IAM role)', () => {
+    const { shared } = loadProcessConfig({ MPLP_S3_ENDPOINT: '', MPLP_S3_ACCESS_KEY_ID: '', MPLP_S3_SECRET_ACCESS_KEY: '', MPLP_S3_PREFIX: '' }, 'MPLP_X_', schema);
+    expect(shared).toMatchObject({ s3Endpoint: '', s3AccessKeyId: '', s3SecretAccessKey: '', s3Prefix: '' });
+    expect(loadConfig(schema, { MPLP_X_TOKEN: '' }).token).toBe('');
+  });
+
+  it('refuses an empty value where empty means nothing, saying to unset it', () => {
+    expect(() => loadConfig(schema, { MPLP_X_PORT: '' })).toThrow(/MPLP_X_PORT: is set but empty; unset it to use the default \(8080\)/);
+    expect(() => loadConfig(sharedSchema, { MPLP_KAFKA_BROKERS: '' })).toThrow(/MPLP_KAFKA_BROKERS: is set but empty/);
+    expect(() => loadConfig(sharedSchema, { MPLP_ES_URL: '' })).toThrow(/MPLP_ES_URL: is set but empty/);
+    expect(() => loadConfig(sharedSchema, { MPLP_INDEX_PREFIX: '' })).toThrow(/MPLP_INDEX_PREFIX: must not be empty/);
+  });
+
+  it('refuses an access key without its secret', () => {
+    expect(() => loadProcessConfig({ MPLP_S3_ACCESS_KEY_ID: 'AKIA1', MPLP_S3_SECRET_ACCESS_KEY: '' }, 'MPLP_X_', schema))
+      .toThrow(/MPLP_S3_SECRET_ACCESS_KEY: is empty while MPLP_S3_ACCESS_KEY_ID is set/);
+  });
+
+  it('makes index shards and replicas settings; the local default keeps 0 replicas', () => {
+    expect(indexTemplates('p')[0].template.settings).toMatchObject({ number_of_shards: 1, number_of_replicas: 0 });
+    const cfg = loadConfig(sharedSchema, { MPLP_INDEX_SHARDS: '3', MPLP_INDEX_REPLICAS: '2' });
+    const t = indexTemplates('p', { shards: cfg.indexShards, replicas: cfg.indexReplicas });
+    expect(t.map((x) => x.template.settings)).toEqual(Array(3).fill({ number_of_shards: 3, number_of_replicas: 2, refresh_interval: '1s' }));
+  });
+
+  it('binds the ops server to loopback unless MPLP_HTTP_HOST says otherwise', () => {
+    expect(loadConfig(sharedSchema, {}).httpHost).toBe('127.0.0.1');
+    expect(loadConfig(sharedSchema, { MPLP_HTTP_HOST: '0.0.0.0' }).httpHost).toBe('0.0.0.0');
+    expect(() => loadConfig(sharedSchema, { MPLP_HTTP_HOST: 'a b' })).toThrow(/MPLP_HTTP_HOST: must be an IP address or host name/);
+  });
+
+  it('warns about SASL PLAIN without TLS only', () => {
+    expect(kafkaSecurityWarnings({ kafkaSaslMechanism: 'plain', kafkaSsl: false })[0]).toMatch(/clear text/);
+    expect(kafkaSecurityWarnings({ kafkaSaslMechanism: 'plain', kafkaSsl: true })).toEqual([]);
+    expect(kafkaSecurityWarnings({ kafkaSaslMechanism: 'scram-sha-512', kafkaSsl: false })).toEqual([]);
   });
 });

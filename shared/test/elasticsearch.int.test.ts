@@ -1,5 +1,5 @@
 import { TestContext, waitFor } from '../testing';
-import { dailyIndex, ensureIndexTemplates, NormalizedSpan, spanDocId } from '../src';
+import { dailyIndex, ensureIndexTemplates, loadConfig, NormalizedSpan, sharedSchema, spanDocId } from '../src';
 
 describe('Elasticsearch through the project client factory (real server)', () => {
   const ctx = new TestContext();
@@ -33,4 +33,16 @@ describe('Elasticsearch through the project client factory (real server)', () =>
     const nanos = await es.search({ index, docvalue_fields: [{ field: 'startTime', format: 'strict_date_optional_time_nanos' }] as never, query: { match_all: {} } });
     expect((nanos.hits.hits[0].fields as Record<string, string[]>).startTime[0]).toBe('2024-03-04T05:06:07.123456789Z');
   });
+
+  it('creates daily indices with the shards and replicas of MPLP_INDEX_SHARDS / MPLP_INDEX_REPLICAS', async () => {
+    const es = ctx.es();
+    const prefix = ctx.indexPrefix();
+    const cfg = loadConfig(sharedSchema, { MPLP_INDEX_SHARDS: '2', MPLP_INDEX_REPLICAS: '1' });
+    await ensureIndexTemplates(es, prefix, { shards: cfg.indexShards, replicas: cfg.indexReplicas });
+    const index = dailyIndex(prefix, 'traces', Date.now());
+    await es.indices.create({ index });
+    const settings = (await es.indices.getSettings({ index }))[index].settings!.index!;
+    expect({ shards: settings.number_of_shards, replicas: settings.number_of_replicas }).toEqual({ shards: '2', replicas: '1' });
+  });
 });
+
