@@ -25,7 +25,8 @@ export interface RestoreResult {
  * an operator unmarks it, and then deletes it without a new export if nobody wrote to it.
  */
 export class IndexRestorer {
-  constructor(private readonly es: Client, private readonly store: ArchiveStore, private readonly logger: Logger, private readonly holdMs: number) {}
+  constructor(private readonly es: Client, private readonly store: ArchiveStore, private readonly logger: Logger, private readonly holdMs: number,
+    private readonly replicas = 0) {}
 
   async restore(index: string, opts: { force?: boolean; progress?: (docs: number, total: number) => void } = {}): Promise<RestoreResult> {
     const manifests = await this.store.manifests(index);
@@ -54,6 +55,7 @@ export class IndexRestorer {
     const loading: RestoredMark = { at, until: new Date(Date.now() + Math.max(this.holdMs, 86400e3)).toISOString(), generations };
     const mappings = { ...(newest.mappings as Record<string, unknown>), _meta: { ...((newest.mappings as { _meta?: object })._meta ?? {}), [RESTORED_MARK]: loading } };
     try {
+      // Loaded without replicas (one copy to write), given the configured replicas once loaded.
       await this.es.indices.create({ index, mappings: mappings as never, settings: { number_of_shards: shards, number_of_replicas: 0, refresh_interval: '-1' } });
     } catch (err) { throw classifyElasticsearchError(err, `create ${index}`); }
     // A restore that fails part-way removes the index it created, so a rerun starts clean
@@ -134,7 +136,7 @@ export class IndexRestorer {
         progress?.(done, total);
       }
     }
-    await es_(`settings of ${index}`, () => this.es.indices.putSettings({ index, settings: { refresh_interval: '1s' } }));
+    await es_(`settings of ${index}`, () => this.es.indices.putSettings({ index, settings: { refresh_interval: '1s', number_of_replicas: this.replicas } }));
     await es_(`refresh ${index}`, () => this.es.indices.refresh({ index }));
     const count = (await es_(`count ${index}`, () => this.es.count({ index }))).count;
     if (count !== expected) throw new MplpError('count_mismatch', `restored ${count} documents into ${index}, the archive holds ${expected}`);

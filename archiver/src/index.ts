@@ -30,7 +30,7 @@ export function createArchiverParts(env: Env, hooks: ArchiveHooks = {}, opts: { 
   });
   const store = new ArchiveStore(s3, cfg.shared.s3Bucket, cfg.shared.s3Prefix, settings.s3Attempts);
   const archiver = new IndexArchiver(es, store, settings, logger, hooks);
-  const restorer = new IndexRestorer(es, store, logger, settings.restoredHoldMs);
+  const restorer = new IndexRestorer(es, store, logger, settings.restoredHoldMs, cfg.shared.indexReplicas);
   const close = async () => { await es.close(); s3.destroy(); };
   return { cfg, settings, logger, es, store, archiver, restorer, close };
 }
