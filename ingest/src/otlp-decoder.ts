@@ -1,16 +1,7 @@
-import { InvalidInputError } from '../../shared/src';
+import { ExportTraceServiceRequestType, InvalidInputError, ProtoMessageType } from '../../shared/src';
 import type { KeyValue } from './attributes';
 
-// Generated at build time (`npm run gen:otlp`, protobufjs-cli's static code) from the official
-// opentelemetry-proto definitions vendored in ingest/proto/ (version and license there). The
-// generated decoder bounds message nesting, so a deeply nested kvlist cannot exhaust the stack.
-const root = require('./generated/otlp-proto.js');
-const ExportTraceServiceRequest = root.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest as {
-  decode(b: Uint8Array): OtlpRequest;
-  encode(m: unknown): { finish(): Uint8Array };
-  fromObject(o: unknown): unknown;
-  toObject(m: unknown, o: Record<string, unknown>): Record<string, unknown>;
-};
+const ExportTraceServiceRequest = ExportTraceServiceRequestType as ProtoMessageType<OtlpRequest>;
 
 /** OTLP trace data as decoded from protobuf (ids Uint8Array, times Long) or parsed from JSON (ids hex, times strings). */
 export interface OtlpSpan {
