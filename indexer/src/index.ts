@@ -24,13 +24,14 @@ export function createIndexer(env: Env, overrides: Partial<IndexerSettings> = {}
   const es = createElasticsearch(cfg.shared);
   const kafka = createKafka(cfg.shared, 'indexer', logger.child({ component: 'kafka' }));
   const bulk = new BulkIndexer(es, settings, metrics, logger.child({ component: 'bulk' }));
-  const worker = new IndexerWorker({ kafka, shared: cfg.shared, settings, logger, metrics, bulk });
+  const worker = new IndexerWorker({ kafka, shared: cfg.shared, settings, logger, metrics, bulk, registry });
   const api = new QueryApi(new TraceQuery(es, cfg.shared.indexPrefix), new TraceCache(settings.traceCacheSize, settings.traceCacheTtlMs));
   const ops = new OpsServer({ port: settings.httpPort, registry, ready: () => worker.ready });
   let queryPort: number | undefined;
   let opsPort: number | undefined;
   const service: Indexer = {
     worker,
+    failure: worker.failure,
     queryPort: () => queryPort,
     opsPort: () => opsPort,
     async start() {

@@ -13,3 +13,5 @@ export * from './indices';
 export * from './http';
 export * from './lifecycle';
 export * from './commit-tracker';
+export * from './byte-budget';
+export * from './partition-consumer';
