@@ -48,7 +48,8 @@ export class IngestWorker implements Service {
       kafka, groupId: settings.groupId, topics: [shared.topicRaw], logger, registry, maxUnsettledAgeMs: shared.kafkaMaxUnsettledAgeMs,
       partitionsConsumedConcurrently: settings.partitionsConcurrently,
       consumerConfig: {
-        maxBytesPerPartition: settings.fetchMaxBytesPerPartition, maxBytes: settings.fetchMaxBytesPerPartition * 4, sessionTimeout: 30_000, heartbeatInterval: 3_000,
+        maxBytesPerPartition: settings.fetchMaxBytesPerPartition, maxBytes: settings.fetchMaxBytesPerPartition * 4, sessionTimeout: settings.sessionTimeoutMs,
+        heartbeatInterval: Math.min(3_000, Math.floor(settings.sessionTimeoutMs / 3)),
       },
       handleBatch: (batch) => this.handleBatch(batch),
     });
