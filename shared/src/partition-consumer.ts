@@ -90,6 +90,9 @@ export class AssignedPartition<S = undefined> {
     return this.loop;
   }
 
+  /** Every slot registered is settled (and what that allows is committed or being committed). */
+  get settled(): boolean { this.tracker.toCommit(); return this.tracker.done; }
+
   /** Wall-clock ms when the oldest input not yet committed was fetched; undefined when everything is. */
   oldestUnsettledAt(): number | undefined { return this.fetched[0]?.at; }
 
@@ -190,6 +193,8 @@ export class PartitionConsumer<S = undefined> {
   private timer?: NodeJS.Timeout;
   private readonly stalled = new Set<string>();
   private commitWarnedAt = 0;
+  /** A heartbeat answered that the group is rebalancing: hand nothing new out, settle and commit first. */
+  private rebalancing?: Promise<void>;
 
   constructor(private readonly opts: PartitionConsumerOptions<S>) {
     this.failure = new Promise((resolve) => { this.resolveFailure = resolve; });
@@ -275,7 +280,7 @@ export class PartitionConsumer<S = undefined> {
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, isRunning, isStale, resolveOffset } = payload;
-    if (this.stopping || batch.messages.length === 0 || !isRunning() || isStale()) return;
+    if (this.stopping || this.rebalancing || batch.messages.length === 0 || !isRunning() || isStale()) return;
     // kafkajs joins before it fetches; a batch of a partition never announced (scripted tests) is assigned here.
     const p = this.partitions.get(`${batch.topic}/${batch.partition}`) ?? this.assign(batch.topic, batch.partition, Promise.resolve(new Map()));
     await this.initialized(p);
@@ -284,13 +289,42 @@ export class PartitionConsumer<S = undefined> {
     p.highWatermark = BigInt(batch.highWatermark);
     const messages = p.fresh(batch.messages, Date.now());
     if (messages.length === 0) { resolveOffset(batch.messages[batch.messages.length - 1].offset); return; }
-    const heartbeatMs = this.opts.consumerConfig?.heartbeatInterval ?? 3000;
+    const heartbeatMs = this.heartbeatMs;
+    const heartbeat = () => this.heartbeat(payload);
     await this.opts.handleBatch({
-      partition: p, messages, highWatermark: batch.highWatermark, active,
+      partition: p, messages, highWatermark: batch.highWatermark, active, heartbeat,
       handedOut: (offset) => { p.handOut(offset); resolveOffset(offset); },
-      heartbeat: () => payload.heartbeat(),
-      waitForRoom: (budget) => waitWithHeartbeats(budget, heartbeatMs, active, () => payload.heartbeat()),
+      waitForRoom: (budget) => waitWithHeartbeats(budget, heartbeatMs, active, heartbeat),
     });
+    await heartbeat().catch(() => undefined);
+    // kafkajs rejoins once the handlers return: first let the input in flight settle and commit it
+    // with the generation that owns it, so the partitions' next owners (maybe this member) start
+    // past it — what Java consumers do in onPartitionsRevoked. The group waits for the rejoin up
+    // to its rebalance timeout (kafkajs: 60 s).
+    if (this.rebalancing) await this.rebalancing;
+  }
+
+  private get heartbeatMs(): number { return this.opts.consumerConfig?.heartbeatInterval ?? 3000; }
+
+  /** kafkajs' heartbeat; a rebalance it reports starts the settle-and-commit step before the rejoin. */
+  private async heartbeat(payload: EachBatchPayload): Promise<void> {
+    try {
+      await payload.heartbeat();
+    } catch (err) {
+      if (isRebalancing(err)) this.rebalancing ??= this.settleBeforeRebalance(payload);
+      throw err;
+    }
+  }
+
+  /** Waits (heartbeating, so the member is not dropped) until every slot handed out settled or the bound passed, then commits. */
+  private async settleBeforeRebalance(payload: EachBatchPayload): Promise<void> {
+    const deadline = Date.now() + Math.min(30_000, this.opts.consumerConfig?.rebalanceTimeout ?? 60_000) / 2;
+    let beat = Date.now();
+    while (Date.now() < deadline && ![...this.partitions.values()].every((p) => p.settled)) {
+      await new Promise((r) => setTimeout(r, 20));
+      if (Date.now() - beat >= this.heartbeatMs) { beat = Date.now(); await payload.heartbeat().catch(() => undefined); }
+    }
+    await Promise.allSettled([...this.partitions.values()].map((p) => p.requestCommit()));
   }
 
   private assign(topic: string, partition: number, committed: Promise<Map<string, CommittedPosition>>): AssignedPartition<S> {
@@ -321,6 +355,7 @@ export class PartitionConsumer<S = undefined> {
   private joinedGroup(memberId: string | undefined, assignment: Record<string, number[]>): void {
     // A new member id: this member was out of the group meanwhile, and every partition may have had another owner.
     const rejoined = this.memberId !== undefined && memberId !== this.memberId;
+    this.rebalancing = undefined;
     this.memberId = memberId;
     const owned = new Set(Object.entries(assignment).flatMap(([topic, ps]) => ps.map((p) => `${topic}/${p}`)));
     this.revoke([...this.partitions.entries()].filter(([key]) => rejoined || !owned.has(key)).map(([, p]) => p));
@@ -403,6 +438,11 @@ export class PartitionConsumer<S = undefined> {
 }
 
 /** The heartbeating wait of BatchContext.waitForRoom. */
+function isRebalancing(err: unknown): boolean {
+  const type = (err as { type?: string }).type;
+  return type === 'REBALANCE_IN_PROGRESS' || type === 'NOT_COORDINATOR_FOR_GROUP' || type === 'ILLEGAL_GENERATION';
+}
+
 async function waitWithHeartbeats(budget: ByteBudget, heartbeatMs: number, active: () => boolean, heartbeat: () => Promise<void>): Promise<boolean> {
   while (budget.full) {
     if (!active()) return false;

@@ -164,6 +164,28 @@ describe('PartitionConsumer', () => {
     await h.pc.stop();
   });
 
+  it('when a heartbeat reports a rebalance, settles the input in flight and commits it before the handler returns (and kafkajs rejoins)', async () => {
+    const h = harness();
+    await h.pc.start();
+    h.join('m1', [0, 1]);
+    await h.feed(0, ['0', '1']);
+    h.failHeartbeats(Object.assign(new Error('rebalancing'), { type: 'REBALANCE_IN_PROGRESS' }));
+    let returned = false;
+    const batch = h.feed(1, ['5']).then(() => { returned = true; });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(returned).toBe(false); // 0:0, 0:1 and 1:5 are still in flight
+    h.settle('0:0'); h.settle('0:1'); h.settle('1:5');
+    await batch;
+    expect(h.commits.sort()).toEqual(['0:2', '1:6']);
+    await h.feed(1, ['6']); // nothing new is handed out until the group is joined again
+    expect(h.handed).toEqual(['0:0', '0:1', '1:5']);
+    h.failHeartbeats(undefined);
+    h.join('m1', [1]);
+    await h.feed(1, ['6']);
+    expect(h.handed).toEqual(['0:0', '0:1', '1:5', '1:6']);
+    await h.pc.stop();
+  });
+
   it('a non-retriable crash makes it not ready and settles `failure`; a retriable one does neither for good', async () => {
     const h = harness();
     await h.pc.start();
