@@ -20,6 +20,26 @@ async function publish(ctx: TestContext, topic: string, messages: number): Promi
   return ids;
 }
 
+/** Publishes OTLP requests (20 per send, about 50 sends a second) until stop(), which returns every span id sent. */
+async function startStream(ctx: TestContext, topic: string): Promise<{ stop: () => Promise<Set<string>> }> {
+  const gen = new TraceGenerator({ errorRate: 0 });
+  const ids = new Set<string>();
+  const producer = await ctx.producer();
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const messages = Array.from({ length: 20 }, () => {
+        const traces = Array.from({ length: 3 }, () => gen.trace(Date.now()));
+        for (const s of traces.flat()) ids.add(s.spanId.toString('hex'));
+        return { value: encodeTraces(traces, 'protobuf') };
+      });
+      await producer.send({ topic, acks: -1, messages });
+      await new Promise((r) => setTimeout(r, 20)); // pacing of the load, not a synchronisation
+    }
+  })();
+  return { stop: async () => { running = false; await loop; return ids; } };
+}
+
 /** The group's one member id while the group is Stable with exactly one member, else undefined. */
 async function soleMember(admin: Admin, groupId: string): Promise<string | undefined> {
   const { groups: [g] } = await admin.describeGroups([groupId]);
@@ -121,13 +141,14 @@ describe('ingest consumption on the real Kafka: stalls, heartbeats, crashes', ()
 
   it('SIGTERM under load: exit 0 after a clean commit, and the restarted worker replays nothing (every span exactly once)', async () => {
     const { raw, validated, env } = await ingestTopics(ctx, stream);
-    const sent = await publish(ctx, raw, 400);
     const out = await ctx.collect(validated);
+    const load = await startStream(ctx, raw);
     const first = spawnIngest(ctx, env);
-    await waitFor('some spans through before SIGTERM', () => out.messages.length > 0 && spanIdsOf(out.messages).length > sent.size / 10, { timeoutMs: 90_000, intervalMs: 20 });
+    await waitFor('spans flowing through the first worker', () => spanIdsOf(out.messages).length > 2000, { timeoutMs: 90_000, intervalMs: 20 });
     first.kill('SIGTERM');
     expect(await exited(first)).toBe(0);
-    expect(spanIdsOf(out.messages).length).toBeLessThan(sent.size); // stopped mid-stream
+    const sent = await load.stop();
+    expect(new Set(spanIdsOf(out.messages)).size).toBeLessThan(sent.size); // stopped mid-stream
     spawnIngest(ctx, env);
     await waitFor('every span after the restart', () => new Set(spanIdsOf(out.messages)).size >= sent.size, { timeoutMs: 120_000, intervalMs: 250 });
     const admin = await ctx.admin();
@@ -139,17 +160,21 @@ describe('ingest consumption on the real Kafka: stalls, heartbeats, crashes', ()
 
   it('a second worker joining mid-stream (rebalance with chunks in flight) loses nothing and duplicates nothing', async () => {
     const { raw, validated, env } = await ingestTopics(ctx, stream);
-    const sent = await publish(ctx, raw, 400);
-    const out = await ctx.collect(validated);
-    spawnIngest(ctx, env);
-    await waitFor('some spans through before the second worker joins', () => spanIdsOf(out.messages).length > sent.size / 10, { timeoutMs: 90_000, intervalMs: 20 });
-    spawnIngest(ctx, env);
-    expect(spanIdsOf(out.messages).length).toBeLessThan(sent.size); // joined mid-stream
-    await waitFor('every span', () => new Set(spanIdsOf(out.messages)).size >= sent.size, { timeoutMs: 120_000, intervalMs: 250 });
     const admin = await ctx.admin();
+    const out = await ctx.collect(validated);
+    const load = await startStream(ctx, raw);
+    spawnIngest(ctx, env);
+    await waitFor('spans flowing through the first worker', () => spanIdsOf(out.messages).length > 2000, { timeoutMs: 90_000, intervalMs: 20 });
+    spawnIngest(ctx, env);
+    await waitFor('both workers in the group', async () => {
+      const { groups: [g] } = await admin.describeGroups([env.MPLP_INGEST_GROUP_ID]);
+      return g.state === 'Stable' && g.members.length === 2;
+    }, { timeoutMs: 60_000, intervalMs: 100 });
+    const before = spanIdsOf(out.messages).length;
+    await waitFor('spans flowing after the rebalance', () => spanIdsOf(out.messages).length > before + 2000, { timeoutMs: 60_000, intervalMs: 20 });
+    const sent = await load.stop();
+    await waitFor('every span', () => new Set(spanIdsOf(out.messages)).size >= sent.size, { timeoutMs: 120_000, intervalMs: 250 });
     await waitFor('committed to the end of the input', () => committedToEnd(admin, env.MPLP_INGEST_GROUP_ID, raw), { timeoutMs: 60_000, intervalMs: 250 });
-    const { groups: [g] } = await admin.describeGroups([env.MPLP_INGEST_GROUP_ID]);
-    expect(g.members).toHaveLength(2);
     const ids = spanIdsOf(out.messages);
     expect(new Set(ids)).toEqual(sent);
     expect(ids.length).toBe(sent.size);

@@ -162,6 +162,7 @@ export interface BatchContext<S> {
    * rebalance waits for the handler, or the consumer stops).
    */
   waitForRoom(budget: ByteBudget): Promise<boolean>;
+  /** kafkajs' heartbeat (sent at most every heartbeat interval); never rejects: a rebalance it reports is the consumer's to handle. */
   heartbeat(): Promise<void>;
 }
 
@@ -247,6 +248,9 @@ export class PartitionConsumer<S = undefined> {
     this.consumer = consumer;
     // CRASH first: the unit tests' scripted consumers keep one listener, the last (GROUP_JOIN).
     consumer.on(consumer.events.CRASH, (e) => this.crashed(e.payload.error, e.payload.restart));
+    // kafkajs found the rebalance itself (not through a handler's heartbeat) and rejoins now: commit
+    // at once what is settled, so the request goes out ahead of the JoinGroup on the coordinator's connection.
+    consumer.on(consumer.events.REBALANCING, () => { for (const p of this.partitions.values()) void p.requestCommit(); });
     consumer.on(consumer.events.GROUP_JOIN, (e) => this.joinedGroup(e.payload.memberId, e.payload.memberAssignment));
     await consumer.connect();
     await consumer.subscribe({ topics, fromBeginning: true });
@@ -291,17 +295,22 @@ export class PartitionConsumer<S = undefined> {
     if (messages.length === 0) { resolveOffset(batch.messages[batch.messages.length - 1].offset); return; }
     const heartbeatMs = this.heartbeatMs;
     const heartbeat = () => this.heartbeat(payload);
-    await this.opts.handleBatch({
-      partition: p, messages, highWatermark: batch.highWatermark, active, heartbeat,
-      handedOut: (offset) => { p.handOut(offset); resolveOffset(offset); },
-      waitForRoom: (budget) => waitWithHeartbeats(budget, heartbeatMs, active, heartbeat),
-    });
-    await heartbeat().catch(() => undefined);
-    // kafkajs rejoins once the handlers return: first let the input in flight settle and commit it
-    // with the generation that owns it, so the partitions' next owners (maybe this member) start
-    // past it — what Java consumers do in onPartitionsRevoked. The group waits for the rejoin up
-    // to its rebalance timeout (kafkajs: 60 s).
-    if (this.rebalancing) await this.rebalancing;
+    try {
+      await this.opts.handleBatch({
+        partition: p, messages, highWatermark: batch.highWatermark, active,
+        // A rebalance it reports is this component's to handle (below), not the handler's.
+        heartbeat: () => heartbeat().catch(() => undefined),
+        handedOut: (offset) => { p.handOut(offset); resolveOffset(offset); },
+        waitForRoom: (budget) => waitWithHeartbeats(budget, heartbeatMs, active, heartbeat),
+      });
+      await heartbeat().catch(() => undefined);
+    } finally {
+      // kafkajs rejoins once the handlers return: first let the input in flight settle and commit
+      // it with the generation that owns it, so the partitions' next owners (maybe this member)
+      // start past it — what Java consumers do in onPartitionsRevoked. The group waits for the
+      // rejoin up to its rebalance timeout (kafkajs: 60 s).
+      if (this.rebalancing) await this.rebalancing;
+    }
   }
 
   private get heartbeatMs(): number { return this.opts.consumerConfig?.heartbeatInterval ?? 3000; }
@@ -318,13 +327,16 @@ export class PartitionConsumer<S = undefined> {
 
   /** Waits (heartbeating, so the member is not dropped) until every slot handed out settled or the bound passed, then commits. */
   private async settleBeforeRebalance(payload: EachBatchPayload): Promise<void> {
-    const deadline = Date.now() + Math.min(30_000, this.opts.consumerConfig?.rebalanceTimeout ?? 60_000) / 2;
+    const started = Date.now();
+    const deadline = started + Math.min(30_000, this.opts.consumerConfig?.rebalanceTimeout ?? 60_000) / 2;
     let beat = Date.now();
     while (Date.now() < deadline && ![...this.partitions.values()].every((p) => p.settled)) {
       await new Promise((r) => setTimeout(r, 20));
       if (Date.now() - beat >= this.heartbeatMs) { beat = Date.now(); await payload.heartbeat().catch(() => undefined); }
     }
+    const settled = [...this.partitions.values()].every((p) => p.settled);
     await Promise.allSettled([...this.partitions.values()].map((p) => p.requestCommit()));
+    this.opts.logger.info({ groupId: this.opts.groupId, settled, ms: Date.now() - started }, 'rebalance: input in flight settled and committed before rejoining');
   }
 
   private assign(topic: string, partition: number, committed: Promise<Map<string, CommittedPosition>>): AssignedPartition<S> {
