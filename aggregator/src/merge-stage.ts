@@ -1,13 +1,14 @@
-import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import type { Admin, Kafka, Producer } from 'kafkajs';
 import type Piscina from 'piscina';
-import type { Logger } from '../../shared/src';
+import type { Registry } from 'prom-client';
+import { AssignedPartition, BatchContext, CommittedPosition, Logger, PartitionConsumer } from '../../shared/src';
 import { AlertStates, type AlertEvaluator, type AlertChange, type AlertSnapshotMessage } from './alert-evaluator';
 import type { RulesFile } from './alert-rules';
 import { AggregatorSettings, PANE_MS, WINDOW_MS } from './config';
 import type { AggregatorMetrics } from './metrics';
 import { emptyStats, mergeStats, SeriesId, Stats } from './partial';
 import type { MergePanesTask, WindowHistogram, WindowsTask } from './pane-worker';
-import { committedPosition, freshMessages } from './partition-position';
+import { freshMessages } from './partition-position';
 import { KeyedSerialQueues } from './serial-queue';
 import type { PartialMessage } from './source-stage';
 import { buildWindowRecord, WindowRecord } from './window-record';
@@ -81,7 +82,7 @@ const QUIET_AFTER_EMIT_MS = 500;
  * end so a restart skips windows already published.
  */
 export class WindowMerger {
-  private consumer?: Consumer;
+  private consumer?: PartitionConsumer<MergePartition>;
   private readonly parts = new Map<number, MergePartition>();
   private generation = 0;
   private sourcePartitions = 1;
@@ -91,43 +92,52 @@ export class WindowMerger {
   private quietUntil = 0;
   /** Called for every published window batch: the bench's probe. */
   onPublished?: (t: WindowTiming) => void;
-  joined = false;
 
   constructor(private readonly d: {
     kafka: Kafka; admin: Admin; producer: Producer; pool: Piscina; mergePool: Piscina; settings: AggregatorSettings; sourceTopic: string;
     metricsTopic: string; alertsTopic: string; metrics: AggregatorMetrics; logger: Logger; rules: RulesFile; evaluator: AlertEvaluator;
+    maxUnsettledAgeMs: number; registry?: Registry;
   }) {}
 
   private get groupId(): string { return `${this.d.settings.groupId}-merge`; }
+
+  get ready(): boolean { return this.consumer?.ready ?? false; }
+
+  /** Settles with the error of a non-retriable consumer crash (never before start). */
+  readonly failure = new Promise<Error>((resolve) => { this.failed = resolve; });
+  private failed!: (err: Error) => void;
 
   async start(): Promise<void> {
     const meta = await this.d.admin.fetchTopicMetadata({ topics: [this.d.sourceTopic, this.d.settings.partialsTopic] });
     this.sourcePartitions = meta.topics.find((t) => t.name === this.d.sourceTopic)!.partitions.length;
     const partialsPartitions = meta.topics.find((t) => t.name === this.d.settings.partialsTopic)!.partitions.length;
-    const consumer = this.d.kafka.consumer({ groupId: this.groupId, maxWaitTimeInMs: 100 });
-    this.consumer = consumer;
-    consumer.on(consumer.events.GROUP_JOIN, () => { this.generation++; this.parts.clear(); this.joined = true; });
-    await consumer.connect();
-    await consumer.subscribe({ topic: this.d.settings.partialsTopic, fromBeginning: true });
-    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: partialsPartitions, eachBatch: (p) => this.onBatch(p) });
+    this.consumer = new PartitionConsumer<MergePartition>({
+      kafka: this.d.kafka, admin: this.d.admin, groupId: this.groupId, topics: [this.d.settings.partialsTopic], logger: this.d.logger,
+      registry: this.d.registry, maxUnsettledAgeMs: this.d.maxUnsettledAgeMs,
+      partitionsConsumedConcurrently: partialsPartitions, consumerConfig: { maxWaitTimeInMs: 100 },
+      handleBatch: (batch) => this.onBatch(batch),
+      onAssigned: (p, committed) => this.initPartition(p, committed),
+      // Work in flight for a lost partition emits nothing more and commits nothing.
+      onRevoked: (lost) => { this.generation++; for (const p of lost) this.parts.delete(p.partition); },
+    });
+    void this.consumer.failure.then(this.failed);
+    await this.consumer.start();
   }
 
-  private async initPartition(partition: number, gen: number): Promise<MergePartition | undefined> {
-    const pos = await committedPosition(this.d.admin, this.groupId, this.d.settings.partialsTopic, partition);
+  /** A partition became ours: the commit metadata carries the end of the last window emitted. */
+  private initPartition(p: AssignedPartition<MergePartition>, pos: CommittedPosition | undefined): MergePartition {
     let cursor: number | undefined;
-    if (pos.metadata) { try { cursor = (JSON.parse(pos.metadata) as { cursor?: number }).cursor; } catch { /* none */ } }
-    if (gen !== this.generation) return undefined;
-    const st: MergePartition = { wm: new Map(), steps: new Map(), series: new Map(), cursor, nextOffset: pos.offset, alerts: new AlertStates() };
-    this.parts.set(partition, st);
+    if (pos?.metadata) { try { cursor = (JSON.parse(pos.metadata) as { cursor?: number }).cursor; } catch { /* none */ } }
+    const st: MergePartition = { wm: new Map(), steps: new Map(), series: new Map(), cursor, nextOffset: pos?.offset ?? 0n, alerts: new AlertStates() };
+    this.parts.set(p.partition, st);
     return st;
   }
 
-  private async onBatch({ batch, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
+  private async onBatch(batch: BatchContext<MergePartition>): Promise<void> {
     const gen = this.generation;
-    const partition = batch.partition;
-    const st = this.parts.get(partition) ?? await this.initPartition(partition, gen);
-    if (!st || gen !== this.generation || isStale()) return;
-    const msgs = freshMessages(batch, st.nextOffset, (offset) => this.consumer!.seek({ topic: this.d.settings.partialsTopic, partition, offset }));
+    const partition = batch.partition.partition;
+    const st = batch.partition.state;
+    const msgs = freshMessages(batch.messages, st.nextOffset, (offset) => this.consumer!.seek(batch.partition, offset));
     if (!msgs) return;
     const recv = Date.now();
     for (const m of msgs) {
@@ -159,7 +169,7 @@ export class WindowMerger {
     }
     st.nextOffset = BigInt(msgs[msgs.length - 1].offset) + 1n;
     // Fetch on from here, not again from the commit (held back by partials future windows need).
-    resolveOffset(msgs[msgs.length - 1].offset);
+    batch.handedOut(msgs[msgs.length - 1].offset);
     await this.queues.run(partition, () => this.emitReady(partition, st, gen));
     this.prepare(st, gen);
   }
@@ -182,7 +192,6 @@ export class WindowMerger {
     const minW = this.minWatermark(st);
     if (Number.isFinite(minW)) this.d.metrics.watermarkLag.set(Math.max(0, (Date.now() - minW) / 1000));
     const s = this.d.settings;
-    let emitted = false;
     for (;;) {
       if (gen !== this.generation) return;
       const end = this.nextEnd(st);
@@ -226,7 +235,6 @@ export class WindowMerger {
         this.onPublished?.(t);
       }
       st.cursor = end;
-      emitted = true;
       this.quietUntil = Date.now() + QUIET_AFTER_EMIT_MS;
       // Drop panes no later window needs, and series left without panes (expiry).
       const keep = end - WINDOW_MS + PANE_MS;
@@ -235,7 +243,8 @@ export class WindowMerger {
         if (sp.panes.size === 0) st.series.delete(key);
       }
     }
-    if (emitted) await this.commit(partition, st, gen);
+    // Also without a window: input holding no partial (watermarks) is committed past.
+    await this.commit(partition, st, gen);
   }
 
   /**
@@ -350,16 +359,12 @@ export class WindowMerger {
     if (gen !== this.generation) return;
     let offset = st.nextOffset;
     for (const sp of st.series.values()) for (const bySrc of sp.panes.values()) for (const p of bySrc.values()) if (p.offset < offset) offset = p.offset;
-    try {
-      await this.consumer!.commitOffsets([{ topic: this.d.settings.partialsTopic, partition, offset: offset.toString(), metadata: JSON.stringify({ cursor: st.cursor }) }]);
-    } catch (err) {
-      this.d.logger.warn({ err, partition }, 'merge commit refused (rebalance in progress?); the next owner replays');
-    }
+    // A refused commit (rebalance in progress?) stays offered; the next owner replays from the last one made.
+    await this.consumer?.assignedPartition(this.d.settings.partialsTopic, partition)?.commitAt(offset.toString(), JSON.stringify({ cursor: st.cursor }));
   }
 
   async stop(): Promise<void> {
-    await this.consumer?.stop();
-    await this.queues.idle();
-    await this.consumer?.disconnect();
+    // Windows in progress finish and commit while this is still a member.
+    await this.consumer?.stop(() => this.queues.idle());
   }
 }

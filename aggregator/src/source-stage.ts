@@ -1,12 +1,13 @@
-import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Admin, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type Piscina from 'piscina';
-import type { Logger } from '../../shared/src';
+import type { Registry } from 'prom-client';
+import { AssignedPartition, BatchContext, CommittedPosition, Logger, PartitionConsumer } from '../../shared/src';
 import { AggregatorSettings, PANE_MS } from './config';
 import type { AggregatorMetrics } from './metrics';
 import { emptyStats, mergeStats, SeriesId, Stats } from './partial';
 import { SeriesCap } from './series-cap';
 import type { AggregateResult, AggregateTask, MergePanesTask } from './pane-worker';
-import { committedPosition, freshMessages } from './partition-position';
+import { freshMessages } from './partition-position';
 import { KeyedSerialQueues } from './serial-queue';
 import { packBuffers } from '../../shared/src/transfer';
 
@@ -65,9 +66,8 @@ function recordClocks(msgs: KafkaMessage[], now: number): number[] {
 }
 
 export class SourceStage {
-  private consumer?: Consumer;
+  private readonly consumer: PartitionConsumer<PartitionState>;
   private readonly parts = new Map<number, PartitionState>();
-  private assigned: number[] = [];
   private generation = 0;
   /** Per source partition: its publishes and commits in order, never waiting on another partition's. */
   private readonly queues = new KeyedSerialQueues();
@@ -75,58 +75,51 @@ export class SourceStage {
   private timer?: NodeJS.Timeout;
   private partialPartitions = 1;
   private readonly cap: SeriesCap;
-  joined = false;
 
   constructor(private readonly d: {
     kafka: Kafka; admin: Admin; producer: Producer; pool: Piscina; settings: AggregatorSettings; topic: string;
-    metrics: AggregatorMetrics; logger: Logger; dimensions: string[];
+    metrics: AggregatorMetrics; logger: Logger; dimensions: string[]; maxUnsettledAgeMs: number; registry?: Registry;
   }) {
     this.cap = new SeriesCap(d.settings.maxSeries, d.settings.seriesExpiryMs, d.settings.maxOverflowSeries);
+    const s = d.settings;
+    this.consumer = new PartitionConsumer<PartitionState>({
+      kafka: d.kafka, admin: d.admin, groupId: s.groupId, topics: [d.topic], logger: d.logger, registry: d.registry, maxUnsettledAgeMs: d.maxUnsettledAgeMs,
+      partitionsConsumedConcurrently: s.partitionsConcurrently, consumerConfig: { maxBytesPerPartition: s.fetchMaxBytesPerPartition, maxWaitTimeInMs: 250 },
+      handleBatch: (batch) => this.onBatch(batch),
+      onAssigned: (p, committed) => this.initPartition(p, committed),
+      // Work in flight for a lost partition publishes nothing more and commits nothing.
+      onRevoked: (lost) => { this.generation++; for (const p of lost) this.parts.delete(p.partition); },
+    });
   }
+
+  get ready(): boolean { return this.consumer.ready; }
+
+  get failure(): Promise<Error> { return this.consumer.failure; }
 
   async start(): Promise<void> {
     const { settings: s } = this.d;
     const meta = await this.d.admin.fetchTopicMetadata({ topics: [s.partialsTopic] });
     this.partialPartitions = meta.topics[0].partitions.length;
-    const consumer = this.d.kafka.consumer({ groupId: s.groupId, maxBytesPerPartition: s.fetchMaxBytesPerPartition, maxWaitTimeInMs: 250 });
-    this.consumer = consumer;
-    consumer.on(consumer.events.GROUP_JOIN, (e) => {
-      // Every rebalance restarts each partition from its commit: state built since is dropped,
-      // and replay rebuilds it exactly (deterministic panes).
-      this.generation++;
-      this.parts.clear();
-      this.assigned = (e.payload.memberAssignment[this.d.topic] ?? []).slice().sort((a, b) => a - b);
-      this.joined = true;
-    });
-    await consumer.connect();
-    await consumer.subscribe({ topic: this.d.topic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: s.partitionsConcurrently,
-      eachBatch: (p) => this.onBatch(p),
-    });
+    await this.consumer.start();
     this.timer = setInterval(() => { void this.tick().catch((err) => this.d.logger.warn({ err }, 'source tick failed')); }, s.heartbeatIntervalMs);
   }
 
-  private async initPartition(partition: number, gen: number): Promise<PartitionState | undefined> {
-    const pos = await committedPosition(this.d.admin, this.d.settings.groupId, this.d.topic, partition);
+  /** A partition became ours: its panes are rebuilt by replay from the commit, which carries the watermark. */
+  private initPartition(p: AssignedPartition<PartitionState>, pos: CommittedPosition | undefined): PartitionState {
     let meta: CommitMeta = { w: 0, skip: 0 };
-    if (pos.metadata) { try { meta = JSON.parse(pos.metadata) as CommitMeta; } catch { /* foreign commit: start plain */ } }
-    if (gen !== this.generation) return undefined;
-    const st: PartitionState = { watermark: meta.w, skipThrough: meta.skip, nextOffset: pos.offset, panes: new Map(), lastDataAt: Date.now() };
-    this.parts.set(partition, st);
+    if (pos?.metadata) { try { meta = JSON.parse(pos.metadata) as CommitMeta; } catch { /* foreign commit: start plain */ } }
+    const st: PartitionState = { watermark: meta.w, skipThrough: meta.skip, nextOffset: pos?.offset ?? 0n, panes: new Map(), lastDataAt: Date.now() };
+    this.parts.set(p.partition, st);
     return st;
   }
 
-  private async onBatch({ batch, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
+  private async onBatch(batch: BatchContext<PartitionState>): Promise<void> {
     // The batch is in hand: if it moves the watermark past a window end, the window is closable now.
     const receivedAt = Date.now();
     const gen = this.generation;
-    const partition = batch.partition;
-    const st = this.parts.get(partition) ?? await this.initPartition(partition, gen);
-    if (!st || gen !== this.generation || isStale()) return;
-    const msgs = freshMessages(batch, st.nextOffset, (offset) => this.consumer!.seek({ topic: this.d.topic, partition, offset }));
+    const partition = batch.partition.partition;
+    const st = batch.partition.state;
+    const msgs = freshMessages(batch.messages, st.nextOffset, (offset) => this.consumer.seek(batch.partition, offset));
     if (!msgs) return;
     // A null value packs as an empty one: the pane worker reports it like any undecodable record.
     const { buf: ab, bounds } = packBuffers(msgs.map((m) => m.value ?? EMPTY));
@@ -138,7 +131,7 @@ export class SourceStage {
       dimensions: this.d.dimensions, maxBytes: s.maxDecompressedBytes,
     };
     const res = await this.d.pool.run(task, { transferList: [ab] }) as AggregateResult;
-    if (gen !== this.generation || isStale()) return;
+    if (gen !== this.generation || !batch.active()) return;
     const before = st.watermark;
     this.absorb(st, res);
     this.noteCrossing(st, before, receivedAt);
@@ -146,7 +139,7 @@ export class SourceStage {
     // Fetch on from here. Unresolved, kafkajs would fetch again from the committed offset (held
     // back at the oldest open pane): every fetch re-reading the same bytes, and once they pass
     // the fetch size, no progress at all. Commits stay ours (autoCommit is off).
-    resolveOffset(msgs[msgs.length - 1].offset);
+    batch.handedOut(msgs[msgs.length - 1].offset);
     st.lastDataAt = Date.now();
     st.caughtUpSince = undefined;
     this.d.metrics.spans.inc(res.spans);
@@ -246,16 +239,13 @@ export class SourceStage {
     for (const pane of st.panes.values()) if (pane.firstOffset < offset) { offset = pane.firstOffset; w = pane.watermarkBefore; }
     if (offset < 0n) return;
     const meta: CommitMeta = { w: offset === st.nextOffset ? closedThrough : w, skip: closedThrough };
-    try {
-      await this.consumer!.commitOffsets([{ topic: this.d.topic, partition, offset: offset.toString(), metadata: JSON.stringify(meta) }]);
-    } catch (err) {
-      this.d.logger.warn({ err, partition }, 'commit refused (rebalance in progress?); the next owner replays');
-    }
+    // A refused commit (rebalance in progress?) stays offered; the next owner replays from the last one made.
+    await this.consumer.assignedPartition(this.d.topic, partition)?.commitAt(offset.toString(), JSON.stringify(meta));
   }
 
   /** Heartbeat: idle partitions advance by wall clock, closed panes are published, watermarks re-sent. */
   private async tick(): Promise<void> {
-    if (!this.joined || this.ticking) return;
+    if (this.ticking) return;
     this.ticking = true;
     try {
       const gen = this.generation;
@@ -263,9 +253,8 @@ export class SourceStage {
       if (this.cap.expire(now)) { this.d.metrics.liveSeries.set(this.cap.size); this.d.metrics.overflowSeries.set(this.cap.overflowSize); }
       // Outside the partition queues: a pane closed by a batch never waits on this round trip.
       const high = await this.d.admin.fetchTopicOffsets(this.d.topic);
-      await Promise.all(this.assigned.map((partition) => this.queues.run(partition, async () => {
-        if (gen !== this.generation) return;
-        const st = this.parts.get(partition) ?? await this.initPartition(partition, gen);
+      await Promise.all(this.consumer.assigned(this.d.topic).map(({ partition }) => this.queues.run(partition, async () => {
+        const st = this.parts.get(partition);
         if (!st || gen !== this.generation) return;
         const hw = BigInt(high.find((o) => o.partition === partition)?.high ?? '0');
         if (st.nextOffset >= hw) {
@@ -294,8 +283,7 @@ export class SourceStage {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    await this.consumer?.stop();
-    await this.queues.idle();
-    await this.consumer?.disconnect();
+    // Handlers and publishes in progress finish and commit while this is still a member.
+    await this.consumer.stop(() => this.queues.idle());
   }
 }

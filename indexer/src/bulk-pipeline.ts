@@ -1,4 +1,4 @@
-import { CancelledError, Logger } from '../../shared/src';
+import { ByteBudget, CancelledError, Logger } from '../../shared/src';
 import type { PoisonDoc } from './bulk-indexer';
 import { bulkBytesOf, IndexDoc } from './documents';
 
@@ -38,10 +38,10 @@ export class BulkPipeline {
   private currentSince = 0;
   private readonly sealed: Bulk[] = [];
   private inFlight = 0;
-  private pending = 0;
+  /** Bytes of documents added and not yet settled, against maxPendingBytes. */
+  readonly budget: ByteBudget;
   private draining = false;
   private timer?: NodeJS.Timeout;
-  private roomWaiters: Array<() => void> = [];
   private idleWaiters: Array<() => void> = [];
 
   constructor(
@@ -52,11 +52,12 @@ export class BulkPipeline {
     private readonly logger: Logger,
     private readonly gauges: PipelineGauges = {},
   ) {
-    signal.addEventListener('abort', () => { this.wake('room'); if (this.inFlight === 0) this.wake('idle'); }, { once: true });
+    this.budget = new ByteBudget(settings.maxPendingBytes, (used) => gauges.pendingBytes?.set(used));
+    signal.addEventListener('abort', () => { this.budget.close(); if (this.inFlight === 0) this.wake(); }, { once: true });
   }
 
   /** Bytes of documents added and not yet settled. */
-  get pendingBytes(): number { return this.pending; }
+  get pendingBytes(): number { return this.budget.used; }
   /** Bulks in flight now. */
   get bulksInFlight(): number { return this.inFlight; }
 
@@ -74,7 +75,7 @@ export class BulkPipeline {
       if (this.current.length === 0) this.currentSince = performance.now();
       this.current.push(d);
       this.currentBytes += size;
-      this.pending += size;
+      this.budget.take(size);
       if (this.current.length >= bulkMaxDocs) this.seal(); // full: no need to wait for the next document
     }
     if (tooLarge) this.settleNow(tooLarge);
@@ -85,10 +86,7 @@ export class BulkPipeline {
   }
 
   /** Resolves when pending bytes are under the bound (or on shutdown). */
-  waitForRoom(): Promise<void> {
-    if (this.pending < this.settings.maxPendingBytes || this.signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => this.roomWaiters.push(resolve));
-  }
+  async waitForRoom(): Promise<void> { await this.budget.waitForRoom(); }
 
   /** Sends everything queued, partial bulk included, and resolves when nothing is left in flight. */
   drain(): Promise<void> {
@@ -122,7 +120,6 @@ export class BulkPipeline {
       this.timer = setTimeout(() => { this.timer = undefined; this.pump(); }, wait);
     }
     this.gauges.inFlight?.set(this.inFlight);
-    this.gauges.pendingBytes?.set(this.pending);
   }
 
   private start(bulk: Bulk): void {
@@ -137,10 +134,9 @@ export class BulkPipeline {
         if (!(err instanceof CancelledError)) this.logger.error({ err, docs: bulk.docs.length }, 'bulk could not be settled; its records stay uncommitted');
       } finally {
         this.inFlight--;
-        this.pending -= bulk.bytes;
-        if (this.pending < this.settings.maxPendingBytes) this.wake('room');
+        this.budget.give(bulk.bytes);
         this.pump();
-        if (this.isIdle() || (this.signal.aborted && this.inFlight === 0)) this.wake('idle');
+        if (this.isIdle() || (this.signal.aborted && this.inFlight === 0)) this.wake();
       }
     })();
   }
@@ -154,9 +150,9 @@ export class BulkPipeline {
     })();
   }
 
-  private wake(which: 'room' | 'idle'): void {
-    const waiters = which === 'room' ? this.roomWaiters : this.idleWaiters;
-    if (which === 'room') this.roomWaiters = []; else this.idleWaiters = [];
+  private wake(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
     for (const w of waiters) w();
   }
 
@@ -164,7 +160,7 @@ export class BulkPipeline {
   close(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.wake('room');
-    this.wake('idle');
+    this.budget.close();
+    this.wake();
   }
 }

@@ -29,7 +29,7 @@ export function createIndexer(env: Env, overrides: Partial<IndexerSettings> = {}
   const es = createElasticsearch(cfg.shared);
   const kafka = createKafka(cfg.shared, 'indexer', logger.child({ component: 'kafka' }));
   const bulk = new BulkIndexer(es, settings, metrics, logger.child({ component: 'bulk' }));
-  const worker = new IndexerWorker({ kafka, shared: cfg.shared, settings, logger, metrics, bulk });
+  const worker = new IndexerWorker({ kafka, shared: cfg.shared, settings, logger, metrics, bulk, registry });
   const api = new QueryApi(new TraceQuery(es, cfg.shared.indexPrefix), new TraceCache(settings.traceCacheBytes, settings.traceCacheTtlMs),
     queryApiOptions(settings), registry, logger.child({ component: 'query' }));
   const ops = new OpsServer({ port: settings.httpPort, host: cfg.shared.httpHost, registry, ready: () => worker.ready });
@@ -37,6 +37,7 @@ export function createIndexer(env: Env, overrides: Partial<IndexerSettings> = {}
   let opsPort: number | undefined;
   const service: Indexer = {
     worker,
+    failure: worker.failure,
     queryPort: () => queryPort,
     opsPort: () => opsPort,
     addresses: () => ({ query: api.address(), ops: ops.address() }),

@@ -1,6 +1,10 @@
 import { Partitioners } from 'kafkajs';
-import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
-import { CancelledError, classifyKafkaError, CommitSlot, CommitTracker, HEADER_KAFKA_BATCH_ERROR, InvalidInputError, kafkaBatchError, Logger, retry, Service, SharedConfig } from '../../shared/src';
+import type { Kafka, Message, Producer } from 'kafkajs';
+import type { Registry } from 'prom-client';
+import {
+  BatchContext, CancelledError, classifyKafkaError, CommitSlot, HEADER_KAFKA_BATCH_ERROR, InvalidInputError, kafkaBatchError, Logger, PartitionConsumer, retry, Service,
+  SharedConfig,
+} from '../../shared/src';
 import type { BulkIndexer, PoisonDoc } from './bulk-indexer';
 import { BulkPipeline } from './bulk-pipeline';
 import type { IndexerSettings } from './config';
@@ -9,19 +13,8 @@ import type { IndexerMetrics } from './metrics';
 
 export interface IndexerWorkerDeps {
   kafka: Kafka; shared: SharedConfig; settings: IndexerSettings; logger: Logger; metrics: IndexerMetrics; bulk: BulkIndexer;
-}
-
-/** Per partition: the tracker of the records handed out, and the commit state. */
-interface PartitionState {
-  tracker: CommitTracker;
-  /** Highest offset this process committed for the partition (commits only go forward). */
-  committed: bigint;
-  /** A commit is in flight; `want` is the next one to send when it returns. */
-  committing: boolean;
-  want?: string;
-  highWatermark: bigint;
-  /** Lost in a rebalance: bulks still settling must not commit for it any more. */
-  revoked: boolean;
+  /** Where the consumer's per-partition gauges go (/metrics). */
+  registry?: Registry;
 }
 
 /**
@@ -31,23 +24,17 @@ interface PartitionState {
  * flight; it waits first while the pipeline holds more than MPLP_INDEXER_MAX_PENDING_BYTES, which
  * pauses fetching and bounds memory while Elasticsearch is slow or down. Offsets are committed
  * per partition as bulks settle, only past the prefix of records whose documents are all durable
- * or dead-lettered (CommitTracker), so a commit never passes an unwritten record.
+ * or dead-lettered (CommitTracker), so a commit never passes an unwritten record. Consumption,
+ * commits, revocation and readiness are the shared PartitionConsumer's.
  */
 export class IndexerWorker implements Service {
-  private consumer?: Consumer;
+  private readonly consumer: PartitionConsumer;
   private producer?: Producer;
   private readonly abort = new AbortController();
-  private joined = false;
-  private stopping = false;
   private readonly kindOf = new Map<string, RecordKind>();
-  private readonly partitions = new Map<string, PartitionState>();
-  /** The partition state each tracker belongs to (a revoked state stays revoked for its old trackers). */
-  private readonly stateOf = new WeakMap<CommitTracker, PartitionState>();
   private readonly pipeline: BulkPipeline;
-  private readonly commitsInFlight = new Set<Promise<void>>();
   private totals = { records: 0, documents: 0, dlq: 0 };
   private timer?: NodeJS.Timeout;
-  private commitWarnedAt = 0;
 
   constructor(private readonly deps: IndexerWorkerDeps) {
     const { shared, settings, metrics, logger } = deps;
@@ -58,60 +45,38 @@ export class IndexerWorker implements Service {
     }
     this.pipeline = new BulkPipeline(deps.bulk, settings, (durable, poison) => this.settled(durable, poison), this.abort.signal,
       logger.child({ component: 'bulk' }), { inFlight: metrics.bulksInFlight, pendingBytes: metrics.pendingBytes });
+    this.consumer = new PartitionConsumer({
+      kafka: deps.kafka, groupId: settings.groupId, topics: [...this.kindOf.keys()], logger, registry: deps.registry, maxUnsettledAgeMs: shared.kafkaMaxUnsettledAgeMs,
+      partitionsConsumedConcurrently: settings.partitionsConcurrently,
+      consumerConfig: {
+        maxBytesPerPartition: settings.fetchMaxBytesPerPartition, maxBytes: settings.fetchMaxBytesPerPartition * 4,
+        maxWaitTimeInMs: settings.fetchMaxWaitMs, sessionTimeout: 60_000, heartbeatInterval: 3_000,
+      },
+      handleBatch: (batch) => this.handleBatch(batch),
+      onCommitted: (p, offset) => metrics.lag.set({ topic: p.topic, partition: String(p.partition) }, Math.max(0, Number(p.highWatermark - BigInt(offset)))),
+    });
   }
 
-  get ready(): boolean { return this.joined; }
+  get ready(): boolean { return this.consumer.ready; }
+
+  /** Settles with the error of a non-retriable consumer crash (the harness exits non-zero). */
+  get failure(): Promise<Error> { return this.consumer.failure; }
 
   async start(): Promise<void> {
     const { kafka, settings, logger } = this.deps;
     this.producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
-    this.consumer = kafka.consumer({
-      groupId: settings.groupId, maxBytesPerPartition: settings.fetchMaxBytesPerPartition, maxBytes: settings.fetchMaxBytesPerPartition * 4,
-      maxWaitTimeInMs: settings.fetchMaxWaitMs, sessionTimeout: 60_000, heartbeatInterval: 3_000,
-    });
-    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => { this.assigned(e.payload.memberAssignment); this.joined = true; });
     await this.producer.connect();
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: [...this.kindOf.keys()], fromBeginning: true });
-    await this.consumer.run({
-      autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: settings.partitionsConcurrently,
-      eachBatch: (p) => this.handleBatch(p),
-    });
+    await this.consumer.start();
     this.timer = setInterval(() => { logger.info({ ...this.totals }, 'indexer summary'); this.totals = { records: 0, documents: 0, dlq: 0 }; }, settings.summaryIntervalMs);
     this.timer.unref();
     logger.info({ topics: [...this.kindOf.keys()], groupId: settings.groupId }, 'indexer started');
   }
 
-  /**
-   * After a rebalance: partitions no longer ours must not be committed by bulks still settling
-   * (the new owner commits them; a late commit of ours could move its offset back). Partitions
-   * kept are read again by kafkajs from the committed offset; their new records go to a new
-   * tracker (handleBatch), while the old one keeps committing its durable prefix.
-   */
-  private assigned(assignment: Record<string, number[]>): void {
-    for (const [key, state] of this.partitions) {
-      const [topic, partition] = splitKey(key);
-      if (!assignment[topic]?.includes(partition)) { state.revoked = true; this.partitions.delete(key); }
-    }
-  }
-
-  private async handleBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    if (batch.messages.length === 0 || !isRunning() || isStale() || this.stopping) return;
+  private async handleBatch(batch: BatchContext<undefined>): Promise<void> {
     const { shared, settings, metrics } = this.deps;
-    const kind = this.kindOf.get(batch.topic)!;
-    const key = `${batch.topic}/${batch.partition}`;
-    let state = this.partitions.get(key);
-    if (!state) {
-      state = { tracker: new CommitTracker(batch.topic, batch.partition), committed: -1n, committing: false, highWatermark: 0n, revoked: false };
-      this.partitions.set(key, state);
-      this.stateOf.set(state.tracker, state);
-    } else if (!state.tracker.accepts(batch.messages[0].offset)) {
-      // Read again from an earlier offset (rebalance): the old tracker's slots still settle.
-      state.tracker = new CommitTracker(batch.topic, batch.partition);
-      this.stateOf.set(state.tracker, state);
-    }
-    state.highWatermark = BigInt(batch.highWatermark);
-    const tracker = state.tracker;
+    const { topic, partition } = batch.partition;
+    const kind = this.kindOf.get(topic)!;
+    const key = `${topic}/${partition}`;
     const docs: IndexDoc[] = [];
     let undecodable: Array<{ message: Message; slot: CommitSlot }> | undefined;
     for (const m of batch.messages) {
@@ -121,38 +86,25 @@ export class IndexerWorker implements Service {
         // A stand-in for a record of a Kafka batch that could not be decompressed (shared/kafka-codecs).
         if (batchError !== undefined) throw kafkaBatchError(batchError.toString());
         const own = documentsOf(kind, m, shared.indexPrefix, origin, settings.maxDecompressedBytes);
-        const slot = tracker.add(m.offset, own.length);
+        const slot = batch.partition.register(m.offset, own.length);
         for (const d of own) { d.record = slot; docs.push(d); }
       } catch (err) {
         const code = err instanceof InvalidInputError ? err.code : 'decode';
         metrics.dlq.inc({ code });
-        (undecodable ??= []).push({ slot: tracker.add(m.offset, 1), message: { value: m.value, headers: { 'mplp-error': (err as Error).message, 'mplp-error-code': code, 'mplp-source': origin } } });
+        (undecodable ??= []).push({ slot: batch.partition.register(m.offset, 1), message: { value: m.value, headers: { 'mplp-error': (err as Error).message, 'mplp-error-code': code, 'mplp-source': origin } } });
       }
     }
     if (undecodable) void this.deadLetter(undecodable);
     this.pipeline.add(docs);
-    this.commitProgress(state);
+    // Records without documents are settled already: commit them.
+    void batch.partition.requestCommit();
     // The records are handed to the pipeline: kafkajs may fetch past them. Committing is separate.
-    resolveOffset(batch.messages[batch.messages.length - 1].offset);
+    batch.handedOut(batch.messages[batch.messages.length - 1].offset);
     metrics.records.inc({ kind }, batch.messages.length);
     this.totals.records += batch.messages.length; this.totals.documents += docs.length;
     // Full: hold this handler, and with it the fetch loop, until bulks drain below the bound —
-    // but let a rebalance through (kafkajs rejoins only once the handler returns), heartbeating
-    // meanwhile so the group keeps this member.
-    if (this.pipeline.pendingBytes >= settings.maxPendingBytes) {
-      let roomy = false;
-      const room = this.pipeline.waitForRoom().then(() => { roomy = true; });
-      while (!roomy) {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([room, new Promise<void>((r) => { timer = setTimeout(r, 3000); })]);
-        clearTimeout(timer);
-        if (roomy || !isRunning() || isStale()) break;
-        try { await heartbeat(); } catch (err) {
-          if ((err as { type?: string }).type === 'REBALANCE_IN_PROGRESS') break;
-        }
-      }
-    }
-    if (isRunning() && !isStale()) await heartbeat();
+    // but let a rebalance through (kafkajs rejoins only once the handler returns), heartbeating.
+    if (await batch.waitForRoom(this.pipeline.budget)) await batch.heartbeat();
   }
 
   /** A bulk settled: dead-letter its poison, then settle every document's record and commit what is complete. */
@@ -167,19 +119,8 @@ export class IndexerWorker implements Service {
       }));
       this.totals.dlq += poison.length;
     }
-    let last: CommitTracker | undefined;
-    const touched = new Set<CommitTracker>();
-    for (const list of [durable, poison.map((p) => p.doc)]) {
-      for (const d of list) {
-        CommitTracker.settle(d.record!);
-        const t = d.record!.tracker;
-        if (t !== last) { touched.add(t); last = t; }
-      }
-    }
-    for (const t of touched) {
-      const state = this.stateOf.get(t);
-      if (state) this.commitProgress(state, t);
-    }
+    for (const d of durable) this.consumer.settle(d.record!);
+    for (const p of poison) this.consumer.settle(p.doc.record!);
   }
 
   /** Undecodable records go whole to the DLQ; once acknowledged they count as complete. */
@@ -191,41 +132,7 @@ export class IndexerWorker implements Service {
       return;
     }
     this.totals.dlq += records.length;
-    for (const r of records) CommitTracker.settle(r.slot);
-    const t = records[0].slot.tracker;
-    const state = this.stateOf.get(t);
-    if (state) this.commitProgress(state, t);
-  }
-
-  /**
-   * Commits the partition past its complete prefix. One commit per partition is in flight at a
-   * time; a newer target replaces a waiting one. A failed commit stays offered by the tracker and
-   * is made again when the next bulk settles; until then a restart only reads again.
-   */
-  private commitProgress(state: PartitionState, tracker = state.tracker): void {
-    if (state.revoked) return;
-    const next = tracker.toCommit();
-    if (next !== undefined && BigInt(next) > (state.want !== undefined ? BigInt(state.want) : state.committed)) state.want = next;
-    if (state.committing || state.want === undefined) return;
-    const offset = state.want;
-    state.want = undefined;
-    state.committing = true;
-    const { topic, partition } = tracker;
-    const p = (async () => {
-      try {
-        await this.consumer!.commitOffsets([{ topic, partition, offset }]);
-        tracker.confirmCommitted(offset);
-        if (BigInt(offset) > state.committed) state.committed = BigInt(offset);
-        this.deps.metrics.lag.set({ topic, partition: String(partition) }, Math.max(0, Number(state.highWatermark - BigInt(offset))));
-      } catch (err) {
-        if (Date.now() - this.commitWarnedAt > 10_000) { this.commitWarnedAt = Date.now(); this.deps.logger.warn({ err, topic, partition, offset }, 'offset commit failed; a later commit covers it'); }
-      } finally {
-        state.committing = false;
-        if (state.want !== undefined && !state.revoked) this.commitProgress(state, tracker);
-      }
-    })();
-    this.commitsInFlight.add(p);
-    void p.finally(() => this.commitsInFlight.delete(p));
+    for (const r of records) this.consumer.settle(r.slot);
   }
 
   private async sendDlq(messages: Message[]): Promise<void> {
@@ -243,24 +150,15 @@ export class IndexerWorker implements Service {
    */
   async stop(signal?: AbortSignal): Promise<void> {
     clearInterval(this.timer);
-    this.stopping = true;
     signal?.addEventListener('abort', () => this.abort.abort(), { once: true });
     const stopRetriesSoon = setTimeout(() => this.abort.abort(), Math.max(1000, this.deps.settings.shutdownTimeoutMs - 5000));
     try {
-      if (this.consumer) this.consumer.pause([...this.kindOf.keys()].map((topic) => ({ topic })));
-      await this.pipeline.drain();
-      while (this.commitsInFlight.size > 0) await Promise.allSettled([...this.commitsInFlight]);
+      await this.consumer.stop(() => this.pipeline.drain());
     } finally {
       clearTimeout(stopRetriesSoon);
     }
-    try { await this.consumer?.disconnect(); } catch (err) { this.deps.logger.warn({ err }, 'consumer disconnect failed'); }
     this.abort.abort();
     this.pipeline.close();
     try { await this.producer?.disconnect(); } catch (err) { this.deps.logger.warn({ err }, 'producer disconnect failed'); }
   }
-}
-
-function splitKey(key: string): [string, number] {
-  const i = key.lastIndexOf('/');
-  return [key.slice(0, i), Number(key.slice(i + 1))];
 }

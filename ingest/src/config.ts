@@ -21,6 +21,7 @@ export const ingestSchema = {
   maxFutureMs: setting.duration('MPLP_INGEST_MAX_FUTURE', 3600e3, 'spans that start further in the future than this are rejected (timestamps)', { min: 0 }),
   maxBatchBytes: setting.int('MPLP_INGEST_MAX_BATCH_BYTES', 1024 * 1024, 'uncompressed NDJSON bytes per output message (a trace larger than this is split)', { min: 4096 }),
   summaryIntervalMs: setting.duration('MPLP_INGEST_SUMMARY_INTERVAL', 30_000, 'period of the summary log line', { min: 1000 }),
+  sessionTimeoutMs: setting.duration('MPLP_INGEST_SESSION_TIMEOUT', 30_000, 'Kafka consumer session timeout: a member silent this long is dropped from the group (it heartbeats while output is stalled)', { min: 6000, max: 300_000 }),
   shutdownTimeoutMs: setting.duration('MPLP_INGEST_SHUTDOWN_TIMEOUT', 30_000, 'deadline for a clean shutdown', { min: 1000 }),
 };
 

@@ -23,12 +23,13 @@ export function createIngest(env: Env, overrides: Partial<IngestSettings> = {}, 
   const pool = settings.workerThreads > 0
     ? new Piscina({ filename: path.join(__dirname, 'decode-worker.js'), minThreads: settings.workerThreads, maxThreads: settings.workerThreads, resourceLimits: { maxYoungGenerationSizeMb: settings.workerYoungGenerationMb } })
     : undefined;
-  const worker = new IngestWorker({ kafka, shared: cfg.shared, settings, logger, metrics, pool, ...hooks });
+  const worker = new IngestWorker({ kafka, shared: cfg.shared, settings, logger, metrics, registry, pool, ...hooks });
   const ops = new OpsServer({ port: settings.httpPort, host: cfg.shared.httpHost, registry, ready: () => worker.ready });
   let port: number | undefined;
   const service: Ingest = {
     worker,
     port: () => port,
+    failure: worker.failure,
     async start() {
       logger.info({ shared: redactConfig(sharedSchema, cfg.shared), settings }, 'starting ingest');
       port = await ops.start();

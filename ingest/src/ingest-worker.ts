@@ -1,7 +1,9 @@
 import type Piscina from 'piscina';
-import type { Consumer, EachBatchPayload, Kafka, Message } from 'kafkajs';
+import type { Kafka, Message } from 'kafkajs';
+import type { Registry } from 'prom-client';
 import {
-  CommitSlot, CommitTracker, FORMAT_NDJSON_V1, HEADER_FORMAT, HEADER_KAFKA_BATCH_ERROR, HEADER_SPANS, Logger, Service, SharedConfig, classifyKafkaError, retry,
+  BatchContext, ByteBudget, CommitSlot, FORMAT_NDJSON_V1, HEADER_FORMAT, HEADER_KAFKA_BATCH_ERROR, HEADER_SPANS, Logger, PartitionConsumer, Service, SharedConfig,
+  classifyKafkaError, retry,
 } from '../../shared/src';
 import type { IngestSettings } from './config';
 import { DLQ_HEADER_CODE, DLQ_HEADER_ERROR, DLQ_HEADER_SOURCE, MessageProcessor } from './message-processor';
@@ -12,6 +14,8 @@ import { DecodeResult, DecodeTask, packBuffers } from './decode-worker';
 
 export interface IngestWorkerDeps {
   kafka: Kafka; shared: SharedConfig; settings: IngestSettings; logger: Logger; metrics: IngestMetrics;
+  /** Where the consumer's per-partition gauges go (/metrics). */
+  registry?: Registry;
   /** Threads running decode + normalize + lz4; absent: done in the consumer's thread. */
   pool?: Piscina;
   /** Called after each input chunk's output is acknowledged (benchmarks). */
@@ -22,29 +26,39 @@ export interface IngestWorkerDeps {
  * Consumes raw OTLP, produces lz4 batches keyed by trace id and dead letters, and commits an
  * input offset only after everything derived from it, and from every offset before it, is
  * acknowledged by Kafka (acks=all). Input in flight (fetched, not yet acknowledged) is bounded
- * by MPLP_INGEST_MAX_IN_FLIGHT_BYTES plus one fetch.
+ * by MPLP_INGEST_MAX_IN_FLIGHT_BYTES plus one fetch; while it is full the consumer heartbeats, so
+ * an output stall longer than the session timeout keeps the member in its group. Consumption,
+ * commits and readiness are the shared PartitionConsumer's.
  */
 export class IngestWorker implements Service {
-  private consumer?: Consumer;
+  private readonly consumer: PartitionConsumer;
   private producer?: OutputProducer;
   private readonly processor: MessageProcessor;
   private summaryTimer?: NodeJS.Timeout;
   private readonly abort = new AbortController();
-  private joined = false;
-  private stopping = false;
-  private readonly trackers = new Map<string, CommitTracker>();
   private readonly inFlight = new Set<Promise<void>>();
-  private inFlightBytes = 0;
-  private readonly waiters: (() => void)[] = [];
-  private commitWanted = false;
-  private commitLoop?: Promise<void>;
+  private readonly budget: ByteBudget;
   private totals = { messages: 0, spans: 0, valid: 0, rejected: 0, bytesIn: 0, bytesOut: 0 };
 
   constructor(private readonly deps: IngestWorkerDeps) {
     this.processor = new MessageProcessor(deps.settings);
+    const { kafka, shared, settings, logger, registry } = deps;
+    this.budget = new ByteBudget(settings.maxInFlightBytes);
+    this.consumer = new PartitionConsumer({
+      kafka, groupId: settings.groupId, topics: [shared.topicRaw], logger, registry, maxUnsettledAgeMs: shared.kafkaMaxUnsettledAgeMs,
+      partitionsConsumedConcurrently: settings.partitionsConcurrently,
+      consumerConfig: {
+        maxBytesPerPartition: settings.fetchMaxBytesPerPartition, maxBytes: settings.fetchMaxBytesPerPartition * 4, sessionTimeout: settings.sessionTimeoutMs,
+        heartbeatInterval: Math.min(3_000, Math.floor(settings.sessionTimeoutMs / 3)),
+      },
+      handleBatch: (batch) => this.handleBatch(batch),
+    });
   }
 
-  get ready(): boolean { return this.joined; }
+  get ready(): boolean { return this.consumer.ready; }
+
+  /** Settles with the error of a non-retriable consumer crash (the harness exits non-zero). */
+  get failure(): Promise<Error> { return this.consumer.failure; }
 
   /** The client producing the output (after start). */
   get producerKind(): OutputProducer['kind'] | undefined { return this.producer?.kind; }
@@ -52,29 +66,8 @@ export class IngestWorker implements Service {
   async start(): Promise<void> {
     const { kafka, shared, settings, logger } = this.deps;
     this.producer = createOutputProducer(settings.producer, kafka, shared, logger);
-    this.consumer = kafka.consumer({
-      groupId: settings.groupId,
-      maxBytesPerPartition: settings.fetchMaxBytesPerPartition,
-      maxBytes: settings.fetchMaxBytesPerPartition * 4,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
-    });
-    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
-      this.joined = true;
-      // Partitions now owned by another member: their progress is theirs to commit.
-      const owned = new Set(Object.entries(e.payload.memberAssignment).flatMap(([topic, ps]) => ps.map((p) => `${topic}/${p}`)));
-      for (const key of this.trackers.keys()) if (!owned.has(key)) this.trackers.delete(key);
-      logger.info({ memberAssignment: e.payload.memberAssignment }, 'joined consumer group');
-    });
     await this.producer.connect();
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topic: shared.topicRaw, fromBeginning: true });
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: settings.partitionsConcurrently,
-      eachBatch: (payload) => this.handleBatch(payload),
-    });
+    await this.consumer.start();
     this.summaryTimer = setInterval(() => this.logSummary(), settings.summaryIntervalMs);
     this.summaryTimer.unref();
     logger.info({ input: shared.topicRaw, output: shared.topicValidated, dlq: shared.topicDlq, groupId: settings.groupId, producer: this.producer.kind }, 'ingest started');
@@ -85,16 +78,10 @@ export class IngestWorker implements Service {
    * returns as soon as they are registered: kafkajs fetches again only after every batch of its
    * previous fetch returns, and waiting here for encode + produce left the pool idle between
    * fetches. Memory stays bounded: a chunk waits for room under MPLP_INGEST_MAX_IN_FLIGHT_BYTES
-   * before it is registered, which holds eachBatch and with it the fetching.
+   * before it is registered, which holds eachBatch and with it the fetching (heartbeating).
    */
-  private async handleBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    if (batch.messages.length === 0 || !isRunning() || isStale() || this.stopping) return;
-    const key = `${batch.topic}/${batch.partition}`;
-    let tracker = this.trackers.get(key);
-    // Offsets at or before ones already registered mean kafkajs went back to the committed
-    // offset (a rebalance gave the partition back): start afresh; chunks still in flight finish
-    // without committing, and their input is simply produced twice.
-    if (!tracker || !tracker.accepts(batch.messages[0].offset)) this.trackers.set(key, (tracker = new CommitTracker(batch.topic, batch.partition)));
+  private async handleBatch(batch: BatchContext<undefined>): Promise<void> {
+    const key = `${batch.partition.topic}/${batch.partition.partition}`;
     const chunks: { inputs: InputMessage[]; bytes: number; last: string }[] = [];
     let cur: InputMessage[] = [];
     let curBytes = 0;
@@ -106,17 +93,16 @@ export class IngestWorker implements Service {
     }
     if (cur.length) chunks.push({ inputs: cur, bytes: curBytes, last: batch.messages[batch.messages.length - 1].offset });
     for (const chunk of chunks) {
-      await this.waitForRoom();
-      if (this.stopping || !isRunning() || isStale()) return;
-      const slot = tracker.add(chunk.last);
-      this.inFlightBytes += chunk.bytes;
+      if (!(await batch.waitForRoom(this.budget))) return;
+      const slot = batch.partition.register(chunk.last);
+      this.budget.take(chunk.bytes);
       const run = handled(this.runChunk(chunk.inputs, chunk.bytes, slot));
       this.inFlight.add(run);
       run.then(() => this.inFlight.delete(run), () => this.inFlight.delete(run));
-      resolveOffset(chunk.last);
+      batch.handedOut(chunk.last);
     }
-    this.deps.metrics.lag.set({ partition: String(batch.partition) }, Number(BigInt(batch.highWatermark) - BigInt(chunks[chunks.length - 1].last) - 1n));
-    await heartbeat();
+    this.deps.metrics.lag.set({ partition: String(batch.partition.partition) }, Number(BigInt(batch.highWatermark) - BigInt(chunks[chunks.length - 1].last) - 1n));
+    if (batch.active()) await batch.heartbeat();
   }
 
   /** Encode, produce with acks=all, then mark the chunk done and commit what became committable. */
@@ -128,19 +114,17 @@ export class IngestWorker implements Service {
       const topicMessages = this.outputOf(res);
       if (topicMessages.length) await this.send(topicMessages);
       this.deps.metrics.spansValid.inc(res.stats.spansValid);
-      CommitTracker.settle(slot);
+      this.consumer.settle(slot);
       const seconds = (performance.now() - started) / 1000;
       this.deps.metrics.batchSeconds.observe(seconds);
       this.deps.onBatchCommitted?.({ seconds, spans: res.stats.spansValid, messages: inputs.length });
-      this.requestCommit();
     } catch (err) {
       // Only shutdown ends a chunk unfinished (send retries until then); its offsets stay
       // uncommitted and are read again after the restart.
       if (!this.abort.signal.aborted) this.deps.logger.error({ err }, 'chunk failed; its input will be read again after a restart');
       throw err;
     } finally {
-      this.inFlightBytes -= bytes;
-      this.wakeWaiters();
+      this.budget.give(bytes);
     }
   }
 
@@ -158,44 +142,6 @@ export class IngestWorker implements Service {
     if (out.length) topicMessages.push({ topic: shared.topicValidated, messages: out });
     if (dlq.length) topicMessages.push({ topic: shared.topicDlq, messages: dlq });
     return topicMessages;
-  }
-
-  private waitForRoom(): Promise<void> {
-    if (this.inFlightBytes < this.deps.settings.maxInFlightBytes || this.stopping) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
-  private wakeWaiters(): void {
-    while (this.waiters.length && (this.inFlightBytes < this.deps.settings.maxInFlightBytes || this.stopping)) this.waiters.shift()!();
-  }
-
-  /** Commits run one at a time; a request during a commit makes one more pass with the newest offsets. */
-  private requestCommit(): Promise<void> {
-    this.commitWanted = true;
-    this.commitLoop ??= (async () => {
-      while (this.commitWanted) {
-        this.commitWanted = false;
-        await this.commitNow();
-      }
-      this.commitLoop = undefined;
-    })();
-    return this.commitLoop;
-  }
-
-  private async commitNow(): Promise<void> {
-    const offsets: { topic: string; partition: number; offset: string }[] = [];
-    for (const t of this.trackers.values()) {
-      const offset = t.toCommit();
-      if (offset !== undefined) offsets.push({ topic: t.topic, partition: t.partition, offset });
-    }
-    if (!offsets.length) return;
-    try {
-      await this.consumer!.commitOffsets(offsets);
-      for (const o of offsets) this.trackers.get(`${o.topic}/${o.partition}`)?.confirmCommitted(o.offset);
-    } catch (err) {
-      // A rebalance or a broker hiccup: the offsets stay offered and go with the next commit.
-      this.deps.logger.warn({ err, offsets: offsets.length }, 'offset commit failed; retried with the next one');
-    }
   }
 
   /** acks=all, retried until it succeeds or we shut down: the batch must not be committed without it. */
@@ -249,15 +195,12 @@ export class IngestWorker implements Service {
 
   async stop(signal?: AbortSignal): Promise<void> {
     clearInterval(this.summaryTimer);
-    this.stopping = true;
-    this.wakeWaiters();
+    // A handler waiting for room returns now; nothing new is registered once the consumer stops.
+    this.budget.close();
     // At the deadline, cancel the produce retries: what is not acknowledged stays uncommitted.
     signal?.addEventListener('abort', () => this.abort.abort(), { once: true });
-    try { this.consumer?.pause([{ topic: this.deps.shared.topicRaw }]); } catch { /* not running yet */ }
     // Finish the chunks in flight and commit them while still a member of the group.
-    await Promise.allSettled([...this.inFlight]);
-    if (this.consumer) await this.requestCommit();
-    try { await this.consumer?.disconnect(); } catch (err) { this.deps.logger.warn({ err }, 'consumer disconnect failed'); }
+    await this.consumer.stop(async () => { while (this.inFlight.size) await Promise.allSettled([...this.inFlight]); });
     this.abort.abort();
     try { await this.producer?.disconnect(); } catch (err) { this.deps.logger.warn({ err }, 'producer disconnect failed'); }
     this.logSummary();

@@ -14,3 +14,5 @@ export * from './http';
 export * from './lifecycle';
 export * from './commit-tracker';
 export * from './otlp-proto';
+export * from './byte-budget';
+export * from './partition-consumer';

@@ -7,6 +7,11 @@ export interface Service {
   start(): Promise<void>;
   /** Finish the in-flight batch, commit, disconnect. Must honour the signal's deadline. */
   stop(signal?: AbortSignal): Promise<void>;
+  /**
+   * Settles with the error when the service failed for good (a non-retriable Kafka consumer
+   * crash): the harness then stops it and exits non-zero, so an orchestrator restarts it.
+   */
+  readonly failure?: Promise<Error>;
 }
 
 /**
@@ -38,7 +43,8 @@ export interface RunOptions {
 /**
  * The process entry harness: the one place that reads process.env, exits the process and
  * handles signals. A bad setting prints one line naming it and exits 2; SIGTERM/SIGINT stop
- * the service within its deadline, then exit 0 (1 when the deadline passed).
+ * the service within its deadline, then exit 0 (1 when the deadline passed); a failure of the
+ * service (Service.failure) stops it the same way and exits 1.
  */
 export function runProcess(opts: RunOptions): void {
   void (async () => {
@@ -55,7 +61,7 @@ export function runProcess(opts: RunOptions): void {
     }
     const { service, logger, shutdownDeadlineMs } = built;
     let stopping = false;
-    const stop = async (reason: string) => {
+    const stop = async (reason: string, exitCode = 0) => {
       if (stopping) return;
       stopping = true;
       logger.info({ reason, deadlineMs: shutdownDeadlineMs }, 'shutting down');
@@ -63,7 +69,7 @@ export function runProcess(opts: RunOptions): void {
         await withDeadline(shutdownDeadlineMs, 'shutdown', (signal) => service.stop(signal));
         logger.info('stopped');
         logger.flush?.();
-        process.exit(0);
+        process.exit(exitCode);
       } catch (err) {
         logger.error({ err }, 'shutdown did not complete cleanly');
         logger.flush?.();
@@ -72,6 +78,10 @@ export function runProcess(opts: RunOptions): void {
     };
     process.once('SIGTERM', () => void stop('SIGTERM'));
     process.once('SIGINT', () => void stop('SIGINT'));
+    void service.failure?.then((err) => {
+      logger.error({ err }, 'unrecoverable failure; stopping with a non-zero exit so the process is restarted');
+      void stop('failure', 1);
+    });
     process.on('unhandledRejection', (err) => { logger.error({ err }, 'unhandled rejection'); void stop('unhandledRejection'); });
     try {
       await service.start();

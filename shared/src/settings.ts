@@ -19,6 +19,7 @@ export const sharedSchema = {
   kafkaSaslUsername: setting.string('MPLP_KAFKA_SASL_USERNAME', '', 'Kafka SASL username'),
   kafkaSaslPassword: setting.string('MPLP_KAFKA_SASL_PASSWORD', '', 'Kafka SASL password', { secret: true }),
   kafkaConnectionTimeoutMs: setting.duration('MPLP_KAFKA_CONNECTION_TIMEOUT', 5000, 'Kafka connection timeout', { min: 100 }),
+  kafkaMaxUnsettledAgeMs: setting.duration('MPLP_KAFKA_MAX_UNSETTLED_AGE', 300_000, 'a partition whose oldest input fetched and not yet committed is older than this makes /readyz fail (a stalled partition)', { min: 1000 }),
   kafkaMaxDecompressedBatchBytes: setting.int('MPLP_KAFKA_MAX_DECOMPRESSED_BATCH_BYTES', 64 * 1024 * 1024, 'largest size a Kafka-compressed record batch (gzip, snappy, lz4, zstd) may expand to when read; a larger one is refused before it is inflated', { min: 65536 }),
 
   topicRaw: setting.string('MPLP_TOPIC_RAW', 'mplp.spans.raw', 'input topic of OTLP spans', { nonEmpty: true }),
