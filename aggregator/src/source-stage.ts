@@ -14,7 +14,8 @@ import { packBuffers } from '../../shared/src/transfer';
 /** Value of a message on the internal partials topic. */
 export type PartialMessage =
   /** hists: the pane series' encoded histogram pieces, unmerged (their merge is the pane's
-   * histogram); `hist` is the single merged piece older versions wrote, still read. */
+   * histogram); `hist`, one merged piece, is read too, so partials already on the topic in that
+   * form stay readable after an upgrade. */
   | { t: 'p'; key: string; series: SeriesId; pane: number; src: number; stats: Stats; hists?: string[]; hist?: string }
   /** at: wall clock when this partition's watermark first crossed a pane boundary since the
    * previous watermark message (when windows became closable); sent: just before the produce.

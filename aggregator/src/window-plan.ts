@@ -11,7 +11,7 @@ export interface StoredPartial {
   pane: number;
   src: number;
   stats: Stats;
-  /** Encoded histogram pieces (the source stage no longer merges them at close). */
+  /** Encoded histogram pieces, unmerged: the source stage sends them as recorded, so a close does no histogram work. */
   hists: string[];
   offset: bigint;
 }
