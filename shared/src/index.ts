@@ -13,3 +13,4 @@ export * from './indices';
 export * from './http';
 export * from './lifecycle';
 export * from './commit-tracker';
+export * from './dead-letter';
