@@ -1,8 +1,9 @@
 import { Partitioners } from 'kafkajs';
-import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
-import { CancelledError, classifyKafkaError, CommitSlot, CommitTracker, HEADER_KAFKA_BATCH_ERROR, InvalidInputError, kafkaBatchError, Logger, retry, Service, SharedConfig } from '../../shared/src';
+import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import { CancelledError, CommitSlot, CommitTracker, DeadLetter, HEADER_KAFKA_BATCH_ERROR, InvalidInputError, kafkaBatchError, Logger, Service, SharedConfig, standInDeadLetterHeaders } from '../../shared/src';
 import type { BulkIndexer, PoisonDoc } from './bulk-indexer';
 import { BulkPipeline } from './bulk-pipeline';
+import { DeadLetterSender } from './dead-letters';
 import type { IndexerSettings } from './config';
 import { documentsOf, IndexDoc, RecordKind } from './documents';
 import type { IndexerMetrics } from './metrics';
@@ -44,6 +45,7 @@ export class IndexerWorker implements Service {
   /** The partition state each tracker belongs to (a revoked state stays revoked for its old trackers). */
   private readonly stateOf = new WeakMap<CommitTracker, PartitionState>();
   private readonly pipeline: BulkPipeline;
+  private readonly dlq: DeadLetterSender;
   private readonly commitsInFlight = new Set<Promise<void>>();
   private totals = { records: 0, documents: 0, dlq: 0 };
   private timer?: NodeJS.Timeout;
@@ -58,6 +60,7 @@ export class IndexerWorker implements Service {
     }
     this.pipeline = new BulkPipeline(deps.bulk, settings, (durable, poison) => this.settled(durable, poison), this.abort.signal,
       logger.child({ component: 'bulk' }), { inFlight: metrics.bulksInFlight, pendingBytes: metrics.pendingBytes });
+    this.dlq = new DeadLetterSender(() => this.producer!, shared.topicDlq, settings, { lost: metrics.dlqLost }, logger.child({ component: 'dlq' }), this.abort.signal);
   }
 
   get ready(): boolean { return this.joined; }
@@ -113,7 +116,7 @@ export class IndexerWorker implements Service {
     state.highWatermark = BigInt(batch.highWatermark);
     const tracker = state.tracker;
     const docs: IndexDoc[] = [];
-    let undecodable: Array<{ message: Message; slot: CommitSlot }> | undefined;
+    let undecodable: Array<{ letter: DeadLetter; slot: CommitSlot }> | undefined;
     for (const m of batch.messages) {
       const origin = `${key}/${m.offset}`;
       try {
@@ -126,7 +129,8 @@ export class IndexerWorker implements Service {
       } catch (err) {
         const code = err instanceof InvalidInputError ? err.code : 'decode';
         metrics.dlq.inc({ code });
-        (undecodable ??= []).push({ slot: tracker.add(m.offset, 1), message: { value: m.value, headers: { 'mplp-error': (err as Error).message, 'mplp-error-code': code, 'mplp-source': origin } } });
+        const headers = standInDeadLetterHeaders(m.headers);
+        (undecodable ??= []).push({ slot: tracker.add(m.offset, 1), letter: { value: m.value, code, reason: (err as Error).message, source: origin, ...(headers ? { headers } : {}) } });
       }
     }
     if (undecodable) void this.deadLetter(undecodable);
@@ -158,12 +162,11 @@ export class IndexerWorker implements Service {
   /** A bulk settled: dead-letter its poison, then settle every document's record and commit what is complete. */
   private async settled(durable: IndexDoc[], poison: PoisonDoc[]): Promise<void> {
     if (poison.length) {
-      await this.sendDlq(poison.map((p) => {
+      await this.dlq.send(poison.map((p) => {
         const code = `index_${p.type}`.slice(0, 64);
         this.deps.metrics.dlq.inc({ code });
-        return { key: p.doc.id, value: p.doc.source, headers: {
-          'mplp-error': `Elasticsearch refused document ${p.doc.id} for ${p.doc.index}: ${p.reason}`.slice(0, 4000), 'mplp-error-code': code, 'mplp-source': p.doc.origin,
-        } };
+        const span = p.doc.index.includes('-traces-') && p.doc.id.length === 48 ? { traceId: p.doc.id.slice(0, 32), spanId: p.doc.id.slice(32) } : {};
+        return { key: p.doc.id, value: p.doc.source, code, reason: `Elasticsearch refused document ${p.doc.id} for ${p.doc.index}: ${p.reason}`, source: p.doc.origin, ...span };
       }));
       this.totals.dlq += poison.length;
     }
@@ -183,9 +186,9 @@ export class IndexerWorker implements Service {
   }
 
   /** Undecodable records go whole to the DLQ; once acknowledged they count as complete. */
-  private async deadLetter(records: Array<{ message: Message; slot: CommitSlot }>): Promise<void> {
+  private async deadLetter(records: Array<{ letter: DeadLetter; slot: CommitSlot }>): Promise<void> {
     try {
-      await this.sendDlq(records.map((r) => r.message));
+      await this.dlq.send(records.map((r) => r.letter));
     } catch (err) {
       if (!(err instanceof CancelledError)) this.deps.logger.error({ err }, 'DLQ send failed; the records stay uncommitted');
       return;
@@ -226,14 +229,6 @@ export class IndexerWorker implements Service {
     })();
     this.commitsInFlight.add(p);
     void p.finally(() => this.commitsInFlight.delete(p));
-  }
-
-  private async sendDlq(messages: Message[]): Promise<void> {
-    const { shared, settings } = this.deps;
-    await retry(() => this.producer!.send({ topic: shared.topicDlq, acks: -1, messages }), {
-      attempts: Infinity, baseDelayMs: settings.retryBaseMs, maxDelayMs: settings.retryMaxMs, signal: this.abort.signal,
-      classify: (e) => classifyKafkaError(e, 'produce to DLQ'),
-    });
   }
 
   /**
