@@ -38,11 +38,10 @@ export class DeadLetterSender {
     for (const part of dlqSends(messages, cap)) {
       const refused = await this.trySend(part);
       if (!refused) continue;
+      this.logger.warn({ err: refused, letters: part.length, firstSource: header(part[0], DLQ_HEADER_SOURCE) }, 'DLQ refused dead letters; sending them as references without their values');
       for (const m of part) {
-        const reference = referenceOf(m);
-        const again = await this.trySend([reference]);
+        const again = await this.trySend([referenceOf(m)]);
         if (again) this.lose(m, again);
-        else this.logger.warn({ err: refused, source: header(m, DLQ_HEADER_SOURCE) }, 'DLQ refused a dead letter; sent it as a reference without its value');
       }
     }
   }

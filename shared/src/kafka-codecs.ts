@@ -80,9 +80,9 @@ function writeRecord(out: Buffer, pos: number, offsetDelta: number, tail: Buffer
  *
  * Up to maxStandIns records, one stand-in per record, written straight into one buffer (the
  * bytes after the offset are the same for all). Past that, kafkajs must still be given `count`
- * records (it decodes as many as the batch header says), so all but the last are 7-byte records
- * at offset delta -1: before the fetch offset, which kafkajs drops before any handler sees them
- * (as it drops records of a compacted batch). The last, at the batch's last offset, carries the
+ * records (it decodes as many as the batch header says), so all but the last are records of a
+ * few bytes at a negative offset: before the fetch offset, which kafkajs drops before any handler
+ * sees them (as it drops the records of a compressed batch that precede the offset fetched). The last, at the batch's last offset, carries the
  * reason plus HEADER_KAFKA_BATCH_RECORDS and HEADER_KAFKA_BATCH_FIRST_OFFSET: one dead letter
  * for the whole batch, and the consumer's position moves past all of it.
  *
@@ -116,9 +116,12 @@ function standInRecords(buffer: Buffer, codecType: number, reason: string, maxSt
     [HEADER_KAFKA_BATCH_RECORDS, String(count)], [HEADER_KAFKA_BATCH_FIRST_OFFSET, first],
   ]);
   const hidden = recordTail([]);
-  const out = Buffer.allocUnsafe((count - 1) * (4 + hidden.length) + 12 + whole.length);
+  // Offset -1 (or, past 2^31, 2^31 below the batch: an int32 delta can reach no further), so
+  // before the fetch offset also when this batch is not the first of the fetch response.
+  const hiddenDelta = baseOffset < 2n ** 31n - 1n ? -Number(baseOffset) - 1 : -(2 ** 31);
+  const out = Buffer.allocUnsafe((count - 1) * (8 + hidden.length) + 12 + whole.length);
   let pos = 0;
-  for (let i = 0; i < count - 1; i++) pos = writeRecord(out, pos, -1, hidden);
+  for (let i = 0; i < count - 1; i++) pos = writeRecord(out, pos, hiddenDelta, hidden);
   pos = writeRecord(out, pos, lastOffsetDelta, whole);
   return out.subarray(0, pos);
 }

@@ -100,16 +100,19 @@ describe('stand-in records of a refused batch, as kafkajs decodes them', () => {
     return b;
   }
 
-  async function fetched(baseOffset: bigint, count: number, fetchOffset = baseOffset) {
+  /** The batches of one fetch response, decoded and filtered as kafkajs does for the handler. */
+  async function fetched(batches: Array<[baseOffset: bigint, count: number]>, fetchOffset = batches[0][0]) {
     registerKafkaCodecs(65_536, 100);
-    const { records } = await decodeBatch(new Decoder(gzipBatch(baseOffset, count)));
+    const decoder = new Decoder(Buffer.concat(batches.map(([base, count]) => gzipBatch(base, count))));
+    const records: KafkaRecord[] = [];
+    for (const _ of batches) records.push(...(await decodeBatch(decoder)).records);
     return new Batch('t', fetchOffset.toString(), { partition: 0, highWatermark: '0', messages: records, abortedTransactions: [] });
   }
 
   afterAll(() => registerKafkaCodecs(64 * MiB));
 
   it('up to the cap: one stand-in per record, same offsets, null value, the reason in a header', async () => {
-    const batch = await fetched(1000n, 100);
+    const batch = await fetched([[1000n, 100]]);
     expect(batch.messages.map((m) => m.offset)).toEqual(Array.from({ length: 100 }, (_, i) => String(1000 + i)));
     for (const m of batch.messages) {
       expect(m.value).toBeNull();
@@ -119,7 +122,7 @@ describe('stand-in records of a refused batch, as kafkajs decodes them', () => {
   });
 
   it('past the cap: the handler sees one stand-in at the last offset naming the whole batch', async () => {
-    const batch = await fetched(5_000_000_000n, 20_000);
+    const batch = await fetched([[5_000_000_000n, 20_000]]);
     expect(batch.rawMessages).toHaveLength(20_000); // kafkajs decodes as many as the header says
     expect(batch.messages).toHaveLength(1);
     const [m] = batch.messages;
@@ -129,8 +132,15 @@ describe('stand-in records of a refused batch, as kafkajs decodes them', () => {
   });
 
   it('a fetch from the middle of the batch still gets the one stand-in', async () => {
-    const batch = await fetched(10n, 1000, 500n);
+    const batch = await fetched([[10n, 1000]], 500n);
     expect(batch.messages.map((m) => m.offset)).toEqual(['1009']);
+  });
+
+  it('a batch past the cap after others in the same fetch response: its hidden records stay hidden', async () => {
+    const batch = await fetched([[0n, 50], [50n, 5000], [5050n, 3000]]);
+    expect(batch.messages.map((m) => m.offset)).toEqual([...Array.from({ length: 50 }, (_, i) => String(i)), '5049', '8049']);
+    const high = await fetched([[3_000_000_000n, 50], [3_000_000_050n, 5000]]);
+    expect(high.messages.map((m) => m.offset).slice(-2)).toEqual(['3000000049', '3000005049']);
   });
 
   it('builds 100k stand-ins in one buffer of a few bytes each', async () => {
