@@ -79,11 +79,9 @@ describe('kafkaBatchError', () => {
 });
 
 describe('stand-in records of a refused batch, as kafkajs decodes them', () => {
-  /* eslint-disable @typescript-eslint/no-require-imports */
   const decodeBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder') as (d: unknown) => Promise<{ records: KafkaRecord[] }>;
   const Decoder = require('kafkajs/src/protocol/decoder') as new (b: Buffer) => unknown;
   const Batch = require('kafkajs/src/consumer/batch') as new (topic: string, fetchedOffset: string, data: unknown) => { messages: KafkaRecord[]; rawMessages: KafkaRecord[] };
-  /* eslint-enable @typescript-eslint/no-require-imports */
   type KafkaRecord = { offset: string; value: Buffer | null; headers: Record<string, Buffer> };
 
   /** A RecordBatch v2 as a broker serves it: gzip (attributes 1), `count` records from baseOffset, records that inflate to 200 KB. */
