@@ -1,6 +1,6 @@
 import type { Message, Producer } from 'kafkajs';
 import {
-  classifyKafkaError, DeadLetter, dlqMessage, dlqSends, DLQ_HEADER_CODE, DLQ_HEADER_ORIGINAL_BYTES, DLQ_HEADER_SOURCE, DLQ_HEADER_TRUNCATED, Logger, MplpError, retry,
+  CancelledError, classifyKafkaError, DeadLetter, dlqMessage, dlqSends, DLQ_HEADER_CODE, DLQ_HEADER_ORIGINAL_BYTES, DLQ_HEADER_SOURCE, DLQ_HEADER_TRUNCATED, Logger, MplpError, retry,
 } from '../../shared/src';
 
 export interface DeadLetterSettings { maxDlqValueBytes: number; retryBaseMs: number; retryMaxMs: number }
@@ -55,8 +55,9 @@ export class DeadLetterSender {
       });
       return undefined;
     } catch (err) {
-      if (err instanceof MplpError && !err.retryable) return err;
-      throw err;
+      // Shutdown is not a refusal: the letters stay unsent and their records uncommitted.
+      if (err instanceof CancelledError || !(err instanceof MplpError) || err.retryable) throw err;
+      return err;
     }
   }
 

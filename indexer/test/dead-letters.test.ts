@@ -1,5 +1,5 @@
 import type { Message, Producer } from 'kafkajs';
-import { createLogger } from '../../shared/src';
+import { CancelledError, createLogger } from '../../shared/src';
 import { DeadLetterSender } from '../src/dead-letters';
 
 /** A scripted producer: answers each send with the next outcome (undefined = acknowledged). */
@@ -22,9 +22,9 @@ describe('DeadLetterSender', () => {
   const settings = { maxDlqValueBytes: 2048, retryBaseMs: 1, retryMaxMs: 2 };
   const logger = createLogger({ name: 'test', level: 'silent' });
 
-  function sender(producer: Producer) {
+  function sender(producer: Producer, signal = new AbortController().signal) {
     const lost: string[] = [];
-    const s = new DeadLetterSender(() => producer, 'dlq', settings, { lost: { inc: ({ code }) => { lost.push(code); } } }, logger, new AbortController().signal);
+    const s = new DeadLetterSender(() => producer, 'dlq', settings, { lost: { inc: ({ code }) => { lost.push(code); } } }, logger, signal);
     return { s, lost };
   }
 
@@ -58,5 +58,16 @@ describe('DeadLetterSender', () => {
     const { s, lost } = sender(producer);
     await expect(s.send(letters.slice(0, 1))).resolves.toBeUndefined();
     expect(lost).toEqual(['index_too_large']);
+  });
+
+  it('shutdown is not a refusal: the send rejects as cancelled, nothing counted lost', async () => {
+    const abort = new AbortController();
+    const { producer, sent } = scripted(Array.from({ length: 100 }, () => ({ type: 'LEADER_NOT_AVAILABLE', retriable: true })));
+    const { s, lost } = sender(producer, abort.signal);
+    const p = s.send(letters.slice(0, 1));
+    setTimeout(() => abort.abort(), 20);
+    await expect(p).rejects.toBeInstanceOf(CancelledError);
+    expect(lost).toEqual([]);
+    expect(sent.every((m) => m[0].value !== null)).toBe(true);
   });
 });
