@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { CompressionTypes } from 'kafkajs';
 import type { KafkaMessage } from 'kafkajs';
 import { TestContext, uniqueName, waitFor } from '../../shared/testing';
@@ -16,6 +17,11 @@ function record(spans: NormalizedSpan[]) {
 }
 
 const header = (m: KafkaMessage, name: string) => m.headers?.[name]?.toString();
+
+/** Peak resident set of a process so far (Linux). */
+function peakRssBytes(pid: number): number {
+  return Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+}
 
 /**
  * Issue 12, items 2 and 6: input that used to stop a partition's commits for good, or to cost
@@ -113,27 +119,29 @@ describe('indexer dead letters that cannot stall a partition (real Kafka and Ela
   it('refused Kafka batches: one dead letter per record up to MPLP_KAFKA_MAX_STAND_IN_RECORDS, one for the whole batch past it', async () => {
     const { validated, dlq, prefix, groupId, env } = await indexerSetup(ctx);
     const producer = await ctx.producer();
-    // Two gzip batches that inflate past a 64 KiB cap: 50 records of 2 KB, then 5,000 records of 100 bytes.
+    // Two gzip batches that inflate past a 64 KiB cap: 50 records of 2 KB, then 40,000 records of 100 bytes (kafkajs takes long to produce more in one batch).
     const zeros = (n: number, size: number) => Array.from({ length: n }, () => ({ partition: 0, value: Buffer.alloc(size) }));
     await producer.send({ topic: validated, acks: -1, compression: CompressionTypes.GZIP, messages: zeros(50, 2048) });
-    await producer.send({ topic: validated, acks: -1, compression: CompressionTypes.GZIP, messages: zeros(5000, 100) });
+    await producer.send({ topic: validated, acks: -1, compression: CompressionTypes.GZIP, messages: zeros(40_000, 100) });
     const canary = makeSpans(1, 2);
     await producer.send({ topic: validated, acks: -1, messages: [record(canary)] });
     // Its own process, so the caps apply to its Kafka client alone.
-    spawnIndexer(ctx, { ...env, MPLP_KAFKA_MAX_DECOMPRESSED_BATCH_BYTES: '65536', MPLP_KAFKA_MAX_STAND_IN_RECORDS: '100' });
+    const child = spawnIndexer(ctx, { ...env, MPLP_KAFKA_MAX_DECOMPRESSED_BATCH_BYTES: '65536', MPLP_KAFKA_MAX_STAND_IN_RECORDS: '100' });
     const dead = await ctx.collect(dlq);
     await expectIndexedAndCommitted(prefix, groupId, validated, canary);
+    // 40k stand-ins built as a JS array and sent as 40k dead letters took this process to 307 MB (116 MB now).
+    expect(peakRssBytes(child.pid!)).toBeLessThan(200 * MiB);
     await waitFor('51 dead letters', () => dead.messages.length >= 51, { timeoutMs: 30_000 });
     expect(dead.messages).toHaveLength(51);
     for (const m of dead.messages) expect(header(m, DLQ_HEADER_CODE)).toBe('too_large');
     const whole = dead.messages.filter((m) => header(m, DLQ_HEADER_RECORDS) !== undefined);
     expect(whole).toHaveLength(1);
-    expect(header(whole[0], DLQ_HEADER_RECORDS)).toBe('5000');
+    expect(header(whole[0], DLQ_HEADER_RECORDS)).toBe('40000');
     expect(header(whole[0], DLQ_HEADER_FIRST_OFFSET)).toBe('50');
-    expect(header(whole[0], DLQ_HEADER_SOURCE)).toBe(`${validated}/0/5049`);
+    expect(header(whole[0], DLQ_HEADER_SOURCE)).toBe(`${validated}/0/40049`);
     const single = dead.messages.filter((m) => header(m, DLQ_HEADER_RECORDS) === undefined).map((m) => header(m, DLQ_HEADER_SOURCE));
     expect(single.sort()).toEqual(Array.from({ length: 50 }, (_, i) => `${validated}/0/${i}`).sort());
-    // Accounted for: 50 + 5,000 refused records in the DLQ, the canary in Elasticsearch.
+    // Accounted for: 50 + 40,000 refused records in the DLQ, the canary in Elasticsearch.
     expect(50 + Number(header(whole[0], DLQ_HEADER_RECORDS)) + 1).toBe(await topicSize(ctx, validated));
   });
 });
