@@ -165,7 +165,7 @@ export class IndexerWorker implements Service {
       await this.dlq.send(poison.map((p) => {
         const code = `index_${p.type}`.slice(0, 64);
         this.deps.metrics.dlq.inc({ code });
-        const span = p.doc.index.includes('-traces-') && p.doc.id.length === 48 ? { traceId: p.doc.id.slice(0, 32), spanId: p.doc.id.slice(32) } : {};
+        const span = SPAN_DOC_ID.test(p.doc.id) ? { traceId: p.doc.id.slice(0, 32), spanId: p.doc.id.slice(32) } : {};
         return { key: p.doc.id, value: p.doc.source, code, reason: `Elasticsearch refused document ${p.doc.id} for ${p.doc.index}: ${p.reason}`, source: p.doc.origin, ...span };
       }));
       this.totals.dlq += poison.length;
@@ -185,7 +185,7 @@ export class IndexerWorker implements Service {
     }
   }
 
-  /** Undecodable records go whole to the DLQ; once acknowledged they count as complete. */
+  /** Undecodable records go to the DLQ (cut to MPLP_INDEXER_MAX_DLQ_VALUE_BYTES); once acknowledged they count as complete. */
   private async deadLetter(records: Array<{ letter: DeadLetter; slot: CommitSlot }>): Promise<void> {
     try {
       await this.dlq.send(records.map((r) => r.letter));
@@ -254,6 +254,9 @@ export class IndexerWorker implements Service {
     try { await this.producer?.disconnect(); } catch (err) { this.deps.logger.warn({ err }, 'producer disconnect failed'); }
   }
 }
+
+/** A span document's _id: traceId (32 hex) + spanId (16 hex). */
+const SPAN_DOC_ID = /^[0-9a-f]{48}$/;
 
 function splitKey(key: string): [string, number] {
   const i = key.lastIndexOf('/');
