@@ -22,6 +22,7 @@ export const indexerSchema = {
   fetchMaxWaitMs: setting.duration('MPLP_INDEXER_FETCH_MAX_WAIT', 250, 'how long a Kafka fetch waits when there is no new data', { min: 10 }),
   bulkMaxDocs: setting.int('MPLP_INDEXER_BULK_MAX_DOCS', 2000, 'most documents per bulk request', { min: 1 }),
   bulkMaxBytes: setting.int('MPLP_INDEXER_BULK_MAX_BYTES', 5 * 1024 * 1024, 'most bytes per bulk request body, never exceeded (a larger single document goes to the DLQ); keep under http.max_content_length', { min: 4096 }),
+  maxDlqValueBytes: setting.int('MPLP_INDEXER_MAX_DLQ_VALUE_BYTES', 1024 * 1024, 'a dead letter (refused document or unreadable record) larger than this is kept in the DLQ cut to this size (header mplp-truncated); keep below the DLQ topic\'s max.message.bytes minus a few KB of headers', { min: 1024 }),
   maxDecompressedBytes: setting.int('MPLP_INDEXER_MAX_BATCH_BYTES', 64 * 1024 * 1024, 'largest decompressed span batch accepted', { min: 65536 }),
   retryBaseMs: setting.duration('MPLP_INDEXER_RETRY_BASE', 200, 'first retry backoff of a failed bulk or document', { min: 1 }),
   retryMaxMs: setting.duration('MPLP_INDEXER_RETRY_MAX', 30_000, 'backoff ceiling', { min: 1 }),

@@ -1,12 +1,13 @@
 import { Partitioners } from 'kafkajs';
-import type { Kafka, Message, Producer } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import {
-  BatchContext, CancelledError, classifyKafkaError, CommitSlot, HEADER_KAFKA_BATCH_ERROR, InvalidInputError, kafkaBatchError, Logger, PartitionConsumer, retry, Service,
-  SharedConfig,
+  BatchContext, CancelledError, CommitSlot, DeadLetter, HEADER_KAFKA_BATCH_ERROR, InvalidInputError, kafkaBatchError, Logger, PartitionConsumer, Service,
+  SharedConfig, standInDeadLetterHeaders,
 } from '../../shared/src';
 import type { BulkIndexer, PoisonDoc } from './bulk-indexer';
 import { BulkPipeline } from './bulk-pipeline';
+import { DeadLetterSender } from './dead-letters';
 import type { IndexerSettings } from './config';
 import { documentsOf, IndexDoc, RecordKind } from './documents';
 import type { IndexerMetrics } from './metrics';
@@ -33,6 +34,7 @@ export class IndexerWorker implements Service {
   private readonly abort = new AbortController();
   private readonly kindOf = new Map<string, RecordKind>();
   private readonly pipeline: BulkPipeline;
+  private readonly dlq: DeadLetterSender;
   private totals = { records: 0, documents: 0, dlq: 0 };
   private timer?: NodeJS.Timeout;
 
@@ -55,6 +57,7 @@ export class IndexerWorker implements Service {
       handleBatch: (batch) => this.handleBatch(batch),
       onCommitted: (p, offset) => metrics.lag.set({ topic: p.topic, partition: String(p.partition) }, Math.max(0, Number(p.highWatermark - BigInt(offset)))),
     });
+    this.dlq = new DeadLetterSender(() => this.producer!, shared.topicDlq, settings, { lost: metrics.dlqLost }, logger.child({ component: 'dlq' }), this.abort.signal);
   }
 
   get ready(): boolean { return this.consumer.ready; }
@@ -78,7 +81,7 @@ export class IndexerWorker implements Service {
     const kind = this.kindOf.get(topic)!;
     const key = `${topic}/${partition}`;
     const docs: IndexDoc[] = [];
-    let undecodable: Array<{ message: Message; slot: CommitSlot }> | undefined;
+    let undecodable: Array<{ letter: DeadLetter; slot: CommitSlot }> | undefined;
     for (const m of batch.messages) {
       const origin = `${key}/${m.offset}`;
       try {
@@ -91,7 +94,8 @@ export class IndexerWorker implements Service {
       } catch (err) {
         const code = err instanceof InvalidInputError ? err.code : 'decode';
         metrics.dlq.inc({ code });
-        (undecodable ??= []).push({ slot: batch.partition.register(m.offset, 1), message: { value: m.value, headers: { 'mplp-error': (err as Error).message, 'mplp-error-code': code, 'mplp-source': origin } } });
+        const headers = standInDeadLetterHeaders(m.headers);
+        (undecodable ??= []).push({ slot: batch.partition.register(m.offset, 1), letter: { value: m.value, code, reason: (err as Error).message, source: origin, ...(headers ? { headers } : {}) } });
       }
     }
     if (undecodable) void this.deadLetter(undecodable);
@@ -110,12 +114,11 @@ export class IndexerWorker implements Service {
   /** A bulk settled: dead-letter its poison, then settle every document's record and commit what is complete. */
   private async settled(durable: IndexDoc[], poison: PoisonDoc[]): Promise<void> {
     if (poison.length) {
-      await this.sendDlq(poison.map((p) => {
+      await this.dlq.send(poison.map((p) => {
         const code = `index_${p.type}`.slice(0, 64);
         this.deps.metrics.dlq.inc({ code });
-        return { key: p.doc.id, value: p.doc.source, headers: {
-          'mplp-error': `Elasticsearch refused document ${p.doc.id} for ${p.doc.index}: ${p.reason}`.slice(0, 4000), 'mplp-error-code': code, 'mplp-source': p.doc.origin,
-        } };
+        const span = SPAN_DOC_ID.test(p.doc.id) ? { traceId: p.doc.id.slice(0, 32), spanId: p.doc.id.slice(32) } : {};
+        return { key: p.doc.id, value: p.doc.source, code, reason: `Elasticsearch refused document ${p.doc.id} for ${p.doc.index}: ${p.reason}`, source: p.doc.origin, ...span };
       }));
       this.totals.dlq += poison.length;
     }
@@ -123,24 +126,16 @@ export class IndexerWorker implements Service {
     for (const p of poison) this.consumer.settle(p.doc.record!);
   }
 
-  /** Undecodable records go whole to the DLQ; once acknowledged they count as complete. */
-  private async deadLetter(records: Array<{ message: Message; slot: CommitSlot }>): Promise<void> {
+  /** Undecodable records go to the DLQ (cut to MPLP_INDEXER_MAX_DLQ_VALUE_BYTES); once acknowledged they count as complete. */
+  private async deadLetter(records: Array<{ letter: DeadLetter; slot: CommitSlot }>): Promise<void> {
     try {
-      await this.sendDlq(records.map((r) => r.message));
+      await this.dlq.send(records.map((r) => r.letter));
     } catch (err) {
       if (!(err instanceof CancelledError)) this.deps.logger.error({ err }, 'DLQ send failed; the records stay uncommitted');
       return;
     }
     this.totals.dlq += records.length;
     for (const r of records) this.consumer.settle(r.slot);
-  }
-
-  private async sendDlq(messages: Message[]): Promise<void> {
-    const { shared, settings } = this.deps;
-    await retry(() => this.producer!.send({ topic: shared.topicDlq, acks: -1, messages }), {
-      attempts: Infinity, baseDelayMs: settings.retryBaseMs, maxDelayMs: settings.retryMaxMs, signal: this.abort.signal,
-      classify: (e) => classifyKafkaError(e, 'produce to DLQ'),
-    });
   }
 
   /**
@@ -162,3 +157,6 @@ export class IndexerWorker implements Service {
     try { await this.producer?.disconnect(); } catch (err) { this.deps.logger.warn({ err }, 'producer disconnect failed'); }
   }
 }
+
+/** A span document's _id: traceId (32 hex) + spanId (16 hex). */
+const SPAN_DOC_ID = /^[0-9a-f]{48}$/;

@@ -6,7 +6,7 @@ import {
   classifyKafkaError, retry,
 } from '../../shared/src';
 import type { IngestSettings } from './config';
-import { DLQ_HEADER_CODE, DLQ_HEADER_ERROR, DLQ_HEADER_SOURCE, MessageProcessor } from './message-processor';
+import { DLQ_HEADER_CODE, DLQ_HEADER_ERROR, DLQ_HEADER_SOURCE, DLQ_HEADER_TRUNCATED, MessageProcessor } from './message-processor';
 import { IngestMetrics } from './metrics';
 import { createOutputProducer, OutputProducer } from './output-producer';
 import { BatchStats, EncodedBatch, encodeBatch, InputMessage } from './batch-encoder';
@@ -135,7 +135,7 @@ export class IngestWorker implements Service {
       value: d.value,
       headers: {
         [DLQ_HEADER_ERROR]: d.reason, [DLQ_HEADER_CODE]: d.code, [DLQ_HEADER_SOURCE]: d.source,
-        ...(d.truncated ? { 'mplp-truncated': 'true' } : {}),
+        ...(d.truncated ? { [DLQ_HEADER_TRUNCATED]: 'true' } : {}),
       },
     }));
     const topicMessages: { topic: string; messages: Message[] }[] = [];

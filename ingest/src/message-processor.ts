@@ -3,9 +3,7 @@ import { kafkaBatchError } from '../../shared/src/kafka-codecs';
 import { decodeRequest, detectEncoding, Encoding, spanAsOtlpJson } from './otlp-decoder';
 import { normalizeRequest, NormalizeLimits } from './span-normalizer';
 
-export const DLQ_HEADER_ERROR = 'mplp-error';
-export const DLQ_HEADER_CODE = 'mplp-error-code';
-export const DLQ_HEADER_SOURCE = 'mplp-source';
+export { DLQ_HEADER_CODE, DLQ_HEADER_ERROR, DLQ_HEADER_SOURCE, DLQ_HEADER_TRUNCATED } from '../../shared/src';
 
 export interface DlqRecord { value: Buffer; code: string; reason: string; source: string; truncated: boolean }
 

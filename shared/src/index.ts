@@ -16,3 +16,4 @@ export * from './commit-tracker';
 export * from './otlp-proto';
 export * from './byte-budget';
 export * from './partition-consumer';
+export * from './dead-letter';

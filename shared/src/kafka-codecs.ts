@@ -1,9 +1,11 @@
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { CompressionCodecs, CompressionTypes } from 'kafkajs';
+import type { IHeaders } from 'kafkajs';
 import snappy from 'snappyjs';
 import * as fzstd from 'fzstd';
 import { encodeLz4Frame, SpanBatchCodec } from './codec';
+import { DLQ_HEADER_FIRST_OFFSET, DLQ_HEADER_RECORDS } from './dead-letter';
 import { InvalidInputError } from './errors';
 
 /**
@@ -28,50 +30,111 @@ const tooLarge = (codec: string, max: number) =>
 
 /** Header of the stand-in records of a batch that could not be decompressed: the reason. */
 export const HEADER_KAFKA_BATCH_ERROR = 'mplp-kafka-batch-error';
+/** On the one stand-in of a batch past the stand-in cap: how many records it stands for, and the first of their offsets. */
+export const HEADER_KAFKA_BATCH_RECORDS = 'mplp-kafka-batch-records';
+export const HEADER_KAFKA_BATCH_FIRST_OFFSET = 'mplp-kafka-batch-first-offset';
+export const STAND_IN_SETTING = 'MPLP_KAFKA_MAX_STAND_IN_RECORDS';
+export const DEFAULT_MAX_STAND_INS = 10_000;
 
-function varint(n: number, out: number[]): void {
-  let v = (n << 1) ^ (n >> 31); // zigzag
-  while (v & ~0x7f) { out.push((v & 0x7f) | 0x80); v >>>= 7; }
-  out.push(v);
+function varintLength(n: number): number {
+  let v = ((n << 1) ^ (n >> 31)) >>> 0;
+  let len = 1;
+  while (v > 0x7f) { v >>>= 7; len++; }
+  return len;
+}
+
+function writeVarint(n: number, out: Buffer, pos: number): number {
+  let v = ((n << 1) ^ (n >> 31)) >>> 0; // zigzag
+  while (v > 0x7f) { out[pos++] = (v & 0x7f) | 0x80; v >>>= 7; }
+  out[pos++] = v;
+  return pos;
+}
+
+/** The bytes of a record after its offset delta: null key, null value, the given headers. */
+function recordTail(headers: Array<[string, string]>): Buffer {
+  const parts: Buffer[] = [];
+  const small = (n: number) => { const b = Buffer.allocUnsafe(5); return b.subarray(0, writeVarint(n, b, 0)); };
+  parts.push(small(-1), small(-1), small(headers.length));
+  for (const [k, v] of headers) {
+    const kb = Buffer.from(k); const vb = Buffer.from(v);
+    parts.push(small(kb.length), kb, small(vb.length), vb);
+  }
+  return Buffer.concat(parts);
+}
+
+/** Writes one record (length, attributes 0, timestamp delta 0, offsetDelta, tail); returns the next position. */
+function writeRecord(out: Buffer, pos: number, offsetDelta: number, tail: Buffer): number {
+  pos = writeVarint(2 + varintLength(offsetDelta) + tail.length, out, pos);
+  out[pos++] = 0; // attributes
+  out[pos++] = 0; // timestampDelta 0
+  pos = writeVarint(offsetDelta, out, pos);
+  return pos + tail.copy(out, pos);
 }
 
 /**
  * What a refused batch decodes to instead of failing the fetch. kafkajs fails the whole fetch
  * response when one batch cannot be decompressed, and fails it again on every retry: one bad
  * batch would stop the partition, and every partition fetched with it, for good. So a refused
- * batch becomes the same number of records, with the same offsets, each with a null value and a
- * header giving the reason: the worker sends them to its dead-letter topic and moves on.
+ * batch becomes records with the same offsets, each with a null value and a header giving the
+ * reason: the worker sends them to its dead-letter topic and moves on.
+ *
+ * Up to maxStandIns records, one stand-in per record, written straight into one buffer (the
+ * bytes after the offset are the same for all). Past that, kafkajs must still be given `count`
+ * records (it decodes as many as the batch header says), so all but the last are records of a
+ * few bytes at a negative offset: before the fetch offset, which kafkajs drops before any handler
+ * sees them (as it drops the records of a compressed batch that precede the offset fetched). The last, at the batch's last offset, carries the
+ * reason plus HEADER_KAFKA_BATCH_RECORDS and HEADER_KAFKA_BATCH_FIRST_OFFSET: one dead letter
+ * for the whole batch, and the consumer's position moves past all of it.
  *
  * kafkajs hands the codec a view of the fetch response that starts at the batch's records; the
- * batch header just before it (RecordBatch v2: ... magic at -45, attributes at -40,
- * lastOffsetDelta at -38, records count at -4) gives the count and the last offset. It is read
+ * batch header just before it (RecordBatch v2: baseOffset at -61, magic at -45, attributes at
+ * -40, lastOffsetDelta at -38, records count at -4) gives the count and the offsets. It is read
  * only if it checks out (magic 2, this codec's compression bits); otherwise the error is thrown
  * as before.
  */
-function standInRecords(buffer: Buffer, codecType: number, reason: string): Buffer | undefined {
-  if (buffer.byteOffset < 45) return undefined;
-  const header = new DataView(buffer.buffer, buffer.byteOffset - 45, 45);
-  if (header.getInt8(0) !== 2 || (header.getInt16(5) & 0x07) !== codecType) return undefined;
-  const lastOffsetDelta = header.getInt32(7);
-  const count = header.getInt32(41);
+function standInRecords(buffer: Buffer, codecType: number, reason: string, maxStandIns: number): Buffer | undefined {
+  if (buffer.byteOffset < 61) return undefined;
+  const header = new DataView(buffer.buffer, buffer.byteOffset - 61, 61);
+  if (header.getInt8(16) !== 2 || (header.getInt16(21) & 0x07) !== codecType) return undefined;
+  const baseOffset = header.getBigInt64(0);
+  const lastOffsetDelta = header.getInt32(23);
+  const count = header.getInt32(57);
   if (count <= 0 || count > 10_000_000 || lastOffsetDelta < count - 1) return undefined;
-  const key = Buffer.from(HEADER_KAFKA_BATCH_ERROR);
-  const value = Buffer.from(reason);
-  const out: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const body: number[] = [0, 0]; // attributes, timestampDelta 0
+  if (count <= maxStandIns) {
+    const tail = recordTail([[HEADER_KAFKA_BATCH_ERROR, reason]]);
+    const out = Buffer.allocUnsafe(count * (12 + tail.length));
+    let pos = 0;
     // Offsets as in the batch where known: the last record keeps the batch's last offset, so the
     // consumer's position moves past the whole batch even if compaction removed records from it.
-    varint(i === count - 1 ? lastOffsetDelta : i, body);
-    varint(-1, body); // null key
-    varint(-1, body); // null value
-    varint(1, body); // one header
-    varint(key.length, body); body.push(...key);
-    varint(value.length, body); body.push(...value);
-    varint(body.length, out);
-    for (const b of body) out.push(b);
+    for (let i = 0; i < count; i++) pos = writeRecord(out, pos, i === count - 1 ? lastOffsetDelta : i, tail);
+    return out.subarray(0, pos);
   }
-  return Buffer.from(out);
+  const first = baseOffset.toString();
+  const last = (baseOffset + BigInt(lastOffsetDelta)).toString();
+  const whole = recordTail([
+    [HEADER_KAFKA_BATCH_ERROR, `${reason} (one dead letter for the whole batch of ${count} records, offsets ${first}..${last}: more than ${STAND_IN_SETTING})`],
+    [HEADER_KAFKA_BATCH_RECORDS, String(count)], [HEADER_KAFKA_BATCH_FIRST_OFFSET, first],
+  ]);
+  const hidden = recordTail([]);
+  // Offset -1 (or, past 2^31, 2^31 below the batch: an int32 delta can reach no further), so
+  // before the fetch offset also when this batch is not the first of the fetch response.
+  const hiddenDelta = baseOffset < 2n ** 31n - 1n ? -Number(baseOffset) - 1 : -(2 ** 31);
+  const out = Buffer.allocUnsafe((count - 1) * (8 + hidden.length) + 12 + whole.length);
+  let pos = 0;
+  for (let i = 0; i < count - 1; i++) pos = writeRecord(out, pos, hiddenDelta, hidden);
+  pos = writeRecord(out, pos, lastOffsetDelta, whole);
+  return out.subarray(0, pos);
+}
+
+/**
+ * The DLQ headers a stand-in record adds to its dead letter: for the one stand-in of a whole
+ * batch, how many records it stands for and the first offset (DLQ_HEADER_RECORDS,
+ * DLQ_HEADER_FIRST_OFFSET); nothing for a per-record stand-in or an ordinary record.
+ */
+export function standInDeadLetterHeaders(headers: IHeaders | undefined): Record<string, string> | undefined {
+  const records = headers?.[HEADER_KAFKA_BATCH_RECORDS];
+  if (records === undefined) return undefined;
+  return { [DLQ_HEADER_RECORDS]: String(records), [DLQ_HEADER_FIRST_OFFSET]: String(headers![HEADER_KAFKA_BATCH_FIRST_OFFSET] ?? '') };
 }
 
 /** The error a stand-in record stands for, from its HEADER_KAFKA_BATCH_ERROR value ("code: reason"). */
@@ -82,12 +145,12 @@ export function kafkaBatchError(header: string): InvalidInputError {
 }
 
 /** Decompresses with `run`; a refused or corrupt batch becomes stand-in records where possible. */
-async function orStandIn(codecType: number, buffer: Buffer, run: () => Promise<Buffer> | Buffer): Promise<Buffer> {
+async function orStandIn(codecType: number, buffer: Buffer, maxStandIns: number, run: () => Promise<Buffer> | Buffer): Promise<Buffer> {
   try {
     return await run();
   } catch (err) {
     const reason = err instanceof InvalidInputError ? `${err.code}: ${err.message}` : `decode: ${(err as Error).message}`;
-    const stand = standInRecords(buffer, codecType, reason);
+    const stand = standInRecords(buffer, codecType, reason, maxStandIns);
     if (stand) return stand;
     throw err;
   }
@@ -251,7 +314,7 @@ export function zstdCodec(maxBatchBytes: number): KafkaCodec {
  * consumer of every worker reads compressed batches, each bounded by maxBatchBytes; a batch that
  * is refused or corrupt arrives as stand-in records (see standInRecords).
  */
-export function registerKafkaCodecs(maxBatchBytes: number): void {
+export function registerKafkaCodecs(maxBatchBytes: number, maxStandIns = DEFAULT_MAX_STAND_INS): void {
   const registry = CompressionCodecs as unknown as Record<number, () => KafkaCodec>;
   const codecs: [number, KafkaCodec][] = [
     [CompressionTypes.GZIP, gzipCodec(maxBatchBytes)],
@@ -260,7 +323,7 @@ export function registerKafkaCodecs(maxBatchBytes: number): void {
     [CompressionTypes.ZSTD, zstdCodec(maxBatchBytes)],
   ];
   for (const [type, codec] of codecs) {
-    const bounded: KafkaCodec = { compress: codec.compress, decompress: (buffer) => orStandIn(type, buffer, () => codec.decompress(buffer)) };
+    const bounded: KafkaCodec = { compress: codec.compress, decompress: (buffer) => orStandIn(type, buffer, maxStandIns, () => codec.decompress(buffer)) };
     registry[type] = () => bounded;
   }
 }

@@ -8,7 +8,7 @@ import { registerKafkaCodecs } from './kafka-codecs';
 type KafkaSettings = Pick<SharedConfig,
   'kafkaBrokers' | 'kafkaClientId' | 'kafkaSsl' | 'kafkaSslCaFile' | 'kafkaSslRejectUnauthorized' |
   'kafkaSaslMechanism' | 'kafkaSaslUsername' | 'kafkaSaslPassword' | 'kafkaConnectionTimeoutMs'> &
-  Partial<Pick<SharedConfig, 'kafkaMaxDecompressedBatchBytes'>>;
+  Partial<Pick<SharedConfig, 'kafkaMaxDecompressedBatchBytes' | 'kafkaMaxStandInRecords'>>;
 
 /** Routes kafkajs' own logging into pino (warn and above: kafkajs is chatty at info). */
 function kafkaLogCreator(logger: Logger) {
@@ -59,7 +59,7 @@ export function kafkaSecurityWarnings(cfg: Pick<KafkaSettings, 'kafkaSaslMechani
 export function createKafka(cfg: KafkaSettings, clientSuffix: string, logger?: Logger): Kafka {
   for (const warning of kafkaSecurityWarnings(cfg)) logger?.warn({ client: clientSuffix }, warning);
   // Process-wide in kafkajs: every client made here reads gzip, snappy, lz4 and zstd batches, bounded.
-  registerKafkaCodecs(cfg.kafkaMaxDecompressedBatchBytes ?? 64 * 1024 * 1024);
+  registerKafkaCodecs(cfg.kafkaMaxDecompressedBatchBytes ?? 64 * 1024 * 1024, cfg.kafkaMaxStandInRecords);
   return new Kafka(kafkaClientConfig(cfg, clientSuffix, logger));
 }
 

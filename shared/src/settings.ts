@@ -21,6 +21,7 @@ export const sharedSchema = {
   kafkaConnectionTimeoutMs: setting.duration('MPLP_KAFKA_CONNECTION_TIMEOUT', 5000, 'Kafka connection timeout', { min: 100 }),
   kafkaMaxUnsettledAgeMs: setting.duration('MPLP_KAFKA_MAX_UNSETTLED_AGE', 300_000, 'a partition whose oldest input fetched and not yet committed is older than this makes /readyz fail (a stalled partition)', { min: 1000 }),
   kafkaMaxDecompressedBatchBytes: setting.int('MPLP_KAFKA_MAX_DECOMPRESSED_BATCH_BYTES', 64 * 1024 * 1024, 'largest size a Kafka-compressed record batch (gzip, snappy, lz4, zstd) may expand to when read; a larger one is refused before it is inflated', { min: 65536 }),
+  kafkaMaxStandInRecords: setting.int('MPLP_KAFKA_MAX_STAND_IN_RECORDS', 10_000, 'a refused Kafka batch (too large or corrupt) of up to this many records becomes one dead letter per record; a batch of more becomes one dead letter naming its offsets', { min: 1, max: 1_000_000 }),
 
   topicRaw: setting.string('MPLP_TOPIC_RAW', 'mplp.spans.raw', 'input topic of OTLP spans', { nonEmpty: true }),
   topicValidated: setting.string('MPLP_TOPIC_VALIDATED', 'mplp.spans.validated', 'lz4 batches of normalized spans', { nonEmpty: true }),
