@@ -2,7 +2,7 @@ import path from 'node:path';
 import Piscina from 'piscina';
 import type { Env } from '../../shared/src';
 import { createKafka, createLogger, createRegistry, loadProcessConfig, OpsServer, redactConfig, Service, sharedSchema } from '../../shared/src';
-import { ingestSchema, IngestSettings } from './config';
+import { checkIngestSettings, ingestSchema, IngestSettings } from './config';
 import { IngestWorker } from './ingest-worker';
 import { IngestMetrics } from './metrics';
 
@@ -16,6 +16,7 @@ export interface Ingest extends Service { readonly worker: IngestWorker; readonl
 export function createIngest(env: Env, overrides: Partial<IngestSettings> = {}, hooks: Pick<ConstructorParameters<typeof IngestWorker>[0], 'onBatchCommitted'> = {}) {
   const cfg = loadProcessConfig(env, 'MPLP_INGEST_', ingestSchema);
   const settings: IngestSettings = { ...cfg.own, ...overrides };
+  checkIngestSettings(settings);
   const logger = createLogger({ name: 'ingest', level: cfg.shared.logLevel });
   const registry = createRegistry();
   const metrics = new IngestMetrics(registry);

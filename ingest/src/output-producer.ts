@@ -21,13 +21,49 @@ export interface OutputProducer {
 export class KafkajsOutputProducer implements OutputProducer {
   readonly kind = 'kafkajs';
   private readonly producer: Producer;
-  constructor(kafka: Kafka) {
+  /** maxRequestBytes: what one sendBatch may carry (the topics' max.message.bytes); see send. */
+  constructor(kafka: Kafka, private readonly maxRequestBytes = 8 * 1024 * 1024) {
     // The default (Java-compatible murmur2) partitioner: the same trace id lands in the same partition whoever produces it.
     this.producer = kafka.producer({ allowAutoTopicCreation: false, maxInFlightRequests: 5, createPartitioner: Partitioners.DefaultPartitioner });
   }
   connect(): Promise<void> { return this.producer.connect(); }
-  async send(batch: TopicMessages[]): Promise<void> { await this.producer.sendBatch({ topicMessages: batch, acks: -1 }); }
+  /**
+   * kafkajs writes all the messages of one sendBatch for a partition as one record batch, which
+   * the broker refuses whole past the topic's max.message.bytes: the messages go in sendBatch calls
+   * of at most maxRequestBytes each (together, whatever partition they land in).
+   */
+  async send(batch: TopicMessages[]): Promise<void> {
+    await Promise.all(splitByBytes(batch, this.maxRequestBytes).map((topicMessages) => this.producer.sendBatch({ topicMessages, acks: -1 })));
+  }
   disconnect(): Promise<void> { return this.producer.disconnect(); }
+}
+
+/** Splits topic messages into groups of at most maxBytes of keys and values (a larger message goes alone). */
+export function splitByBytes(batch: TopicMessages[], maxBytes: number): TopicMessages[][] {
+  const groups: TopicMessages[][] = [];
+  let cur: TopicMessages[] = [];
+  let size = 0;
+  for (const t of batch) {
+    let msgs: TopicMessages['messages'] = [];
+    for (const m of t.messages) {
+      const len = lengthOf(m.value) + lengthOf(m.key) + 64;
+      if (size > 0 && size + len > maxBytes) {
+        if (msgs.length) cur.push({ topic: t.topic, messages: msgs });
+        groups.push(cur);
+        cur = []; msgs = []; size = 0;
+      }
+      msgs.push(m);
+      size += len;
+    }
+    if (msgs.length) cur.push({ topic: t.topic, messages: msgs });
+  }
+  if (cur.length) groups.push(cur);
+  return groups;
+}
+
+function lengthOf(v: Message['value'] | Message['key']): number {
+  if (v === null || v === undefined) return 0;
+  return typeof v === 'string' ? Buffer.byteLength(v) : v.length;
 }
 
 /** The part of @confluentinc/kafka-javascript's node-rdkafka-style API used here (it is an optional dependency). */
@@ -197,19 +233,19 @@ function rdError(err: RdError, what: string): MplpError {
  * The producer MPLP_INGEST_PRODUCER asks for. `auto` takes librdkafka when its addon loads and
  * kafkajs otherwise (logged, so a benchmark says which one it measured).
  */
-export function createOutputProducer(choice: 'auto' | 'librdkafka' | 'kafkajs', kafka: Kafka, shared: SharedConfig, logger: Logger): OutputProducer {
-  if (choice === 'kafkajs') return new KafkajsOutputProducer(kafka);
+export function createOutputProducer(choice: 'auto' | 'librdkafka' | 'kafkajs', kafka: Kafka, shared: SharedConfig, logger: Logger, maxRecordBytes?: number): OutputProducer {
+  if (choice === 'kafkajs') return new KafkajsOutputProducer(kafka, maxRecordBytes);
   const rd = loadLibrdkafka();
   if (!rd.module) {
     if (choice === 'librdkafka') throw new ConfigError('MPLP_INGEST_PRODUCER', `librdkafka is not available (${rd.error}); install @confluentinc/kafka-javascript or use kafkajs`);
     logger.warn({ reason: rd.error }, 'librdkafka not available; producing with kafkajs');
-    return new KafkajsOutputProducer(kafka);
+    return new KafkajsOutputProducer(kafka, maxRecordBytes);
   }
   try {
     return new LibrdkafkaOutputProducer(rd.module, librdkafkaConfig(shared, rd.module.features), logger);
   } catch (err) {
     if (choice === 'librdkafka') throw err;
     logger.warn({ reason: (err as Error).message }, 'librdkafka cannot serve these settings; producing with kafkajs');
-    return new KafkajsOutputProducer(kafka);
+    return new KafkajsOutputProducer(kafka, maxRecordBytes);
   }
 }
