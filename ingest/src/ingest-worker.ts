@@ -6,7 +6,7 @@ import {
 import type { IngestSettings } from './config';
 import { DLQ_HEADER_CODE, DLQ_HEADER_ERROR, DLQ_HEADER_SOURCE, DLQ_HEADER_TRUNCATED, DlqRecord, MessageProcessor } from './message-processor';
 import { IngestMetrics } from './metrics';
-import { createOutputProducer, OutputProducer } from './output-producer';
+import { createOutputProducer, deliveredOf, OutputProducer } from './output-producer';
 import { BatchStats, EncodedBatch, encodeBatch, EncodeLimits, InputMessage, OutputRecord } from './batch-encoder';
 import { deadLetterReference, outputRecordReference } from './refused-output';
 import { DecodeResult, DecodeTask, packBuffers } from './decode-worker';
@@ -175,11 +175,18 @@ export class IngestWorker implements Service {
     } catch (err) {
       if (!isRefusal(err, this.abort.signal)) throw err;
       this.deps.logger.warn({ err }, 'Kafka refused output for good; sending record by record, refused ones go to the DLQ as references');
-      const refused = await Promise.all([
-        ...records.map((r) => this.sendOrRefer([r], [], (e) => outputRecordReference(r, e))),
-        ...dlq.map((d) => this.sendOrRefer([], [d], (e) => deadLetterReference(d, e))),
-      ]);
-      return records.reduce((n, r, i) => n + (refused[i] ? r.spans : 0), 0);
+      // Records acknowledged despite the failure (librdkafka reports each) are not sent again. The
+      // others go one at a time: sent together, the client would batch them into the same refused
+      // request again (records of one partition share a record batch).
+      const delivered = deliveredOf(err) ?? [];
+      let refusedSpans = 0;
+      for (const [i, r] of records.entries()) {
+        if (!delivered[i] && await this.sendOrRefer([r], [], (e) => outputRecordReference(r, e))) refusedSpans += r.spans;
+      }
+      for (const [j, d] of dlq.entries()) {
+        if (!delivered[records.length + j]) await this.sendOrRefer([], [d], (e) => deadLetterReference(d, e));
+      }
+      return refusedSpans;
     }
   }
 

@@ -8,7 +8,12 @@ import { DlqRecord, referenceValue } from './message-processor';
  * loss is accounted for with a code, instead of the chunk waiting forever.
  */
 function refusalCode(err: MplpError): string {
-  return /too large|MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE|MSG_SIZE_TOO_LARGE/i.test(err.message) ? 'too_large' : 'produce_rejected';
+  // librdkafka says "Message size too large"; kafkajs gives the broker's error type, and a message without those words.
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    const { type, message } = e as { type?: string; message?: string };
+    if (type === 'MESSAGE_TOO_LARGE' || type === 'RECORD_LIST_TOO_LARGE' || /too large|larger than the max/i.test(message ?? '')) return 'too_large';
+  }
+  return 'produce_rejected';
 }
 
 /** A validated record (one trace's batch) the validated topic refused. */
