@@ -10,7 +10,7 @@ export const ingestSchema = {
   producer: setting.oneOf('MPLP_INGEST_PRODUCER', 'auto', ['auto', 'librdkafka', 'kafkajs'] as const, 'client that produces the output: librdkafka (@confluentinc/kafka-javascript, native; auto = it when its addon is installed, else kafkajs) or kafkajs'),
   workerThreads: setting.int('MPLP_INGEST_WORKER_THREADS', 2, 'Piscina threads doing decode, normalize and lz4 (0 = in the consumer thread)', { min: 0, max: 64 }),
   workerYoungGenerationMb: setting.int('MPLP_INGEST_WORKER_YOUNG_GENERATION_MB', 192, 'young-generation heap of each pool thread: decoding allocates many short-lived objects, and a larger nursery means fewer scavenges', { min: 8, max: 4096 }),
-  maxInFlightBytes: setting.int('MPLP_INGEST_MAX_IN_FLIGHT_BYTES', 8 * 1024 * 1024, 'input bytes fetched and not yet acknowledged downstream; past it, fetching waits', { min: 65536 }),
+  maxInFlightBytes: setting.int('MPLP_INGEST_MAX_IN_FLIGHT_BYTES', 8 * 1024 * 1024, 'input bytes fetched plus output bytes produced, not yet acknowledged downstream; past it, fetching waits (a chunk whose output passes it is produced in parts)', { min: 65536 }),
   taskBytes: setting.int('MPLP_INGEST_TASK_BYTES', 1024 * 1024, 'input bytes per decode task: a fetch is split into tasks of about this size to spread it over the threads', { min: 1024 }),
   maxMessageBytes: setting.int('MPLP_INGEST_MAX_MESSAGE_BYTES', 8 * 1024 * 1024, 'largest input message accepted, after Kafka decompression; larger ones go to the DLQ as too_large', { min: 1024 }),
   maxDlqValueBytes: setting.int('MPLP_INGEST_MAX_DLQ_VALUE_BYTES', 1024 * 1024, 'a rejected message larger than this is kept in the DLQ truncated (header mplp-truncated)', { min: 1024 }),
