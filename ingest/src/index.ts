@@ -5,6 +5,7 @@ import { createKafka, createLogger, createRegistry, loadProcessConfig, OpsServer
 import { checkIngestSettings, ingestSchema, IngestSettings } from './config';
 import { IngestWorker } from './ingest-worker';
 import { IngestMetrics } from './metrics';
+import { checkTopicLimits } from './topic-limits';
 
 export { ingestSchema } from './config';
 export { MessageProcessor } from './message-processor';
@@ -32,6 +33,7 @@ export function createIngest(env: Env, overrides: Partial<IngestSettings> = {}, 
     port: () => port,
     async start() {
       logger.info({ shared: redactConfig(sharedSchema, cfg.shared), settings }, 'starting ingest');
+      await checkTopicLimits(kafka, cfg.shared, settings, logger);
       port = await ops.start();
       await worker.start();
     },

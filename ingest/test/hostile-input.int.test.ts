@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { ConfigResourceTypes } from 'kafkajs';
 import type { IHeaders } from 'kafkajs';
 import { TestContext, uniqueName, waitFor } from '../../shared/testing';
 import { ensureTopics, NormalizedSpan, spanDocId, traceMappings } from '../../shared/src';
@@ -25,14 +26,14 @@ interface Outcome {
  * letters are read back. Fails on a timeout otherwise.
  */
 async function runHostile(ctx: TestContext, input: { value: Buffer; headers?: IHeaders }[], expected: { spans: number; dead: number },
-  opts: { validatedMaxBytes?: number; dlqMaxBytes?: number; env?: Record<string, string> } = {}): Promise<Outcome> {
+  opts: { recordBytes?: number; lowerValidatedTo?: number; lowerDlqTo?: number; env?: Record<string, string> } = {}): Promise<Outcome> {
   const admin = await ctx.admin();
   const [raw, validated, dlq] = ['raw', 'validated', 'dlq'].map((b) => uniqueName(`test.${b}`));
   const limit = (bytes: number) => [{ name: 'max.message.bytes', value: String(bytes) }];
   await ensureTopics(admin, [
     { topic: raw, numPartitions: 1, replicationFactor: 1, configEntries: limit(8 * MiB) },
-    { topic: validated, numPartitions: 3, replicationFactor: 1, configEntries: limit(opts.validatedMaxBytes ?? 8 * MiB) },
-    { topic: dlq, numPartitions: 3, replicationFactor: 1, configEntries: limit(opts.dlqMaxBytes ?? 8 * MiB) },
+    { topic: validated, numPartitions: 3, replicationFactor: 1, configEntries: limit(opts.recordBytes ?? 8 * MiB) },
+    { topic: dlq, numPartitions: 3, replicationFactor: 1, configEntries: limit(opts.recordBytes ?? 8 * MiB) },
   ]);
   ctx.defer(() => admin.deleteTopics({ topics: [raw, validated, dlq] }).catch(() => undefined));
   const groupId = uniqueName('test-ingest');
@@ -45,6 +46,15 @@ async function runHostile(ctx: TestContext, input: { value: Buffer; headers?: IH
     if (child.exitCode !== null) throw new Error(`ingest exited with code ${child.exitCode}`);
     return fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
   }, { timeoutMs: 60_000 });
+  // A topic whose limit is lowered while ingest runs (at start, a setting above it stops the process).
+  for (const [topic, bytes] of [[validated, opts.lowerValidatedTo], [dlq, opts.lowerDlqTo]] as const) {
+    if (bytes === undefined) continue;
+    await admin.alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: limit(bytes) }] });
+    await waitFor(`max.message.bytes of ${topic} lowered`, async () => {
+      const res = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }] });
+      return res.resources[0].configEntries[0]?.configValue === String(bytes);
+    });
+  }
   const producer = await ctx.producer();
   await producer.send({ topic: raw, acks: -1, messages: input.map((m) => ({ ...m, partition: 0 })) });
   const canary = jsonSpan({ name: 'canary' });
@@ -102,7 +112,7 @@ describe('hostile input cannot stall a partition or multiply memory (real Kafka,
     const big = jsonSpan({ attributes: Array.from({ length: 60 }, (_, i) => ({ key: `a${i}`, value: { stringValue: noise(8000) } })) });
     const good = jsonSpan();
     const out = await runHostile(ctx, [{ value: protobufRequest([big, good]) }], { spans: 1, dead: 1 }, {
-      validatedMaxBytes: 256 * 1024,
+      recordBytes: 256 * 1024,
       env: { MPLP_INGEST_MAX_RECORD_BYTES: String(256 * 1024), MPLP_INGEST_MAX_BATCH_BYTES: String(128 * 1024), MPLP_INGEST_MAX_DLQ_VALUE_BYTES: String(128 * 1024) },
     });
     expect(out.spans.map((s) => s.spanId)).toEqual([good.spanId]);
@@ -112,13 +122,13 @@ describe('hostile input cannot stall a partition or multiply memory (real Kafka,
     expect(JSON.parse(ref.value.toString()).mplpReference).toMatchObject({ source: `${out.raw}/0/0`, traceId: big.traceId, spanId: big.spanId, limitBytes: 256 * 1024 });
   });
 
-  it.each(['librdkafka', 'kafkajs'])('item 1: output a topic refuses for good (its max.message.bytes below the setting) settles through the DLQ instead of stalling (%s)', async (producer) => {
+  it.each(['librdkafka', 'kafkajs'])('item 1: output a topic refuses for good (its max.message.bytes lowered below the setting while running) settles through the DLQ instead of stalling (%s)', async (producer) => {
     if (producer === 'librdkafka' && !librdkafkaForTests()) return;
     // A trace of 400 KB of incompressible NDJSON: under MPLP_INGEST_MAX_RECORD_BYTES, over this topic's 200 KB.
     const traceId = jsonSpan().traceId;
     const spans = Array.from({ length: 50 }, () => jsonSpan({ traceId, attributes: [{ key: 'v', value: { stringValue: noise(8000) } }] }));
     const other = jsonSpan();
-    const out = await runHostile(ctx, [{ value: protobufRequest([...spans, other]) }], { spans: 1, dead: 1 }, { validatedMaxBytes: 200 * 1024, env: { MPLP_INGEST_PRODUCER: producer } });
+    const out = await runHostile(ctx, [{ value: protobufRequest([...spans, other]) }], { spans: 1, dead: 1 }, { lowerValidatedTo: 200 * 1024, env: { MPLP_INGEST_PRODUCER: producer } });
     // librdkafka reports each record, so what was delivered is not sent again; a kafkajs request fails as a whole and is sent again record by record.
     if (producer === 'librdkafka') expect(out.spans.map((s) => s.spanId)).toEqual([other.spanId]);
     else expect([...new Set(out.spans.map((s) => s.spanId))]).toEqual([other.spanId]);
@@ -131,7 +141,7 @@ describe('hostile input cannot stall a partition or multiply memory (real Kafka,
 
   it('item 1: a dead letter the DLQ topic refuses for good is replaced by a reference, and commits go on', async () => {
     const undecodable = Buffer.concat([Buffer.from('{"resourceSpans": ['), Buffer.alloc(20_000, 0x20)]);
-    const out = await runHostile(ctx, [{ value: undecodable }], { spans: 0, dead: 1 }, { dlqMaxBytes: 8192 });
+    const out = await runHostile(ctx, [{ value: undecodable }], { spans: 0, dead: 1 }, { lowerDlqTo: 8192 });
     const [ref] = out.dead;
     expect(ref.code).toBe('decode');
     expect(ref.source).toBe(`${out.raw}/0/0`);
@@ -190,5 +200,18 @@ describe('hostile input cannot stall a partition or multiply memory (real Kafka,
     await es.indices.create({ index, settings: { number_of_shards: 1, number_of_replicas: 0 }, mappings: traceMappings() as never });
     const res = await es.bulk({ refresh: true, operations: out.spans.flatMap((s) => [{ index: { _index: index, _id: spanDocId(s) } }, s]) });
     expect(res.items.map((i) => i.index?.error?.type ?? 'ok')).toEqual(out.spans.map(() => 'ok'));
+  });
+
+  it('item 1: MPLP_INGEST_MAX_RECORD_BYTES above an output topic\'s max.message.bytes stops the process at start, naming the setting', async () => {
+    const admin = await ctx.admin();
+    const [raw, validated, dlq] = ['raw', 'validated', 'dlq'].map((b) => uniqueName(`test.${b}`));
+    await ensureTopics(admin, [raw, validated, dlq].map((topic) => ({ topic, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'max.message.bytes', value: String(MiB) }] })));
+    ctx.defer(() => admin.deleteTopics({ topics: [raw, validated, dlq] }).catch(() => undefined));
+    const child = spawnIngest(ctx, { MPLP_TOPIC_RAW: raw, MPLP_TOPIC_VALIDATED: validated, MPLP_TOPIC_DLQ: dlq, MPLP_INGEST_HTTP_PORT: '0', MPLP_LOG_LEVEL: 'warn' });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    expect(code).toBe(2);
+    expect(stderr.trim().split('\n')).toEqual([`ingest: invalid setting MPLP_INGEST_MAX_RECORD_BYTES: 8388608 is above max.message.bytes of topic ${validated} (1048576); set it to at most 1048576`]);
   });
 });
