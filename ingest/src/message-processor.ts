@@ -24,7 +24,7 @@ export interface ProcessedMessage {
   truncatedValues: number;
 }
 
-export interface ProcessorLimits extends NormalizeLimits { maxMessageBytes: number; maxDlqValueBytes: number; maxRecordBytes: number }
+export interface ProcessorLimits extends NormalizeLimits { maxMessageBytes: number; maxDlqValueBytes: number }
 
 const MAX_REASON_CHARS = 2000;
 
