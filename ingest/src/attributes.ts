@@ -90,6 +90,53 @@ export function flattenAttributes(list: KeyValue[] | null | undefined, limits: A
     out[key] = value;
     counts.size += key.length + valueSize + 6;
   };
+  const { scalar } = valueReader(limits, counts);
+  const sizeOf = (x: string | number | boolean | null) => (typeof x === 'string' ? x.length + 2 : 8);
+  const stack: Frame[] = [];
+  const pushAll = (kvs: readonly (KeyValue | null | undefined)[], prefix: string, prefixCut: boolean, depth: number) => {
+    // Reversed, so entries pop in their order: the first maxAttributes keys are the ones kept.
+    for (let i = kvs.length - 1; i >= 0; i--) {
+      const kv = kvs[i];
+      const name = String(kv?.key ?? '');
+      if (depth === 1 && name === '') { counts.dropped++; continue; }
+      const full = prefix === '' ? name : `${prefix}.${name}`;
+      const key = truncateUtf8(full, limits.maxAttributeKeyBytes);
+      stack.push({ key, value: kv?.value, depth, keyCut: prefixCut || key.length !== full.length });
+    }
+  };
+  pushAll(Array.isArray(list) ? list : [], '', false, 1);
+  while (stack.length) {
+    const f = stack.pop()!;
+    const v = f.value;
+    if (!v || typeof v !== 'object') { put(f, '', 2); continue; }
+    if (has(v, 'kvlistValue')) {
+      if (f.depth >= limits.maxAttributeDepth) {
+        // Past the depth cap: JSON text, counted once whether or not it was also cut.
+        const { text } = anyValueJson(v, limits.maxAttributeValueLength);
+        counts.truncated++;
+        put(f, text, text.length + 2);
+        continue;
+      }
+      const kvs = v.kvlistValue!.values;
+      if (Array.isArray(kvs)) pushAll(kvs, f.key, f.keyCut, f.depth + 1);
+      continue;
+    }
+    if (has(v, 'arrayValue')) {
+      const values = v.arrayValue!.values;
+      const arr = (Array.isArray(values) ? values : []).map((x) => scalar(x ?? {}));
+      let size = 2;
+      for (const x of arr) size += sizeOf(x) + 1;
+      put(f, arr, size);
+      continue;
+    }
+    const s = scalar(v);
+    put(f, s === null ? '' : s, sizeOf(s));
+  }
+  return out;
+}
+
+/** Leaf values as attributes hold them: strings and bytes cut at the length cap, nested values as JSON text; cuts counted. */
+function valueReader(limits: AttributeLimits, counts: AttributeCounts) {
   const truncate = (s: string): string => {
     if (s.length <= limits.maxAttributeValueLength) return s;
     counts.truncated++;
@@ -112,42 +159,7 @@ export function flattenAttributes(list: KeyValue[] | null | undefined, limits: A
     if (has(v, 'arrayValue') || has(v, 'kvlistValue')) return nestedText(v);
     return null;
   };
-  const sizeOf = (x: string | number | boolean | null) => (typeof x === 'string' ? x.length + 2 : 8);
-  const stack: Frame[] = [];
-  const pushAll = (kvs: readonly (KeyValue | null | undefined)[], prefix: string, prefixCut: boolean, depth: number) => {
-    // Reversed, so entries pop in their order: the first maxAttributes keys are the ones kept.
-    for (let i = kvs.length - 1; i >= 0; i--) {
-      const kv = kvs[i];
-      const name = String(kv?.key ?? '');
-      if (depth === 1 && name === '') { counts.dropped++; continue; }
-      const full = prefix === '' ? name : `${prefix}.${name}`;
-      const key = truncateUtf8(full, limits.maxAttributeKeyBytes);
-      stack.push({ key, value: kv?.value, depth, keyCut: prefixCut || key.length !== full.length });
-    }
-  };
-  pushAll(Array.isArray(list) ? list : [], '', false, 1);
-  while (stack.length) {
-    const f = stack.pop()!;
-    const v = f.value;
-    if (!v || typeof v !== 'object') { put(f, '', 2); continue; }
-    if (has(v, 'kvlistValue')) {
-      if (f.depth >= limits.maxAttributeDepth) { const t = nestedText(v); put(f, t, t.length + 2); continue; }
-      const kvs = v.kvlistValue!.values;
-      if (Array.isArray(kvs)) pushAll(kvs, f.key, f.keyCut, f.depth + 1);
-      continue;
-    }
-    if (has(v, 'arrayValue')) {
-      const values = v.arrayValue!.values;
-      const arr = (Array.isArray(values) ? values : []).map((x) => scalar(x ?? {}));
-      let size = 2;
-      for (const x of arr) size += sizeOf(x) + 1;
-      put(f, arr, size);
-      continue;
-    }
-    const s = scalar(v);
-    put(f, s === null ? '' : s, sizeOf(s));
-  }
-  return out;
+  return { scalar, nestedText };
 }
 
 /**
