@@ -3,7 +3,7 @@
  * Input values arrive concatenated in one moved ArrayBuffer; the output frames and dead letters
  * go back the same way, so nothing is copied through structured clone.
  */
-import { BatchStats, encodeBatch, InputMessage } from './batch-encoder';
+import { BatchStats, encodeBatch, EncodeLimits, InputMessage } from './batch-encoder';
 import { MessageProcessor, ProcessorLimits } from './message-processor';
 import { packBuffers } from '../../shared/src/transfer';
 
@@ -18,14 +18,15 @@ export interface DecodeTask {
   batchErrors?: (string | undefined)[];
   sources: string[];
   limits: ProcessorLimits;
-  maxBatchBytes: number;
+  encode: EncodeLimits;
 }
 
 export interface DecodeResult {
   buf: ArrayBuffer;
-  records: { key: string; start: number; end: number; spans: number }[];
-  dlq: { start: number; end: number; code: string; reason: string; source: string; truncated: boolean }[];
+  records: { key: string; start: number; end: number; spans: number; sources: string[] }[];
+  dlq: { start: number; end: number; code: string; reason: string; source: string; truncated: boolean; spans: number; contentType?: string }[];
   stats: BatchStats;
+  consumed: number;
 }
 
 let cached: { key: string; processor: MessageProcessor } | undefined;
@@ -40,13 +41,17 @@ export default function decode(task: DecodeTask): DecodeResult {
     source,
     batchError: task.batchErrors?.[i],
   }));
-  const out = encodeBatch(cached.processor, inputs, task.maxBatchBytes);
+  const out = encodeBatch(cached.processor, inputs, task.encode);
   const pack = packBuffers([...out.records.map((r) => r.value), ...out.dlq.map((d) => d.value)]);
   const n = out.records.length;
   return {
     buf: pack.buf,
-    records: out.records.map((r, i) => ({ key: r.key, start: pack.bounds[2 * i], end: pack.bounds[2 * i + 1], spans: r.spans })),
-    dlq: out.dlq.map((d, j) => ({ start: pack.bounds[2 * (n + j)], end: pack.bounds[2 * (n + j) + 1], code: d.code, reason: d.reason, source: d.source, truncated: d.truncated })),
+    records: out.records.map((r, i) => ({ key: r.key, start: pack.bounds[2 * i], end: pack.bounds[2 * i + 1], spans: r.spans, sources: r.sources })),
+    dlq: out.dlq.map((d, j) => ({
+      start: pack.bounds[2 * (n + j)], end: pack.bounds[2 * (n + j) + 1], code: d.code, reason: d.reason, source: d.source, truncated: d.truncated, spans: d.spans,
+      ...(d.contentType ? { contentType: d.contentType } : {}),
+    })),
     stats: out.stats,
+    consumed: out.consumed,
   };
 }

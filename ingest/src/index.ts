@@ -2,9 +2,10 @@ import path from 'node:path';
 import Piscina from 'piscina';
 import type { Env } from '../../shared/src';
 import { createKafka, createLogger, createRegistry, loadProcessConfig, OpsServer, redactConfig, Service, sharedSchema } from '../../shared/src';
-import { ingestSchema, IngestSettings } from './config';
+import { checkIngestSettings, ingestSchema, IngestSettings } from './config';
 import { IngestWorker } from './ingest-worker';
 import { IngestMetrics } from './metrics';
+import { checkTopicLimits } from './topic-limits';
 
 export { ingestSchema } from './config';
 export { MessageProcessor } from './message-processor';
@@ -16,6 +17,7 @@ export interface Ingest extends Service { readonly worker: IngestWorker; readonl
 export function createIngest(env: Env, overrides: Partial<IngestSettings> = {}, hooks: Pick<ConstructorParameters<typeof IngestWorker>[0], 'onBatchCommitted'> = {}) {
   const cfg = loadProcessConfig(env, 'MPLP_INGEST_', ingestSchema);
   const settings: IngestSettings = { ...cfg.own, ...overrides };
+  checkIngestSettings(settings);
   const logger = createLogger({ name: 'ingest', level: cfg.shared.logLevel });
   const registry = createRegistry();
   const metrics = new IngestMetrics(registry);
@@ -32,6 +34,7 @@ export function createIngest(env: Env, overrides: Partial<IngestSettings> = {}, 
     failure: worker.failure,
     async start() {
       logger.info({ shared: redactConfig(sharedSchema, cfg.shared), settings }, 'starting ingest');
+      await checkTopicLimits(kafka, cfg.shared, settings, logger);
       port = await ops.start();
       await worker.start();
     },

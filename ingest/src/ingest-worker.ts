@@ -2,14 +2,15 @@ import type Piscina from 'piscina';
 import type { Kafka, Message } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import {
-  BatchContext, ByteBudget, CommitSlot, FORMAT_NDJSON_V1, HEADER_FORMAT, HEADER_KAFKA_BATCH_ERROR, HEADER_SPANS, Logger, PartitionConsumer, Service, SharedConfig,
-  classifyKafkaError, retry,
+  BatchContext, ByteBudget, CancelledError, CommitSlot, FORMAT_NDJSON_V1, HEADER_FORMAT, HEADER_KAFKA_BATCH_ERROR, HEADER_SPANS, Logger, MplpError, PartitionConsumer, Service,
+  SharedConfig, classifyKafkaError, retry,
 } from '../../shared/src';
 import type { IngestSettings } from './config';
-import { DLQ_HEADER_CODE, DLQ_HEADER_ERROR, DLQ_HEADER_SOURCE, DLQ_HEADER_TRUNCATED, MessageProcessor } from './message-processor';
+import { DLQ_HEADER_CODE, DLQ_HEADER_ERROR, DLQ_HEADER_SOURCE, DLQ_HEADER_TRUNCATED, DlqRecord, MessageProcessor } from './message-processor';
 import { IngestMetrics } from './metrics';
-import { createOutputProducer, OutputProducer } from './output-producer';
-import { BatchStats, EncodedBatch, encodeBatch, InputMessage } from './batch-encoder';
+import { createOutputProducer, deliveredOf, OutputProducer } from './output-producer';
+import { BatchStats, EncodedBatch, encodeBatch, EncodeLimits, InputMessage, OutputRecord } from './batch-encoder';
+import { deadLetterReference, outputRecordReference } from './refused-output';
 import { DecodeResult, DecodeTask, packBuffers } from './decode-worker';
 
 export interface IngestWorkerDeps {
@@ -65,7 +66,7 @@ export class IngestWorker implements Service {
 
   async start(): Promise<void> {
     const { kafka, shared, settings, logger } = this.deps;
-    this.producer = createOutputProducer(settings.producer, kafka, shared, logger);
+    this.producer = createOutputProducer(settings.producer, kafka, shared, logger, settings.maxRecordBytes);
     await this.producer.connect();
     await this.consumer.start();
     this.summaryTimer = setInterval(() => this.logSummary(), settings.summaryIntervalMs);
@@ -105,19 +106,34 @@ export class IngestWorker implements Service {
     if (batch.active()) await batch.heartbeat();
   }
 
-  /** Encode, produce with acks=all, then mark the chunk done and commit what became committable. */
+  /**
+   * Encode, produce with acks=all, then mark the chunk done and commit what became committable.
+   * A chunk whose output passes MPLP_INGEST_MAX_IN_FLIGHT_BYTES is encoded and produced in parts,
+   * and its output counts against that bound until acknowledged.
+   */
   private async runChunk(inputs: InputMessage[], bytes: number, slot: CommitSlot): Promise<void> {
     const started = performance.now();
     try {
-      const res = await this.encode(inputs);
-      this.count(res.stats);
-      const topicMessages = this.outputOf(res);
-      if (topicMessages.length) await this.send(topicMessages);
-      this.deps.metrics.spansValid.inc(res.stats.spansValid);
+      let spans = 0;
+      for (let rest = inputs; rest.length > 0;) {
+        const res = await this.encode(rest);
+        rest = rest.slice(res.consumed);
+        this.count(res.stats);
+        // Output counts against the in-flight bound from encoding until it is acknowledged.
+        const outBytes = res.stats.bytesOut + res.stats.dlqBytesOut;
+        this.budget.take(outBytes);
+        try {
+          const refusedSpans = await this.produce(res.records, res.dlq);
+          this.deps.metrics.spansValid.inc(res.stats.spansValid - refusedSpans);
+          spans += res.stats.spansValid - refusedSpans;
+        } finally {
+          this.budget.give(outBytes);
+        }
+      }
       this.consumer.settle(slot);
       const seconds = (performance.now() - started) / 1000;
       this.deps.metrics.batchSeconds.observe(seconds);
-      this.deps.onBatchCommitted?.({ seconds, spans: res.stats.spansValid, messages: inputs.length });
+      this.deps.onBatchCommitted?.({ seconds, spans, messages: inputs.length });
     } catch (err) {
       // Only shutdown ends a chunk unfinished (send retries until then); its offsets stay
       // uncommitted and are read again after the restart.
@@ -128,14 +144,66 @@ export class IngestWorker implements Service {
     }
   }
 
-  private outputOf(res: EncodedBatch): { topic: string; messages: Message[] }[] {
+  /**
+   * Produces validated records and dead letters; returns how many spans Kafka refused. When Kafka
+   * refuses the lot for good (a record over the topic's max.message.bytes, an invalid record), each
+   * record is sent alone and each one refused is replaced by a reference in the DLQ
+   * (refused-output.ts): the chunk settles instead of waiting forever.
+   */
+  private async produce(records: OutputRecord[], dlq: DlqRecord[]): Promise<number> {
+    const topicMessages = this.outputOf(records, dlq);
+    if (!topicMessages.length) return 0;
+    try {
+      await this.send(topicMessages);
+      return 0;
+    } catch (err) {
+      if (!isRefusal(err, this.abort.signal)) throw err;
+      this.deps.logger.warn({ err }, 'Kafka refused output for good; sending record by record, refused ones go to the DLQ as references');
+      // Records acknowledged despite the failure (librdkafka reports each) are not sent again. The
+      // others go one at a time: sent together, the client would batch them into the same refused
+      // request again (records of one partition share a record batch).
+      const delivered = deliveredOf(err) ?? [];
+      let refusedSpans = 0;
+      for (const [i, r] of records.entries()) {
+        if (!delivered[i] && await this.sendOrRefer([r], [], (e) => outputRecordReference(r, e))) refusedSpans += r.spans;
+      }
+      for (const [j, d] of dlq.entries()) {
+        if (!delivered[records.length + j]) await this.sendOrRefer([], [d], (e) => deadLetterReference(d, e));
+      }
+      return refusedSpans;
+    }
+  }
+
+  /** Sends, and on a refusal for good sends the reference instead, retrying that until it is acknowledged or shutdown. */
+  private async sendOrRefer(records: OutputRecord[], dlq: DlqRecord[], reference: (err: MplpError) => DlqRecord): Promise<boolean> {
+    try {
+      await this.send(this.outputOf(records, dlq));
+      return false;
+    } catch (err) {
+      if (!isRefusal(err, this.abort.signal)) throw err;
+      const ref = reference(err as MplpError);
+      this.deps.metrics.rejected.inc({ code: ref.code }, Math.max(1, ref.spans));
+      // A reference is a few hundred bytes: if even that is refused the DLQ topic itself is
+      // misconfigured (ACLs, a compacted topic), which retrying outlives once fixed.
+      await retry(() => this.producer!.send(this.outputOf([], [ref])), {
+        attempts: Infinity, baseDelayMs: 200, maxDelayMs: 10_000, signal: this.abort.signal,
+        classify: (e) => { const m = classifyKafkaError(e, 'produce'); return m.retryable ? m : new MplpError(m.code, m.message, { disposition: 'retryable', cause: m }); },
+        onRetry: (e, attempt, wait) => this.deps.logger.error({ err: e, attempt, waitMs: wait }, 'DLQ refused a reference record; retrying'),
+      });
+      return true;
+    }
+  }
+
+  private outputOf(records: OutputRecord[], dead: DlqRecord[]): { topic: string; messages: Message[] }[] {
     const { shared } = this.deps;
-    const out: Message[] = res.records.map((r) => ({ key: r.key, value: r.value, headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(r.spans) } }));
-    const dlq: Message[] = res.dlq.map((d) => ({
+    const out: Message[] = records.map((r) => ({ key: r.key, value: r.value, headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(r.spans) } }));
+    const dlq: Message[] = dead.map((d) => ({
       value: d.value,
       headers: {
         [DLQ_HEADER_ERROR]: d.reason, [DLQ_HEADER_CODE]: d.code, [DLQ_HEADER_SOURCE]: d.source,
         ...(d.truncated ? { [DLQ_HEADER_TRUNCATED]: 'true' } : {}),
+        ...(d.spans > 0 ? { [HEADER_SPANS]: String(d.spans) } : {}),
+        ...(d.contentType ? { 'content-type': d.contentType } : {}),
       },
     }));
     const topicMessages: { topic: string; messages: Message[] }[] = [];
@@ -155,19 +223,25 @@ export class IngestWorker implements Service {
 
   /** encodeBatch in a pool thread (values moved there and back in one buffer each way), or here when there is no pool. */
   private async encode(inputs: InputMessage[]): Promise<EncodedBatch> {
-    if (!this.deps.pool) return encodeBatch(this.processor, inputs, this.deps.settings.maxBatchBytes);
+    const { settings } = this.deps;
+    const limits: EncodeLimits = {
+      maxBatchBytes: settings.maxBatchBytes, maxRecordBytes: settings.maxRecordBytes,
+      maxOutputBytesPerMessage: settings.maxOutputBytesPerMessage, outputBudget: settings.maxInFlightBytes,
+    };
+    if (!this.deps.pool) return encodeBatch(this.processor, inputs, limits);
     const { buf, bounds } = packBuffers(inputs.map((m) => m.value));
     const task: DecodeTask = {
       buf, bounds, contentTypes: inputs.map((m) => m.contentType), sources: inputs.map((m) => m.source),
       ...(inputs.some((m) => m.batchError !== undefined) ? { batchErrors: inputs.map((m) => m.batchError) } : {}),
-      limits: this.deps.settings, maxBatchBytes: this.deps.settings.maxBatchBytes,
+      limits: settings, encode: limits,
     };
     const res = await this.deps.pool.run(task, { transferList: [buf] }) as DecodeResult;
     const at = (start: number, end: number) => Buffer.from(res.buf, start, end - start);
     return {
-      records: res.records.map((r) => ({ key: r.key, value: at(r.start, r.end), spans: r.spans })),
-      dlq: res.dlq.map((d) => ({ value: at(d.start, d.end), code: d.code, reason: d.reason, source: d.source, truncated: d.truncated })),
+      records: res.records.map((r) => ({ key: r.key, value: at(r.start, r.end), spans: r.spans, sources: r.sources })),
+      dlq: res.dlq.map((d) => ({ value: at(d.start, d.end), code: d.code, reason: d.reason, source: d.source, truncated: d.truncated, spans: d.spans, contentType: d.contentType })),
       stats: res.stats,
+      consumed: res.consumed,
     };
   }
 
@@ -205,6 +279,11 @@ export class IngestWorker implements Service {
     try { await this.producer?.disconnect(); } catch (err) { this.deps.logger.warn({ err }, 'producer disconnect failed'); }
     this.logSummary();
   }
+}
+
+/** A produce error no retry will fix (not shutdown): the records are to be settled through the DLQ. */
+function isRefusal(err: unknown, signal: AbortSignal): boolean {
+  return !signal.aborted && err instanceof MplpError && !(err instanceof CancelledError) && !err.retryable;
 }
 
 /** The promise itself, marked handled: it is awaited later, and an early rejection must not count as unhandled meanwhile. */

@@ -1,11 +1,16 @@
 import { MplpError, NormalizedSpan } from '../../shared/src';
 import { kafkaBatchError } from '../../shared/src/kafka-codecs';
-import { decodeRequest, detectEncoding, Encoding, spanAsOtlpJson } from './otlp-decoder';
-import { normalizeRequest, NormalizeLimits } from './span-normalizer';
+import { decodeProtobufBySpan, decodeRequest, detectEncoding, Encoding, hex, otlpPartJson, otlpSpanJson, OtlpRequest, UndecodablePart } from './otlp-decoder';
+import { normalizeRequest, NormalizeLimits, OutputTooLargeError, SpanRejection } from './span-normalizer';
 
 export { DLQ_HEADER_CODE, DLQ_HEADER_ERROR, DLQ_HEADER_SOURCE, DLQ_HEADER_TRUNCATED } from '../../shared/src';
 
-export interface DlqRecord { value: Buffer; code: string; reason: string; source: string; truncated: boolean }
+/**
+ * One dead letter. `spans`: how many spans it holds (0 for a whole message, whose spans were never
+ * counted). `contentType` is set when the value is not OTLP/JSON (a whole message keeps the input's
+ * own encoding, undecodable protobuf spans stay protobuf).
+ */
+export interface DlqRecord { value: Buffer; code: string; reason: string; source: string; truncated: boolean; spans: number; contentType?: string }
 
 export interface ProcessedMessage {
   encoding?: Encoding;
@@ -17,6 +22,8 @@ export interface ProcessedMessage {
 
 export interface ProcessorLimits extends NormalizeLimits { maxMessageBytes: number; maxDlqValueBytes: number }
 
+const MAX_REASON_CHARS = 2000;
+
 /**
  * Turns one input message into normalized spans and dead letters. Pure: no I/O, so every rule
  * of DESIGN.md "Input" is unit-testable; the worker does the Kafka side.
@@ -27,33 +34,130 @@ export class MessageProcessor {
   process(value: Buffer | null, contentType: string | undefined, source: string, batchError?: string): ProcessedMessage {
     const out: ProcessedMessage = { spans: [], dlq: [], droppedAttributes: 0, truncatedValues: 0 };
     const bytes = value ?? Buffer.alloc(0);
-    const reject = (v: Buffer, code: string, reason: string) => {
-      const truncated = v.length > this.limits.maxDlqValueBytes;
-      out.dlq.push({ value: truncated ? v.subarray(0, this.limits.maxDlqValueBytes) : v, code, reason, source, truncated });
-    };
     if (batchError !== undefined) {
       // The Kafka batch holding this record was refused (too large once decompressed) or corrupt:
       // its bytes never reached us; the reason and the source offset go to the DLQ.
       const err = kafkaBatchError(batchError);
-      reject(bytes, err.code, err.message);
+      out.dlq.push(this.wholeMessage(bytes, err.code, err.message, source));
       return out;
     }
     if (bytes.length > this.limits.maxMessageBytes) {
-      reject(bytes, 'too_large', `message of ${bytes.length} bytes is over MPLP_INGEST_MAX_MESSAGE_BYTES (${this.limits.maxMessageBytes})`);
+      out.dlq.push(this.wholeMessage(bytes, 'too_large', `message of ${bytes.length} bytes is over MPLP_INGEST_MAX_MESSAGE_BYTES (${this.limits.maxMessageBytes})`, source));
       return out;
     }
     try {
       out.encoding = detectEncoding(bytes, contentType);
-      const req = decodeRequest(bytes, out.encoding);
+      const { req, undecodable } = this.decode(bytes, out.encoding);
       const res = normalizeRequest(req, this.limits, this.now());
       out.spans = res.spans;
       out.droppedAttributes = res.droppedAttributes;
       out.truncatedValues = res.truncatedValues;
-      for (const r of res.rejected) reject(spanAsOtlpJson(r.resource, r.scope, r.span), r.code, r.reason);
+      for (const u of undecodable) out.dlq.push(this.undecodablePart(u, source));
+      out.dlq.push(...deadLetterSpans(res.rejected, source, this.limits.maxDlqValueBytes));
     } catch (err) {
       const code = err instanceof MplpError ? err.code : 'decode';
-      reject(bytes, code, (err as Error).message);
+      out.spans = [];
+      out.dlq = [this.wholeMessage(bytes, code, err instanceof OutputTooLargeError ? `message of ${bytes.length} bytes: ${err.message}` : (err as Error).message, source)];
     }
     return out;
   }
+
+  /** The whole input message as a dead letter: truncated past MPLP_INGEST_MAX_DLQ_VALUE_BYTES, in its own encoding. */
+  wholeMessage(bytes: Buffer, code: string, reason: string, source: string, contentType?: string): DlqRecord {
+    const truncated = bytes.length > this.limits.maxDlqValueBytes;
+    return { value: truncated ? bytes.subarray(0, this.limits.maxDlqValueBytes) : bytes, code, reason: capReason(reason), source, truncated, spans: 0, ...(contentType ? { contentType } : {}) };
+  }
+
+  /** The whole request, or, when protobuf fails as a whole, every part that does decode on its own. */
+  private decode(bytes: Buffer, encoding: Encoding): { req: OtlpRequest; undecodable: UndecodablePart[] } {
+    try {
+      return { req: decodeRequest(bytes, encoding), undecodable: [] };
+    } catch (err) {
+      if (encoding !== 'protobuf' || bytes.length === 0) throw err;
+      try { return decodeProtobufBySpan(bytes); } catch { throw err; }
+    }
+  }
+
+  private undecodablePart(u: UndecodablePart, source: string): DlqRecord {
+    return { ...this.wholeMessage(u.request, 'decode', u.reason, source, 'application/x-protobuf'), spans: u.spans };
+  }
+}
+
+function capReason(reason: string): string {
+  return reason.length > MAX_REASON_CHARS ? `${reason.slice(0, MAX_REASON_CHARS)}…` : reason;
+}
+
+/**
+ * Rejected spans as OTLP/JSON dead letters: those of one resource with one code share a record,
+ * which holds the resource once (a large resource repeated on each of many rejected spans made a
+ * small message tens of MB of dead letters), split so no value passes maxValueBytes. A span that
+ * does not fit alone, or cannot be written as JSON, becomes a reference to it.
+ */
+export function deadLetterSpans(rejected: readonly SpanRejection[], source: string, maxValueBytes: number): DlqRecord[] {
+  const groups = new Map<unknown, Map<string, SpanRejection[]>>();
+  for (const r of rejected) {
+    let byCode = groups.get(r.resource);
+    if (!byCode) groups.set(r.resource, (byCode = new Map()));
+    const list = byCode.get(r.code);
+    if (list) list.push(r); else byCode.set(r.code, [r]);
+  }
+  const out: DlqRecord[] = [];
+  for (const byCode of groups.values()) {
+    for (const [code, list] of byCode) out.push(...groupRecords(code, list, source, maxValueBytes));
+  }
+  return out;
+}
+
+function groupRecords(code: string, list: SpanRejection[], source: string, maxValueBytes: number): DlqRecord[] {
+  const out: DlqRecord[] = [];
+  let resourceJson: string;
+  try { resourceJson = otlpPartJson(list[0].resource); } catch { resourceJson = '{}'; }
+  const scopeJsons = new Map<unknown, string>();
+  let cur: { scope: unknown; scopeJson: string; spans: string[] }[] = [];
+  let curReasons: string[] = [];
+  let curBytes = 0;
+  const head = `{"resourceSpans":[{"resource":${resourceJson},"scopeSpans":[`;
+  const flush = () => {
+    if (!curReasons.length) return;
+    const body = cur.map((s) => `{"scope":${s.scopeJson},"spans":[${s.spans.join(',')}]}`).join(',');
+    const distinct = [...new Set(curReasons)];
+    const reason = (curReasons.length > 1 ? `${curReasons.length} spans: ` : '') + distinct.join('; ');
+    out.push({ value: Buffer.from(`${head}${body}]}]}`), code, reason: capReason(reason), source, truncated: false, spans: curReasons.length });
+    cur = []; curReasons = []; curBytes = 0;
+  };
+  for (const r of list) {
+    let spanJson: string | undefined;
+    let scopeJson = scopeJsons.get(r.scope);
+    try {
+      if (scopeJson === undefined) scopeJsons.set(r.scope, (scopeJson = otlpPartJson(r.scope)));
+      spanJson = otlpSpanJson(r.span);
+    } catch { /* not writable as JSON (nested past the stack): a reference below */ }
+    const spanBytes = spanJson === undefined ? Infinity : Buffer.byteLength(spanJson) + Buffer.byteLength(scopeJson!) + 16;
+    const alone = Buffer.byteLength(head) + 8 + spanBytes;
+    if (alone > maxValueBytes) {
+      out.push(spanReference(r, code, source, spanJson === undefined ? undefined : alone, maxValueBytes));
+      continue;
+    }
+    if (curBytes && curBytes + spanBytes > maxValueBytes) flush();
+    if (!curBytes) curBytes = Buffer.byteLength(head) + 8;
+    const last = cur[cur.length - 1];
+    if (last && last.scope === r.scope) last.spans.push(spanJson!); else cur.push({ scope: r.scope, scopeJson: scopeJson!, spans: [spanJson!] });
+    curReasons.push(r.reason);
+    curBytes += spanBytes;
+  }
+  flush();
+  return out;
+}
+
+/** A dead letter standing for one span too large (or too deep) to be written: where it came from, its ids, the sizes. */
+function spanReference(r: SpanRejection, code: string, source: string, bytes: number | undefined, maxValueBytes: number): DlqRecord {
+  const id = (v: unknown) => { try { return hex(v as Uint8Array | string)?.slice(0, 64); } catch { return undefined; } };
+  const value = referenceValue({ source, traceId: id(r.span?.traceId), spanId: id(r.span?.spanId), bytes, limitBytes: maxValueBytes });
+  const why = bytes === undefined ? 'could not be written as JSON' : `is ${bytes} bytes as OTLP/JSON, over MPLP_INGEST_MAX_DLQ_VALUE_BYTES (${maxValueBytes})`;
+  return { value, code, reason: capReason(`${r.reason} (the span ${why}; the value is a reference to it)`), source, truncated: true, spans: 1 };
+}
+
+/** The value of a reference dead letter: `{"mplpReference":{...}}`, JSON. */
+export function referenceValue(ref: Record<string, unknown>): Buffer {
+  return Buffer.from(JSON.stringify({ mplpReference: ref }));
 }

@@ -1,6 +1,6 @@
 import { Partitioners } from 'kafkajs';
 import type { Kafka, Message, Producer } from 'kafkajs';
-import { ConfigError, Logger, MplpError, SharedConfig } from '../../shared/src';
+import { classifyKafkaError, ConfigError, Logger, MplpError, SharedConfig } from '../../shared/src';
 
 export interface TopicMessages { topic: string; messages: Message[] }
 
@@ -13,7 +13,11 @@ export interface OutputProducer {
   /** Which client: shown in the startup log and by bench:ingest. */
   readonly kind: 'kafkajs' | 'librdkafka';
   connect(): Promise<void>;
-  /** Resolves once every message is acknowledged; rejects if any is not (the caller retries the lot). */
+  /**
+   * Resolves once every message is acknowledged; rejects if any is not (the caller retries the lot).
+   * The rejection's details.delivered (see deliveredOf), when known, says which messages, in the
+   * order given, were acknowledged all the same.
+   */
   send(batch: TopicMessages[]): Promise<void>;
   disconnect(): Promise<void>;
 }
@@ -21,13 +25,65 @@ export interface OutputProducer {
 export class KafkajsOutputProducer implements OutputProducer {
   readonly kind = 'kafkajs';
   private readonly producer: Producer;
-  constructor(kafka: Kafka) {
+  /** maxRequestBytes: what one sendBatch may carry (the topics' max.message.bytes); see send. */
+  constructor(kafka: Kafka, private readonly maxRequestBytes = 8 * 1024 * 1024) {
     // The default (Java-compatible murmur2) partitioner: the same trace id lands in the same partition whoever produces it.
     this.producer = kafka.producer({ allowAutoTopicCreation: false, maxInFlightRequests: 5, createPartitioner: Partitioners.DefaultPartitioner });
   }
   connect(): Promise<void> { return this.producer.connect(); }
-  async send(batch: TopicMessages[]): Promise<void> { await this.producer.sendBatch({ topicMessages: batch, acks: -1 }); }
+  /**
+   * kafkajs writes all the messages of one sendBatch for a partition as one record batch, which
+   * the broker refuses whole past the topic's max.message.bytes: the messages go in sendBatch calls
+   * of at most maxRequestBytes each (together, whatever partition they land in).
+   */
+  async send(batch: TopicMessages[]): Promise<void> {
+    const groups = splitByBytes(batch, this.maxRequestBytes);
+    const results = await Promise.allSettled(groups.map((topicMessages) => this.producer.sendBatch({ topicMessages, acks: -1 })));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (!failed) return;
+    // Groups keep the order of the messages, so the flags line up with the messages as given.
+    const delivered = results.flatMap((r, g) => groups[g].flatMap((t) => t.messages.map(() => r.status === 'fulfilled')));
+    throw withDelivered(classifyKafkaError(failed.reason, 'produce'), delivered);
+  }
   disconnect(): Promise<void> { return this.producer.disconnect(); }
+}
+
+/** Which messages of a failed send were acknowledged all the same (undefined: not known). */
+export function deliveredOf(err: unknown): boolean[] | undefined {
+  const d = err instanceof MplpError ? err.details?.delivered : undefined;
+  return Array.isArray(d) ? d as boolean[] : undefined;
+}
+
+function withDelivered(err: MplpError, delivered: boolean[]): MplpError {
+  return new MplpError(err.code, err.message, { disposition: err.disposition, cause: err.cause ?? err, retryAfterMs: err.retryAfterMs, details: { ...err.details, delivered } });
+}
+
+/** Splits topic messages into groups of at most maxBytes of keys and values (a larger message goes alone). */
+export function splitByBytes(batch: TopicMessages[], maxBytes: number): TopicMessages[][] {
+  const groups: TopicMessages[][] = [];
+  let cur: TopicMessages[] = [];
+  let size = 0;
+  for (const t of batch) {
+    let msgs: TopicMessages['messages'] = [];
+    for (const m of t.messages) {
+      const len = lengthOf(m.value) + lengthOf(m.key) + 64;
+      if (size > 0 && size + len > maxBytes) {
+        if (msgs.length) cur.push({ topic: t.topic, messages: msgs });
+        groups.push(cur);
+        cur = []; msgs = []; size = 0;
+      }
+      msgs.push(m);
+      size += len;
+    }
+    if (msgs.length) cur.push({ topic: t.topic, messages: msgs });
+  }
+  if (cur.length) groups.push(cur);
+  return groups;
+}
+
+function lengthOf(v: Message['value'] | Message['key']): number {
+  if (v === null || v === undefined) return 0;
+  return typeof v === 'string' ? Buffer.byteLength(v) : v.length;
 }
 
 /** The part of @confluentinc/kafka-javascript's node-rdkafka-style API used here (it is an optional dependency). */
@@ -88,15 +144,15 @@ export function librdkafkaConfig(shared: SharedConfig, features: string[]): Reco
   return conf;
 }
 
-interface Pending { left: number; resolve: () => void; reject: (err: Error) => void }
+interface Pending { left: number; delivered: boolean[]; failure?: RdError; resolve: () => void; reject: (err: Error) => void }
 
 /**
  * librdkafka's producer. Measured on this project's 2-core box: kafkajs spends ~33 µs of CPU per
  * produced record (record encoding, CRC-32C and murmur2 in JavaScript, many small buffers), about
  * 40% of ingest's CPU at one record per trace; librdkafka does that work in C on its own threads
  * (~15 µs per record in all, measured the same way). Records of one send() share an id; it
- * resolves when all are delivered, and rejects on the first failed one (the caller sends the lot
- * again: at-least-once, like the kafkajs path).
+ * resolves when all are delivered, and rejects once all have reported if any failed, saying which
+ * were delivered (the caller sends again what was not: at-least-once, like the kafkajs path).
  */
 export class LibrdkafkaOutputProducer implements OutputProducer {
   readonly kind = 'librdkafka';
@@ -109,7 +165,7 @@ export class LibrdkafkaOutputProducer implements OutputProducer {
 
   async connect(): Promise<void> {
     const producer = new this.rd.Producer(this.conf);
-    producer.on('delivery-report', (err, report) => this.delivered(err, report.opaque as number));
+    producer.on('delivery-report', (err, report) => this.delivered(err, report.opaque as { id: number; i: number }));
     producer.on('event.error', (err) => {
       // librdkafka reports transient trouble (a broker down, a reconnect) here too, and keeps
       // retrying by itself: one line per 10 s of it, every fatal one.
@@ -128,16 +184,14 @@ export class LibrdkafkaOutputProducer implements OutputProducer {
     this.producer = producer;
   }
 
-  private delivered(err: RdError | null, id: number): void {
+  /** Every record's report is awaited, so a failed send can say which of its records were delivered. */
+  private delivered(err: RdError | null, { id, i }: { id: number; i: number }): void {
     const p = this.pending.get(id);
     if (!p) return;
-    if (err) {
-      this.pending.delete(id);
-      p.reject(rdError(err, 'produce'));
-    } else if (--p.left === 0) {
-      this.pending.delete(id);
-      p.resolve();
-    }
+    if (err) p.failure ??= err; else p.delivered[i] = true;
+    if (--p.left > 0) return;
+    this.pending.delete(id);
+    if (p.failure) p.reject(withDelivered(rdError(p.failure, 'produce'), p.delivered)); else p.resolve();
   }
 
   private async replace(err: RdError): Promise<void> {
@@ -156,12 +210,13 @@ export class LibrdkafkaOutputProducer implements OutputProducer {
     if (total === 0) return Promise.resolve();
     const id = ++this.nextId;
     return new Promise<void>((resolve, reject) => {
-      this.pending.set(id, { left: total, resolve, reject });
+      this.pending.set(id, { left: total, delivered: new Array<boolean>(total).fill(false), resolve, reject });
+      let i = 0;
       try {
         for (const t of batch) {
           for (const m of t.messages) {
             const headers = m.headers ? Object.entries(m.headers).map(([k, v]) => ({ [k]: v as Buffer | string })) : undefined;
-            producer.produce(t.topic, null, (m.value as Buffer | null) ?? null, m.key as Buffer | string | null | undefined, undefined, id, headers);
+            producer.produce(t.topic, null, (m.value as Buffer | null) ?? null, m.key as Buffer | string | null | undefined, undefined, { id, i: i++ }, headers);
           }
         }
       } catch (err) {
@@ -197,19 +252,19 @@ function rdError(err: RdError, what: string): MplpError {
  * The producer MPLP_INGEST_PRODUCER asks for. `auto` takes librdkafka when its addon loads and
  * kafkajs otherwise (logged, so a benchmark says which one it measured).
  */
-export function createOutputProducer(choice: 'auto' | 'librdkafka' | 'kafkajs', kafka: Kafka, shared: SharedConfig, logger: Logger): OutputProducer {
-  if (choice === 'kafkajs') return new KafkajsOutputProducer(kafka);
+export function createOutputProducer(choice: 'auto' | 'librdkafka' | 'kafkajs', kafka: Kafka, shared: SharedConfig, logger: Logger, maxRecordBytes?: number): OutputProducer {
+  if (choice === 'kafkajs') return new KafkajsOutputProducer(kafka, maxRecordBytes);
   const rd = loadLibrdkafka();
   if (!rd.module) {
     if (choice === 'librdkafka') throw new ConfigError('MPLP_INGEST_PRODUCER', `librdkafka is not available (${rd.error}); install @confluentinc/kafka-javascript or use kafkajs`);
     logger.warn({ reason: rd.error }, 'librdkafka not available; producing with kafkajs');
-    return new KafkajsOutputProducer(kafka);
+    return new KafkajsOutputProducer(kafka, maxRecordBytes);
   }
   try {
     return new LibrdkafkaOutputProducer(rd.module, librdkafkaConfig(shared, rd.module.features), logger);
   } catch (err) {
     if (choice === 'librdkafka') throw err;
     logger.warn({ reason: (err as Error).message }, 'librdkafka cannot serve these settings; producing with kafkajs');
-    return new KafkajsOutputProducer(kafka);
+    return new KafkajsOutputProducer(kafka, maxRecordBytes);
   }
 }

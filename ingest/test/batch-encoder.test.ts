@@ -6,7 +6,10 @@ import decode, { packBuffers } from '../src/decode-worker';
 import { MessageProcessor } from '../src/message-processor';
 import { encodeTraces, TraceGenerator } from '../src/loadgen/trace-generator';
 
-const limits = { maxAttributes: 128, maxAttributeValueLength: 8192, maxEvents: 128, maxLinks: 128, maxPastMs: 86400e3, maxFutureMs: 3600e3, maxMessageBytes: 1 << 20, maxDlqValueBytes: 1024 };
+const limits = { maxAttributes: 128, maxAttributeValueLength: 8192, maxEvents: 128, maxLinks: 128, maxPastMs: 86400e3, maxFutureMs: 3600e3, maxMessageBytes: 1 << 20, maxDlqValueBytes: 1024,
+  maxAttributeKeyBytes: 1024, maxAttributeDepth: 16, maxDurationMs: 86400e3, maxRecordBytes: 8 << 20, maxOutputBytesPerMessage: 32 << 20 };
+
+const encodeLimits = { maxBatchBytes: 1 << 20, maxRecordBytes: 8 << 20, maxOutputBytesPerMessage: 32 << 20 };
 
 function sample(n = 5) {
   const gen = new TraceGenerator({ errorRate: 0.3 });
@@ -35,7 +38,7 @@ describe('batch encoding', () => {
   it('groups spans into one record per trace, keyed by trace id, and the pool task gives the same output', () => {
     const { traces, value } = sample(8);
     const inputs = [{ value, source: 't/0/1' }, { value: Buffer.from('{bad'), source: 't/0/2' }, { value: null, source: 't/0/3' }];
-    const local = encodeBatch(new MessageProcessor(limits), inputs, 1 << 20);
+    const local = encodeBatch(new MessageProcessor(limits), inputs, encodeLimits);
     expect(local.records.map((r) => r.key).sort()).toEqual(traces.map((t) => t[0].traceId.toString('hex')).sort());
     for (const r of local.records) {
       const spans = SpanBatchCodec.decode(r.value);
@@ -46,7 +49,7 @@ describe('batch encoding', () => {
     expect(local.stats).toMatchObject({ spansIn: traces.flat().length, spansValid: traces.flat().length, rejectedByCode: { decode: 1, empty: 1 } });
 
     const { buf, bounds } = packBuffers(inputs.map((m) => m.value));
-    const res = decode({ buf, bounds, contentTypes: inputs.map(() => undefined), sources: inputs.map((m) => m.source), limits, maxBatchBytes: 1 << 20 });
+    const res = decode({ buf, bounds, contentTypes: inputs.map(() => undefined), sources: inputs.map((m) => m.source), limits, encode: encodeLimits });
     const whole = Buffer.from(res.buf);
     expect(res.records.map((r) => [r.key, SpanBatchCodec.decode(whole.subarray(r.start, r.end))]))
       .toEqual(local.records.map((r) => [r.key, SpanBatchCodec.decode(r.value)]));

@@ -3,7 +3,8 @@ import { encodeRequestProtobuf } from '../src/otlp-decoder';
 
 const NOW = Date.UTC(2024, 4, 1, 12, 0, 0);
 const nowNs = BigInt(NOW) * 1_000_000n;
-const limits = { maxAttributes: 128, maxAttributeValueLength: 8192, maxEvents: 128, maxLinks: 128, maxPastMs: 86400e3, maxFutureMs: 3600e3, maxMessageBytes: 64 * 1024, maxDlqValueBytes: 1024 };
+const limits = { maxAttributes: 128, maxAttributeValueLength: 8192, maxEvents: 128, maxLinks: 128, maxPastMs: 86400e3, maxFutureMs: 3600e3, maxMessageBytes: 64 * 1024, maxDlqValueBytes: 1024,
+  maxAttributeKeyBytes: 1024, maxAttributeDepth: 16, maxDurationMs: 86400e3, maxRecordBytes: 8 << 20, maxOutputBytesPerMessage: 32 << 20 };
 const proc = new MessageProcessor(limits, () => NOW);
 
 function jsonReq(span: Record<string, unknown>, resourceAttrs: unknown[] = [{ key: 'service.name', value: { stringValue: 'svc' } }]) {

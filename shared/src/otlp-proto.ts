@@ -19,3 +19,9 @@ const traceService = root.opentelemetry.proto.collector.trace.v1;
 export const ExportTraceServiceRequestType: ProtoMessageType = traceService.ExportTraceServiceRequest;
 /** `opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse`. */
 export const ExportTraceServiceResponseType: ProtoMessageType = traceService.ExportTraceServiceResponse;
+/** `opentelemetry.proto.trace.v1.Span`, for decoding one span of a request alone. */
+export const OtlpSpanType: ProtoMessageType = root.opentelemetry.proto.trace.v1.Span;
+/** `opentelemetry.proto.resource.v1.Resource`. */
+export const OtlpResourceType: ProtoMessageType = root.opentelemetry.proto.resource.v1.Resource;
+/** `opentelemetry.proto.common.v1.InstrumentationScope`. */
+export const OtlpScopeType: ProtoMessageType = root.opentelemetry.proto.common.v1.InstrumentationScope;
