@@ -13,9 +13,9 @@ const root = path.resolve(__dirname, '..', '..', '..');
 const deployDir = path.join(root, 'deploy');
 const dashboardFile = path.join(deployDir, 'base/dashboards/mplp-pipeline.json');
 
-function validate(dir?: string): Promise<{ status: number | null; output: string }> {
+function run(script: string, ...args: string[]): Promise<{ status: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', [path.join(root, 'scripts/validate-deploy.sh'), ...(dir ? [dir] : [])]);
+    const child = spawn('bash', [path.join(root, script), ...args]);
     let output = '';
     child.stdout.on('data', (d) => { output += d; });
     child.stderr.on('data', (d) => { output += d; });
@@ -23,6 +23,8 @@ function validate(dir?: string): Promise<{ status: number | null; output: string
     child.on('close', (status) => resolve({ status, output }));
   });
 }
+
+const validate = (dir?: string) => run('scripts/validate-deploy.sh', ...(dir ? [dir] : []));
 
 /** A copy of deploy/ with the breakages' edits made. */
 function brokenCopy(edits: Breakage[]): string {
@@ -60,14 +62,17 @@ describe('scripts/validate-deploy.sh', () => {
   // All runs at once: each is a few short processes, mostly node's start-up.
   let committed: ReturnType<typeof validate>;
   const broken = new Map<string, ReturnType<typeof validate>>();
-  beforeAll(() => {
+  beforeAll(async () => {
+    // Once, before the parallel runs: a first build of the tools takes minutes (cached after).
+    const tools = await run('scripts/ci/install-kubeconform.sh');
+    if (tools.status !== 0) throw new Error(`scripts/ci/install-kubeconform.sh failed: ${tools.output}`);
     committed = validate();
     for (const stage of new Set(breakages.map((b) => b[1]))) {
       const dir = brokenCopy(breakages.filter((b) => b[1] === stage));
       copies.push(dir);
       broken.set(stage, validate(dir));
     }
-  });
+  }, 900_000);
 
   test('the committed base and local overlay build, validate strictly, and carry valid settings and known metric names', async () => {
     const r = await committed;
