@@ -66,12 +66,27 @@ export function promqlMetricNames(expr: string): string[] {
   return names;
 }
 
+/** The first bracket that does not pair up, outside string literals (a cheap guard against truncated queries; the full grammar is Prometheus's). */
+export function unbalancedBracket(expr: string): string | undefined {
+  const stack: string[] = [];
+  const pairs: Record<string, string> = { ')': '(', '}': '{', ']': '[' };
+  const text = expr.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, '""');
+  if (/["']/.test(text.replace(/""/g, ''))) return 'an unterminated string';
+  for (const c of text) {
+    if ('({['.includes(c)) stack.push(c);
+    else if (c in pairs && stack.pop() !== pairs[c]) return `an unmatched "${c}"`;
+  }
+  return stack.length > 0 ? `an unclosed "${stack[stack.length - 1]}"` : undefined;
+}
+
 interface Panel { title?: string; type?: string; targets?: { expr?: string }[]; panels?: Panel[] }
 
 /** Problems of a Grafana dashboard: panels without queries, queries naming no metric or an unknown one, variables querying unknown metrics. */
 export function dashboardProblems(dashboard: { panels?: Panel[]; templating?: { list?: { name: string; query?: unknown }[] } }, known: Set<string>): string[] {
   const problems: string[] = [];
   const check = (where: string, expr: string) => {
+    const unbalanced = unbalancedBracket(expr);
+    if (unbalanced) problems.push(`${where}: ${unbalanced} in ${expr}`);
     const names = promqlMetricNames(expr);
     if (names.length === 0) problems.push(`${where}: query names no metric: ${expr}`);
     for (const n of names) if (!known.has(n)) problems.push(`${where}: metric ${n} is not registered by the code (nor a spanmetrics name)`);

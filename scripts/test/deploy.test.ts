@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { EXTERNAL_METRICS, dashboardProblems, promqlMetricNames, registeredMetricNames } from '../deploy-check';
+import { EXTERNAL_METRICS, dashboardProblems, promqlMetricNames, registeredMetricNames, unbalancedBracket } from '../deploy-check';
 
 const root = path.resolve(__dirname, '..', '..', '..');
 const deployDir = path.join(root, 'deploy');
@@ -119,5 +119,12 @@ describe('the Grafana dashboard', () => {
       .toEqual(['traces_span_metrics_duration_seconds_bucket']);
     expect(promqlMetricNames('sum(rate(a_total[5m])) / on (job) group_left sum(b_total) > bool 0')).toEqual(['a_total', 'b_total']);
     expect(promqlMetricNames('vector(1)')).toEqual([]);
+  });
+
+  test('a query with a bracket or string left open is reported', () => {
+    expect(unbalancedBracket('sum(rate(a_total{code="x)"}[5m]))')).toBeUndefined();
+    expect(unbalancedBracket('sum(rate(a_total[5m])')).toBe('an unclosed "("');
+    expect(unbalancedBracket('sum(rate(a_total{code="x}[5m]))')).toBe('an unterminated string');
+    expect(unbalancedBracket('sum(a_total})')).toBe('an unmatched "}"');
   });
 });
