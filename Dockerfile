@@ -1,4 +1,4 @@
-# One image for all four workers; docker-compose.yml picks the entry point per service.
+# One image for every worker; docker-compose.yml and deploy/ pick the entry point per service.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
@@ -13,6 +13,7 @@ ENV NODE_ENV=production
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
-USER node
+# The image's `node` user by number, so Kubernetes' runAsNonRoot can verify it (deploy/base).
+USER 1000:1000
 # Overridden per service in docker-compose.yml
 CMD ["node", "dist/ingest/src/main.js"]

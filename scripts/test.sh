@@ -9,6 +9,7 @@ unit=1; if [ "${1:-}" = --integration ]; then unit=0; shift; fi
 # CKJS_LINKING=dynamic: where the librdkafka addon must be built from source, link system libraries.
 [ -d node_modules ] || CKJS_LINKING="${CKJS_LINKING:-dynamic}" npm ci --no-audit --no-fund
 npm run -s build
+bash scripts/ci/install-kubeconform.sh >/dev/null   # tools of deploy/'s check (scripts/test/deploy.test.ts), cached after the first build
 started_here=0
 if ! bash scripts/cluster/status.sh >/dev/null 2>&1; then
   bash scripts/cluster/start.sh
