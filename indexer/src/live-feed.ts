@@ -22,6 +22,8 @@ export class LiveFeed {
   private readonly clients = new Set<http.ServerResponse>();
   private keepAlive?: NodeJS.Timeout;
   readonly groupId = `mplp-ui-live-${randomBytes(6).toString('hex')}`;
+  /** In its group with partitions assigned: records produced from now on reach the browsers. */
+  private joined = false;
 
   constructor(private readonly kafka: Kafka, private readonly opts: LiveFeedOptions, private readonly logger?: Logger) {}
 
@@ -30,6 +32,9 @@ export class LiveFeed {
   async start(): Promise<void> {
     const consumer = this.kafka.consumer({ groupId: this.groupId, maxWaitTimeInMs: 200, sessionTimeout: 30_000 });
     this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, () => this.setJoined(true));
+    consumer.on(consumer.events.CRASH, () => this.setJoined(false));
+    consumer.on(consumer.events.STOP, () => this.setJoined(false));
     await consumer.connect();
     await consumer.subscribe({ topics: [this.opts.metricsTopic, this.opts.alertsTopic], fromBeginning: false });
     await consumer.run({
@@ -62,12 +67,18 @@ export class LiveFeed {
       return;
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    res.write('retry: 2000\n\n');
+    res.write(`retry: 2000\n\nevent: status\ndata: {"live":${this.joined}}\n\n`);
     res.socket?.setNoDelay(true);
     this.clients.add(res);
     const drop = () => this.clients.delete(res);
     req.on('close', drop);
     res.on('error', drop);
+  }
+
+  private setJoined(joined: boolean): void {
+    if (joined === this.joined) return;
+    this.joined = joined;
+    this.broadcast('status', `{"live":${joined}}`);
   }
 
   private broadcast(event: string, data: string): void {

@@ -27,9 +27,10 @@ export function shown(record: WindowRecord, receivedAt: number): void {
 /** One server-sent event stream for the whole page; EventSource reconnects by itself. */
 export function connectLive(status: HTMLElement): void {
   const source = new EventSource('/api/ui/live');
-  const set = (state: 'on' | 'off') => { status.className = `live ${state}`; status.title = state === 'on' ? 'live updates on' : 'live updates reconnecting'; };
-  source.onopen = () => set('on');
+  // On only once the server says its consumer is in its group: before that, new records would be missed.
+  const set = (state: 'on' | 'off') => { status.className = `live ${state}`; status.title = state === 'on' ? 'live updates on' : 'live updates connecting'; };
   source.onerror = () => set('off');
+  source.addEventListener('status', ((e: MessageEvent) => set(JSON.parse(e.data).live ? 'on' : 'off')) as EventListener);
   const dispatch = <T>(listeners: Set<Listener<T>>) => (e: MessageEvent) => {
     const { receivedAt, record } = JSON.parse(e.data) as { receivedAt: number; record: T };
     for (const fn of listeners) fn(record, receivedAt);

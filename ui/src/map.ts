@@ -39,14 +39,22 @@ export async function mapView(root: HTMLElement, params: URLSearchParams): Promi
   return () => undefined;
 }
 
+/** Calls per second, or per minute or hour when that reads better. */
+function callRate(calls: number, seconds: number): string {
+  const perSecond = calls / seconds;
+  if (perSecond >= 1) return `${perSecond.toPrecision(3)}/s`;
+  if (perSecond * 60 >= 1) return `${(perSecond * 60).toPrecision(3)}/min`;
+  return `${(perSecond * 3600).toPrecision(3)}/h`;
+}
+
 function drawMap(links: DependencyLink[], seconds: number): Element {
   if (!links.length) return h('p', { class: 'muted' }, 'No calls between services in this range.');
   const nodes = [...new Set(links.flatMap((l) => [l.parent, l.child]))].sort();
   const col = layers(nodes, links);
   const columns = new Map<number, string[]>();
   for (const n of nodes) columns.set(col.get(n)!, [...(columns.get(col.get(n)!) ?? []), n]);
-  const W = 230;
-  const H = 90;
+  const W = 380;
+  const H = 100;
   const NW = 150;
   const NH = 38;
   const tallest = Math.max(...[...columns.values()].map((c) => c.length));
@@ -56,6 +64,7 @@ function drawMap(links: DependencyLink[], seconds: number): Element {
   for (const [c, list] of columns) list.forEach((n, i) => pos.set(n, { x: 20 + c * W, y: 20 + i * H + ((tallest - list.length) * H) / 2 }));
   const root = svg('svg', { class: 'service-map', width, height, viewBox: `0 0 ${width} ${height}` });
   root.append(svg('defs', {}, svg('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' }, svg('path', { d: 'M 0 0 L 10 5 L 0 10 z', class: 'arrow' }))));
+  const labels: SVGElement[] = [];
   for (const l of links) {
     const a = pos.get(l.parent)!;
     const b = pos.get(l.child)!;
@@ -65,7 +74,10 @@ function drawMap(links: DependencyLink[], seconds: number): Element {
     const errRatio = l.callCount ? l.errorCount / l.callCount : 0;
     const g = svg('g', { class: `edge${errRatio > 0 ? ' has-errors' : ''}`, 'data-parent': l.parent, 'data-child': l.child, 'data-calls': l.callCount, 'data-errors': l.errorCount });
     g.append(svg('path', { d: `M ${x1} ${y1} C ${mx} ${y1}, ${mx} ${y2}, ${x2} ${y2}`, 'marker-end': 'url(#arrow)', 'stroke-width': Math.min(6, 1 + Math.log10(1 + l.callCount)) }));
-    g.append(svg('text', { x: mx, y: (y1 + y2) / 2 - 6, 'text-anchor': 'middle' }, `${(l.callCount / seconds).toPrecision(2)}/s · ${l.callCount} calls · ${fmtPct(errRatio)} err`));
+    const ly = (y1 + y2) / 2;
+    labels.push(svg('text', { class: 'edge-label', x: mx, y: ly - 14, 'text-anchor': 'middle' },
+      svg('tspan', { x: mx, dy: 0 }, `${l.callCount} call${l.callCount === 1 ? '' : 's'} · ${callRate(l.callCount, seconds)}`),
+      svg('tspan', { x: mx, dy: 14, class: errRatio > 0 ? 'err' : '' }, `${fmtPct(errRatio)} errors`)));
     root.append(g);
   }
   for (const n of nodes) {
@@ -77,5 +89,6 @@ function drawMap(links: DependencyLink[], seconds: number): Element {
     g.append(a);
     root.append(g);
   }
+  root.append(...labels);
   return h('div', { class: 'map-wrap' }, root);
 }

@@ -69,6 +69,7 @@ function renderTrace(root: HTMLElement, trace: JaegerTrace): () => void {
   let selected: string | undefined;
 
   const scroller = h('div', { class: 'wf-scroll' });
+  const rulerRow = h('div', { class: 'wf-ruler' }, h('div', { class: 'wf-name-head' }, 'Service: operation'), ruler(total));
   const spacer = h('div', { class: 'wf-spacer' });
   const detail = h('aside', { class: 'span-detail', hidden: true });
   scroller.append(spacer);
@@ -81,8 +82,9 @@ function renderTrace(root: HTMLElement, trace: JaegerTrace): () => void {
         h('span', {}, `duration ${fmtMs(total / 1000)}`), h('span', { class: 'span-count' }, `${trace.spans.length} spans`),
         h('span', {}, `${services.size} services`)),
       ...(trace.warnings ?? []).map((w) => h('div', { class: 'warning' }, w))),
-    h('div', { class: 'wf-ruler' }, h('div', { class: 'wf-name-head' }, 'Service: operation'), ruler(total)),
-    h('div', { class: 'wf-body' }, scroller, detail));
+    h('div', { class: 'wf-body' },
+      h('div', { class: 'wf-main' }, rulerRow, scroller),
+      detail));
 
   const draw = () => {
     spacer.style.height = `${visible.length * ROW_H}px`;
@@ -91,6 +93,8 @@ function renderTrace(root: HTMLElement, trace: JaegerTrace): () => void {
     const els: HTMLElement[] = [];
     for (let i = from; i < to; i++) els.push(rowEl(visible[i], i));
     spacer.replaceChildren(...els);
+    // The rows' lane is narrower by the scrollbar; keep the ruler's ticks over the bars.
+    rulerRow.style.paddingRight = `${scroller.offsetWidth - scroller.clientWidth - 2}px`;
   };
   const rowEl = (r: Row, i: number): HTMLElement => {
     const top = `top:${i * ROW_H}px`;
