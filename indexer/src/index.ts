@@ -35,7 +35,7 @@ export function createIndexer(env: Env, overrides: Partial<IndexerSettings> = {}
   const worker = new IndexerWorker({ kafka, shared: cfg.shared, settings, logger, metrics, bulk, registry });
   const live = settings.uiLive && settings.queryPort >= 0
     ? new LiveFeed(createKafka(cfg.shared, 'indexer-ui', logger.child({ component: 'live-kafka' })),
-      { metricsTopic: cfg.shared.topicMetrics, alertsTopic: cfg.shared.topicAlerts, maxClients: settings.uiMaxLiveClients, maxQueuedBytes: 4 * 1024 * 1024 }, logger.child({ component: 'live' }))
+      { metricsTopic: cfg.shared.topicMetrics, alertsTopic: cfg.shared.topicAlerts, maxClients: settings.uiMaxLiveClients, maxQueuedBytes: 4 * 1024 * 1024 }, logger.child({ component: 'live' }), registry)
     : undefined;
   const ui = new UiServer(new UiQueries(es, cfg.shared.indexPrefix, { maxSeries: settings.uiMaxSeries, dependencyTraces: settings.dependenciesMaxTraces, dependencySpans: settings.dependenciesMaxSpans }),
     live, settings.uiDir || DEFAULT_UI_DIR);

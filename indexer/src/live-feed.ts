@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import type { Consumer, Kafka } from 'kafkajs';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { Logger } from '../../shared/src';
 
 export interface LiveFeedOptions {
@@ -25,7 +26,14 @@ export class LiveFeed {
   /** In its group with partitions assigned: records produced from now on reach the browsers. */
   private joined = false;
 
-  constructor(private readonly kafka: Kafka, private readonly opts: LiveFeedOptions, private readonly logger?: Logger) {}
+  private readonly dropped?: Counter;
+
+  constructor(private readonly kafka: Kafka, private readonly opts: LiveFeedOptions, private readonly logger?: Logger, registry?: Registry) {
+    if (!registry) return;
+    const clients = this.clients;
+    new Gauge({ name: 'mplp_indexer_ui_live_clients', help: 'UI pages receiving live updates', registers: [registry], collect() { this.set(clients.size); } });
+    this.dropped = new Counter({ name: 'mplp_indexer_ui_live_dropped_total', help: 'live UI streams closed because the browser read too slowly', registers: [registry] });
+  }
 
   get clientCount(): number { return this.clients.size; }
 
@@ -89,6 +97,7 @@ export class LiveFeed {
     for (const c of this.clients) {
       if (c.writableLength > this.opts.maxQueuedBytes) {
         this.logger?.warn({ queued: c.writableLength }, 'live view too slow, dropped');
+        this.dropped?.inc();
         this.clients.delete(c);
         c.destroy();
         continue;

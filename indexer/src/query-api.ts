@@ -116,7 +116,7 @@ const traceList = (traces: Buffer[], total: number) => {
 const errorBody = (status: number, msg: string) => JSON.stringify({ data: null, total: 0, limit: 0, offset: 0, errors: [{ code: status, msg }] });
 
 type Reply = { status: number; body: string | Buffer; headers?: Record<string, string> };
-type Route = 'services' | 'operations' | 'trace' | 'search' | 'other';
+type Route = 'services' | 'operations' | 'trace' | 'search' | 'dependencies' | 'ui' | 'other';
 
 /**
  * HTTP JSON API in the Jaeger query API's shape (/api/services, /api/services/{s}/operations,
@@ -258,6 +258,8 @@ function routeOf(path: string): Route {
   if (path === '/api/services') return 'services';
   if (path === '/api/operations' || /^\/api\/services\/[^/]+\/operations$/.test(path)) return 'operations';
   if (path === '/api/traces') return 'search';
+  if (path === '/api/dependencies') return 'dependencies';
+  if (path.startsWith('/api/ui/')) return 'ui';
   if (path.startsWith('/api/traces/') && path.length > '/api/traces/'.length && !path.slice(12).includes('/')) return 'trace';
   return 'other';
 }

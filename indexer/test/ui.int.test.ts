@@ -94,7 +94,7 @@ describe('web UI in headless Chromium against a real indexer', () => {
   const latestEnd = now - 5_000;
 
   beforeAll(async () => {
-    const setup = await indexerSetup(ctx);
+    const setup = await indexerSetup(ctx, { MPLP_INDEXER_UI_MAX_LIVE_CLIENTS: '3' });
     topics = setup;
     const svc = await startIndexer(ctx, setup.env);
     base = `http://127.0.0.1:${svc.queryPort()}`;
@@ -178,6 +178,25 @@ describe('web UI in headless Chromium against a real indexer', () => {
     expect(serverToScreen.length).toBeGreaterThanOrEqual(40);
     console.log(`UI live latency over ${serverToScreen.length} window records: record reached server → painted p50 ${quantile(serverToScreen, 0.5)} ms, p99 ${quantile(serverToScreen, 0.99)} ms; ` +
       `produced to Kafka → shown (incl. the consumer's fetch) p50 ${quantile(p2s, 0.5)} ms, p99 ${quantile(p2s, 0.99)} ms`);
+  });
+
+  it('serves at most MPLP_INDEXER_UI_MAX_LIVE_CLIENTS live streams: one more is answered 503, and a closed one frees its place', async () => {
+    // The page holds the first of the three.
+    const held = [new AbortController(), new AbortController()];
+    const open = await Promise.all(held.map((c) => fetch(`${base}/api/ui/live`, { signal: c.signal })));
+    expect(open.map((r) => r.status)).toEqual([200, 200]);
+    expect(open[0].headers.get('content-type')).toBe('text/event-stream');
+    const refused = await fetch(`${base}/api/ui/live`);
+    expect(refused.status).toBe(503);
+    expect(await refused.text()).toContain('MPLP_INDEXER_UI_MAX_LIVE_CLIENTS');
+    held[0].abort();
+    await waitFor('a place freed', async () => {
+      const c = new AbortController();
+      const r = await fetch(`${base}/api/ui/live`, { signal: c.signal });
+      c.abort();
+      return r.status === 200;
+    });
+    held[1].abort();
   });
 
   it('a search by service and tag finds the known trace, listed with a duration bar', async () => {

@@ -1,6 +1,6 @@
 import { AlertChange, api } from './api';
 import { clear, fmtDateTime, h } from './dom';
-import { onAlert } from './live';
+import { onAlert, onResync } from './live';
 
 const keyOf = (a: AlertChange) => `${a.ruleId}\u0000${a.series?.key}`;
 
@@ -11,10 +11,17 @@ export class AlertState {
   private readonly listeners = new Set<() => void>();
 
   async load(): Promise<void> {
-    const { firing, resolved } = await api.alerts();
-    for (const a of firing) this.firing.set(keyOf(a), a);
-    this.resolved.push(...resolved);
     onAlert((a) => this.apply(a));
+    onResync(() => { void this.reload(true); });
+    await this.reload(false);
+  }
+
+  /** `replace` after a break in the stream; at first load, changes that arrived live while reading stay. */
+  private async reload(replace: boolean): Promise<void> {
+    const { firing, resolved } = await api.alerts();
+    if (replace) this.firing.clear();
+    for (const a of firing) if (!this.firing.has(keyOf(a))) this.firing.set(keyOf(a), a);
+    this.resolved.splice(0, this.resolved.length, ...resolved);
     this.emit();
   }
 

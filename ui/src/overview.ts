@@ -1,6 +1,6 @@
 import { api, SeriesOverview, SparkPoint, WindowRecord } from './api';
 import { clear, errorBox, fmtMs, fmtPct, fmtRate, fmtTime, h, sparkline } from './dom';
-import { onMetric, shown } from './live';
+import { onMetric, onResync, shown } from './live';
 
 const HOUR = 3_600_000;
 
@@ -48,7 +48,7 @@ export async function overviewView(root: HTMLElement): Promise<() => void> {
     shown(rec, receivedAt);
   });
 
-  try {
+  const load = async () => {
     const series: SeriesOverview[] = await api.overview(HOUR);
     for (const s of series) {
       if (!s.latest?.seriesKey) continue;
@@ -57,10 +57,10 @@ export async function overviewView(root: HTMLElement): Promise<() => void> {
       state.set(s.seriesKey, { latest: s.latest, spark: s.spark });
       place(s.seriesKey);
     }
-  } catch (err) {
-    root.append(errorBox(err));
-  }
-  return () => { off(); };
+  };
+  const offResync = onResync(() => { load().catch((err) => root.append(errorBox(err))); });
+  try { await load(); } catch (err) { root.append(errorBox(err)); }
+  return () => { off(); offResync(); };
 }
 
 const sortKey = (r: WindowRecord) => `${r.service}\u0000${r.operation}\u0000${r.kind}`;
