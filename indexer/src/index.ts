@@ -59,7 +59,8 @@ export function createIndexer(env: Env, overrides: Partial<IndexerSettings> = {}
       });
       if (settings.queryPort >= 0) {
         if (!ui.hasBundle) logger.warn({ uiDir: settings.uiDir || DEFAULT_UI_DIR }, 'no UI bundle found: / answers 404 (run npm run build)');
-        await live?.start();
+        // In the background: the live feed is an extra for open pages and must not delay or fail the indexer's start; pages show it as off until it joins.
+        live?.start().catch((err) => logger.error({ err }, 'UI live feed failed to start: pages work without live updates'));
         queryPort = (await api.start()).port;
       }
       await worker.start();

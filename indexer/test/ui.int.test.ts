@@ -209,6 +209,13 @@ describe('web UI in headless Chromium against a real indexer', () => {
     expect(await page.locator('#alert-banner').isVisible()).toBe(true);
     await page.screenshot({ path: path.join(SHOTS, 'search.png') });
 
+    // A range that holds the trace finds it; one before it does not (From/To are the browser's local time).
+    const local = (ms: number) => { const d = new Date(ms - new Date(ms).getTimezoneOffset() * MINUTE); return d.toISOString().slice(0, 19); };
+    await page.goto(`${base}/#/search?service=payments&from=${local(now - 10 * MINUTE)}&to=${local(now - MINUTE)}`);
+    await page.locator(`li[data-trace-id="${known.traceId}"]`).waitFor({ timeout: 30_000 });
+    await page.goto(`${base}/#/search?service=payments&from=${local(now - 60 * MINUTE)}&to=${local(now - 30 * MINUTE)}`);
+    await page.getByText('No traces found.').waitFor({ timeout: 30_000 });
+
     // The form drives the same search: another service, no tags.
     await page.goto(`${base}/#/search`);
     await page.waitForSelector('body[data-ready="search"]');

@@ -50,13 +50,19 @@ export async function overviewView(root: HTMLElement): Promise<() => void> {
 
   const load = async () => {
     const series: SeriesOverview[] = await api.overview(HOUR);
+    const fresh: string[] = [];
     for (const s of series) {
       if (!s.latest?.seriesKey) continue;
       const known = state.get(s.seriesKey);
       if (known && known.latest.windowEnd >= s.latest.windowEnd) continue; // a live record came first
       state.set(s.seriesKey, { latest: s.latest, spark: s.spark });
-      place(s.seriesKey);
+      if (rows.has(s.seriesKey)) place(s.seriesKey); else fresh.push(s.seriesKey);
     }
+    if (rows.size) { for (const key of fresh) place(key); return; }
+    // First load into an empty table: sort once instead of one ordered insert per row.
+    fresh.sort((a, b) => (sortKey(state.get(a)!.latest) < sortKey(state.get(b)!.latest) ? -1 : 1));
+    for (const key of fresh) { const row = seriesRow(state.get(key)!); rows.set(key, row); tbody.append(row); }
+    empty.hidden = rows.size > 0;
   };
   const offResync = onResync(() => { load().catch((err) => root.append(errorBox(err))); });
   try { await load(); } catch (err) { root.append(errorBox(err)); }

@@ -27,11 +27,14 @@ export async function searchView(root: HTMLElement, params: URLSearchParams): Pr
   const minD = h('input', { name: 'minDuration', placeholder: 'e.g. 100ms', value: params.get('minDuration') ?? '', size: 8 });
   const maxD = h('input', { name: 'maxDuration', placeholder: 'e.g. 2s', value: params.get('maxDuration') ?? '', size: 8 });
   const lookback = h('select', { name: 'lookback' }, ...LOOKBACKS.map(([label, min]) => h('option', { value: min, selected: String(min) === (params.get('lookback') ?? '60') }, label)));
+  // A custom range wins over the lookback: From alone is "from then until now", To alone is "the lookback before then".
+  const from = h('input', { name: 'from', type: 'datetime-local', step: 1, value: params.get('from') ?? '' });
+  const to = h('input', { name: 'to', type: 'datetime-local', step: 1, value: params.get('to') ?? '' });
   const limit = h('input', { name: 'limit', type: 'number', min: 1, max: 100, value: params.get('limit') ?? '20', size: 4 });
   const results = h('div', { class: 'results' });
   const form = h('form', { class: 'search-form' },
     field('Service', service), field('Operation', operation), field('Tags', tags), field('Min duration', minD), field('Max duration', maxD),
-    field('Lookback', lookback), field('Limit', limit), h('button', { type: 'submit', class: 'primary' }, 'Find traces'));
+    field('Lookback', lookback), field('From', from), field('To', to), field('Limit', limit), h('button', { type: 'submit', class: 'primary' }, 'Find traces'));
   root.append(h('h1', {}, 'Find traces'), form, results);
 
   const loadOperations = async () => {
@@ -43,7 +46,7 @@ export async function searchView(root: HTMLElement, params: URLSearchParams): Pr
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const q = new URLSearchParams();
-    for (const el of [service, operation, tags, minD, maxD, lookback, limit]) if (el.value) q.set(el.name, el.value);
+    for (const el of [service, operation, tags, minD, maxD, lookback, from, to, limit]) if (el.value) q.set(el.name, el.value);
     location.hash = `#/search?${q}`;
   });
 
@@ -66,14 +69,30 @@ async function runSearch(results: HTMLElement, params: URLSearchParams): Promise
     for (const k of ['service', 'operation', 'minDuration', 'maxDuration', 'limit']) if (params.get(k)) q.set(k, params.get(k)!);
     const tagText = params.get('tags');
     if (tagText) q.set('tags', JSON.stringify(parseTags(tagText)));
-    const end = Date.now();
+    const { start, end } = timeRange(params);
     q.set('end', String(end * 1000));
-    q.set('start', String((end - Number(params.get('lookback') ?? 60) * 60_000) * 1000));
+    q.set('start', String(start * 1000));
     const traces = await api.traces(q);
     results.replaceChildren(traceList(traces));
   } catch (err) {
     results.replaceChildren(errorBox(err));
   }
+}
+
+/** The search's range in ms: From/To (local time) when given, else the lookback before now (or before To). */
+export function timeRange(params: URLSearchParams): { start: number; end: number } {
+  const parse = (name: string) => {
+    const v = params.get(name);
+    if (!v) return undefined;
+    const ms = new Date(v).getTime();
+    if (Number.isNaN(ms)) throw new Error(`${name}: not a date and time: "${v}"`);
+    return ms;
+  };
+  const lookbackMs = Number(params.get('lookback') ?? 60) * 60_000;
+  const end = parse('to') ?? Date.now();
+  const start = parse('from') ?? end - lookbackMs;
+  if (start > end) throw new Error('From is after To');
+  return { start, end };
 }
 
 interface Summary { trace: JaegerTrace; root: string; start: number; duration: number; services: Map<string, number>; errors: number }
