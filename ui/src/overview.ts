@@ -3,6 +3,8 @@ import { clear, errorBox, fmtMs, fmtPct, fmtRate, fmtTime, h, sparkline } from '
 import { onMetric, onResync, shown } from './live';
 
 const HOUR = 3_600_000;
+/** Sparkline bucket: the server is asked for 60 points over the hour. */
+const BUCKET = 60_000;
 
 interface SeriesState { latest: WindowRecord; spark: SparkPoint[] }
 
@@ -40,9 +42,13 @@ export async function overviewView(root: HTMLElement): Promise<() => void> {
   const off = onMetric((rec, receivedAt) => {
     const s = state.get(rec.seriesKey);
     if (s && s.latest.windowEnd > rec.windowEnd) return;
-    const t = Date.parse(rec.windowEnd);
-    const spark = (s?.spark ?? []).filter((p) => p.t > t - HOUR && p.t < t);
-    spark.push({ t, rate: rec.ratePerSecond, errorRate: rec.errorRate, p99: rec.latencyMs.p99 });
+    // Same buckets as the history from Elasticsearch (one a minute, keyed by their start): a live
+    // record updates its minute's point (rate: latest, error rate and p99: the worst), or starts one.
+    const t = Math.floor(Date.parse(rec.windowEnd) / BUCKET) * BUCKET;
+    const spark = (s?.spark ?? []).filter((p) => p.t > t - HOUR && p.t <= t);
+    const last = spark[spark.length - 1];
+    if (last?.t === t) spark[spark.length - 1] = { t, rate: rec.ratePerSecond, errorRate: Math.max(last.errorRate, rec.errorRate), p99: Math.max(last.p99, rec.latencyMs.p99) };
+    else spark.push({ t, rate: rec.ratePerSecond, errorRate: rec.errorRate, p99: rec.latencyMs.p99 });
     state.set(rec.seriesKey, { latest: rec, spark });
     place(rec.seriesKey);
     shown(rec, receivedAt);
