@@ -9,6 +9,7 @@ import type { IndexerSettings } from './config';
 import { BadRequest, parseSearchParams, parseTraceId, pathSegment } from './query-params';
 import { jaegerTraceJson } from './trace-tree';
 import type { LoadedTrace, TraceQuery } from './trace-query';
+import type { UiServer } from './ui-server';
 
 export { parseJaegerDuration } from './query-params';
 
@@ -115,7 +116,7 @@ const traceList = (traces: Buffer[], total: number) => {
 const errorBody = (status: number, msg: string) => JSON.stringify({ data: null, total: 0, limit: 0, offset: 0, errors: [{ code: status, msg }] });
 
 type Reply = { status: number; body: string | Buffer; headers?: Record<string, string> };
-type Route = 'services' | 'operations' | 'trace' | 'search' | 'other';
+type Route = 'services' | 'operations' | 'trace' | 'search' | 'dependencies' | 'ui' | 'other';
 
 /**
  * HTTP JSON API in the Jaeger query API's shape (/api/services, /api/services/{s}/operations,
@@ -132,7 +133,7 @@ export class QueryApi {
   private readonly truncated?: Counter;
 
   constructor(private readonly query: TraceQuery, private readonly cache: TraceCache, private readonly opts: QueryApiOptions,
-    registry?: Registry, private readonly logger?: Logger) {
+    registry?: Registry, private readonly logger?: Logger, private readonly ui?: UiServer) {
     if (opts.token) this.tokenDigest = digest(opts.token);
     if (registry) {
       this.requests = new Counter({ name: 'mplp_indexer_query_requests_total', help: 'query API requests answered, by route and HTTP status', labelNames: ['route', 'status'], registers: [registry] });
@@ -167,6 +168,8 @@ export class QueryApi {
       reply = { status: 401, body: errorBody(401, 'missing or wrong bearer token'), headers: { 'www-authenticate': 'Bearer realm="mplp-query"' } };
     } else if (req.method !== 'GET') {
       reply = { status: 405, body: errorBody(405, 'GET only'), headers: { allow: 'GET' } };
+    } else if (this.ui?.serveDirect((req.url ?? '/').split('?')[0], req, res)) {
+      return; // the UI's static files and live stream: cheap or long-lived, so outside the query limit
     } else if (this.inFlight >= this.opts.maxConcurrent) {
       reply = { status: 429, body: errorBody(429, `more than ${this.opts.maxConcurrent} queries at once (MPLP_INDEXER_QUERY_MAX_CONCURRENT); retry shortly`), headers: { 'retry-after': '1' } };
     } else {
@@ -203,7 +206,7 @@ export class QueryApi {
         return { status: 200, body: traceList([json], 0) };
       }
       case 'search': return this.search(params);
-      default: return { status: 404, body: errorBody(404, 'not found') };
+      default: return (await this.ui?.answer(path, params)) ?? { status: 404, body: errorBody(404, 'not found') };
     }
   }
 
@@ -255,6 +258,8 @@ function routeOf(path: string): Route {
   if (path === '/api/services') return 'services';
   if (path === '/api/operations' || /^\/api\/services\/[^/]+\/operations$/.test(path)) return 'operations';
   if (path === '/api/traces') return 'search';
+  if (path === '/api/dependencies') return 'dependencies';
+  if (path.startsWith('/api/ui/')) return 'ui';
   if (path.startsWith('/api/traces/') && path.length > '/api/traces/'.length && !path.slice(12).includes('/')) return 'trace';
   return 'other';
 }
