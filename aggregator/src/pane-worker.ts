@@ -3,8 +3,7 @@
  * into HDR histograms (`aggregate`), merging pane pieces (`mergePanes`) and computing windows
  * (`windows`). Stateless: every task carries what it needs, so any thread can take any task.
  */
-import type { NormalizedSpan } from '../../shared/src/span';
-import { SpanBatchCodec } from '../../shared/src/codec';
+import { NormalizedSpan, SpanBatchCodec } from '../../shared/src/threads';
 import { isCompressedEncoding } from './hdr-counts';
 import { mergeEncoded, nanosToMicros, scratchHistogram } from './histograms';
 import { emptyStats, Exemplar, SeriesId, seriesKey, Stats, topExemplars } from './partial';

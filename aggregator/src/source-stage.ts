@@ -1,7 +1,7 @@
 import type { Admin, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type Piscina from 'piscina';
 import type { Registry } from 'prom-client';
-import { AssignedPartition, BatchContext, CommittedPosition, Logger, PartitionConsumer } from '../../shared/src';
+import { AssignedPartition, BatchContext, CommittedPosition, Logger, packBuffers, PartitionConsumer } from '../../shared/src';
 import { AggregatorSettings, PANE_MS } from './config';
 import type { AggregatorMetrics } from './metrics';
 import { emptyStats, mergeStats, SeriesId, Stats } from './partial';
@@ -9,7 +9,6 @@ import { SeriesCap } from './series-cap';
 import type { AggregateResult, AggregateTask, MergePanesTask } from './pane-worker';
 import { freshMessages } from './partition-position';
 import { KeyedSerialQueues } from './serial-queue';
-import { packBuffers } from '../../shared/src/transfer';
 
 /** Value of a message on the internal partials topic. */
 export type PartialMessage =

@@ -1,6 +1,5 @@
 import { hostname } from 'node:os';
-import { ConfigError, Env, loadConfig, setting } from '../../shared/src';
-import { ingestSchema } from '../../ingest/src/config';
+import { ConfigError, ConfigOf, Env, ingestMaxPastSetting, loadConfig, setting } from '../../shared/src';
 
 /** Settings of the archiver (MPLP_ARCHIVER_*). */
 export const archiverSchema = {
@@ -20,7 +19,7 @@ export const archiverSchema = {
   shutdownTimeoutMs: setting.duration('MPLP_ARCHIVER_SHUTDOWN_TIMEOUT', 30_000, 'deadline for a clean shutdown', { min: 1000 }),
 };
 
-export type ArchiverSettings = { readonly [K in keyof typeof archiverSchema]: (typeof archiverSchema)[K]['default'] };
+export type ArchiverSettings = ConfigOf<typeof archiverSchema>;
 
 const human = (ms: number) => {
   const unit = ([[86400e3, 'd'], [3600e3, 'h'], [60e3, 'm'], [1e3, 's']] as const).find(([n]) => ms > 0 && ms % n === 0);
@@ -34,7 +33,7 @@ const human = (ms: number) => {
  * be recreated by those writes (they then go to a new generation, but are split from their day).
  */
 export function checkArchiverSettings(s: ArchiverSettings, env: Env): void {
-  const { maxPastMs } = loadConfig({ maxPastMs: ingestSchema.maxPastMs }, env);
+  const { maxPastMs } = loadConfig({ maxPastMs: ingestMaxPastSetting }, env);
   const retentionMs = s.retentionDays * 86400e3;
   if (retentionMs <= maxPastMs + s.lagMarginMs) {
     throw new ConfigError('MPLP_ARCHIVER_RETENTION_DAYS', `${s.retentionDays} days must exceed MPLP_INGEST_MAX_PAST (${human(maxPastMs)}) + MPLP_ARCHIVER_LAG_MARGIN (${human(s.lagMarginMs)}), or late spans recreate archived indices`);

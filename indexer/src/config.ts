@@ -1,4 +1,4 @@
-import { setting } from '../../shared/src';
+import { ConfigOf, setting } from '../../shared/src';
 
 /** Settings of the indexer (MPLP_INDEXER_*). Defaults work on the local cluster. */
 export const indexerSchema = {
@@ -38,4 +38,4 @@ export const indexerSchema = {
   shutdownTimeoutMs: setting.duration('MPLP_INDEXER_SHUTDOWN_TIMEOUT', 30_000, 'deadline for a clean shutdown', { min: 1000 }),
 };
 
-export type IndexerSettings = { readonly [K in keyof typeof indexerSchema]: (typeof indexerSchema)[K]['default'] };
+export type IndexerSettings = ConfigOf<typeof indexerSchema>;

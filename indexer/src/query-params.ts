@@ -1,4 +1,4 @@
-import { MplpError } from '../../shared/src';
+import { MplpError, parseDurationNanos } from '../../shared/src';
 import type { TraceSearch } from './trace-query';
 
 /** A request the query API refuses with 400 and this message. */
@@ -6,7 +6,6 @@ export class BadRequest extends MplpError {
   constructor(message: string) { super('bad_request', message); }
 }
 
-const DURATION_UNITS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
 // Ten years: a larger duration is a typo, and its nanoseconds would no longer be exact in a double.
 const MAX_DURATION_NANOS = 10 * 365 * 86400e9;
 const MAX_KEYWORD = 1024;
@@ -14,9 +13,8 @@ const MAX_TAGS = 32;
 
 /** Jaeger durations: "1.5ms", "200us", "2s", "1m"; returns nanoseconds. */
 export function parseJaegerDuration(s: string, name = 'duration'): number {
-  const m = /^(\d{1,15}(?:\.\d{1,9})?)(ns|us|µs|ms|s|m|h)$/.exec(s.trim());
-  const nanos = m ? Math.round(Number(m[1]) * DURATION_UNITS[m[2]]) : NaN;
-  if (!m || nanos > MAX_DURATION_NANOS) throw new BadRequest(`${name} must be a duration like 1.5ms, 200us, 2s, 1m (at most 10 years), got "${s}"`);
+  const nanos = parseDurationNanos(s);
+  if (nanos === undefined || nanos > MAX_DURATION_NANOS) throw new BadRequest(`${name} must be a duration like 1.5ms, 200us, 2s, 1m (at most 10 years), got "${s}"`);
   return nanos;
 }
 

@@ -1,5 +1,5 @@
-import type { Attributes, AttributeValue } from '../../shared/src';
-import { InvalidInputError } from '../../shared/src';
+import type { Attributes, AttributeValue } from '../../shared/src/threads';
+import { InvalidInputError } from '../../shared/src/threads';
 
 /** An OTLP AnyValue as protobufjs decodes it, or as OTLP/JSON spells it. */
 export interface AnyValue {

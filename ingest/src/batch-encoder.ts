@@ -1,5 +1,5 @@
-import type { NormalizedSpan } from '../../shared/src';
-import { SpanBatchCodec } from '../../shared/src';
+import type { NormalizedSpan } from '../../shared/src/threads';
+import { SpanBatchCodec } from '../../shared/src/threads';
 import { DlqRecord, MessageProcessor, referenceValue } from './message-processor';
 
 /** One input message as the batch encoder takes it. */

@@ -1,4 +1,4 @@
-import { ConfigError, setting } from '../../shared/src';
+import { ConfigError, ConfigOf, ingestMaxPastSetting, setting } from '../../shared/src';
 import { RECORD_OVERHEAD_BYTES } from './batch-encoder';
 
 /** Settings of the ingest worker (MPLP_INGEST_*). Defaults work on the local cluster. */
@@ -20,7 +20,7 @@ export const ingestSchema = {
   maxAttributeValueLength: setting.int('MPLP_INGEST_MAX_ATTRIBUTE_VALUE_LENGTH', 8192, 'longer string values are truncated', { min: 1 }),
   maxAttributeKeyBytes: setting.int('MPLP_INGEST_MAX_ATTRIBUTE_KEY_BYTES', 1024, 'UTF-8 bytes of a flattened attribute key (the whole dotted path); longer keys are cut (counted in dropped.truncatedValues). At most 8192, so key + an indexed value stay under Lucene\'s 32766-byte term limit', { min: 16, max: 8192 }),
   maxAttributeDepth: setting.int('MPLP_INGEST_MAX_ATTRIBUTE_DEPTH', 16, 'kvlist nesting flattened to dotted keys; a deeper value is kept as JSON text, truncated to MPLP_INGEST_MAX_ATTRIBUTE_VALUE_LENGTH (counted in dropped.truncatedValues)', { min: 1, max: 1000 }),
-  maxPastMs: setting.duration('MPLP_INGEST_MAX_PAST', 7 * 86400e3, 'spans that started longer ago than this are rejected (timestamps)', { min: 1000 }),
+  maxPastMs: ingestMaxPastSetting,
   maxFutureMs: setting.duration('MPLP_INGEST_MAX_FUTURE', 3600e3, 'spans that start further in the future than this are rejected (timestamps)', { min: 0 }),
   maxDurationMs: setting.duration('MPLP_INGEST_MAX_DURATION', 86400e3, 'spans whose end is longer than this after their start are rejected (timestamps)', { min: 1000, max: 100 * 86400e3 }),
   maxRecordBytes: setting.int('MPLP_INGEST_MAX_RECORD_BYTES', 8 * 1024 * 1024, 'largest record produced, as max.message.bytes of the validated and DLQ topics: output is split to fit, a span that cannot fit goes to the DLQ as a too_large reference', { min: 65536 }),
@@ -38,4 +38,4 @@ export function checkIngestSettings(s: IngestSettings): void {
   if (s.maxDlqValueBytes > room) throw new ConfigError('MPLP_INGEST_MAX_DLQ_VALUE_BYTES', `must be at most MPLP_INGEST_MAX_RECORD_BYTES - ${RECORD_OVERHEAD_BYTES} (${room}), got ${s.maxDlqValueBytes}`);
 }
 
-export type IngestSettings = { readonly [K in keyof typeof ingestSchema]: (typeof ingestSchema)[K]['default'] };
+export type IngestSettings = ConfigOf<typeof ingestSchema>;

@@ -5,7 +5,7 @@
  */
 import { BatchStats, encodeBatch, EncodeLimits, InputMessage } from './batch-encoder';
 import { MessageProcessor, ProcessorLimits } from './message-processor';
-import { packBuffers } from '../../shared/src/transfer';
+import { packBuffers } from '../../shared/src/threads';
 
 export { packBuffers };
 

@@ -1,9 +1,8 @@
-import { MplpError, NormalizedSpan } from '../../shared/src';
-import { kafkaBatchError } from '../../shared/src/kafka-codecs';
+import { kafkaBatchError, MplpError, NormalizedSpan } from '../../shared/src/threads';
 import { decodeProtobufBySpan, decodeRequest, detectEncoding, Encoding, hex, otlpPartJson, otlpSpanJson, OtlpRequest, UndecodablePart } from './otlp-decoder';
 import { normalizeRequest, NormalizeLimits, OutputTooLargeError, SpanRejection } from './span-normalizer';
 
-export { DLQ_HEADER_CODE, DLQ_HEADER_ERROR, DLQ_HEADER_SOURCE, DLQ_HEADER_TRUNCATED } from '../../shared/src';
+export { DLQ_HEADER_CODE, DLQ_HEADER_ERROR, DLQ_HEADER_SOURCE, DLQ_HEADER_TRUNCATED } from '../../shared/src/threads';
 
 /**
  * One dead letter. `spans`: how many spans it holds (0 for a whole message, whose spans were never

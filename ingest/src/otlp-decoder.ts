@@ -1,4 +1,4 @@
-import { ExportTraceServiceRequestType, InvalidInputError, OtlpResourceType, OtlpScopeType, OtlpSpanType, ProtoMessageType } from '../../shared/src';
+import { ExportTraceServiceRequestType, InvalidInputError, OtlpResourceType, OtlpScopeType, OtlpSpanType, ProtoMessageType } from '../../shared/src/threads';
 import type { KeyValue } from './attributes';
 
 const ExportTraceServiceRequest = ExportTraceServiceRequestType as ProtoMessageType<OtlpRequest>;

@@ -1,4 +1,4 @@
-import { NormalizedSpan, SpanKind, StatusCode, Attributes, DroppedCounts, MplpError } from '../../shared/src';
+import { NormalizedSpan, SpanKind, StatusCode, Attributes, DroppedCounts, MplpError } from '../../shared/src/threads';
 import { AttributeCounts, flattenAttributes, newCounts } from './attributes';
 import { compareNanos, diffNanos, fromEpochMs, SplitNanos, splitNanosToDecimal, splitNanosToIso, toSplitNanos } from './split-nanos';
 import type { OtlpRequest, OtlpResourceSpans, OtlpScopeSpans, OtlpSpan } from './otlp-decoder';

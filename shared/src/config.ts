@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { DURATION_EXAMPLES, parseDurationMs } from './duration';
 import { ConfigError } from './errors';
 
 /**
@@ -126,16 +127,15 @@ export const setting = {
       },
     };
   },
-  /** Durations as 500ms, 5s, 2m, 1h, 7d or a bare number of milliseconds. Parsed to milliseconds. */
+  /** Durations (shared/src/duration.ts: 500ms, 5s, 2m, 1h, 7d, or a bare number of milliseconds). Parsed to milliseconds. */
   duration(env: string, defMs: number, doc: string, b: Bound = {}): Setting<number> {
     return {
       env, default: defMs, doc,
       parse: (raw) => {
         rejectEmpty(env, raw, defMs);
-        const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(raw.trim());
-        if (!m) throw new ConfigError(env, `must be a duration like 500ms, 5s, 2m, 1h, 7d, got "${raw}"`);
-        const mult = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 }[(m[2] ?? 'ms') as 'ms'];
-        return boundCheck(env, Math.round(Number(m[1]) * mult), b);
+        const ms = parseDurationMs(raw);
+        if (ms === undefined) throw new ConfigError(env, `must be a duration like ${DURATION_EXAMPLES}, got "${raw}"`);
+        return boundCheck(env, ms, b);
       },
     };
   },

@@ -1,6 +1,7 @@
 export * from './errors';
 export * from './retry';
 export * from './config';
+export * from './duration';
 export * from './settings';
 export * from './logger';
 export * from './kafka';
@@ -13,6 +14,7 @@ export * from './indices';
 export * from './http';
 export * from './lifecycle';
 export * from './commit-tracker';
+export * from './transfer';
 export * from './otlp-proto';
 export * from './byte-budget';
 export * from './partition-consumer';

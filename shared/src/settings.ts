@@ -65,6 +65,12 @@ export const clusterScriptSettings = [
   'MPLP_KEEP_CLUSTER',
 ];
 
+/**
+ * Ingest's oldest accepted span age, declared here because the archiver needs it too: its
+ * retention must outlast every late write (checked at its start).
+ */
+export const ingestMaxPastSetting = setting.duration('MPLP_INGEST_MAX_PAST', 7 * 86400e3, 'spans that started longer ago than this are rejected (timestamps)', { min: 1000 });
+
 /** Prefixes that belong to one worker each; a worker ignores the others' (one env file can serve all). */
 export const workerPrefixes = ['MPLP_INGEST_', 'MPLP_INDEXER_', 'MPLP_QUERY_', 'MPLP_AGGREGATOR_', 'MPLP_ARCHIVER_', 'MPLP_LOADGEN_', 'MPLP_BENCH_', 'MPLP_DEMO_'];
 
