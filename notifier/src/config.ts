@@ -6,7 +6,7 @@ export const notifierSchema = {
   httpPort: setting.int('MPLP_NOTIFIER_HTTP_PORT', 9405, '/healthz /readyz /metrics port (0 = any free port)', { min: 0, max: 65535 }),
   alertmanagerUrl: setting.url('MPLP_NOTIFIER_ALERTMANAGER_URL', 'http://127.0.0.1:9094', 'Prometheus Alertmanager base URL (alerts go to <url>/api/v2/alerts); empty: no Alertmanager', { allowEmpty: true }),
   resendIntervalMs: setting.duration('MPLP_NOTIFIER_RESEND_INTERVAL', 60_000, 'firing alerts are sent to Alertmanager again this often (Prometheus\' resend delay); each is valid for 4 intervals, so Alertmanager resolves it by itself only if the notifier is gone that long', { min: 100 }),
-  webhookUrls: setting.string('MPLP_NOTIFIER_WEBHOOK_URLS', '', 'webhook receivers, comma separated http(s) URLs; each gets every state change in Alertmanager\'s webhook payload shape'),
+  webhookUrls: setting.string('MPLP_NOTIFIER_WEBHOOK_URLS', '', 'webhook receivers, comma separated http(s) URLs; each gets every state change in Alertmanager\'s webhook payload shape (secret: a webhook URL often carries its credential)', { secret: true }),
   webhookSecret: setting.string('MPLP_NOTIFIER_WEBHOOK_SECRET', '', 'HMAC-SHA256 key: when set, each webhook request carries X-Mplp-Signature: sha256=<hex of the body\'s HMAC>', { secret: true }),
   webhookToken: setting.string('MPLP_NOTIFIER_WEBHOOK_TOKEN', '', 'when set, webhook requests carry Authorization: Bearer <token>', { secret: true }),
   stateTopic: setting.string('MPLP_NOTIFIER_STATE_TOPIC', 'mplp.notifier.state', 'compacted topic of the last change delivered per (rule, series), one partition per alerts partition; rebuilt into the firing set on assignment', { nonEmpty: true }),
@@ -22,11 +22,12 @@ export type NotifierSettings = { readonly [K in keyof typeof notifierSchema]: (t
 /** The webhook URLs of MPLP_NOTIFIER_WEBHOOK_URLS, each checked. */
 export function webhookUrls(s: Pick<NotifierSettings, 'webhookUrls'>): string[] {
   const urls = s.webhookUrls.split(',').map((u) => u.trim()).filter(Boolean);
-  for (const u of urls) {
+  urls.forEach((u, i) => {
     let ok = false;
     try { ok = ['http:', 'https:'].includes(new URL(u).protocol); } catch { ok = false; }
-    if (!ok) throw new ConfigError('MPLP_NOTIFIER_WEBHOOK_URLS', `must be http(s) URLs, got "${u}"`);
-  }
+    // The URL itself is not repeated: it may hold the webhook's credential.
+    if (!ok) throw new ConfigError('MPLP_NOTIFIER_WEBHOOK_URLS', `must be http(s) URLs; entry ${i + 1} is not`);
+  });
   return urls;
 }
 

@@ -30,7 +30,7 @@ export function createNotifier(env: Env, overrides: Partial<NotifierSettings> = 
   const store = new AlertStateStore({ kafka, admin, producer, topic: settings.stateTopic, groupId: settings.groupId, logger: logger.child({ component: 'state' }) });
   const timeoutMs = settings.requestTimeoutMs;
   const alertmanager = settings.alertmanagerUrl ? new AlertmanagerReceiver(settings.alertmanagerUrl, settings.resendIntervalMs, timeoutMs) : undefined;
-  const webhooks = webhookUrls(settings).map((u) => new WebhookReceiver(u, { secret: settings.webhookSecret, token: settings.webhookToken, timeoutMs }));
+  const webhooks = webhookUrls(settings).map((u, index) => new WebhookReceiver(u, { secret: settings.webhookSecret, token: settings.webhookToken, timeoutMs, index }));
   const notifier = new AlertNotifier({
     kafka, admin, producer, store, settings, alertsTopic: cfg.shared.topicAlerts, alertmanager, webhooks, metrics,
     logger: logger.child({ component: 'deliver' }), maxUnsettledAgeMs: cfg.shared.kafkaMaxUnsettledAgeMs, registry,

@@ -71,9 +71,9 @@ export class WebhookReceiver implements Receiver {
   readonly name: string;
   // One change per request: a retry never sends again a change the receiver already took.
   readonly maxBatch = 1;
-  constructor(private readonly url: string, private readonly opts: { secret: string; token: string; timeoutMs: number }) {
-    const u = new URL(url);
-    this.name = `webhook ${u.host}${u.pathname}`;
+  constructor(private readonly url: string, private readonly opts: { secret: string; token: string; timeoutMs: number; index: number }) {
+    // The host only: a webhook's path or query often is its credential (Slack, Teams), never logged.
+    this.name = `webhook ${opts.index + 1} (${new URL(url).host})`;
   }
 
   async send(changes: Change[]): Promise<void> {

@@ -66,7 +66,7 @@ describe('settings', () => {
   test('refuses a notifier with no receiver, and a webhook URL that is not http(s), naming the setting', () => {
     expect(() => checkNotifierSettings(defaults({ alertmanagerUrl: '' }))).toThrow(ConfigError);
     expect(() => checkNotifierSettings(defaults({ alertmanagerUrl: '' }))).toThrow(/MPLP_NOTIFIER_ALERTMANAGER_URL/);
-    expect(() => checkNotifierSettings(defaults({ webhookUrls: 'http://a/x, ftp://b' }))).toThrow(/MPLP_NOTIFIER_WEBHOOK_URLS: must be http\(s\) URLs, got "ftp:\/\/b"/);
+    expect(() => checkNotifierSettings(defaults({ webhookUrls: 'http://a/x, ftp://b' }))).toThrow('MPLP_NOTIFIER_WEBHOOK_URLS: must be http(s) URLs; entry 2 is not');
     expect(() => checkNotifierSettings(defaults({ alertmanagerUrl: '', webhookUrls: 'https://hooks.example/a' }))).not.toThrow();
   });
 });
