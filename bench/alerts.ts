@@ -5,7 +5,7 @@
  * MPLP_NOTIFIER_ALERTMANAGER_URL when it answers, else a private one started with
  * scripts/cluster/alertmanager.sh on a free port. MPLP_BENCH_MESSAGES alerts (default 200, one
  * series each) are produced one by one at 20/s, each firing record acknowledged before the next,
- * as the aggregator publishes them; MPLP_BENCH_ROUNDS rounds (default 2), medians reported.
+ * as the aggregator publishes them; MPLP_BENCH_ROUNDS rounds (default 3), medians reported.
  * Then the whole chain once: a real aggregator (allowed lateness 1 s) with a rule that fires on
  * every series' first window, live spans of MPLP_BENCH_LIVE_SERIES series (default 40) stamped
  * now for 15 s, and the notifier: window end → Alertmanager receipt and alert record produce
@@ -31,7 +31,7 @@ import { loadBenchSettings } from './settings';
 import { fmt, median, percentile, until } from './util';
 
 const run = promisify(execFile);
-const bench = loadBenchSettings({ rounds: 2, messages: 200 });
+const bench = loadBenchSettings({ rounds: 3, messages: 200 });
 const RATE = 20;
 const shared = loadConfig(sharedSchema, process.env);
 
@@ -81,6 +81,7 @@ async function wholeChain(amUrl: string, kafka: ReturnType<typeof createKafka>, 
   const notifier = createNotifier(env, { groupId: `${group}-notifier`, httpPort: 0, alertmanagerUrl: amUrl, webhookUrls: '', stateTopic: `${group}.state`, dlqTopic: `${group}.dlq` }).service;
   await aggregator.start();
   await notifier.start();
+  await until(() => notifier.notifier.ready && notifier.notifier.consumer.assigned(alerts).length > 0, 30_000, 'the notifier joined');
   const producedAt = new Map<string, number>();
   const reader = kafka.consumer({ groupId: `${group}-reader` });
   await reader.connect();
