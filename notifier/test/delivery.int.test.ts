@@ -116,4 +116,23 @@ describe('notifier delivery (real Kafka, real Alertmanager)', () => {
     await waitFor('resolved in Alertmanager', async () => (await am.alerts(rule)).length === 0);
     expect(hook.received.map((r) => r.headers['x-mplp-alert-id'])).toEqual([firing.id, resolved.id]);
   });
+
+  test('records already delivered and read again from before the commit (offsets reset: a new group on the same state topic) are not delivered again', async () => {
+    const { am, hook, start, produce } = await setup();
+    const first = await start();
+    const rule = uniqueName('replay');
+    const firing = alertRecord(rule, 'auth', 'firing', new Date(Date.now() - 60_000));
+    const resolved = alertRecord(rule, 'auth', 'resolved', new Date(Date.now() - 30_000));
+    const again = alertRecord(rule, 'auth2', 'firing', new Date(Date.now() - 30_000));
+    await produce(firing, resolved, again);
+    await waitFor('three changes at the webhook', () => hook.received.length === 3);
+    await first.stop();
+    // A new group starts at the beginning of the topic: every record is read again.
+    await start({ groupId: uniqueName('test-notifier-reset') });
+    const later = alertRecord(rule, 'auth2', 'resolved', new Date(Date.now() - 5_000));
+    await produce(later);
+    await waitFor('the new change at the webhook', () => hook.received.length >= 4);
+    await waitFor('auth2 resolved in Alertmanager', async () => (await am.alerts(rule)).length === 0);
+    expect(hook.received.map((r) => r.headers['x-mplp-alert-id']).sort()).toEqual([firing.id, resolved.id, again.id, later.id].sort());
+  });
 });
