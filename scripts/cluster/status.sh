@@ -3,7 +3,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 here="$(dirname "${BASH_SOURCE[0]}")"
 rc=0
-for svc in kafka elasticsearch s3; do
+for svc in kafka elasticsearch s3 alertmanager; do
   if pid_alive "$svc"; then
     if bash "$here/$svc.sh" health >/dev/null 2>&1; then h=healthy; else h=unhealthy; rc=1; fi
     printf '%-14s pid %-8s %-10s %6s MiB  %s\n' "$svc" "$(cat "$MPLP_CLUSTER_DIR/$svc/pid")" "$h" "$(rss_mb "$svc")" "$(bash "$here/$svc.sh" version 2>/dev/null)"

@@ -152,6 +152,26 @@ export function classifyS3Error(err: unknown, what = 's3 request'): MplpError {
   return new MplpError('s3_unavailable', message, { disposition: 'retryable', cause: err });
 }
 
+/** An HTTP receiver answered with a status other than 2xx (thrown by callers of fetch). */
+export class HttpStatusError extends Error {
+  constructor(readonly status: number, readonly body: string, readonly retryAfter?: string | null) {
+    super(`HTTP ${status}${body ? `: ${body.slice(0, 200)}` : ''}`);
+  }
+}
+
+/** Classifies a failure of an HTTP request made with fetch (a receiver's status, or the transport). */
+export function classifyHttpError(err: unknown, what = 'http request'): MplpError {
+  if (err instanceof MplpError) return err;
+  if (err instanceof HttpStatusError) {
+    const secs = Number(err.retryAfter);
+    const retryAfterMs = err.retryAfter && Number.isFinite(secs) ? secs * 1000 : undefined;
+    return new MplpError(`http_${err.status}`, `${what} failed: ${err.message}`, { disposition: dispositionForStatus(err.status), cause: err, retryAfterMs, details: { status: err.status } });
+  }
+  const e = err as { name?: string; message?: string } | null;
+  // fetch: connection refused/reset, DNS, timeouts (AbortSignal.timeout): the receiver may come back.
+  return new MplpError('http_unavailable', `${what} failed: ${e?.name === 'TimeoutError' ? 'timed out' : (errCode(err) ?? e?.message ?? String(err))}`, { disposition: 'retryable', cause: err });
+}
+
 /** Turns anything thrown into a loggable object without leaking request bodies or credentials. */
 export function errorSummary(err: unknown): { code: string; message: string; retryable: boolean } {
   if (err instanceof MplpError) return { code: err.code, message: err.message, retryable: err.retryable };

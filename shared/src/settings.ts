@@ -62,6 +62,7 @@ export const clusterScriptSettings = [
   'MPLP_KAFKA_VERSION', 'MPLP_KAFKA_PORT', 'MPLP_KAFKA_CONTROLLER_PORT', 'MPLP_KAFKA_HEAP',
   'MPLP_ES_PORT', 'MPLP_ES_HEAP', 'MPLP_ES_TRANSPORT_PORT',
   'MPLP_S3_PORT', 'MPLP_S3_CONSOLE_PORT',
+  'MPLP_ALERTMANAGER_PORT',
   'MPLP_KEEP_CLUSTER',
 ];
 
@@ -72,7 +73,7 @@ export const clusterScriptSettings = [
 export const ingestMaxPastSetting = setting.duration('MPLP_INGEST_MAX_PAST', 7 * 86400e3, 'spans that started longer ago than this are rejected (timestamps)', { min: 1000 });
 
 /** Prefixes that belong to one worker each; a worker ignores the others' (one env file can serve all). */
-export const workerPrefixes = ['MPLP_INGEST_', 'MPLP_INDEXER_', 'MPLP_QUERY_', 'MPLP_AGGREGATOR_', 'MPLP_ARCHIVER_', 'MPLP_LOADGEN_', 'MPLP_BENCH_', 'MPLP_DEMO_'];
+export const workerPrefixes = ['MPLP_INGEST_', 'MPLP_INDEXER_', 'MPLP_QUERY_', 'MPLP_AGGREGATOR_', 'MPLP_ARCHIVER_', 'MPLP_LOADGEN_', 'MPLP_BENCH_', 'MPLP_DEMO_', 'MPLP_NOTIFIER_'];
 
 /**
  * Loads the shared settings and a worker's own schema, rejecting unknown MPLP_* names in the

@@ -1,0 +1,4 @@
+import { runProcess } from '../../shared/src';
+import { createNotifier } from './index';
+
+runProcess({ name: 'notifier', create: async (env) => createNotifier(env) });
