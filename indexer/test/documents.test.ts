@@ -51,7 +51,10 @@ describe('documents', () => {
 
 describe('item classification (Jaeger sync_bulk rules)', () => {
   it('classifies items: done, conflict done, retry, poison', () => {
-    expect([201, 200, 409, 429, 503, 500, 408, 400, 404].map(classifyItem)).toEqual(['done', 'done', 'done', 'retry', 'retry', 'retry', 'retry', 'poison', 'poison']);
+    expect([201, 200, 409, 429, 503, 500, 408, 400, 404].map((s) => classifyItem(s))).toEqual(['done', 'done', 'done', 'retry', 'retry', 'retry', 'retry', 'poison', 'poison']);
+    // A write block (the archiver exporting the index) is waited out, never dead-lettered.
+    expect(classifyItem(403, 'cluster_block_exception')).toBe('retry');
+    expect(classifyItem(403, 'security_exception')).toBe('poison');
   });
 });
 
