@@ -18,7 +18,6 @@ export type ItemOutcome = 'done' | 'retry' | 'poison';
  * anything else (mapper_parsing_exception, document_parsing_exception, illegal_argument…) is poison,
  * except a write block (403 cluster_block_exception), which is retried.
  */
-
 export function classifyItem(status: number, errorType?: string): ItemOutcome {
   if (status >= 200 && status < 300) return 'done';
   if (status === 409) return 'done';
