@@ -119,7 +119,7 @@ async function closeToPublish(live: boolean): Promise<Run> {
   const { service } = createAggregator({
     ...process.env, MPLP_TOPIC_VALIDATED: topics[0], MPLP_TOPIC_METRICS: topics[1], MPLP_TOPIC_ALERTS: topics[2], MPLP_LOG_LEVEL: 'warn',
     MPLP_AGGREGATOR_GROUP_ID: id, MPLP_AGGREGATOR_PARTIALS_TOPIC: `${id}.partials`, MPLP_AGGREGATOR_ALLOWED_LATENESS: '2s',
-    MPLP_AGGREGATOR_IDLE_TIMEOUT: '1s', MPLP_AGGREGATOR_HEARTBEAT_INTERVAL: '200ms', MPLP_AGGREGATOR_HTTP_PORT: '0',
+    MPLP_AGGREGATOR_IDLE_TIMEOUT: '1s', MPLP_AGGREGATOR_UPSTREAM_GROUP: '', MPLP_AGGREGATOR_HEARTBEAT_INTERVAL: '200ms', MPLP_AGGREGATOR_HTTP_PORT: '0',
   });
   const timings: WindowTiming[] = [];
   service.merger.onPublished = (t) => { timings.push(t); };

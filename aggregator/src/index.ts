@@ -53,7 +53,7 @@ export function createAggregator(env: Env, overrides: Partial<AggregatorSettings
   // batches queued in the big one (measured: that queue is up to threads × 16 batches deep).
   const mergePool = new Piscina({ filename: path.join(__dirname, 'pane-worker.js'), minThreads: settings.mergeThreads, maxThreads: settings.mergeThreads });
   const dimensions = settings.dimensions.split(',').map((s) => s.trim()).filter(Boolean);
-  const source = new SourceStage({ kafka, admin, producer: partialsProducer, pool, settings, topic: cfg.shared.topicValidated, metrics, logger: logger.child({ component: 'source' }), dimensions, maxUnsettledAgeMs: cfg.shared.kafkaMaxUnsettledAgeMs, registry });
+  const source = new SourceStage({ kafka, admin, producer: partialsProducer, pool, settings, topic: cfg.shared.topicValidated, rawTopic: cfg.shared.topicRaw, metrics, logger: logger.child({ component: 'source' }), dimensions, maxUnsettledAgeMs: cfg.shared.kafkaMaxUnsettledAgeMs, registry });
   const merger = new WindowMerger({
     kafka, admin, producer: windowsProducer, pool, mergePool, settings, sourceTopic: cfg.shared.topicValidated, metricsTopic: cfg.shared.topicMetrics, alertsTopic: cfg.shared.topicAlerts,
     metrics, logger: logger.child({ component: 'merge' }), rules, evaluator: new AlertEvaluator(), maxUnsettledAgeMs: cfg.shared.kafkaMaxUnsettledAgeMs, registry,

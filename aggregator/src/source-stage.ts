@@ -9,6 +9,7 @@ import { SeriesCap } from './series-cap';
 import type { AggregateResult, AggregateTask, MergePanesTask } from './pane-worker';
 import { freshMessages } from './partition-position';
 import { KeyedSerialQueues } from './serial-queue';
+import { UpstreamProgress } from './upstream-progress';
 
 /** Value of a message on the internal partials topic. */
 export type PartialMessage =
@@ -75,13 +76,16 @@ export class SourceStage {
   private timer?: NodeJS.Timeout;
   private partialPartitions = 1;
   private readonly cap: SeriesCap;
+  private readonly upstream: UpstreamProgress;
 
+  /** rawTopic: the topic the upstream group (MPLP_AGGREGATOR_UPSTREAM_GROUP) consumes to fill `topic`. */
   constructor(private readonly d: {
-    kafka: Kafka; admin: Admin; producer: Producer; pool: Piscina; settings: AggregatorSettings; topic: string;
+    kafka: Kafka; admin: Admin; producer: Producer; pool: Piscina; settings: AggregatorSettings; topic: string; rawTopic: string;
     metrics: AggregatorMetrics; logger: Logger; dimensions: string[]; maxUnsettledAgeMs: number; registry?: Registry;
   }) {
     this.cap = new SeriesCap(d.settings.maxSeries, d.settings.seriesExpiryMs, d.settings.maxOverflowSeries);
     const s = d.settings;
+    this.upstream = new UpstreamProgress({ admin: d.admin, groupId: s.upstreamGroupId, rawTopic: d.rawTopic, cacheMs: s.heartbeatIntervalMs, logger: d.logger });
     this.consumer = new PartitionConsumer<PartitionState>({
       kafka: d.kafka, admin: d.admin, groupId: s.groupId, topics: [d.topic], logger: d.logger, registry: d.registry, maxUnsettledAgeMs: d.maxUnsettledAgeMs,
       partitionsConsumedConcurrently: s.partitionsConcurrently, consumerConfig: { maxBytesPerPartition: s.fetchMaxBytesPerPartition, maxWaitTimeInMs: 250 },
@@ -243,7 +247,7 @@ export class SourceStage {
     await this.consumer.assignedPartition(this.d.topic, partition)?.commitAt(offset.toString(), JSON.stringify(meta));
   }
 
-  /** Heartbeat: idle partitions advance by wall clock, closed panes are published, watermarks re-sent. */
+  /** Heartbeat: idle partitions (caught up, nothing pending upstream) advance by wall clock, closed panes are published, watermarks re-sent. */
   private async tick(): Promise<void> {
     if (this.ticking) return;
     this.ticking = true;
@@ -251,13 +255,18 @@ export class SourceStage {
       const gen = this.generation;
       const now = Date.now();
       if (this.cap.expire(now)) { this.d.metrics.liveSeries.set(this.cap.size); this.d.metrics.overflowSeries.set(this.cap.overflowSize); }
-      // Outside the partition queues: a pane closed by a batch never waits on this round trip.
+      // Outside the partition queues: a pane closed by a batch never waits on these round trips.
+      // Upstream first, then the validated ends: whatever upstream had committed when it looked
+      // drained is already below those ends, so a caught-up partition has really seen it.
+      const upstreamPending = await this.upstream.pending(now);
       const high = await this.d.admin.fetchTopicOffsets(this.d.topic);
       await Promise.all(this.consumer.assigned(this.d.topic).map(({ partition }) => this.queues.run(partition, async () => {
         const st = this.parts.get(partition);
         if (!st || gen !== this.generation) return;
         const hw = BigInt(high.find((o) => o.partition === partition)?.high ?? '0');
-        if (st.nextOffset >= hw) {
+        // Input pending upstream is spans on their way here: no partition is idle until it has
+        // arrived, and the idle timeout restarts once upstream is drained (README: idleness).
+        if (st.nextOffset >= hw && !upstreamPending) {
           st.caughtUpSince ??= now;
           if (now - Math.max(st.caughtUpSince, st.lastDataAt) >= this.d.settings.idleTimeoutMs) {
             const before = st.watermark;

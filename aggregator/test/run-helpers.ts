@@ -19,6 +19,8 @@ export function aggregatorEnv(t: TestTopics, group: string, extra: Record<string
     MPLP_TOPIC_VALIDATED: t.validated, MPLP_TOPIC_METRICS: t.metrics, MPLP_TOPIC_ALERTS: t.alerts,
     MPLP_AGGREGATOR_GROUP_ID: group, MPLP_AGGREGATOR_PARTIALS_TOPIC: `${group}.partials`, MPLP_AGGREGATOR_PARTIALS_PARTITIONS: '3',
     MPLP_AGGREGATOR_ALLOWED_LATENESS: '2s', MPLP_AGGREGATOR_IDLE_TIMEOUT: '1500ms', MPLP_AGGREGATOR_HEARTBEAT_INTERVAL: '300ms',
+    // These tests write the validated topic directly: no upstream group to wait for.
+    MPLP_AGGREGATOR_UPSTREAM_GROUP: '',
     MPLP_AGGREGATOR_HTTP_PORT: '0', MPLP_AGGREGATOR_WORKER_THREADS: '1', MPLP_LOG_LEVEL: 'warn', ...extra,
   };
 }
