@@ -8,7 +8,6 @@
 import zlib from 'node:zlib';
 import { registerKafkaCodecs } from '../shared/src';
 
-/* eslint-disable @typescript-eslint/no-require-imports */
 const decodeBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder') as (d: unknown) => Promise<{ records: unknown[] }>;
 const Decoder = require('kafkajs/src/protocol/decoder') as new (b: Buffer) => unknown;
 const Batch = require('kafkajs/src/consumer/batch') as new (topic: string, fetchedOffset: string, data: unknown) => { messages: unknown[] };
