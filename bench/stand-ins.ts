@@ -11,7 +11,6 @@ import { registerKafkaCodecs } from '../shared/src';
 const decodeBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder') as (d: unknown) => Promise<{ records: unknown[] }>;
 const Decoder = require('kafkajs/src/protocol/decoder') as new (b: Buffer) => unknown;
 const Batch = require('kafkajs/src/consumer/batch') as new (topic: string, fetchedOffset: string, data: unknown) => { messages: unknown[] };
-/* eslint-enable @typescript-eslint/no-require-imports */
 
 /** A gzip RecordBatch v2 of `count` records whose payload inflates past the 64 KiB cap set below. */
 function refusedBatch(count: number): Buffer {
