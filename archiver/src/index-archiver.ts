@@ -1,8 +1,9 @@
 import type { Client } from '@elastic/elasticsearch';
 import { classifyElasticsearchError, Logger, MplpError, SpanBatchCodec } from '../../shared/src';
 import { ArchiveStore, Lease, sha256 } from './archive-store';
-import { buildManifest, IndexFingerprint, Manifest, ManifestPart, partKey, RESTORED_MARK, RestoredMark } from './layout';
+import { buildManifest, IndexFingerprint, Manifest, ManifestPart, RESTORED_MARK, RestoredMark } from './layout';
 import { PartBuilder } from './part-builder';
+import { PartUploader } from './part-uploader';
 
 export interface ArchiveOptions { partMaxBytes: number; pageSize: number; owner: string; leaseTtlMs: number }
 export type ArchiveOutcome = {
@@ -165,29 +166,37 @@ export class IndexArchiver {
   /** Streams the index out with a point-in-time and search_after into lz4 NDJSON parts. */
   private async export(index: string, generation: number, expected: number, print: IndexFingerprint, lease: Lease, signal?: AbortSignal): Promise<Manifest> {
     const meta = await es_(`read ${index}`, () => this.es.indices.get({ index }));
-    const info = meta[index];
+    const builder = new PartBuilder(this.opts.partMaxBytes);
+    const uploader = new PartUploader(this.store, index, generation, () => this.keepLease(lease));
+    let docs = 0;
+    let lastLog = Date.now();
+    try {
+      for await (const hits of this.pages(index, lease, signal)) {
+        for (const h of hits) {
+          await uploader.add(builder.add(JSON.stringify({ _id: h._id, _source: h._source })));
+          docs++;
+        }
+        if (this.hooks.progress) await this.hooks.progress(index, docs, expected);
+        else if (Date.now() - lastLog >= PROGRESS_LOG_MS) {
+          lastLog = Date.now();
+          this.logger.info({ index, docs, total: expected, parts: uploader.parts.length }, 'exporting');
+        }
+      }
+      await uploader.add(builder.finish());
+      await uploader.drain();
+    } finally {
+      await uploader.settle();
+    }
+    await this.removeStaleParts(index, generation, uploader.parts, lease);
+    if (docs !== expected) throw new MplpError('count_mismatch', `exported ${docs} documents from ${index}, its count is ${expected}`, { disposition: 'retryable' });
+    await this.hooks.afterUpload?.(uploader.parts);
+    return buildManifest(index, meta[index], uploader.parts, uploader.uncompressedBytes, new Date(), generation, print);
+  }
+
+  /** The index's documents, a page at a time in _shard_doc order, through a point in time closed at the end. */
+  private async *pages(index: string, lease: Lease, signal?: AbortSignal) {
     const pit = await es_(`open point in time on ${index}`, () => this.es.openPointInTime({ index, keep_alive: '5m' }));
     let pitId = pit.id;
-    const builder = new PartBuilder(this.opts.partMaxBytes);
-    const parts: ManifestPart[] = [];
-    let docs = 0;
-    let uncompressed = 0;
-    let lastLog = Date.now();
-    // One part uploads while the next one is read from Elasticsearch: memory stays a few parts,
-    // and the export runs at the speed of the slower side instead of the sum of both.
-    let inFlight: Promise<void> = Promise.resolve();
-    const upload = async (p: ReturnType<PartBuilder['finish']>) => {
-      if (!p) return;
-      const body = SpanBatchCodec.encodeLines(p.ndjson);
-      const key = partKey(this.store.prefix, index, p.n, generation);
-      const part = { key, docs: p.docs, bytes: body.length, sha256: sha256(body) };
-      uncompressed += p.ndjson.length;
-      await inFlight;
-      await this.keepLease(lease);
-      inFlight = this.store.putPart(key, body).then(() => { parts.push(part); });
-      // Surfaces an upload failure at the next await of inFlight, never as an unhandled rejection.
-      inFlight.catch(() => undefined);
-    };
     try {
       let after: unknown[] | undefined;
       for (;;) {
@@ -199,33 +208,24 @@ export class IndexArchiver {
         pitId = page.pit_id ?? pitId;
         await this.keepLease(lease);
         const hits = page.hits.hits;
-        for (const h of hits) {
-          await upload(builder.add(JSON.stringify({ _id: h._id, _source: h._source })));
-          docs++;
-        }
-        if (this.hooks.progress) await this.hooks.progress(index, docs, expected);
-        else if (Date.now() - lastLog >= PROGRESS_LOG_MS) {
-          lastLog = Date.now();
-          this.logger.info({ index, docs, total: expected, parts: parts.length }, 'exporting');
-        }
-        if (hits.length < this.opts.pageSize) break;
+        yield hits;
+        if (hits.length < this.opts.pageSize) return;
         after = hits[hits.length - 1].sort as unknown[];
       }
-      await upload(builder.finish());
-      await inFlight;
     } finally {
-      await inFlight.catch(() => undefined);
       await this.es.closePointInTime({ id: pitId }).catch(() => undefined);
     }
-    // Parts left in this generation by an earlier, larger export that died before its manifest
-    // would confuse a reader. Only this generation's directory is touched (it has no manifest),
-    // and only while the lease is ours (a taker-over could be writing those keys).
+  }
+
+  /**
+   * Parts left in this generation by an earlier, larger export that died before its manifest
+   * would confuse a reader. Only this generation's directory is touched (it has no manifest),
+   * and only while the lease is ours (a taker-over could be writing those keys).
+   */
+  private async removeStaleParts(index: string, generation: number, parts: ManifestPart[], lease: Lease): Promise<void> {
     await this.store.renewLease(lease);
     const stale = (await this.store.partKeys(index, generation)).filter((k) => !parts.some((p) => p.key === k));
     if (stale.length) await this.store.deleteKeys(stale);
-    if (docs !== expected) throw new MplpError('count_mismatch', `exported ${docs} documents from ${index}, its count is ${expected}`, { disposition: 'retryable' });
-    await this.hooks.afterUpload?.(parts);
-    return buildManifest(index, info, parts, uncompressed, new Date(), generation, print);
   }
 
   /** Renews well before expiry (a third of the TTL), so a long export or verify never loses its lease while alive. */
