@@ -7,7 +7,7 @@ import type { NormalizedSpan } from '../../shared/src/span';
 import { SpanBatchCodec } from '../../shared/src/codec';
 import { isCompressedEncoding } from './hdr-counts';
 import { mergeEncoded, nanosToMicros, scratchHistogram } from './histograms';
-import { emptyStats, Exemplar, SeriesId, seriesKey, Stats, topExemplars } from './partial';
+import { durationBucket, emptyStats, Exemplar, SeriesId, seriesKey, Stats, topExemplars } from './partial';
 
 export interface AggregateTask {
   kind: 'aggregate';
@@ -123,6 +123,8 @@ function aggregate(t: AggregateTask): AggregateResult {
       const st = g.stats;
       st.count++;
       if (s.status?.code === 'ERROR') st.errorCount++;
+      else if (s.status?.code === 'OK') st.okCount!++;
+      st.buckets![durationBucket(ns)]++;
       if (ns < st.minNanos) st.minNanos = ns;
       if (ns > st.maxNanos) st.maxNanos = ns;
       const ms = ns / 1e6;
