@@ -240,7 +240,8 @@ export class WindowMerger {
       const publishedAt = Date.now();
       this.d.metrics.windowsPublished.inc(records.length);
       for (const c of changes) this.d.metrics.alertsPublished.inc({ state: c.state });
-      this.countSpans(partition, st, end, keys);
+      // Not for a partition lost meanwhile: its series already left /metrics (onRevoked).
+      if (gen === this.generation) this.countSpans(partition, st, end, keys);
       if (records.length) {
         const t = this.timing(st, end, completedAt, computedAt, publishedAt, records.length);
         this.d.metrics.closeToPublish.observe((publishedAt - t.closableAt) / 1000);
