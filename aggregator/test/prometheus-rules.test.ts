@@ -38,8 +38,8 @@ describe('Prometheus rules file', () => {
     }
   });
 
-  it('passes promtool check rules (when promtool is installed: MPLP_PROMTOOL or ~/go/bin/promtool)', () => {
-    const promtool = process.env.MPLP_PROMTOOL ?? path.join(process.env.HOME ?? '', 'go', 'bin', 'promtool');
+  it('passes promtool check rules (when promtool is installed: PROMTOOL or ~/go/bin/promtool)', () => {
+    const promtool = process.env.PROMTOOL ?? path.join(process.env.HOME ?? '', 'go', 'bin', 'promtool');
     if (!existsSync(promtool)) return;
     expect(execFileSync(promtool, ['check', 'rules', RULES]).toString()).toMatch(/SUCCESS: 2 rules found/);
   });
