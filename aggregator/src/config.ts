@@ -21,6 +21,7 @@ export const aggregatorSchema = {
   seriesExpiryMs: setting.duration('MPLP_AGGREGATOR_SERIES_EXPIRY', 10 * 60_000, 'a series with no spans for this long (wall clock) stops counting against the cap', { min: 1000 }),
   dimensions: setting.string('MPLP_AGGREGATOR_DIMENSIONS', '', 'extra span attribute keys that split series, comma separated'),
   rulesFile: setting.string('MPLP_AGGREGATOR_RULES_FILE', '', 'alert rules JSON file (empty: no alerts); reloaded when it changes'),
+  spanMetrics: setting.bool('MPLP_AGGREGATOR_SPAN_METRICS', true, 'expose the window measures of the series this process\'s merge stage owns on /metrics with the OpenTelemetry spanmetrics connector\'s names (traces_span_metrics_*)'),
   rulesPollMs: setting.duration('MPLP_AGGREGATOR_RULES_POLL', 1000, 'how often the rules file is checked for changes', { min: 50 }),
   maxDecompressedBytes: setting.int('MPLP_AGGREGATOR_MAX_BATCH_BYTES', 64 * 1024 * 1024, 'largest decompressed span batch accepted', { min: 65536 }),
   fetchMaxBytesPerPartition: setting.int('MPLP_AGGREGATOR_FETCH_MAX_BYTES_PER_PARTITION', 2 * 1024 * 1024, 'Kafka fetch size per partition (bounds memory)', { min: 65536 }),

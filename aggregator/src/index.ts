@@ -12,6 +12,7 @@ import { aggregatorSchema, AggregatorSettings } from './config';
 import { WindowMerger } from './merge-stage';
 import { AggregatorMetrics } from './metrics';
 import { SourceStage } from './source-stage';
+import { SpanMetrics } from './span-metrics';
 import type { WarmupTask } from './pane-worker';
 
 export { aggregatorSchema } from './config';
@@ -57,6 +58,7 @@ export function createAggregator(env: Env, overrides: Partial<AggregatorSettings
   const merger = new WindowMerger({
     kafka, admin, producer: windowsProducer, pool, mergePool, settings, sourceTopic: cfg.shared.topicValidated, metricsTopic: cfg.shared.topicMetrics, alertsTopic: cfg.shared.topicAlerts,
     metrics, logger: logger.child({ component: 'merge' }), rules, evaluator: new AlertEvaluator(), maxUnsettledAgeMs: cfg.shared.kafkaMaxUnsettledAgeMs, registry,
+    spanMetrics: settings.spanMetrics ? new SpanMetrics(registry) : undefined,
   });
   const ops = new OpsServer({ port: settings.httpPort, host: cfg.shared.httpHost, registry, ready: () => source.ready && merger.ready });
   let opsPort: number | undefined;

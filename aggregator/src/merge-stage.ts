@@ -10,6 +10,7 @@ import { emptyStats, mergeStats, SeriesId, Stats } from './partial';
 import type { MergePanesTask, WindowHistogram, WindowsTask } from './pane-worker';
 import { freshMessages } from './partition-position';
 import { KeyedSerialQueues } from './serial-queue';
+import type { SpanMetrics } from './span-metrics';
 import type { PartialMessage } from './source-stage';
 import { buildWindowRecord, WindowRecord } from './window-record';
 import { cachedPane, PaneCache, PanePartials, PreMerge, preMergePlan, StoredPartial, windowHists } from './window-plan';
@@ -96,8 +97,15 @@ export class WindowMerger {
   constructor(private readonly d: {
     kafka: Kafka; admin: Admin; producer: Producer; pool: Piscina; mergePool: Piscina; settings: AggregatorSettings; sourceTopic: string;
     metricsTopic: string; alertsTopic: string; metrics: AggregatorMetrics; logger: Logger; rules: RulesFile; evaluator: AlertEvaluator;
-    maxUnsettledAgeMs: number; registry?: Registry;
+    maxUnsettledAgeMs: number; registry?: Registry; spanMetrics?: SpanMetrics;
   }) {}
+
+  /**
+   * Per partials partition, the newest window whose newest pane was counted in the span metrics:
+   * kept across a revocation, so a partition that comes back (its replay re-emits windows after
+   * the committed cursor) never counts a pane twice in this process.
+   */
+  private readonly spanCountedThrough = new Map<number, number>();
 
   private get groupId(): string { return `${this.d.settings.groupId}-merge`; }
 
@@ -118,7 +126,10 @@ export class WindowMerger {
       handleBatch: (batch) => this.onBatch(batch),
       onAssigned: (p, committed) => this.initPartition(p, committed),
       // Work in flight for a lost partition emits nothing more and commits nothing.
-      onRevoked: (lost) => { this.generation++; for (const p of lost) this.parts.delete(p.partition); },
+      onRevoked: (lost) => {
+        this.generation++;
+        for (const p of lost) { this.parts.delete(p.partition); this.d.spanMetrics?.dropPartition(p.partition); }
+      },
     });
     void this.consumer.failure.then(this.failed);
     await this.consumer.start();
@@ -229,6 +240,8 @@ export class WindowMerger {
       const publishedAt = Date.now();
       this.d.metrics.windowsPublished.inc(records.length);
       for (const c of changes) this.d.metrics.alertsPublished.inc({ state: c.state });
+      // Not for a partition lost meanwhile: its series already left /metrics (onRevoked).
+      if (gen === this.generation) this.countSpans(partition, st, end, keys);
       if (records.length) {
         const t = this.timing(st, end, completedAt, computedAt, publishedAt, records.length);
         this.d.metrics.closeToPublish.observe((publishedAt - t.closableAt) / 1000);
@@ -240,7 +253,7 @@ export class WindowMerger {
       const keep = end - WINDOW_MS + PANE_MS;
       for (const [key, sp] of st.series) {
         for (const pane of sp.panes.keys()) if (pane < keep) { sp.panes.delete(pane); sp.merged.delete(pane); }
-        if (sp.panes.size === 0) st.series.delete(key);
+        if (sp.panes.size === 0) { st.series.delete(key); this.d.spanMetrics?.dropSeries(partition, key); }
       }
     }
     // Also without a window: input holding no partial (watermarks) is committed past.
@@ -258,7 +271,7 @@ export class WindowMerger {
     const changes: AlertChange[] = [];
     if (rules.length) for (const r of records) changes.push(...this.d.evaluator.evaluate(rules, r, st.alerts));
     st.alerts.through = end;
-    if (!st.alerts.entries.size) { this.noteAlertStates(); return changes; }
+    if (!st.alerts.size) { this.noteAlertStates(); return changes; }
     const keep = end - WINDOW_MS + PANE_MS;
     const alive = (key: string) => { const sp = st.series.get(key); return !!sp && [...sp.panes.keys()].some((p) => p >= keep); };
     changes.push(...this.d.evaluator.expire(rules, st.alerts, end, alive));
@@ -267,9 +280,28 @@ export class WindowMerger {
   }
 
   private noteAlertStates(): void {
-    let held = 0;
-    for (const p of this.parts.values()) held += p.alerts.entries.size;
+    let held = 0, baselines = 0;
+    for (const p of this.parts.values()) { held += p.alerts.entries.size; baselines += p.alerts.baselines.size; }
     this.d.metrics.alertStates.set(held);
+    this.d.metrics.anomalyBaselines.set(baselines);
+  }
+
+  /**
+   * Span metrics: window `end` is the first emitted window holding pane end − 5 s (its partials
+   * are all in: every source watermark passed it), so that pane is counted now, once.
+   */
+  private countSpans(partition: number, st: MergePartition, end: number, keys: string[]): void {
+    const sm = this.d.spanMetrics;
+    if (!sm || end <= (this.spanCountedThrough.get(partition) ?? Number.NEGATIVE_INFINITY)) return;
+    this.spanCountedThrough.set(partition, end);
+    for (const key of keys) {
+      const sp = st.series.get(key)!;
+      const bySrc = sp.panes.get(end - PANE_MS);
+      if (!bySrc) continue;
+      const pane = emptyStats();
+      for (const part of bySrc.values()) mergeStats(pane, { ...part.stats, exemplars: [] }, 0);
+      sm.addPane(partition, key, sp.series, pane);
+    }
   }
 
   /** The next window end: after the cursor, and no earlier than the first pane with data. */

@@ -9,6 +9,7 @@ export class AggregatorMetrics {
   readonly windowsPublished: Counter;
   readonly alertsPublished: Counter;
   readonly alertStates: Gauge;
+  readonly anomalyBaselines: Gauge;
   readonly overflowSpans: Counter;
   readonly globalOverflowSpans: Counter;
   readonly overflowSeries: Gauge;
@@ -27,6 +28,7 @@ export class AggregatorMetrics {
     this.windowsPublished = new Counter({ name: 'mplp_aggregator_windows_published_total', help: 'window records published to the metrics topic', registers: r });
     this.alertsPublished = new Counter({ name: 'mplp_aggregator_alert_changes_total', help: 'alert state changes published', labelNames: ['state'], registers: r });
     this.alertStates = new Gauge({ name: 'mplp_aggregator_alert_states', help: 'firing or pending (rule, series) alert states held by this process\'s merge stage', registers: r });
+    this.anomalyBaselines = new Gauge({ name: 'mplp_aggregator_anomaly_baselines', help: 'learned (anomaly rule, series) baselines held by this process\'s merge stage', registers: r });
     this.overflowSpans = new Counter({ name: 'mplp_aggregator_overflow_spans_total', help: 'spans folded into an overflow series because the series cap was reached', registers: r });
     this.globalOverflowSpans = new Counter({ name: 'mplp_aggregator_global_overflow_spans_total', help: 'of the overflow spans, those folded into the global overflow series because the overflow-series cap was reached too', registers: r });
     this.overflowSeries = new Gauge({ name: 'mplp_aggregator_overflow_series', help: 'live per-service overflow series in this process', registers: r });

@@ -6,7 +6,7 @@
 import { NormalizedSpan, SpanBatchCodec } from '../../shared/src/threads';
 import { isCompressedEncoding } from './hdr-counts';
 import { mergeEncoded, nanosToMicros, scratchHistogram } from './histograms';
-import { emptyStats, Exemplar, SeriesId, seriesKey, Stats, topExemplars } from './partial';
+import { durationBucket, emptyStats, Exemplar, SeriesId, seriesKey, Stats, topExemplars } from './partial';
 
 export interface AggregateTask {
   kind: 'aggregate';
@@ -122,6 +122,8 @@ function aggregate(t: AggregateTask): AggregateResult {
       const st = g.stats;
       st.count++;
       if (s.status?.code === 'ERROR') st.errorCount++;
+      else if (s.status?.code === 'OK') st.okCount!++;
+      st.buckets![durationBucket(ns)]++;
       if (ns < st.minNanos) st.minNanos = ns;
       if (ns > st.maxNanos) st.maxNanos = ns;
       const ms = ns / 1e6;
