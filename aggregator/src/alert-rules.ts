@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
-import { ConfigError } from '../../shared/src';
+import { ConfigError, parseDurationMs } from '../../shared/src';
 import { PANE_MS } from './config';
 
 /**
@@ -21,7 +21,6 @@ export interface AnomalyRule {
 }
 export type AlertRule = ThresholdRule | AnomalyRule;
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
 
 export function parseRules(text: string, file = 'rules file'): AlertRule[] {
   let doc: unknown;
@@ -54,9 +53,9 @@ export function parseRules(text: string, file = 'rules file'): AlertRule[] {
 }
 
 function parseFor(v: unknown, at: string, bad: (why: string) => Error): number {
-  const m = DURATION.exec(String(v));
-  if (!m) throw bad(`${at}.for must be a duration like 30s or 2m`);
-  return Number(m[1]) * { ms: 1, s: 1e3, m: 60e3, h: 3600e3 }[(m[2] ?? 'ms') as 'ms'];
+  const ms = parseDurationMs(String(v));
+  if (ms === undefined) throw bad(`${at}.for must be a duration like 30s or 2m`);
+  return ms;
 }
 
 /** Defaults of an anomaly rule's optional fields (README "Anomaly rules"). */

@@ -1,4 +1,4 @@
-import { setting } from '../../shared/src';
+import { ConfigOf, setting } from '../../shared/src';
 
 /** Settings of the aggregator (MPLP_AGGREGATOR_*). Defaults work on the local cluster. */
 export const aggregatorSchema = {
@@ -29,7 +29,7 @@ export const aggregatorSchema = {
   shutdownTimeoutMs: setting.duration('MPLP_AGGREGATOR_SHUTDOWN_TIMEOUT', 30_000, 'deadline for a clean shutdown', { min: 1000 }),
 };
 
-export type AggregatorSettings = { readonly [K in keyof typeof aggregatorSchema]: (typeof aggregatorSchema)[K]['default'] };
+export type AggregatorSettings = ConfigOf<typeof aggregatorSchema>;
 
 /** Window geometry of DESIGN.md: 60 s windows ending every 5 s, built from 5 s panes. */
 export const PANE_MS = 5_000;

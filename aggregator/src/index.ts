@@ -1,7 +1,9 @@
 import path from 'node:path';
 import Piscina from 'piscina';
 import { Partitioners } from 'kafkajs';
-import type { Env } from '../../shared/src';
+import type { Admin, Kafka } from 'kafkajs';
+import type { Registry } from 'prom-client';
+import type { Env, Logger, SharedConfig } from '../../shared/src';
 import {
   ConfigError, createKafka, createLogger, createRegistry, ensureTopics, loadProcessConfig, OpsServer, redactConfig, retry, classifyKafkaError,
   Service, sharedSchema,
@@ -23,43 +25,67 @@ export interface Aggregator extends Service {
   readonly opsPort: () => number | undefined;
 }
 
-/** Builds the aggregator from the environment: source stage, merge stage, Piscina pool, alert rules, ops server. */
-export function createAggregator(env: Env, overrides: Partial<AggregatorSettings> = {}) {
+/** The aggregator's settings from the environment, checked together; a bad one is a ConfigError. */
+function loadSettings(env: Env, overrides: Partial<AggregatorSettings>) {
   const cfg = loadProcessConfig(env, 'MPLP_AGGREGATOR_', aggregatorSchema);
   const settings: AggregatorSettings = { ...cfg.own, ...overrides };
   // Past it, one future-stamped span could put the watermark ahead of the clock and make on-time spans late.
   if (settings.maxClockSkewMs > settings.allowedLatenessMs) {
     throw new ConfigError('MPLP_AGGREGATOR_MAX_CLOCK_SKEW', `${settings.maxClockSkewMs} ms must not exceed MPLP_AGGREGATOR_ALLOWED_LATENESS (${settings.allowedLatenessMs} ms)`);
   }
-  const logger = createLogger({ name: 'aggregator', level: cfg.shared.logLevel });
-  const registry = createRegistry();
-  const metrics = new AggregatorMetrics(registry);
+  return { shared: cfg.shared, settings };
+}
+
+/** The alert rules file, loaded now (a bad file at start is a bad setting: one line naming it). */
+function loadRules(settings: AggregatorSettings, metrics: AggregatorMetrics, logger: Logger): RulesFile {
   const rules = new RulesFile(settings.rulesFile, (ok, d) => {
     metrics.rulesReloads.inc({ result: ok ? 'ok' : 'refused' });
     if (ok) logger.info({ file: settings.rulesFile, rules: d.rules }, 'alert rules loaded');
     else logger.error({ err: d.err, file: settings.rulesFile }, 'alert rules file refused; the previous rules stay in force');
   });
-  rules.loadInitial(); // a bad file at start is a bad setting: stop with one line naming it
-  const kafka = createKafka(cfg.shared, 'aggregator', logger.child({ component: 'kafka' }));
-  const admin = kafka.admin();
+  rules.loadInitial();
+  return rules;
+}
+
+/** The two stages with their producers and thread pools. */
+function createStages(shared: SharedConfig, settings: AggregatorSettings, kafka: Kafka, admin: Admin, deps: { metrics: AggregatorMetrics; registry: Registry; rules: RulesFile; logger: Logger }) {
+  const { metrics, registry, rules, logger } = deps;
   // One producer per stage: an idempotent kafkajs producer has one request in flight per broker,
   // so with one shared producer a window's records queued behind the partials of every source
   // partition closing at the same moment (and the other way round).
   const producerOptions = { allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner };
-  const partialsProducer = kafka.producer(producerOptions);
-  const windowsProducer = kafka.producer(producerOptions);
+  const producers = { partials: kafka.producer(producerOptions), windows: kafka.producer(producerOptions) };
   // The worker file is the compiled JavaScript next to this file in dist/.
   const pool = new Piscina({ filename: path.join(__dirname, 'pane-worker.js'), minThreads: settings.workerThreads, maxThreads: settings.workerThreads, maxQueue: settings.workerThreads * 16 });
   // Window work is on the close→publish path: its own pool, so it never waits behind the span
   // batches queued in the big one (measured: that queue is up to threads × 16 batches deep).
   const mergePool = new Piscina({ filename: path.join(__dirname, 'pane-worker.js'), minThreads: settings.mergeThreads, maxThreads: settings.mergeThreads });
   const dimensions = settings.dimensions.split(',').map((s) => s.trim()).filter(Boolean);
-  const source = new SourceStage({ kafka, admin, producer: partialsProducer, pool, settings, topic: cfg.shared.topicValidated, rawTopic: cfg.shared.topicRaw, metrics, logger: logger.child({ component: 'source' }), dimensions, maxUnsettledAgeMs: cfg.shared.kafkaMaxUnsettledAgeMs, registry });
+  const source = new SourceStage({
+    kafka, admin, producer: producers.partials, pool, settings, topic: shared.topicValidated, rawTopic: shared.topicRaw, metrics,
+    logger: logger.child({ component: 'source' }), dimensions, maxUnsettledAgeMs: shared.kafkaMaxUnsettledAgeMs, registry,
+  });
   const merger = new WindowMerger({
-    kafka, admin, producer: windowsProducer, pool, mergePool, settings, sourceTopic: cfg.shared.topicValidated, metricsTopic: cfg.shared.topicMetrics, alertsTopic: cfg.shared.topicAlerts,
-    metrics, logger: logger.child({ component: 'merge' }), rules, evaluator: new AlertEvaluator(), maxUnsettledAgeMs: cfg.shared.kafkaMaxUnsettledAgeMs, registry,
+    kafka, admin, producer: producers.windows, pool, mergePool, settings, sourceTopic: shared.topicValidated, metricsTopic: shared.topicMetrics, alertsTopic: shared.topicAlerts,
+    metrics, logger: logger.child({ component: 'merge' }), rules, evaluator: new AlertEvaluator(), maxUnsettledAgeMs: shared.kafkaMaxUnsettledAgeMs, registry,
     spanMetrics: settings.spanMetrics ? new SpanMetrics(registry) : undefined,
   });
+  return { producers, pool, mergePool, source, merger };
+}
+
+/** Builds the aggregator from the environment: source stage, merge stage, Piscina pools, alert rules, ops server. */
+export function createAggregator(env: Env, overrides: Partial<AggregatorSettings> = {}) {
+  const { shared, settings } = loadSettings(env, overrides);
+  const cfg = { shared };
+  const logger = createLogger({ name: 'aggregator', level: shared.logLevel });
+  const registry = createRegistry();
+  const metrics = new AggregatorMetrics(registry);
+  const rules = loadRules(settings, metrics, logger);
+  const kafka = createKafka(shared, 'aggregator', logger.child({ component: 'kafka' }));
+  const admin = kafka.admin();
+  const { producers, pool, mergePool, source, merger } = createStages(shared, settings, kafka, admin, { metrics, registry, rules, logger });
+  const partialsProducer = producers.partials;
+  const windowsProducer = producers.windows;
   const ops = new OpsServer({ port: settings.httpPort, host: cfg.shared.httpHost, registry, ready: () => source.ready && merger.ready });
   let opsPort: number | undefined;
   let summary: NodeJS.Timeout | undefined;
@@ -86,9 +112,7 @@ export function createAggregator(env: Env, overrides: Partial<AggregatorSettings
       await merger.start();
       await source.start();
       summary = setInterval(() => {
-        void registry.getSingleMetricAsString('mplp_aggregator_spans_total').then(() => logger.info({
-          spans: (metrics.spans as unknown as { hashMap: Record<string, { value: number }> }).hashMap['']?.value ?? 0,
-        }, 'summary'));
+        void metrics.spans.get().then((m) => logger.info({ spans: m.values[0]?.value ?? 0 }, 'summary'));
       }, settings.summaryIntervalMs);
       summary.unref();
       logger.info({ opsPort, threads: settings.workerThreads }, 'aggregator ready');

@@ -1,24 +1,6 @@
-import { InvalidInputError } from '../../shared/src';
+import { AlertRecord, InvalidInputError } from '../../shared/src';
 
-/**
- * One record of `mplp.alerts`, as the aggregator publishes it (aggregator/README.md, "Record
- * formats"). Declared here rather than imported: the notifier depends on the topic's contract,
- * not on the aggregator's code.
- */
-export interface AlertRecord {
-  id: string;
-  ruleId: string;
-  state: 'firing' | 'resolved';
-  series: { key: string; service: string; operation: string; kind: string };
-  metric: string;
-  comparison: string;
-  value: number;
-  threshold: number;
-  forSeconds: number;
-  windowEnd: string;
-  evaluatedAt: string;
-  reason?: string;
-}
+export type { AlertRecord } from '../../shared/src';
 
 const str = (v: unknown): v is string => typeof v === 'string' && v !== '';
 

@@ -19,3 +19,4 @@ export * from './otlp-proto';
 export * from './byte-budget';
 export * from './partition-consumer';
 export * from './dead-letter';
+export * from './alert-record';
