@@ -65,7 +65,7 @@ export const clusterScriptSettings = [
 ];
 
 /** Prefixes that belong to one worker each; a worker ignores the others' (one env file can serve all). */
-export const workerPrefixes = ['MPLP_INGEST_', 'MPLP_INDEXER_', 'MPLP_QUERY_', 'MPLP_AGGREGATOR_', 'MPLP_ARCHIVER_', 'MPLP_LOADGEN_', 'MPLP_BENCH_', 'MPLP_DEMO_'];
+export const workerPrefixes = ['MPLP_INGEST_', 'MPLP_INDEXER_', 'MPLP_QUERY_', 'MPLP_AGGREGATOR_', 'MPLP_ARCHIVER_', 'MPLP_LOADGEN_', 'MPLP_BENCH_', 'MPLP_DEMO_', 'MPLP_RECEIVER_'];
 
 /**
  * Loads the shared settings and a worker's own schema, rejecting unknown MPLP_* names in the
