@@ -29,6 +29,8 @@ export class KafkaUnavailableError extends MplpError {
  */
 export class SpanPublisher {
   private producer?: Promise<Producer>;
+  /** The kafkajs producer behind `producer`, so it can be disconnected while it is still connecting. */
+  private client?: Producer;
   private unavailableUntil = 0;
   private lastError = '';
   private closed = false;
@@ -74,7 +76,9 @@ export class SpanPublisher {
         // Bounded, unlike kafkajs' idempotent default (retry forever): the export's deadline decides, and a failed session is replaced.
         retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1000 },
       });
+      this.client = producer;
       this.producer = producer.connect().then(() => producer, (err) => { throw classifyKafkaError(err, 'connect producer'); });
+      this.producer.catch(() => undefined);
     }
     return this.producer;
   }
@@ -82,15 +86,19 @@ export class SpanPublisher {
   private fail(err: unknown): void {
     this.lastError = (err as Error).message ?? String(err);
     this.unavailableUntil = Date.now() + this.opts.cooldownMs;
-    const old = this.producer;
+    void this.discard();
+  }
+
+  /** Disconnects the current session, also one still connecting (its retries stop with it). */
+  private discard(): Promise<void> {
+    const old = this.client;
+    this.client = undefined;
     this.producer = undefined;
-    void old?.then((p) => p.disconnect()).catch(() => undefined);
+    return old ? old.disconnect().catch(() => undefined) : Promise.resolve();
   }
 
   async stop(): Promise<void> {
     this.closed = true;
-    const p = this.producer;
-    this.producer = undefined;
-    await p?.then((x) => x.disconnect()).catch(() => undefined);
+    await this.discard();
   }
 }

@@ -27,7 +27,7 @@ export async function startReceiver(ctx: TestContext, raw: string, env: Record<s
  */
 export async function kafkaProxy(ctx: TestContext) {
   const [host, port] = ctx.cfg.kafkaBrokers[0].split(':');
-  const state = { down: false, refused: 0 };
+  const state = { down: false, stalled: false, refused: 0 };
   const open = new Set<net.Socket>();
   const server = net.createServer((client) => {
     if (state.down) { state.refused++; client.resetAndDestroy(); return; }
@@ -35,7 +35,9 @@ export async function kafkaProxy(ctx: TestContext) {
     open.add(client); open.add(upstream);
     const close = () => { client.destroy(); upstream.destroy(); open.delete(client); open.delete(upstream); };
     client.on('error', close); upstream.on('error', close); client.on('close', close); upstream.on('close', close);
-    client.pipe(upstream); upstream.pipe(client);
+    // While stalled, bytes are swallowed both ways: a broker that accepts requests and never answers.
+    client.on('data', (d) => { if (!state.stalled) upstream.write(d); });
+    upstream.on('data', (d) => { if (!state.stalled) client.write(d); });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const proxyPort = (server.address() as net.AddressInfo).port;
@@ -49,7 +51,9 @@ export async function kafkaProxy(ctx: TestContext) {
     socketFactory,
     state,
     cut() { state.down = true; for (const s of open) s.resetAndDestroy(); open.clear(); },
-    restore() { state.down = false; },
+    stall() { state.stalled = true; },
+    /** Back to normal; connections that lived through a stall lost bytes, so they are reset. */
+    restore() { if (state.stalled) { for (const s of open) s.resetAndDestroy(); open.clear(); } state.down = false; state.stalled = false; },
   };
 }
 
