@@ -2,6 +2,11 @@ import { Kafka, Partitioners, Producer } from 'kafkajs';
 import { classifyKafkaError, Logger, MplpError } from '../../shared/src';
 import type { TraceRecord } from './otlp-payload';
 
+/** Bytes of records per produce request when exports are coalesced (one export alone may be larger). */
+const MAX_PRODUCE_BYTES = 8 * 1024 * 1024;
+
+interface Pending { records: TraceRecord[]; bytes: number; cancelled: boolean; resolve: () => void; reject: (err: unknown) => void }
+
 export interface SpanPublisherOptions {
   kafka: Kafka;
   topic: string;
@@ -34,6 +39,8 @@ export class SpanPublisher {
   private unavailableUntil = 0;
   private lastError = '';
   private closed = false;
+  private readonly queue: Pending[] = [];
+  private flushing = false;
 
   constructor(private readonly opts: SpanPublisherOptions) {}
 
@@ -54,9 +61,11 @@ export class SpanPublisher {
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`not acknowledged within ${this.opts.timeoutMs} ms (MPLP_RECEIVER_KAFKA_TIMEOUT)`)), this.opts.timeoutMs);
     });
+    const sent = this.send(records);
     try {
-      await Promise.race([this.send(records), deadline]);
+      await Promise.race([sent.done, deadline]);
     } catch (err) {
+      sent.cancel();
       this.fail(err);
       throw new KafkaUnavailableError(`Kafka did not take the export: ${this.lastError}`, cooldownMs, err);
     } finally {
@@ -64,9 +73,47 @@ export class SpanPublisher {
     }
   }
 
-  private async send(records: TraceRecord[]): Promise<void> {
-    const producer = await this.connected();
-    await producer.send({ topic: this.opts.topic, acks: -1, messages: records.map((r) => ({ key: r.key, value: r.value, headers: { 'content-type': r.contentType } })) });
+  /** Queues the records for the next produce; resolves when Kafka acknowledged them. */
+  private send(records: TraceRecord[]): { done: Promise<void>; cancel: () => void } {
+    const entry = { records, bytes: records.reduce((n, r) => n + r.value.length, 0), cancelled: false } as Pending;
+    const done = new Promise<void>((resolve, reject) => { entry.resolve = resolve; entry.reject = reject; });
+    this.queue.push(entry);
+    if (!this.flushing) void this.flush();
+    return { done, cancel: () => { entry.cancelled = true; } };
+  }
+
+  /**
+   * kafkajs serializes idempotent produce requests per broker, so concurrent exports each sending
+   * their own request would queue one behind the other. Instead, while one produce is in flight
+   * the next exports wait here and go out together in the following request (up to
+   * MAX_PRODUCE_BYTES), and each is answered when that request is acknowledged. An export whose
+   * deadline passed while it waited is left out, so the client's retry does not duplicate it.
+   */
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch: Pending[] = [];
+        let bytes = 0;
+        while (this.queue.length > 0 && (batch.length === 0 || bytes + this.queue[0].bytes <= MAX_PRODUCE_BYTES)) {
+          const e = this.queue.shift()!;
+          if (e.cancelled) continue;
+          batch.push(e);
+          bytes += e.bytes;
+        }
+        if (batch.length === 0) continue;
+        try {
+          const producer = await this.connected();
+          const messages = batch.flatMap((e) => e.records.map((r) => ({ key: r.key, value: r.value, headers: { 'content-type': r.contentType } })));
+          await producer.send({ topic: this.opts.topic, acks: -1, messages });
+          for (const e of batch) e.resolve();
+        } catch (err) {
+          for (const e of batch) e.reject(err);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
   }
 
   private connected(): Promise<Producer> {
