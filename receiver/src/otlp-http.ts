@@ -121,6 +121,7 @@ export class OtlpHttpServer {
     const body = encodeRpcStatus(r.code, r.message, r.retryAfterMs);
     const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/x-protobuf', 'content-length': body.length };
     if (r.retryAfterMs !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(r.retryAfterMs / 1000)));
+    if (r.status === 401) headers['www-authenticate'] = 'Bearer realm="mplp-receiver"';
     // A body left unread (refused before or while reading) is not drained: the connection closes after the answer.
     if (!req.complete) headers.connection = 'close';
     res.writeHead(r.status, headers);

@@ -1,3 +1,8 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import { TestContext, waitFor } from '../../shared/testing';
@@ -102,5 +107,51 @@ describe('OTLP receiver on the real Kafka, read by the real ingest', () => {
     const big = await call(Buffer.alloc(300 * 1024));
     expect(big.err?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     await waitFor('the good spans in the raw topic', () => rawMessages.some((m) => m.key?.toString() === good) && rawMessages.some((m) => m.key?.toString() === 'cd'.repeat(16)));
+  });
+});
+
+describe('OTLP receiver with TLS and a token', () => {
+  const ctx = new TestContext();
+  afterAll(() => ctx.cleanup());
+
+  it('serves OTLP/HTTP and OTLP/gRPC over TLS with the configured certificate, and only to the right bearer token', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mplp-receiver-tls-'));
+    ctx.defer(() => rmSync(dir, { recursive: true, force: true }));
+    const cert = path.join(dir, 'cert.pem');
+    const key = path.join(dir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    const [raw] = await ctx.topics(['raw'], 1);
+    const receiver = await startReceiver(ctx, raw, { MPLP_RECEIVER_TOKEN: TOKEN, MPLP_RECEIVER_TLS_CERT_FILE: cert, MPLP_RECEIVER_TLS_KEY_FILE: key });
+    const { http: httpPort, grpc: grpcPort } = receiver.ports();
+    const ca = readFileSync(cert);
+    const traceId = (b: number) => Buffer.alloc(16, b);
+    const body = (b: number) => Buffer.from(ExportTraceServiceRequestType.encode(ExportTraceServiceRequestType.fromObject({
+      resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: traceId(b), spanId: Buffer.alloc(8, 1), name: 'op', startTimeUnixNano: 1, endTimeUnixNano: 2 }] }] }],
+    })).finish());
+    const post = (authorization: string) => new Promise<{ status: number; wwwAuth?: string }>((resolve, reject) => {
+      const req = https.request({ host: '127.0.0.1', port: httpPort, path: '/v1/traces', method: 'POST', ca, headers: { 'content-type': 'application/x-protobuf', authorization } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode!, wwwAuth: res.headers['www-authenticate'] as string | undefined }));
+      });
+      req.on('error', reject);
+      req.end(body(0x11));
+    });
+    const wrong = await post(`Bearer ${TOKEN}x`);
+    expect(wrong.status).toBe(401);
+    expect(wrong.wwwAuth).toMatch(/^Bearer/);
+    expect((await post(`Basic ${TOKEN}`)).status).toBe(401);
+    expect((await post(`Bearer ${TOKEN}`)).status).toBe(200);
+    await expect(fetch(`http://127.0.0.1:${httpPort}/v1/traces`, { method: 'POST', body: body(0x11) })).rejects.toThrow();
+
+    const client = new grpc.Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createSsl(ca), { 'grpc.ssl_target_name_override': 'localhost' });
+    ctx.defer(() => client.close());
+    const meta = new grpc.Metadata();
+    meta.set('authorization', `Bearer ${TOKEN}`);
+    const err = await new Promise<grpc.ServiceError | null>((resolve) => client.makeUnaryRequest(TRACE_SERVICE.Export.path, (b: Buffer) => b, (b: Buffer) => b, body(0x22), meta, (e) => resolve(e)));
+    expect(err).toBeNull();
+    const { messages } = await ctx.collect(raw);
+    await waitFor('both exports in the raw topic', () => messages.length >= 2);
+    expect(messages.map((m) => m.key!.toString()).sort()).toEqual([traceId(0x11).toString('hex'), traceId(0x22).toString('hex')]);
   });
 });
