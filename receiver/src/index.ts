@@ -54,7 +54,7 @@ export function createReceiver(env: Env, overrides: Partial<ReceiverSettings> = 
   const handler = new ExportHandler(publisher, metrics);
   const common = { host: settings.host, tls, authorized: bearerAuthorizer(settings.token), maxRequestBytes: settings.maxRequestBytes, inFlight, handler, metrics, logger };
   const httpServer = new OtlpHttpServer({ ...common, port: settings.httpPort });
-  const grpcServer = new OtlpGrpcServer({ ...common, port: settings.grpcPort });
+  const grpcServer = new OtlpGrpcServer({ ...common, port: settings.grpcPort, graceMs: settings.shutdownTimeoutMs / 2 });
   const ops = new OpsServer({ port: settings.opsPort, host: cfg.shared.httpHost, registry, ready: () => publisher.ready });
   const ports: { http?: number; grpc?: number; ops?: number } = {};
   let summary: NodeJS.Timeout | undefined;

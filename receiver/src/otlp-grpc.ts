@@ -15,6 +15,8 @@ export interface OtlpGrpcOptions {
   handler: ExportHandler;
   metrics: ReceiverMetrics;
   logger: Logger;
+  /** How long a graceful shutdown may take before open connections are cut. */
+  graceMs: number;
 }
 
 /**
@@ -61,8 +63,14 @@ export class OtlpGrpcServer {
     const s = this.server;
     this.server = undefined;
     if (!s) return;
-    // In-flight exports are answered first; tryShutdown refuses new calls.
-    await new Promise<void>((resolve) => s.tryShutdown(() => resolve()));
+    // In-flight exports are answered first (tryShutdown refuses new calls); a client that keeps
+    // its connection open past `graceMs` is cut, so shutdown stays within its deadline.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      new Promise<void>((resolve) => s.tryShutdown(() => resolve())),
+      new Promise<void>((resolve) => { timer = setTimeout(() => { s.forceShutdown(); resolve(); }, this.opts.graceMs); }),
+    ]);
+    clearTimeout(timer);
   }
 
   private async export(call: grpc.ServerUnaryCall<Buffer, unknown>, cb: grpc.sendUnaryData<unknown>): Promise<void> {

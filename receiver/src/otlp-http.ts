@@ -35,6 +35,7 @@ const MEDIA_TYPES: Record<string, PayloadEncoding> = { 'application/x-protobuf':
  */
 export class OtlpHttpServer {
   private server?: http.Server;
+  private closing = false;
   constructor(private readonly opts: OtlpHttpOptions) {}
 
   async start(): Promise<number> {
@@ -51,7 +52,8 @@ export class OtlpHttpServer {
     const s = this.server;
     this.server = undefined;
     if (!s) return;
-    // In-flight exports finish and are answered; idle keep-alive connections close now.
+    // In-flight exports finish and are answered with `connection: close`; idle keep-alive connections close now.
+    this.closing = true;
     await new Promise<void>((resolve) => { s.close(() => resolve()); s.closeIdleConnections(); });
   }
 
@@ -59,6 +61,7 @@ export class OtlpHttpServer {
     const started = process.hrtime.bigint();
     let held = 0;
     let encoding: PayloadEncoding = 'protobuf';
+    if (this.closing) res.setHeader('connection', 'close');
     try {
       encoding = this.checkHeaders(req);
       const wire = await this.readBody(req, (n) => { this.opts.inFlight.take(n); held += n; });

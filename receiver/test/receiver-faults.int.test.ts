@@ -1,3 +1,5 @@
+import net from 'node:net';
+import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { TestContext, waitFor } from '../../shared/testing';
 import { ExportTraceServiceRequestType } from '../../shared/src';
@@ -81,5 +83,43 @@ describe('OTLP receiver when Kafka is unreachable or stalls (TCP proxy in front 
     const ids = seen();
     expect(ids.length).toBe(want.size);
     expect(new Set(ids).size).toBe(want.size);
+  });
+});
+
+describe('OTLP receiver process stopped with SIGTERM under load', () => {
+  const ctx = new TestContext();
+  afterAll(() => ctx.cleanup());
+
+  it('answers the exports in flight before it exits 0, and every export answered 200 is in Kafka', async () => {
+    const [raw] = await ctx.topics(['raw'], 3);
+    const free = () => new Promise<number>((resolve) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); }); });
+    const [httpPort, grpcPort, opsPort] = [await free(), await free(), await free()];
+    const child = ctx.spawnProcess(path.join(__dirname, '..', 'src', 'main.js'), {
+      MPLP_TOPIC_RAW: raw, MPLP_RECEIVER_HTTP_PORT: String(httpPort), MPLP_RECEIVER_GRPC_PORT: String(grpcPort), MPLP_RECEIVER_OPS_PORT: String(opsPort), MPLP_LOG_LEVEL: 'warn',
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await waitFor('the receiver ready', async () => (await fetch(`http://127.0.0.1:${opsPort}/readyz`)).status === 200, { timeoutMs: 30_000 });
+    const answered: string[] = [];
+    let stop = false;
+    const sender = async () => {
+      while (!stop) {
+        const body = exportBody(20);
+        const traceId = Buffer.from((ExportTraceServiceRequestType.decode(body) as { resourceSpans: { scopeSpans: { spans: { traceId: Uint8Array }[] }[] }[] }).resourceSpans[0].scopeSpans[0].spans[0].traceId).toString('hex');
+        try {
+          const res = await fetch(`http://127.0.0.1:${httpPort}/v1/traces`, { method: 'POST', body, headers: { 'content-type': 'application/x-protobuf' } });
+          await res.arrayBuffer();
+          if (res.status === 200) answered.push(traceId);
+        } catch { stop = true; }
+      }
+    };
+    const senders = Array.from({ length: 6 }, () => sender());
+    await waitFor('exports flowing', () => answered.length >= 20);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    stop = true;
+    await Promise.all(senders);
+    const { messages } = await ctx.collect(raw);
+    const inKafka = new Set<string>();
+    await waitFor('every answered export in the raw topic', () => { for (const m of messages) inKafka.add(m.key!.toString()); return answered.every((t) => inKafka.has(t)); });
   });
 });
