@@ -61,7 +61,6 @@ export class OtlpHttpServer {
     const started = process.hrtime.bigint();
     let held = 0;
     let encoding: PayloadEncoding = 'protobuf';
-    if (this.closing) res.setHeader('connection', 'close');
     try {
       encoding = this.checkHeaders(req);
       const wire = await this.readBody(req, (n) => { this.opts.inFlight.take(n); held += n; });
@@ -73,7 +72,8 @@ export class OtlpHttpServer {
       }
       const answer = await this.opts.handler.export(body, encoding);
       const { body: out, contentType } = encodeAnswer(answer, encoding);
-      res.writeHead(200, { 'content-type': contentType, 'content-length': out.length });
+      // Stopping: the answer closes the connection, or an idle keep-alive socket would hold the shutdown.
+      res.writeHead(200, { 'content-type': contentType, 'content-length': out.length, ...(this.closing ? { connection: 'close' } : {}) });
       res.end(out);
       this.opts.metrics.exports.inc({ transport: 'http', outcome: answer.rejectedSpans > 0 ? 'partial' : 'ok' });
     } catch (err) {
@@ -126,7 +126,7 @@ export class OtlpHttpServer {
     if (r.retryAfterMs !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(r.retryAfterMs / 1000)));
     if (r.status === 401) headers['www-authenticate'] = 'Bearer realm="mplp-receiver"';
     // A body left unread (refused before or while reading) is not drained: the connection closes after the answer.
-    if (!req.complete) headers.connection = 'close';
+    if (!req.complete || this.closing) headers.connection = 'close';
     res.writeHead(r.status, headers);
     res.end(body);
   }

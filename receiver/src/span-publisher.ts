@@ -44,8 +44,11 @@ export class SpanPublisher {
 
   constructor(private readonly opts: SpanPublisherOptions) {}
 
-  /** Connected and not cooling down after a failure. */
-  get ready(): boolean { return !this.closed && this.producer !== undefined && Date.now() >= this.unavailableUntil; }
+  /**
+   * Not cooling down after a failure. It does not wait for a connection: a receiver taken out of
+   * its load balancer would never get the export that reconnects it.
+   */
+  get ready(): boolean { return !this.closed && Date.now() >= this.unavailableUntil; }
 
   /** Connects now so the first export does not pay for it; a broker that is away is not fatal (exports get 503 until it is back). */
   async start(): Promise<void> {
