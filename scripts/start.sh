@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm start`: the whole pipeline on the local cluster with demo traffic.
 #   1. build, 2. start the cluster (reused when up), 3. topics/templates/bucket,
-#   4. start ingest, aggregator, indexer, archiver, notifier as separate processes,
+#   4. start ingest, aggregator, indexer, archiver, notifier and the OTLP receiver (:4318, :4317) as separate processes,
 #   5. publish synthetic traces with the load generator for MPLP_DEMO_SECONDS (default 60),
 #   6. print what arrived where, stop the workers (the cluster keeps running: npm run cluster:stop).
 # MPLP_DEMO_SECONDS=0 keeps everything running until Ctrl-C.
@@ -23,7 +23,7 @@ stop_workers() {
   for p in "${pids[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
 }
 trap stop_workers EXIT INT TERM
-for w in ingest aggregator indexer archiver notifier; do
+for w in ingest aggregator indexer archiver notifier receiver; do
   if [ -f "dist/$w/src/main.js" ]; then
     MPLP_AGGREGATOR_RULES_FILE="${MPLP_AGGREGATOR_RULES_FILE:-scripts/demo-rules.json}" MPLP_ARCHIVER_INTERVAL="${MPLP_ARCHIVER_INTERVAL:-1m}" \
       node "dist/$w/src/main.js" >"$LOGS/$w.log" 2>&1 &

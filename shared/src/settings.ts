@@ -73,7 +73,7 @@ export const clusterScriptSettings = [
 export const ingestMaxPastSetting = setting.duration('MPLP_INGEST_MAX_PAST', 7 * 86400e3, 'spans that started longer ago than this are rejected (timestamps)', { min: 1000 });
 
 /** Prefixes that belong to one worker each; a worker ignores the others' (one env file can serve all). */
-export const workerPrefixes = ['MPLP_INGEST_', 'MPLP_INDEXER_', 'MPLP_QUERY_', 'MPLP_AGGREGATOR_', 'MPLP_ARCHIVER_', 'MPLP_LOADGEN_', 'MPLP_BENCH_', 'MPLP_DEMO_', 'MPLP_NOTIFIER_'];
+export const workerPrefixes = ['MPLP_INGEST_', 'MPLP_INDEXER_', 'MPLP_AGGREGATOR_', 'MPLP_ARCHIVER_', 'MPLP_NOTIFIER_', 'MPLP_RECEIVER_', 'MPLP_LOADGEN_', 'MPLP_BENCH_', 'MPLP_DEMO_'];
 
 /**
  * Loads the shared settings and a worker's own schema, rejecting unknown MPLP_* names in the

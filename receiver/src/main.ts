@@ -1,0 +1,4 @@
+import { runProcess } from '../../shared/src';
+import { createReceiver } from './index';
+
+runProcess({ name: 'receiver', create: async (env) => createReceiver(env) });
