@@ -71,7 +71,7 @@ function eventMillis(iso: string): number {
 function aggregate(t: AggregateTask): AggregateResult {
   const buf = Buffer.from(t.buf);
   // Durations (µs) per group, turned into one encoded histogram each at the end (scratch reused).
-  const groups = new Map<string, PaneGroup & { us: number[]; ex: Exemplar[] }>();
+  const groups = new Map<string, OpenGroup>();
   let watermark = t.watermark;
   let spans = 0, late = 0, skipped = 0, badMessages = 0;
   const group = (series: SeriesId, key: string, pane: number, offset: string, wBefore: number) => {
@@ -98,12 +98,7 @@ function aggregate(t: AggregateTask): AggregateResult {
       const at = eventMillis(s.startTime);
       if (!Number.isFinite(at)) { badMessages++; continue; }
       if (at > maxEvent) maxEvent = at;
-      let dims: Record<string, string> | undefined;
-      if (t.dimensions.length) {
-        dims = {};
-        for (const d of t.dimensions) dims[d] = s.attributes?.[d] === undefined ? '' : String(s.attributes[d]);
-      }
-      const series: SeriesId = { service: s.service, operation: s.name, kind: s.kind, ...(dims ? { dims } : {}) };
+      const series = seriesOf(s, t.dimensions);
       const key = seriesKey(series);
       const pane = Math.floor(at / t.paneMs) * t.paneMs;
       if (pane + t.paneMs <= w) {
@@ -116,40 +111,57 @@ function aggregate(t: AggregateTask): AggregateResult {
       }
       if (pane + t.paneMs <= t.skipThrough) { skipped++; continue; }
       spans++;
-      const g = group(series, key, pane, offset, w);
-      const ns = Number(s.durationNanos);
-      g.us.push(nanosToMicros(ns));
-      const st = g.stats;
-      st.count++;
-      if (s.status?.code === 'ERROR') st.errorCount++;
-      else if (s.status?.code === 'OK') st.okCount!++;
-      st.buckets![durationBucket(ns)]++;
-      if (ns < st.minNanos) st.minNanos = ns;
-      if (ns > st.maxNanos) st.maxNanos = ns;
-      const ms = ns / 1e6;
-      st.sumMs += ms;
-      st.sumSqMs += ms * ms;
-      if (t.exemplars > 0) {
-        g.ex.push({ traceId: s.traceId, durationNanos: ns });
-        if (g.ex.length > 4 * t.exemplars + 64) g.ex = topExemplars(g.ex, t.exemplars);
-      }
+      record(group(series, key, pane, offset, w), s, t.exemplars);
     }
     // A start time ahead of the clock (+ skew) is counted in its own pane, which waits for the
     // clock to reach it; it never pushes the watermark (else one bad clock makes everything late).
     if (Number.isFinite(maxEvent)) watermark = Math.max(watermark, Math.min(maxEvent, t.clocks[m] + t.maxSkewMs) - t.latenessMs);
   }
-  const out: PaneGroup[] = [];
-  for (const g of groups.values()) {
-    const { us, ex, ...rest } = g;
-    rest.stats.exemplars = topExemplars(ex, t.exemplars);
-    if (us.length) {
-      const h = scratchHistogram(t.digits);
-      for (const v of us) h.record(v);
-      rest.hist = h.encodePiece();
-    }
-    out.push(rest);
+  return { groups: [...groups.values()].map((g) => finish(g, t)), watermark, spans, late, skipped, badMessages };
+}
+
+type OpenGroup = PaneGroup & { us: number[]; ex: Exemplar[] };
+
+/** The series of a span: service, operation, kind and the configured attribute dimensions. */
+function seriesOf(s: NormalizedSpan, dimensions: string[]): SeriesId {
+  let dims: Record<string, string> | undefined;
+  if (dimensions.length) {
+    dims = {};
+    for (const d of dimensions) dims[d] = s.attributes?.[d] === undefined ? '' : String(s.attributes[d]);
   }
-  return { groups: out, watermark, spans, late, skipped, badMessages };
+  return { service: s.service, operation: s.name, kind: s.kind, ...(dims ? { dims } : {}) };
+}
+
+/** Counts one on-time span into its (series, pane) group. */
+function record(g: OpenGroup, s: NormalizedSpan, exemplars: number): void {
+  const ns = Number(s.durationNanos);
+  g.us.push(nanosToMicros(ns));
+  const st = g.stats;
+  st.count++;
+  if (s.status?.code === 'ERROR') st.errorCount++;
+  else if (s.status?.code === 'OK') st.okCount!++;
+  st.buckets![durationBucket(ns)]++;
+  if (ns < st.minNanos) st.minNanos = ns;
+  if (ns > st.maxNanos) st.maxNanos = ns;
+  const ms = ns / 1e6;
+  st.sumMs += ms;
+  st.sumSqMs += ms * ms;
+  if (exemplars > 0) {
+    g.ex.push({ traceId: s.traceId, durationNanos: ns });
+    if (g.ex.length > 4 * exemplars + 64) g.ex = topExemplars(g.ex, exemplars);
+  }
+}
+
+/** A group's durations become one encoded histogram piece, its exemplars the slowest few. */
+function finish(g: OpenGroup, t: AggregateTask): PaneGroup {
+  const { us, ex, ...rest } = g;
+  rest.stats.exemplars = topExemplars(ex, t.exemplars);
+  if (us.length) {
+    const h = scratchHistogram(t.digits);
+    for (const v of us) h.record(v);
+    rest.hist = h.encodePiece();
+  }
+  return rest;
 }
 
 function mergePanes(t: MergePanesTask): string[] {
