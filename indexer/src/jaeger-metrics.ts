@@ -146,7 +146,7 @@ function pointValue(metric: SpmMetric, windows: Src[], quantile: number): number
 function familyName(metric: SpmMetric, q: SpmQuery): Pick<MetricFamily, 'name' | 'type' | 'help'> {
   const scope = q.groupByOperation ? 'service_operation' : 'service';
   const by = q.groupByOperation ? 'service & operation' : 'service';
-  if (metric === 'latencies') return { name: `${scope}_latencies`, type: 'GAUGE', help: `${q.quantile}th quantile latency, grouped by ${by}` };
+  if (metric === 'latencies') return { name: `${scope}_latencies`, type: 'GAUGE', help: `${(q.quantile ?? 0.95).toFixed(2)}th quantile latency, grouped by ${by}` };
   if (metric === 'calls') return { name: `${scope}_call_rate`, type: 'GAUGE', help: `calls/sec, grouped by ${by}` };
   return { name: `${scope}_error_rate`, type: 'GAUGE', help: `error rate, computed as a fraction of errors/sec over calls/sec, grouped by ${by}` };
 }
