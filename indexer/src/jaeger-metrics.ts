@@ -21,7 +21,7 @@ export interface SpmQuery {
 
 /** The aggregator emits a window every 5 s: a finer step would only repeat points. */
 export const SPM_MIN_STEP_MS = 5_000;
-const JAEGER_SPAN_KINDS = ['SPAN_KIND_UNSPECIFIED', 'SPAN_KIND_INTERNAL', 'SPAN_KIND_SERVER', 'SPAN_KIND_CLIENT', 'SPAN_KIND_PRODUCER', 'SPAN_KIND_CONSUMER'];
+const SPAN_KINDS = ['UNSPECIFIED', 'INTERNAL', 'SERVER', 'CLIENT', 'PRODUCER', 'CONSUMER'];
 const MAX_POINTS = 11_000; // Prometheus' own limit of points per series
 const MAX_MS = 10 * 365 * 86400e3;
 // Percentiles every window record holds, by quantile (q = 0 is the window's minimum).
@@ -43,10 +43,11 @@ export function parseSpmParams(metric: SpmMetric, params: URLSearchParams, now =
   if (!services.length || services.some((s) => !s || s.length > 1024)) throw new BadRequest('please provide at least one service name (parameter service, 1 to 1024 characters)');
   const group = params.get('groupByOperation') ?? '';
   if (!['', 'true', 'false', '1', '0'].includes(group)) throw new BadRequest(`groupByOperation must be true or false, got "${group.slice(0, 64)}"`);
-  const kinds = params.has('spanKind') ? params.getAll('spanKind') : ['SPAN_KIND_SERVER'];
-  for (const k of kinds) if (!JAEGER_SPAN_KINDS.includes(k)) throw new BadRequest(`unsupported span kind "${k.slice(0, 64)}" (spanKind is one of ${JAEGER_SPAN_KINDS.join(', ')})`);
+  // The Jaeger UI sends `server`, Jaeger's proto names are SPAN_KIND_SERVER: both are taken.
+  const kinds = (params.has('spanKind') ? params.getAll('spanKind') : ['server']).map((k) => k.toUpperCase().replace(/^SPAN_KIND_/, ''));
+  for (const k of kinds) if (!SPAN_KINDS.includes(k)) throw new BadRequest(`unsupported span kind "${k.slice(0, 64)}" (spanKind is one of ${SPAN_KINDS.map((s) => s.toLowerCase()).join(', ')}, or SPAN_KIND_SERVER etc.)`);
   const q: SpmQuery = {
-    services, spanKinds: kinds.map((k) => k.slice('SPAN_KIND_'.length)), groupByOperation: group === 'true' || group === '1',
+    services, spanKinds: kinds, groupByOperation: group === 'true' || group === '1',
     endMs: millis(params, 'endTs', now, 0), lookbackMs: millis(params, 'lookback', 3_600_000, 1),
     stepMs: millis(params, 'step', SPM_MIN_STEP_MS, 1), ratePerMs: millis(params, 'ratePer', 600_000, 1),
   };

@@ -76,8 +76,11 @@ describe('Jaeger API completeness on the real Elasticsearch', () => {
     expect(byOp.body.name).toBe('service_operation_call_rate');
     const points = Object.fromEntries(byOp.body.metrics.map((m) => [m.labels.find((l) => l.name === 'operation')!.value, m.metricPoints.map((p) => p.gaugeValue.doubleValue)]));
     expect(points).toEqual({ 'GET /cart': [20, 40], 'GET /checkout': [10, 20] });
-    const client = await get<Family>(spm('calls', '&spanKind=SPAN_KIND_CLIENT'));
-    expect(client.body.metrics[0].metricPoints.map((p) => p.gaugeValue.doubleValue)).toEqual([7, 7]);
+    // Both spellings: the Jaeger UI's `client` and the proto's SPAN_KIND_CLIENT.
+    for (const kind of ['client', 'SPAN_KIND_CLIENT']) {
+      const client = await get<Family>(spm('calls', `&spanKind=${kind}`));
+      expect(client.body.metrics[0].metricPoints.map((p) => p.gaugeValue.doubleValue)).toEqual([7, 7]);
+    }
   });
 
   it('answers /api/metrics/errors as errors over calls and /api/metrics/latencies at the asked quantile (0.75 interpolated between p50 and p90)', async () => {
@@ -101,7 +104,7 @@ describe('Jaeger API completeness on the real Elasticsearch', () => {
       ['/api/metrics/calls', /service/],
       [spm('latencies'), /quantile/],
       [spm('latencies', '&quantile=1.5'), /quantile/],
-      [spm('calls', '&spanKind=server'), /span kind/],
+      [spm('calls', '&spanKind=SPAN_KIND_SEVER'), /span kind/],
       [spm('calls', '&groupByOperation=yes'), /groupByOperation/],
       [`/api/metrics/calls?service=frontend&endTs=yesterday`, /endTs/],
       [`/api/metrics/calls?service=frontend&lookback=-5`, /lookback/],

@@ -9,14 +9,14 @@ describe('Jaeger SPM parameters', () => {
     expect(spm('service=a&service=b')).toEqual({
       services: ['a', 'b'], spanKinds: ['SERVER'], groupByOperation: false, endMs: 1_700_000_000_000, lookbackMs: 3_600_000, stepMs: 5_000, ratePerMs: 600_000,
     });
-    expect(spm('service=a&step=60&spanKind=SPAN_KIND_CLIENT&spanKind=SPAN_KIND_CONSUMER&groupByOperation=true&endTs=5000&lookback=1000')).toMatchObject({
+    expect(spm('service=a&step=60&spanKind=SPAN_KIND_CLIENT&spanKind=consumer&groupByOperation=true&endTs=5000&lookback=1000')).toMatchObject({
       spanKinds: ['CLIENT', 'CONSUMER'], groupByOperation: true, stepMs: 5_000, endMs: 5_000, lookbackMs: 1_000,
     });
     expect(spm('service=a&quantile=0.75', 'latencies').quantile).toBe(0.75);
   });
 
   it('refuses malformed parameters with a BadRequest naming them', () => {
-    for (const [qs, name] of [['', 'service'], ['service=a&spanKind=server', 'span kind'], ['service=a&endTs=1.5', 'endTs'], ['service=a&groupByOperation=maybe', 'groupByOperation'],
+    for (const [qs, name] of [['', 'service'], ['service=a&spanKind=sever', 'span kind'], ['service=a&endTs=1.5', 'endTs'], ['service=a&groupByOperation=maybe', 'groupByOperation'],
       ['service=a&quantile=', 'quantile'], ['service=a&quantile=-0.1', 'quantile'], ['service=a&quantile=1.01', 'quantile']]) {
       expect(() => spm(qs, 'latencies')).toThrow(BadRequest);
       expect(() => spm(qs, 'latencies')).toThrow(name);
