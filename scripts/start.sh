@@ -3,14 +3,23 @@
 #   1. build, 2. start the cluster (reused when up), 3. topics/templates/bucket,
 #   4. start ingest, aggregator, indexer, archiver, notifier and the OTLP receiver (:4318, :4317) as separate processes,
 #   5. publish synthetic traces with the load generator for MPLP_DEMO_SECONDS (default 60),
-#   6. print what arrived where, stop the workers (the cluster keeps running: npm run cluster:stop).
-# MPLP_DEMO_SECONDS=0 keeps everything running until Ctrl-C.
+#   6. print what arrived where and the web UI's address, stop the workers (the cluster keeps
+#      running: npm run cluster:stop). On an interactive terminal the workers stay up for the UI
+#      until Ctrl-C. MPLP_DEMO_SECONDS=0 keeps the traffic going too until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DEMO_SECONDS="${MPLP_DEMO_SECONDS:-60}"
 DEMO_RATE="${MPLP_DEMO_RATE:-2000}"
 LOGS=.cluster/demo; mkdir -p "$LOGS"
 say() { printf '\n[demo] %s\n' "$*"; }
+# The indexer's query URL (web UI and Jaeger API), from the same settings the indexer reads.
+ui_url() {
+  if [ -n "${MPLP_INDEXER_QUERY_URL:-}" ]; then echo "${MPLP_INDEXER_QUERY_URL%/}/"; return; fi
+  local host="${MPLP_INDEXER_QUERY_HOST:-127.0.0.1}" scheme=http
+  case "$host" in 0.0.0.0|::) host=127.0.0.1 ;; *:*) host="[$host]" ;; esac
+  [ -n "${MPLP_INDEXER_QUERY_TLS_CERT_FILE:-}" ] && scheme=https
+  echo "$scheme://$host:${MPLP_INDEXER_QUERY_PORT:-16686}/"
+}
 
 [ -d node_modules ] || npm ci --no-audit --no-fund
 say "building"; npm run -s build
@@ -34,6 +43,7 @@ for w in ingest aggregator indexer archiver notifier receiver; do
   fi
 done
 
+say "web UI and Jaeger API: $(ui_url)"
 if [ -f dist/ingest/src/loadgen/main.js ]; then
   say "demo traffic: $DEMO_RATE spans/s for ${DEMO_SECONDS}s (0 = until Ctrl-C)"
   MPLP_LOADGEN_RATE="$DEMO_RATE" MPLP_LOADGEN_DURATION="${DEMO_SECONDS}s" node dist/ingest/src/loadgen/main.js
@@ -44,4 +54,9 @@ if [ "$DEMO_SECONDS" = 0 ]; then wait; fi
 
 say "letting the pipeline drain"
 node dist/scripts/demo-summary.js || true
+if [ -t 0 ] && [ -t 1 ]; then
+  say "web UI: $(ui_url) (workers keep running for it; Ctrl-C stops them)"
+  wait || true
+fi
+say "web UI was at $(ui_url) (gone with the workers; MPLP_DEMO_SECONDS=0 keeps everything up)"
 say "stopping workers (cluster stays up: npm run cluster:stop)"

@@ -12,6 +12,7 @@ export const indexerSchema = {
   queryMaxSpans: setting.int('MPLP_INDEXER_QUERY_MAX_SPANS', 20_000, 'most spans one query API response holds (a trace, or all traces of a search together); past it traces are truncated and say so in warnings, and no more is read', { min: 1, max: 1_000_000 }),
   queryMaxSearchTraces: setting.int('MPLP_INDEXER_QUERY_MAX_SEARCH_TRACES', 100, 'largest limit a trace search accepts (a larger one is answered 400)', { min: 1, max: 10_000 }),
   queryMaxConcurrent: setting.int('MPLP_INDEXER_QUERY_MAX_CONCURRENT', 4, 'query API requests served at once; more are answered 429 with Retry-After', { min: 1, max: 1024 }),
+  queryCorsOrigins: setting.list('MPLP_INDEXER_QUERY_CORS_ORIGINS', [], 'origins (scheme://host:port, comma separated, or *) whose web pages may call the query API from a browser (CORS); empty: none'),
   uiDir: setting.string('MPLP_INDEXER_UI_DIR', '', 'folder of the web UI bundle served on the query port (empty: dist/ui, written by npm run build)'),
   uiLive: setting.bool('MPLP_INDEXER_UI_LIVE', true, 'push window records and alert changes to open UI pages (server-sent events; a Kafka consumer of its own that never commits)'),
   uiMaxLiveClients: setting.int('MPLP_INDEXER_UI_MAX_LIVE_CLIENTS', 64, 'UI pages receiving live updates at once; more are answered 503', { min: 1, max: 10_000 }),

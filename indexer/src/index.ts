@@ -8,6 +8,7 @@ import { BulkIndexer } from './bulk-indexer';
 import { indexerSchema, IndexerSettings } from './config';
 import { IndexerWorker } from './indexer-worker';
 import { IndexerMetrics } from './metrics';
+import { ServiceMetrics } from './jaeger-metrics';
 import { QueryApi, queryApiOptions, TraceCache } from './query-api';
 import { TraceQuery } from './trace-query';
 import { LiveFeed } from './live-feed';
@@ -40,7 +41,7 @@ export function createIndexer(env: Env, overrides: Partial<IndexerSettings> = {}
   const ui = new UiServer(new UiQueries(es, cfg.shared.indexPrefix, { maxSeries: settings.uiMaxSeries, dependencyTraces: settings.dependenciesMaxTraces, dependencySpans: settings.dependenciesMaxSpans }),
     live, settings.uiDir || DEFAULT_UI_DIR);
   const api = new QueryApi(new TraceQuery(es, cfg.shared.indexPrefix), new TraceCache(settings.traceCacheBytes, settings.traceCacheTtlMs),
-    queryApiOptions(settings), registry, logger.child({ component: 'query' }), ui);
+    queryApiOptions(settings), registry, logger.child({ component: 'query' }), ui, new ServiceMetrics(es, cfg.shared.indexPrefix, settings.uiMaxSeries));
   const ops = new OpsServer({ port: settings.httpPort, host: cfg.shared.httpHost, registry, ready: () => worker.ready });
   let queryPort: number | undefined;
   let opsPort: number | undefined;

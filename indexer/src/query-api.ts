@@ -6,6 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { ConfigError, Logger, MplpError, redactUrls } from '../../shared/src';
 import type { IndexerSettings } from './config';
+import { corsHeaders } from './cors';
+import { parseSpmParams, ServiceMetrics, SPM_MIN_STEP_MS, SpmMetric } from './jaeger-metrics';
 import { BadRequest, parseSearchParams, parseTraceId, pathSegment } from './query-params';
 import { jaegerTraceJson } from './trace-tree';
 import type { LoadedTrace, TraceQuery } from './trace-query';
@@ -81,10 +83,12 @@ export interface QueryApiOptions {
   token: string;
   tls?: { cert: Buffer; key: Buffer };
   maxSpans: number; maxSearchTraces: number; maxConcurrent: number;
+  /** Origins whose pages may read the API (CORS); empty: none, `*`: any. */
+  corsOrigins?: string[];
 }
 
 /** The query API's options from the indexer settings; the TLS files are read here, so a bad path stops the start naming its setting. */
-export function queryApiOptions(s: Pick<IndexerSettings, 'queryHost' | 'queryPort' | 'queryToken' | 'queryTlsCertFile' | 'queryTlsKeyFile' | 'queryMaxSpans' | 'queryMaxSearchTraces' | 'queryMaxConcurrent'>): QueryApiOptions {
+export function queryApiOptions(s: Pick<IndexerSettings, 'queryHost' | 'queryPort' | 'queryToken' | 'queryTlsCertFile' | 'queryTlsKeyFile' | 'queryMaxSpans' | 'queryMaxSearchTraces' | 'queryMaxConcurrent' | 'queryCorsOrigins'>): QueryApiOptions {
   if (!!s.queryTlsCertFile !== !!s.queryTlsKeyFile) {
     throw new ConfigError(s.queryTlsCertFile ? 'MPLP_INDEXER_QUERY_TLS_KEY_FILE' : 'MPLP_INDEXER_QUERY_TLS_CERT_FILE', 'set both MPLP_INDEXER_QUERY_TLS_CERT_FILE and MPLP_INDEXER_QUERY_TLS_KEY_FILE, or neither');
   }
@@ -94,7 +98,7 @@ export function queryApiOptions(s: Pick<IndexerSettings, 'queryHost' | 'queryPor
   const tls = s.queryTlsCertFile
     ? { cert: read('MPLP_INDEXER_QUERY_TLS_CERT_FILE', s.queryTlsCertFile), key: read('MPLP_INDEXER_QUERY_TLS_KEY_FILE', s.queryTlsKeyFile) }
     : undefined;
-  return { host: s.queryHost, port: s.queryPort, token: s.queryToken, tls, maxSpans: s.queryMaxSpans, maxSearchTraces: s.queryMaxSearchTraces, maxConcurrent: s.queryMaxConcurrent };
+  return { host: s.queryHost, port: s.queryPort, token: s.queryToken, tls, maxSpans: s.queryMaxSpans, maxSearchTraces: s.queryMaxSearchTraces, maxConcurrent: s.queryMaxConcurrent, corsOrigins: s.queryCorsOrigins };
 }
 
 const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
@@ -107,16 +111,16 @@ export function queryApiWarnings(o: Pick<QueryApiOptions, 'host' | 'token' | 'tl
   return [];
 }
 
-const API_ENVELOPE = (data: string, total: number) => `{"data":${data},"total":${total},"limit":0,"offset":0,"errors":null}`;
+const API_ENVELOPE = (data: string, total: number, errors = 'null') => `{"data":${data},"total":${total},"limit":0,"offset":0,"errors":${errors}}`;
 /** Jaeger's envelope around traces already serialized, without parsing them again. */
-const traceList = (traces: Buffer[], total: number) => {
-  const [head, tail] = API_ENVELOPE('\u0000', total).split('\u0000');
+const traceList = (traces: Buffer[], total: number, errors?: string) => {
+  const [head, tail] = API_ENVELOPE('\u0000', total, errors).split('\u0000');
   return Buffer.concat([Buffer.from(`${head}[`), ...traces.flatMap((t, i) => (i ? [Buffer.from(','), t] : [t])), Buffer.from(`]${tail}`)]);
 };
 const errorBody = (status: number, msg: string) => JSON.stringify({ data: null, total: 0, limit: 0, offset: 0, errors: [{ code: status, msg }] });
 
 type Reply = { status: number; body: string | Buffer; headers?: Record<string, string> };
-type Route = 'services' | 'operations' | 'trace' | 'search' | 'dependencies' | 'ui' | 'other';
+type Route = 'services' | 'operations' | 'trace' | 'search' | 'traces' | 'dependencies' | 'metrics' | 'ui' | 'other';
 
 /**
  * HTTP JSON API in the Jaeger query API's shape (/api/services, /api/services/{s}/operations,
@@ -133,7 +137,7 @@ export class QueryApi {
   private readonly truncated?: Counter;
 
   constructor(private readonly query: TraceQuery, private readonly cache: TraceCache, private readonly opts: QueryApiOptions,
-    registry?: Registry, private readonly logger?: Logger, private readonly ui?: UiServer) {
+    registry?: Registry, private readonly logger?: Logger, private readonly ui?: UiServer, private readonly metrics?: ServiceMetrics) {
     if (opts.token) this.tokenDigest = digest(opts.token);
     if (registry) {
       this.requests = new Counter({ name: 'mplp_indexer_query_requests_total', help: 'query API requests answered, by route and HTTP status', labelNames: ['route', 'status'], registers: [registry] });
@@ -164,6 +168,13 @@ export class QueryApi {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     let route: Route = 'other';
     let reply: Reply;
+    const cors = corsHeaders(this.opts.corsOrigins ?? [], req.headers.origin);
+    if (cors && req.method === 'OPTIONS') {
+      // A preflight carries no credentials: it is answered before the token check.
+      res.writeHead(204, { ...cors, 'access-control-allow-methods': 'GET', 'access-control-allow-headers': 'authorization, content-type', 'access-control-max-age': '600' });
+      res.end();
+      return;
+    }
     if (this.tokenDigest && !bearerMatches(req.headers.authorization, this.tokenDigest)) {
       reply = { status: 401, body: errorBody(401, 'missing or wrong bearer token'), headers: { 'www-authenticate': 'Bearer realm="mplp-query"' } };
     } else if (req.method !== 'GET') {
@@ -186,7 +197,7 @@ export class QueryApi {
       }
     }
     this.requests?.inc({ route, status: String(reply.status) });
-    res.writeHead(reply.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(reply.body), ...reply.headers });
+    res.writeHead(reply.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(reply.body), ...reply.headers, ...cors });
     res.end(reply.body);
   }
 
@@ -205,7 +216,8 @@ export class QueryApi {
         if (!json) return { status: 404, body: errorBody(404, 'trace not found') };
         return { status: 200, body: traceList([json], 0) };
       }
-      case 'search': return this.search(params);
+      case 'search': return params.has('traceID') ? this.tracesById(params) : this.search(params);
+      case 'metrics': return this.serviceMetrics(path, params);
       default: return (await this.ui?.answer(path, params)) ?? { status: 404, body: errorBody(404, 'not found') };
     }
   }
@@ -224,7 +236,17 @@ export class QueryApi {
   /** The matching traces, their spans shared out of maxSpans; whole traces are cached for the click that follows. */
   private async search(params: URLSearchParams): Promise<Reply> {
     const q = parseSearchParams(params, this.opts.maxSearchTraces);
-    const ids = await this.query.findTraceIds(q);
+    return this.traces(await this.query.findTraceIds(q));
+  }
+
+  /** GET /api/traces?traceID=a&traceID=b: those traces (sharing maxSpans); the missing ones listed in errors, as Jaeger does. */
+  private async tracesById(params: URLSearchParams): Promise<Reply> {
+    const ids = [...new Set(params.getAll('traceID').map(parseTraceId))];
+    if (ids.length > this.opts.maxSearchTraces) throw new BadRequest(`at most ${this.opts.maxSearchTraces} traceID parameters (MPLP_INDEXER_QUERY_MAX_SEARCH_TRACES), got ${ids.length}`);
+    return this.traces(ids);
+  }
+
+  private async traces(ids: string[]): Promise<Reply> {
     const counts = await this.query.spanCounts(ids);
     const shares = shareSpans(ids.map((id) => counts.get(id) ?? 0), this.opts.maxSpans);
     const parts: Buffer[] = [];
@@ -235,7 +257,18 @@ export class QueryApi {
       if (loaded.spans.length === loaded.total) this.cache.set(id, json);
       parts.push(json);
     }
-    return { status: 200, body: traceList(parts, parts.length) };
+    const missing = ids.filter((id) => !(counts.get(id) ?? 0));
+    const errors = missing.length ? JSON.stringify(missing.map((traceID) => ({ code: 404, msg: 'trace not found', traceID }))) : undefined;
+    return { status: 200, body: traceList(parts, parts.length, errors) };
+  }
+
+  /** Jaeger's SPM routes (/api/metrics/…), read from the window records. */
+  private async serviceMetrics(path: string, params: URLSearchParams): Promise<Reply> {
+    const metric = path.slice('/api/metrics/'.length);
+    if (metric === 'minstep') return { status: 200, body: API_ENVELOPE(String(SPM_MIN_STEP_MS), 0) };
+    if (!this.metrics || !['latencies', 'calls', 'errors'].includes(metric)) return { status: 404, body: errorBody(404, 'not found') };
+    const family = await this.metrics.query(metric as SpmMetric, parseSpmParams(metric as SpmMetric, params));
+    return { status: 200, body: JSON.stringify(family) };
   }
 
   private serialize(id: string, loaded: LoadedTrace, why: string): Buffer {
@@ -259,6 +292,7 @@ function routeOf(path: string): Route {
   if (path === '/api/operations' || /^\/api\/services\/[^/]+\/operations$/.test(path)) return 'operations';
   if (path === '/api/traces') return 'search';
   if (path === '/api/dependencies') return 'dependencies';
+  if (path.startsWith('/api/metrics/')) return 'metrics';
   if (path.startsWith('/api/ui/')) return 'ui';
   if (path.startsWith('/api/traces/') && path.length > '/api/traces/'.length && !path.slice(12).includes('/')) return 'trace';
   return 'other';

@@ -89,7 +89,7 @@ function searchFilter(q: TraceSearch): object[] {
   const filter: object[] = [];
   if (q.service) filter.push({ term: { service: q.service } });
   if (q.operation) filter.push({ term: { name: q.operation } });
-  for (const [k, v] of Object.entries(q.tags ?? {})) filter.push({ term: { [`attributes.${k}`]: v } });
+  for (const [k, v] of Object.entries(q.tags ?? {})) filter.push(tagFilter(k, v));
   if (q.minDurationNanos !== undefined || q.maxDurationNanos !== undefined) {
     filter.push({ range: { durationNanos: { gte: q.minDurationNanos, lte: q.maxDurationNanos } } });
   }
@@ -97,4 +97,16 @@ function searchFilter(q: TraceSearch): object[] {
     filter.push({ range: { startTime: { gte: q.startIso, lte: q.endIso, format: 'strict_date_optional_time_nanos' } } });
   }
   return filter;
+}
+
+/**
+ * `error=true` is how Jaeger users search for failed spans (Jaeger shows an OTLP ERROR status as
+ * that tag): it matches status ERROR, or an `error` attribute set by the instrumentation;
+ * `error=false` matches neither. Any other tag is its attribute.
+ */
+function tagFilter(key: string, value: string): object {
+  const attribute = { term: { [`attributes.${key}`]: value } };
+  if (key !== 'error' || (value !== 'true' && value !== 'false')) return attribute;
+  const failed = { bool: { should: [{ term: { 'status.code': 'ERROR' } }, { term: { 'attributes.error': 'true' } }], minimum_should_match: 1 } };
+  return value === 'true' ? failed : { bool: { must_not: [failed] } };
 }

@@ -2,6 +2,7 @@ import { AlertChange, api } from './api';
 import { clear, fmtDateTime, h } from './dom';
 import { onAlert, onResync } from './live';
 
+const RECHECK_MS = 5_000;
 const keyOf = (a: AlertChange) => `${a.ruleId}\u0000${a.series?.key}`;
 
 /** Firing alerts, kept current from the API at load and the live stream after; shown in a banner on every page. */
@@ -14,13 +15,18 @@ export class AlertState {
     onAlert((a) => this.apply(a));
     onResync(() => { void this.reload(true); });
     await this.reload(false);
+    // A change that reached Kafka before the stream opened but Elasticsearch only after the first
+    // read (the indexer's lag) is in neither: read once more when the indexer has caught up.
+    setTimeout(() => { void this.reload(false).catch(() => undefined); }, RECHECK_MS);
   }
 
-  /** `replace` after a break in the stream; at first load, changes that arrived live while reading stay. */
+  /** `replace` after a break in the stream; otherwise a change already known stays unless the API has a newer one. */
   private async reload(replace: boolean): Promise<void> {
     const { firing, resolved } = await api.alerts();
     if (replace) this.firing.clear();
-    for (const a of firing) if (!this.firing.has(keyOf(a))) this.firing.set(keyOf(a), a);
+    const older = (a: AlertChange) => { const known = this.firing.get(keyOf(a)); return !known || known.evaluatedAt < a.evaluatedAt; };
+    for (const a of firing) if (older(a)) this.firing.set(keyOf(a), a);
+    for (const a of resolved) if (older(a)) this.firing.delete(keyOf(a));
     this.resolved.splice(0, this.resolved.length, ...resolved);
     this.emit();
   }
