@@ -33,23 +33,15 @@ stop_workers() {
 }
 trap stop_workers EXIT INT TERM
 for w in ingest aggregator indexer archiver notifier receiver; do
-  if [ -f "dist/$w/src/main.js" ]; then
-    MPLP_AGGREGATOR_RULES_FILE="${MPLP_AGGREGATOR_RULES_FILE:-scripts/demo-rules.json}" MPLP_ARCHIVER_INTERVAL="${MPLP_ARCHIVER_INTERVAL:-1m}" \
-      node "dist/$w/src/main.js" >"$LOGS/$w.log" 2>&1 &
-    pids+=($!)
-    say "$w started (pid $!, log $LOGS/$w.log)"
-  else
-    say "$w: not built in this version, skipped"
-  fi
+  MPLP_AGGREGATOR_RULES_FILE="${MPLP_AGGREGATOR_RULES_FILE:-scripts/demo-rules.json}" MPLP_ARCHIVER_INTERVAL="${MPLP_ARCHIVER_INTERVAL:-1m}" \
+    node "dist/$w/src/main.js" >"$LOGS/$w.log" 2>&1 &
+  pids+=($!)
+  say "$w started (pid $!, log $LOGS/$w.log)"
 done
 
 say "web UI and Jaeger API: $(ui_url)"
-if [ -f dist/ingest/src/loadgen/main.js ]; then
-  say "demo traffic: $DEMO_RATE spans/s for ${DEMO_SECONDS}s (0 = until Ctrl-C)"
-  MPLP_LOADGEN_RATE="$DEMO_RATE" MPLP_LOADGEN_DURATION="${DEMO_SECONDS}s" node dist/ingest/src/loadgen/main.js
-else
-  say "load generator not built in this version"
-fi
+say "demo traffic: $DEMO_RATE spans/s for ${DEMO_SECONDS}s (0 = until Ctrl-C)"
+MPLP_LOADGEN_RATE="$DEMO_RATE" MPLP_LOADGEN_DURATION="${DEMO_SECONDS}s" node dist/ingest/src/loadgen/main.js
 if [ "$DEMO_SECONDS" = 0 ]; then wait; fi
 
 say "letting the pipeline drain"
