@@ -28,7 +28,11 @@ const LIVE_SECONDS = bench.liveSeconds;
 const LIVE_SERIES = bench.liveSeries;
 
 async function poolThroughput(threads: number, frames: Buffer[]): Promise<number> {
-  const pool = new Piscina({ filename: path.join(__dirname, '..', 'aggregator', 'src', 'pane-worker.js'), minThreads: threads, maxThreads: threads });
+  const pool = new Piscina({
+    filename: path.join(__dirname, '..', 'aggregator', 'src', 'pane-worker.js'),
+    minThreads: threads,
+    maxThreads: threads,
+  });
   const runs: number[] = [];
   for (let r = 0; r < 3; r++) {
     const t0 = process.hrtime.bigint();
@@ -40,10 +44,27 @@ async function poolThroughput(threads: number, frames: Buffer[]): Promise<number
       const view = new Uint8Array(ab);
       const bounds = new Int32Array(chunk.length * 2);
       let pos = 0;
-      chunk.forEach((f, j) => { bounds[2 * j] = pos; view.set(f, pos); pos += f.length; bounds[2 * j + 1] = pos; });
+      chunk.forEach((f, j) => {
+        bounds[2 * j] = pos;
+        view.set(f, pos);
+        pos += f.length;
+        bounds[2 * j + 1] = pos;
+      });
       const task: AggregateTask = {
-        kind: 'aggregate', buf: ab, bounds, offsets: chunk.map((_, j) => String(i + j)), clocks: chunk.map(() => Date.now()), maxSkewMs: 1000, watermark: 0, skipThrough: 0, latenessMs: 10_000,
-        paneMs: 5000, digits: 3, exemplars: 5, dimensions: [], maxBytes: 64 << 20,
+        kind: 'aggregate',
+        buf: ab,
+        bounds,
+        offsets: chunk.map((_, j) => String(i + j)),
+        clocks: chunk.map(() => Date.now()),
+        maxSkewMs: 1000,
+        watermark: 0,
+        skipThrough: 0,
+        latenessMs: 10_000,
+        paneMs: 5000,
+        digits: 3,
+        exemplars: 5,
+        dimensions: [],
+        maxBytes: 64 << 20,
       };
       tasks.push(pool.run(task, { transferList: [ab] }));
     }
@@ -61,7 +82,10 @@ async function poolThroughput(threads: number, frames: Buffer[]): Promise<number
  */
 function windowMergeMicros(): { ours: number; library: number } {
   let seed = 7;
-  const rnd = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
+  const rnd = () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
   const piece = (n: number) => {
     const h = new HdrCounts(3);
     for (let i = 0; i < n; i++) h.record(Math.round(Math.exp(5 + 6 * rnd() * rnd() + 2 * rnd())));
@@ -70,10 +94,24 @@ function windowMergeMicros(): { ours: number; library: number } {
   const pieces = [piece(15_000), ...Array.from({ length: 6 }, () => piece(200))];
   const pcts = [50, 90, 95, 99, 99.9];
   const acc = new HdrCounts(3);
-  const ours = () => { acc.reset(); for (const p of pieces) acc.addEncoded(p); acc.valuesAtPercentiles(pcts); acc.encode(); };
+  const ours = () => {
+    acc.reset();
+    for (const p of pieces) acc.addEncoded(p);
+    acc.valuesAtPercentiles(pcts);
+    acc.encode();
+  };
   const library = () => {
-    const m = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, autoResize: true, numberOfSignificantValueDigits: 3 });
-    for (const p of pieces) { const h = hdr.decodeFromCompressedBase64(p); m.add(h); h.destroy(); }
+    const m = hdr.build({
+      lowestDiscernibleValue: 1,
+      highestTrackableValue: 60_000_000,
+      autoResize: true,
+      numberOfSignificantValueDigits: 3,
+    });
+    for (const p of pieces) {
+      const h = hdr.decodeFromCompressedBase64(p);
+      m.add(h);
+      h.destroy();
+    }
     for (const p of pcts) m.getValueAtPercentile(p);
     hdr.encodeIntoCompressedBase64(m);
     m.destroy();
@@ -87,11 +125,15 @@ function windowMergeMicros(): { ours: number; library: number } {
     }
     return median(runs);
   };
-  time(ours); time(library); // warm both
+  time(ours);
+  time(library); // warm both
   return { ours: time(ours), library: time(library) };
 }
 
-interface Run { timings: WindowTiming[]; spans: number }
+interface Run {
+  timings: WindowTiming[];
+  spans: number;
+}
 
 /**
  * Runs the full aggregator on real Kafka. `live`: spans stamped with the current time are
@@ -107,7 +149,10 @@ async function closeToPublish(live: boolean): Promise<Run> {
   const admin = kafka.admin();
   await admin.connect();
   const topics = [`${id}.validated`, `${id}.metrics`, `${id}.alerts`];
-  await ensureTopics(admin, topics.map((topic) => ({ topic, numPartitions: 3, replicationFactor: 1 })));
+  await ensureTopics(
+    admin,
+    topics.map((topic) => ({ topic, numPartitions: 3, replicationFactor: 1 })),
+  );
   const producer = kafka.producer();
   await producer.connect();
   let spans = 0;
@@ -117,27 +162,45 @@ async function closeToPublish(live: boolean): Promise<Run> {
     spans = fx.spans.length;
   }
   const { service } = createAggregator({
-    ...process.env, MPLP_TOPIC_VALIDATED: topics[0], MPLP_TOPIC_METRICS: topics[1], MPLP_TOPIC_ALERTS: topics[2], MPLP_LOG_LEVEL: 'warn',
-    MPLP_AGGREGATOR_GROUP_ID: id, MPLP_AGGREGATOR_PARTIALS_TOPIC: `${id}.partials`, MPLP_AGGREGATOR_ALLOWED_LATENESS: '2s',
-    MPLP_AGGREGATOR_IDLE_TIMEOUT: '1s', MPLP_AGGREGATOR_UPSTREAM_GROUP: '', MPLP_AGGREGATOR_HEARTBEAT_INTERVAL: '200ms', MPLP_AGGREGATOR_HTTP_PORT: '0',
+    ...process.env,
+    MPLP_TOPIC_VALIDATED: topics[0],
+    MPLP_TOPIC_METRICS: topics[1],
+    MPLP_TOPIC_ALERTS: topics[2],
+    MPLP_LOG_LEVEL: 'warn',
+    MPLP_AGGREGATOR_GROUP_ID: id,
+    MPLP_AGGREGATOR_PARTIALS_TOPIC: `${id}.partials`,
+    MPLP_AGGREGATOR_ALLOWED_LATENESS: '2s',
+    MPLP_AGGREGATOR_IDLE_TIMEOUT: '1s',
+    MPLP_AGGREGATOR_UPSTREAM_GROUP: '',
+    MPLP_AGGREGATOR_HEARTBEAT_INTERVAL: '200ms',
+    MPLP_AGGREGATOR_HTTP_PORT: '0',
   });
   const timings: WindowTiming[] = [];
-  service.merger.onPublished = (t) => { timings.push(t); };
+  service.merger.onPublished = (t) => {
+    timings.push(t);
+  };
   await service.start();
   if (live) {
     // The traffic comes from its own process (bench/live-producer.ts), as in production: in this
     // process its span building and GC stalled the aggregator's main thread being measured.
     const child = spawn(process.execPath, [path.join(__dirname, 'live-producer.js'), topics[0], String(LIVE_SECONDS)], {
-      env: { ...process.env, MPLP_BENCH_LIVE_RATE: String(LIVE_RATE), MPLP_BENCH_LIVE_SERIES: String(LIVE_SERIES) }, stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, MPLP_BENCH_LIVE_RATE: String(LIVE_RATE), MPLP_BENCH_LIVE_SERIES: String(LIVE_SERIES) },
+      stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     if (code !== 0) throw new Error(`live producer exited with ${code}`);
     spans = Number(out.trim());
     // Let the last windows close (watermarks advance by the idle timeout).
     const lastEnd = Math.floor(Date.now() / 5000) * 5000;
-    await until(() => timings.some((t) => t.end >= lastEnd), 30_000, `the last live window (${lastEnd}; have ${timings.map((t) => t.end).join(',')})`);
+    await until(
+      () => timings.some((t) => t.end >= lastEnd),
+      30_000,
+      `the last live window (${lastEnd}; have ${timings.map((t) => t.end).join(',')})`,
+    );
   } else {
     const windowsExpected = 4 * 12 + 11; // window ends per partials partition, roughly
     await until(() => timings.length >= windowsExpected, 120_000, 'the backlog windows');
@@ -151,14 +214,24 @@ async function closeToPublish(live: boolean): Promise<Run> {
 
 function report(label: string, r: Run): void {
   const t = r.timings;
-  const stat = (f: (x: WindowTiming) => number) => { const v = t.map(f); return `p50 ${fmt(median(v), 0)} / p99 ${fmt(percentile(v, 99), 0)}`; };
-  console.log(`${label}: ${fmt(r.spans)} spans, ${t.length} window batches; window close -> record acked in mplp.metrics: ${stat((x) => x.publishedAt - x.closableAt)} ms (target p99 < 100 ms)`);
-  console.log(`  stages (ms): close->partials sent ${stat((x) => x.sentAt - x.closableAt)}; sent->merge received ${stat((x) => x.receivedAt - x.sentAt)}; `
-    + `received->window computed ${stat((x) => x.computedAt - x.receivedAt)}; computed->acked ${stat((x) => x.publishedAt - x.computedAt)}`);
+  const stat = (f: (x: WindowTiming) => number) => {
+    const v = t.map(f);
+    return `p50 ${fmt(median(v), 0)} / p99 ${fmt(percentile(v, 99), 0)}`;
+  };
+  console.log(
+    `${label}: ${fmt(r.spans)} spans, ${t.length} window batches; window close -> record acked in mplp.metrics: ${stat((x) => x.publishedAt - x.closableAt)} ms (target p99 < 100 ms)`,
+  );
+  console.log(
+    `  stages (ms): close->partials sent ${stat((x) => x.sentAt - x.closableAt)}; sent->merge received ${stat((x) => x.receivedAt - x.sentAt)}; ` +
+      `received->window computed ${stat((x) => x.computedAt - x.receivedAt)}; computed->acked ${stat((x) => x.publishedAt - x.computedAt)}`,
+  );
 }
 
 async function main() {
-  if (bench.only === 'live') { report(`live (${fmt(LIVE_RATE)} spans/s for ${LIVE_SECONDS} s, ${LIVE_SERIES} series)`, await closeToPublish(true)); return; }
+  if (bench.only === 'live') {
+    report(`live (${fmt(LIVE_RATE)} spans/s for ${LIVE_SECONDS} s, ${LIVE_SERIES} series)`, await closeToPublish(true));
+    return;
+  }
   const fx = makeFixture(SPANS, 4);
   const frames: Buffer[] = [];
   for (let i = 0; i < fx.spans.length; i += PER_MESSAGE) frames.push(SpanBatchCodec.encode(fx.spans.slice(i, i + PER_MESSAGE)));
@@ -170,8 +243,10 @@ async function main() {
     console.log(`threads ${t}: ${fmt(r)} spans/s (speedup ${fmt(r / one, 2)})`);
   }
   const w = windowMergeMicros();
-  console.log(`window at close (pre-merge of 15k values + 6 pieces of 200, 5 percentiles, encode), one thread, median of 7: `
-    + `HdrCounts ${fmt(w.ours, 0)} µs, hdr-histogram-js ${fmt(w.library, 0)} µs (ratio ${fmt(w.library / w.ours, 1)}x)`);
+  console.log(
+    `window at close (pre-merge of 15k values + 6 pieces of 200, 5 percentiles, encode), one thread, median of 7: ` +
+      `HdrCounts ${fmt(w.ours, 0)} µs, hdr-histogram-js ${fmt(w.library, 0)} µs (ratio ${fmt(w.library / w.ours, 1)}x)`,
+  );
   // The pool fixture is not needed any more: it must not sit in the heap of the latency runs.
   frames.length = 0;
   fx.spans.length = 0;
@@ -179,4 +254,10 @@ async function main() {
   report('catch-up (4-minute backlog)', await closeToPublish(false));
 }
 
-main().then(() => process.exit(0), (err) => { console.error(err); process.exit(1); });
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -46,39 +46,79 @@ async function freePort(): Promise<number> {
 /** The configured Alertmanager when it answers, else a private one (stopped at the end). */
 async function alertmanager(): Promise<{ url: string; stop: () => Promise<void> }> {
   const url = loadConfig({ u: notifierSchema.alertmanagerUrl }, process.env).u;
-  if (url && (await fetch(`${url}/-/ready`).then((r) => r.ok, () => false))) return { url, stop: async () => undefined };
+  if (
+    url &&
+    (await fetch(`${url}/-/ready`).then(
+      (r) => r.ok,
+      () => false,
+    ))
+  )
+    return { url, stop: async () => undefined };
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mplp-bench-am-'));
   const env = { ...process.env, MPLP_CLUSTER_DIR: dir, MPLP_ALERTMANAGER_PORT: String(await freePort()) };
   const script = path.resolve(__dirname, '../../scripts/cluster/alertmanager.sh');
   await run('bash', [script, 'start'], { env });
-  return { url: `http://127.0.0.1:${env.MPLP_ALERTMANAGER_PORT}`, stop: async () => { await run('bash', [script, 'stop'], { env }); rmSync(dir, { recursive: true, force: true }); } };
+  return {
+    url: `http://127.0.0.1:${env.MPLP_ALERTMANAGER_PORT}`,
+    stop: async () => {
+      await run('bash', [script, 'stop'], { env });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 type Listed = { annotations: Record<string, string>; updatedAt: string }[];
 
 async function listed(url: string, rule: string): Promise<Listed> {
   const res = await fetch(`${url}/api/v2/alerts?filter=${encodeURIComponent(`rule="${rule}"`)}`);
-  return await res.json() as Listed;
+  return (await res.json()) as Listed;
 }
 
 /** Aggregator → mplp.alerts → notifier → Alertmanager, on live spans: one firing per series. */
-async function wholeChain(amUrl: string, kafka: ReturnType<typeof createKafka>, admin: ReturnType<ReturnType<typeof createKafka>['admin']>): Promise<void> {
+async function wholeChain(
+  amUrl: string,
+  kafka: ReturnType<typeof createKafka>,
+  admin: ReturnType<ReturnType<typeof createKafka>['admin']>,
+): Promise<void> {
   const series = bench.liveSeries;
   const group = uniqueName('bench-chain');
   const [validated, metrics, alerts] = [uniqueName('bench.validated'), uniqueName('bench.metrics'), uniqueName('bench.chain.alerts')];
   const topics = [validated, metrics, alerts, `${group}.partials`, `${group}.state`, `${group}.dlq`];
-  await ensureTopics(admin, [validated, metrics, alerts].map((topic) => ({ topic, numPartitions: 3, replicationFactor: 1 })));
+  await ensureTopics(
+    admin,
+    [validated, metrics, alerts].map((topic) => ({ topic, numPartitions: 3, replicationFactor: 1 })),
+  );
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mplp-bench-rules-'));
   const rule = uniqueName('chain');
-  writeFileSync(path.join(dir, 'rules.json'), JSON.stringify({ rules: [{ id: rule, selector: { service: '*' }, metric: 'count', op: '>=', threshold: 1, for: '0s' }] }));
+  writeFileSync(
+    path.join(dir, 'rules.json'),
+    JSON.stringify({ rules: [{ id: rule, selector: { service: '*' }, metric: 'count', op: '>=', threshold: 1, for: '0s' }] }),
+  );
   const env = {
-    ...process.env, MPLP_TOPIC_VALIDATED: validated, MPLP_TOPIC_METRICS: metrics, MPLP_TOPIC_ALERTS: alerts, MPLP_LOG_LEVEL: 'warn',
-    MPLP_AGGREGATOR_GROUP_ID: group, MPLP_AGGREGATOR_PARTIALS_TOPIC: `${group}.partials`, MPLP_AGGREGATOR_PARTIALS_PARTITIONS: '3',
-    MPLP_AGGREGATOR_ALLOWED_LATENESS: '1s', MPLP_AGGREGATOR_IDLE_TIMEOUT: '1500ms', MPLP_AGGREGATOR_HEARTBEAT_INTERVAL: '300ms',
-    MPLP_AGGREGATOR_HTTP_PORT: '0', MPLP_AGGREGATOR_WORKER_THREADS: '1', MPLP_AGGREGATOR_RULES_FILE: path.join(dir, 'rules.json'),
+    ...process.env,
+    MPLP_TOPIC_VALIDATED: validated,
+    MPLP_TOPIC_METRICS: metrics,
+    MPLP_TOPIC_ALERTS: alerts,
+    MPLP_LOG_LEVEL: 'warn',
+    MPLP_AGGREGATOR_GROUP_ID: group,
+    MPLP_AGGREGATOR_PARTIALS_TOPIC: `${group}.partials`,
+    MPLP_AGGREGATOR_PARTIALS_PARTITIONS: '3',
+    MPLP_AGGREGATOR_ALLOWED_LATENESS: '1s',
+    MPLP_AGGREGATOR_IDLE_TIMEOUT: '1500ms',
+    MPLP_AGGREGATOR_HEARTBEAT_INTERVAL: '300ms',
+    MPLP_AGGREGATOR_HTTP_PORT: '0',
+    MPLP_AGGREGATOR_WORKER_THREADS: '1',
+    MPLP_AGGREGATOR_RULES_FILE: path.join(dir, 'rules.json'),
   };
   const aggregator = createAggregator(env).service;
-  const notifier = createNotifier(env, { groupId: `${group}-notifier`, httpPort: 0, alertmanagerUrl: amUrl, webhookUrls: '', stateTopic: `${group}.state`, dlqTopic: `${group}.dlq` }).service;
+  const notifier = createNotifier(env, {
+    groupId: `${group}-notifier`,
+    httpPort: 0,
+    alertmanagerUrl: amUrl,
+    webhookUrls: '',
+    stateTopic: `${group}.state`,
+    dlqTopic: `${group}.dlq`,
+  }).service;
   await aggregator.start();
   await notifier.start();
   await until(() => notifier.notifier.ready && notifier.notifier.consumer.assigned(alerts).length > 0, 30_000, 'the notifier joined');
@@ -86,21 +126,34 @@ async function wholeChain(amUrl: string, kafka: ReturnType<typeof createKafka>, 
   const reader = kafka.consumer({ groupId: `${group}-reader` });
   await reader.connect();
   await reader.subscribe({ topics: [alerts], fromBeginning: true });
-  await reader.run({ eachMessage: async ({ message }) => { producedAt.set((JSON.parse(message.value!.toString()) as { id: string }).id, Number(message.timestamp)); } });
+  await reader.run({
+    eachMessage: async ({ message }) => {
+      producedAt.set((JSON.parse(message.value!.toString()) as { id: string }).id, Number(message.timestamp));
+    },
+  });
   const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   try {
     const stopAt = Date.now() + 15_000;
     while (Date.now() < stopAt) {
       const tick = Date.now();
-      await produceSpans(producer, validated, Array.from({ length: series }, (_, i) => span(`svc-${i}`, 'GET /x', Date.now(), 5, false)), series);
+      await produceSpans(
+        producer,
+        validated,
+        Array.from({ length: series }, (_, i) => span(`svc-${i}`, 'GET /x', Date.now(), 5, false)),
+        series,
+      );
       await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - tick))));
     }
     let got: Listed = [];
     await until(async () => (got = await listed(amUrl, rule)).length >= series, 60_000, 'a firing alert of every series in Alertmanager');
     const fromEnd = got.map((a) => Date.parse(a.updatedAt) - Date.parse(a.annotations.windowEnd));
-    const fromProduce = got.filter((a) => producedAt.has(a.annotations.alertId)).map((a) => Date.parse(a.updatedAt) - producedAt.get(a.annotations.alertId)!);
-    console.log(`whole chain (aggregator, allowed lateness 1 s → notifier → Alertmanager), ${series} alerts: window end → receipt p50 ${fmt(percentile(fromEnd, 50))} ms, p99 ${fmt(percentile(fromEnd, 99))} ms; record produce → receipt p50 ${fmt(percentile(fromProduce, 50))} ms, p99 ${fmt(percentile(fromProduce, 99))} ms (${fromProduce.length} matched)`);
+    const fromProduce = got
+      .filter((a) => producedAt.has(a.annotations.alertId))
+      .map((a) => Date.parse(a.updatedAt) - producedAt.get(a.annotations.alertId)!);
+    console.log(
+      `whole chain (aggregator, allowed lateness 1 s → notifier → Alertmanager), ${series} alerts: window end → receipt p50 ${fmt(percentile(fromEnd, 50))} ms, p99 ${fmt(percentile(fromEnd, 99))} ms; record produce → receipt p50 ${fmt(percentile(fromProduce, 50))} ms, p99 ${fmt(percentile(fromProduce, 99))} ms (${fromProduce.length} matched)`,
+    );
   } finally {
     await producer.disconnect();
     await reader.disconnect();
@@ -120,7 +173,10 @@ async function main(): Promise<void> {
   const stateTopic = uniqueName('bench.notifier.state');
   const dlqTopic = uniqueName('bench.notifier.dlq');
   await ensureTopics(admin, [{ topic: alerts, numPartitions: shared.topicOtherPartitions, replicationFactor: 1 }]);
-  const { service } = createNotifier({ ...process.env, MPLP_TOPIC_ALERTS: alerts, MPLP_LOG_LEVEL: 'warn' }, { groupId: uniqueName('bench-notifier'), httpPort: 0, alertmanagerUrl: am.url, webhookUrls: '', stateTopic, dlqTopic });
+  const { service } = createNotifier(
+    { ...process.env, MPLP_TOPIC_ALERTS: alerts, MPLP_LOG_LEVEL: 'warn' },
+    { groupId: uniqueName('bench-notifier'), httpPort: 0, alertmanagerUrl: am.url, webhookUrls: '', stateTopic, dlqTopic },
+  );
   await service.start();
   const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
@@ -141,9 +197,13 @@ async function main(): Promise<void> {
       await until(async () => (got = await listed(am.url, rule)).length >= bench.messages, 60_000, 'every alert in Alertmanager');
       const lat = got.map((a) => Date.parse(a.updatedAt) - producedAt.get(a.annotations.alertId)!);
       rounds.push({ p50: percentile(lat, 50), p99: percentile(lat, 99) });
-      console.log(`round ${round}: ${bench.messages} firing alerts at ${RATE}/s; produce → Alertmanager p50 ${fmt(rounds[round - 1].p50)} ms, p99 ${fmt(rounds[round - 1].p99)} ms`);
+      console.log(
+        `round ${round}: ${bench.messages} firing alerts at ${RATE}/s; produce → Alertmanager p50 ${fmt(rounds[round - 1].p50)} ms, p99 ${fmt(rounds[round - 1].p99)} ms`,
+      );
     }
-    console.log(`\nmedian of ${bench.rounds} rounds: produce → Alertmanager receipt p50 ${fmt(median(rounds.map((r) => r.p50)))} ms, p99 ${fmt(median(rounds.map((r) => r.p99)))} ms (target < 2,000, aim < 500)`);
+    console.log(
+      `\nmedian of ${bench.rounds} rounds: produce → Alertmanager receipt p50 ${fmt(median(rounds.map((r) => r.p50)))} ms, p99 ${fmt(median(rounds.map((r) => r.p99)))} ms (target < 2,000, aim < 500)`,
+    );
     await service.stop();
     await wholeChain(am.url, kafka, admin);
   } finally {
@@ -155,4 +215,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(() => process.exit(0), (err) => { console.error(err); process.exit(1); });
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -35,13 +35,31 @@ async function seed(index: string): Promise<void> {
       const start = new Date(startMs).toISOString().replace('Z', `${String(Math.floor(Math.random() * 1e6)).padStart(6, '0')}Z`);
       const end = new Date(startMs + Math.floor(durationNanos / 1e6)).toISOString();
       const err = Math.random() < 0.05;
-      ops.push({ index: { _index: index, _id: traceId + spanId } }, {
-        traceId, spanId, ...(j % 8 ? { parentSpanId: randomBytes(8).toString('hex') } : {}), name: `GET /api/v1/items/${j % 50}`, kind: j % 8 ? 'CLIENT' : 'SERVER',
-        service: `svc-${j % 12}`, startTime: start, endTime: end, durationNanos,
-        status: err ? { code: 'ERROR', message: 'upstream timed out' } : { code: 'OK' },
-        attributes: { 'http.method': 'GET', 'http.status_code': err ? 500 : 200, 'http.url': `https://shop.example.com/api/v1/items/${Math.floor(Math.random() * 1e6)}`, 'user.id': `u${Math.floor(Math.random() * 1e5)}` },
-        resource: { 'service.name': `svc-${j % 12}`, 'host.name': `host-${j % 5}`, 'service.version': '1.4.2' }, scope: { name: 'io.opentelemetry.http', version: '1.30.0' }, events: [], links: [],
-      });
+      ops.push(
+        { index: { _index: index, _id: traceId + spanId } },
+        {
+          traceId,
+          spanId,
+          ...(j % 8 ? { parentSpanId: randomBytes(8).toString('hex') } : {}),
+          name: `GET /api/v1/items/${j % 50}`,
+          kind: j % 8 ? 'CLIENT' : 'SERVER',
+          service: `svc-${j % 12}`,
+          startTime: start,
+          endTime: end,
+          durationNanos,
+          status: err ? { code: 'ERROR', message: 'upstream timed out' } : { code: 'OK' },
+          attributes: {
+            'http.method': 'GET',
+            'http.status_code': err ? 500 : 200,
+            'http.url': `https://shop.example.com/api/v1/items/${Math.floor(Math.random() * 1e6)}`,
+            'user.id': `u${Math.floor(Math.random() * 1e5)}`,
+          },
+          resource: { 'service.name': `svc-${j % 12}`, 'host.name': `host-${j % 5}`, 'service.version': '1.4.2' },
+          scope: { name: 'io.opentelemetry.http', version: '1.30.0' },
+          events: [],
+          links: [],
+        },
+      );
     }
     const r = await es.bulk({ operations: ops as never });
     if (r.errors) throw new Error('seeding failed');
@@ -56,7 +74,13 @@ async function scan(index: string): Promise<number> {
   let after: unknown[] | undefined;
   let n = 0;
   for (;;) {
-    const r = await es.search({ size: 2000, pit: { id: pit.id, keep_alive: '2m' }, sort: [{ _shard_doc: 'asc' }] as never, track_total_hits: false, ...(after ? { search_after: after as never } : {}) });
+    const r = await es.search({
+      size: 2000,
+      pit: { id: pit.id, keep_alive: '2m' },
+      sort: [{ _shard_doc: 'asc' }] as never,
+      track_total_hits: false,
+      ...(after ? { search_after: after as never } : {}),
+    });
     n += r.hits.hits.length;
     if (r.hits.hits.length < 2000) break;
     after = r.hits.hits[r.hits.hits.length - 1].sort as unknown[];
@@ -71,7 +95,12 @@ async function bulkFromMemory(source: string, target: string): Promise<number> {
   const docs: { _id: string; _source: unknown }[] = [];
   let after: unknown[] | undefined;
   for (;;) {
-    const r = await es.search({ index: source, size: 5000, sort: [{ _doc: 'asc' }] as never, ...(after ? { search_after: after as never } : {}) });
+    const r = await es.search({
+      index: source,
+      size: 5000,
+      sort: [{ _doc: 'asc' }] as never,
+      ...(after ? { search_after: after as never } : {}),
+    });
     for (const h of r.hits.hits) docs.push({ _id: h._id!, _source: h._source });
     if (r.hits.hits.length < 5000) break;
     after = r.hits.hits[r.hits.hits.length - 1].sort as unknown[];
@@ -92,7 +121,13 @@ async function bulkFromMemory(source: string, target: string): Promise<number> {
 
 async function main(): Promise<void> {
   console.log(`bench:archiver — ${fmt(N)} span documents, ${ROUNDS} rounds`);
-  const arch: number[] = [], archMB: number[] = [], rest: number[] = [], restMB: number[] = [], ratio: number[] = [], scanCeil: number[] = [], bulkCeil: number[] = [];
+  const arch: number[] = [],
+    archMB: number[] = [],
+    rest: number[] = [],
+    restMB: number[] = [],
+    ratio: number[] = [],
+    scanCeil: number[] = [],
+    bulkCeil: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     const prefix = uniqueName('bench-arch');
     await ensureIndexTemplates(es, prefix);
@@ -110,8 +145,10 @@ async function main(): Promise<void> {
     const restSecs = (performance.now() - t) / 1000;
     bulkCeil.push(await bulkFromMemory(index, `${prefix}-ceiling`));
     const compressed = m.parts.reduce((n, p) => n + p.bytes, 0);
-    arch.push(N / archSecs); archMB.push(m.uncompressedBytes / 1048576 / archSecs);
-    rest.push(N / restSecs); restMB.push(m.uncompressedBytes / 1048576 / restSecs);
+    arch.push(N / archSecs);
+    archMB.push(m.uncompressedBytes / 1048576 / archSecs);
+    rest.push(N / restSecs);
+    restMB.push(m.uncompressedBytes / 1048576 / restSecs);
     ratio.push(m.uncompressedBytes / compressed);
     await es.indices.delete({ index: `${prefix}-*` }).catch(() => undefined);
     await es.indices.deleteIndexTemplate({ name: `${prefix}-*` }).catch(() => undefined);
@@ -119,10 +156,20 @@ async function main(): Promise<void> {
     await parts.close();
   }
   console.log(`archive: ${fmt(median(arch))} docs/s, ${fmt(median(archMB), 1)} MB/s of NDJSON (export + lz4 + upload + verify + delete)`);
-  console.log(`  ceiling (bare point-in-time scan): ${fmt(median(scanCeil))} docs/s; archive = ${fmt(median(arch) / median(scanCeil), 2)} of it`);
+  console.log(
+    `  ceiling (bare point-in-time scan): ${fmt(median(scanCeil))} docs/s; archive = ${fmt(median(arch) / median(scanCeil), 2)} of it`,
+  );
   console.log(`restore: ${fmt(median(rest))} docs/s, ${fmt(median(restMB), 1)} MB/s of NDJSON (download + sha256 + lz4 + bulk + count)`);
-  console.log(`  ceiling (bulk from memory, same batches): ${fmt(median(bulkCeil))} docs/s; restore = ${fmt(median(rest) / median(bulkCeil), 2)} of it`);
+  console.log(
+    `  ceiling (bulk from memory, same batches): ${fmt(median(bulkCeil))} docs/s; restore = ${fmt(median(rest) / median(bulkCeil), 2)} of it`,
+  );
   console.log(`compression: NDJSON / lz4 parts = ${fmt(median(ratio), 2)}`);
 }
 
-main().then(() => process.exit(0), (err) => { console.error(err); process.exit(1); });
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -24,14 +24,18 @@ const ROUNDS = bench.rounds;
 const shared = loadConfig(sharedSchema, process.env);
 const kafka = createKafka(shared, 'bench');
 type ProducerKind = 'librdkafka' | 'kafkajs';
-const PRODUCERS = (bench.producers ? bench.producers.split(',') : (loadLibrdkafka().module ? ['librdkafka', 'kafkajs'] : ['kafkajs'])) as ProducerKind[];
+const PRODUCERS = (
+  bench.producers ? bench.producers.split(',') : loadLibrdkafka().module ? ['librdkafka', 'kafkajs'] : ['kafkajs']
+) as ProducerKind[];
 
 async function prepare(encoding: 'protobuf' | 'json'): Promise<{ topic: string; spans: number }> {
   const topic = uniqueName('bench.raw');
-  const admin = kafka.admin(); await admin.connect();
+  const admin = kafka.admin();
+  await admin.connect();
   await ensureTopics(admin, [{ topic, numPartitions: 6, replicationFactor: 1 }]);
   await admin.disconnect();
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner }); await producer.connect();
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
   const gen = new TraceGenerator({ errorRate: 0.02 });
   let spans = 0;
   for (let i = 0; i < MESSAGES; i += 100) {
@@ -49,17 +53,39 @@ async function prepare(encoding: 'protobuf' | 'json'): Promise<{ topic: string; 
 
 async function runIngest(raw: string, spans: number, producer: ProducerKind) {
   const [validated, dlq] = [uniqueName('bench.validated'), uniqueName('bench.dlq')];
-  const admin = kafka.admin(); await admin.connect();
-  await ensureTopics(admin, [validated, dlq].map((topic) => ({ topic, numPartitions: 6, replicationFactor: 1 })));
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(
+    admin,
+    [validated, dlq].map((topic) => ({ topic, numPartitions: 6, replicationFactor: 1 })),
+  );
   await admin.disconnect();
   const batches: number[] = [];
   let done = 0;
   let t0 = 0;
-  const { service } = createIngest({ ...process.env, MPLP_TOPIC_RAW: raw, MPLP_TOPIC_VALIDATED: validated, MPLP_TOPIC_DLQ: dlq,
-    MPLP_INGEST_GROUP_ID: uniqueName('bench-ingest'), MPLP_INGEST_HTTP_PORT: '0', MPLP_LOG_LEVEL: 'warn', MPLP_INGEST_PRODUCER: producer }, {},
-  { onBatchCommitted: ({ seconds, spans: n }) => { if (!t0) t0 = performance.now() - seconds * 1000; batches.push(seconds * 1000); done += n; } });
+  const { service } = createIngest(
+    {
+      ...process.env,
+      MPLP_TOPIC_RAW: raw,
+      MPLP_TOPIC_VALIDATED: validated,
+      MPLP_TOPIC_DLQ: dlq,
+      MPLP_INGEST_GROUP_ID: uniqueName('bench-ingest'),
+      MPLP_INGEST_HTTP_PORT: '0',
+      MPLP_LOG_LEVEL: 'warn',
+      MPLP_INGEST_PRODUCER: producer,
+    },
+    {},
+    {
+      onBatchCommitted: ({ seconds, spans: n }) => {
+        if (!t0) t0 = performance.now() - seconds * 1000;
+        batches.push(seconds * 1000);
+        done += n;
+      },
+    },
+  );
   await service.start();
-  if (service.worker.producerKind !== producer) throw new Error(`asked for ${producer}, ingest produces with ${service.worker.producerKind}`);
+  if (service.worker.producerKind !== producer)
+    throw new Error(`asked for ${producer}, ingest produces with ${service.worker.producerKind}`);
   await until(() => done >= spans, 600_000, 'ingest to finish');
   const secs = (performance.now() - t0) / 1000;
   await service.stop();
@@ -69,16 +95,21 @@ async function runIngest(raw: string, spans: number, producer: ProducerKind) {
 /** The ceiling: the same consumer settings, eachBatch, produce the raw bytes on, commit after ack. */
 async function runPassthrough(raw: string, spans: number, kind: ProducerKind) {
   const out = uniqueName('bench.passthrough');
-  const admin = kafka.admin(); await admin.connect();
+  const admin = kafka.admin();
+  await admin.connect();
   await ensureTopics(admin, [{ topic: out, numPartitions: 6, replicationFactor: 1 }]);
   await admin.disconnect();
   const consumer = kafka.consumer({ groupId: uniqueName('bench-pass'), maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 16 * 1024 * 1024 });
   const producer = createOutputProducer(kind, kafka, shared, createLogger({ name: 'bench', level: 'warn' }));
-  await producer.connect(); await consumer.connect();
+  await producer.connect();
+  await consumer.connect();
   await consumer.subscribe({ topic: raw, fromBeginning: true });
-  let messages = 0; let t0 = 0;
+  let messages = 0;
+  let t0 = 0;
   await consumer.run({
-    autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 3,
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: 3,
     eachBatch: async ({ batch, resolveOffset }) => {
       if (!t0) t0 = performance.now();
       await producer.send([{ topic: out, messages: batch.messages.map((m) => ({ key: m.key, value: m.value })) }]);
@@ -90,24 +121,42 @@ async function runPassthrough(raw: string, spans: number, kind: ProducerKind) {
   });
   await until(() => messages >= MESSAGES, 600_000, 'passthrough to finish');
   const secs = (performance.now() - t0) / 1000;
-  await consumer.disconnect(); await producer.disconnect();
+  await consumer.disconnect();
+  await producer.disconnect();
   return { spansPerSec: spans / secs };
 }
 
 async function main(): Promise<void> {
   const rd = loadLibrdkafka().module;
-  console.log(`bench:ingest — ${MESSAGES} messages of 10 traces per encoding, ${ROUNDS} rounds, lz4: ${lz4Implementation()}, node ${process.version}, producers: ${PRODUCERS.join(', ')}${rd ? ` (librdkafka ${rd.librdkafkaVersion})` : ''}`);
+  console.log(
+    `bench:ingest — ${MESSAGES} messages of 10 traces per encoding, ${ROUNDS} rounds, lz4: ${lz4Implementation()}, node ${process.version}, producers: ${PRODUCERS.join(', ')}${rd ? ` (librdkafka ${rd.librdkafkaVersion})` : ''}`,
+  );
   for (const encoding of ['protobuf', 'json'] as const) {
     const { topic, spans } = await prepare(encoding);
     for (const producer of PRODUCERS) {
-      const ing: number[] = [], pass: number[] = [], p50: number[] = [], p99: number[] = [];
+      const ing: number[] = [],
+        pass: number[] = [],
+        p50: number[] = [],
+        p99: number[] = [];
       for (let r = 0; r < ROUNDS; r++) {
-        const a = await runIngest(topic, spans, producer); ing.push(a.spansPerSec); p50.push(a.p50); p99.push(a.p99);
-        const b = await runPassthrough(topic, spans, producer); pass.push(b.spansPerSec);
+        const a = await runIngest(topic, spans, producer);
+        ing.push(a.spansPerSec);
+        p50.push(a.p50);
+        p99.push(a.p99);
+        const b = await runPassthrough(topic, spans, producer);
+        pass.push(b.spansPerSec);
       }
-      console.log(`${encoding.padEnd(9)} ${producer.padEnd(10)} ${fmt(spans)} spans: ingest ${fmt(median(ing))} spans/s (chunk fetched → acknowledged p50 ${fmt(median(p50), 1)} ms, p99 ${fmt(median(p99), 1)} ms) | passthrough ceiling ${fmt(median(pass))} spans/s | ratio ${fmt(median(ing) / median(pass), 2)}`);
+      console.log(
+        `${encoding.padEnd(9)} ${producer.padEnd(10)} ${fmt(spans)} spans: ingest ${fmt(median(ing))} spans/s (chunk fetched → acknowledged p50 ${fmt(median(p50), 1)} ms, p99 ${fmt(median(p99), 1)} ms) | passthrough ceiling ${fmt(median(pass))} spans/s | ratio ${fmt(median(ing) / median(pass), 2)}`,
+      );
     }
   }
 }
 
-main().then(() => process.exit(0), (err) => { console.error(err); process.exit(1); });
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -21,7 +21,7 @@ async function main(): Promise<void> {
     const tickStart = Date.now();
     const batch: NormalizedSpan[] = [];
     for (let k = 0; k < rate / 20; k++, i++) {
-      batch.push(span(`svc-${i % 10}`, `op-${(i >> 3) % (series / 10)}`, Date.now(), 1 + (i * 7919) % 500, i % 13 === 0));
+      batch.push(span(`svc-${i % 10}`, `op-${(i >> 3) % (series / 10)}`, Date.now(), 1 + ((i * 7919) % 500), i % 13 === 0));
     }
     await produceSpans(producer, topic, batch, 200);
     spans += batch.length;
@@ -31,4 +31,10 @@ async function main(): Promise<void> {
   process.stdout.write(`${spans}\n`);
 }
 
-main().then(() => process.exit(0), (err) => { console.error(err); process.exit(1); });
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -45,37 +45,63 @@ async function drive(bodies: Buffer[], send: Send): Promise<{ lat: number[]; sec
   const lat: number[] = [];
   let next = 0;
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (next < bodies.length) {
-      const body = bodies[next++];
-      const s = performance.now();
-      await send(body);
-      lat.push(performance.now() - s);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < bodies.length) {
+        const body = bodies[next++];
+        const s = performance.now();
+        await send(body);
+        lat.push(performance.now() - s);
+      }
+    }),
+  );
   return { lat, seconds: (performance.now() - t0) / 1000 };
 }
 
 function httpSender(port: number): Send {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-  return (body) => new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: '/v1/traces', method: 'POST', agent, headers: { 'content-type': 'application/x-protobuf', 'content-length': body.length } }, (res) => {
-      res.resume();
-      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`receiver answered ${res.statusCode}`))));
+  return (body) =>
+    new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/v1/traces',
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/x-protobuf', 'content-length': body.length },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`receiver answered ${res.statusCode}`))));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
     });
-    req.on('error', reject);
-    req.end(body);
-  });
 }
 
 function grpcSender(client: grpc.Client): Send {
-  return (body) => new Promise((resolve, reject) => {
-    client.makeUnaryRequest(TRACE_SERVICE.Export.path, (b: Buffer) => b, (b: Buffer) => b, body, new grpc.Metadata(), (err) => (err ? reject(err) : resolve()));
-  });
+  return (body) =>
+    new Promise((resolve, reject) => {
+      client.makeUnaryRequest(
+        TRACE_SERVICE.Export.path,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        body,
+        new grpc.Metadata(),
+        (err) => (err ? reject(err) : resolve()),
+      );
+    });
 }
 
 async function kafkaSender(k: Kafka, topic: string, split: boolean): Promise<{ send: Send; close: () => Promise<void> }> {
-  const producer = k.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = k.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
   await producer.connect();
   return {
     send: async (body) => {
@@ -93,7 +119,14 @@ async function main() {
   const admin = kafka.admin();
   await admin.connect();
   await ensureTopics(admin, [{ topic, numPartitions: 6, replicationFactor: 1 }]);
-  const { service } = createReceiver({ ...process.env, MPLP_TOPIC_RAW: topic, MPLP_RECEIVER_HTTP_PORT: '0', MPLP_RECEIVER_GRPC_PORT: '0', MPLP_RECEIVER_OPS_PORT: '0', MPLP_LOG_LEVEL: 'warn' });
+  const { service } = createReceiver({
+    ...process.env,
+    MPLP_TOPIC_RAW: topic,
+    MPLP_RECEIVER_HTTP_PORT: '0',
+    MPLP_RECEIVER_GRPC_PORT: '0',
+    MPLP_RECEIVER_OPS_PORT: '0',
+    MPLP_LOG_LEVEL: 'warn',
+  });
   await service.start();
   const ports = service.ports();
   const client = new grpc.Client(`127.0.0.1:${ports.grpc}`, grpc.credentials.createInsecure());
@@ -116,14 +149,18 @@ async function main() {
           await drive(bodies.slice(0, CONCURRENCY * 2), send); // warm-up: connections, JIT
           const { lat, seconds } = await drive(bodies, send);
           const r = results.get(name) ?? { rps: [], p50: [], p99: [] };
-          r.rps.push(bodies.length / seconds); r.p50.push(percentile(lat, 50)); r.p99.push(percentile(lat, 99));
+          r.rps.push(bodies.length / seconds);
+          r.p50.push(percentile(lat, 50));
+          r.p99.push(percentile(lat, 99));
           results.set(name, r);
         }
       }
       const ceiling = median(results.get('ceiling: Kafka direct, split')!.rps);
       for (const [name, r] of results) {
         const rps = median(r.rps);
-        rows.push(`| ${spans} | ${name} | ${fmt(rps)} | ${fmt(rps * spans)} | ${fmt(median(r.p50), 1)} | ${fmt(median(r.p99), 1)} | ${fmt(rps / ceiling, 2)} |`);
+        rows.push(
+          `| ${spans} | ${name} | ${fmt(rps)} | ${fmt(rps * spans)} | ${fmt(median(r.p50), 1)} | ${fmt(median(r.p99), 1)} | ${fmt(rps / ceiling, 2)} |`,
+        );
       }
     }
   } finally {
@@ -140,4 +177,10 @@ async function main() {
   for (const r of rows) console.log(r);
 }
 
-main().then(() => process.exit(0), (err) => { console.error(err); process.exit(1); });
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -5,14 +5,22 @@
  */
 import { ConfigError, loadProcessConfig, setting } from '../shared/src';
 
-export interface BenchDefaults { rounds: number; docs?: number; messages?: number }
+export interface BenchDefaults {
+  rounds: number;
+  docs?: number;
+  messages?: number;
+}
 
 export function benchSchema(d: BenchDefaults) {
   return {
     rounds: setting.int('MPLP_BENCH_ROUNDS', d.rounds, 'rounds of each measurement; the bench reports medians', { min: 1, max: 100 }),
     docs: setting.int('MPLP_BENCH_DOCS', d.docs ?? 0, 'documents per round (indexer, archiver benches)', { min: 0 }),
     messages: setting.int('MPLP_BENCH_MESSAGES', d.messages ?? 0, 'OTLP requests per round (ingest bench)', { min: 0 }),
-    producers: setting.string('MPLP_BENCH_PRODUCERS', '', "ingest bench: output producers to measure, comma separated ('librdkafka', 'kafkajs'; empty = every one installed)"),
+    producers: setting.string(
+      'MPLP_BENCH_PRODUCERS',
+      '',
+      "ingest bench: output producers to measure, comma separated ('librdkafka', 'kafkajs'; empty = every one installed)",
+    ),
     only: setting.string('MPLP_BENCH_ONLY', '', "aggregator bench: 'live' runs only the live close->publish measurement"),
     liveRate: setting.int('MPLP_BENCH_LIVE_RATE', 10_000, 'aggregator live bench: spans/s produced', { min: 1 }),
     liveSeconds: setting.int('MPLP_BENCH_LIVE_SECONDS', 120, 'aggregator live bench: seconds of traffic', { min: 1 }),

@@ -42,10 +42,18 @@ async function main(): Promise<void> {
   const ms = performance.now() - started;
   gc();
   const after = process.memoryUsage();
-  console.log(JSON.stringify({
-    records: count, cap, handlerSees: batch.messages.length, decodeMs: Math.round(ms),
-    heapMB: MB(after.heapUsed - before.heapUsed), rssMB: MB(after.rss - before.rss), peakRssMB: MB(process.resourceUsage().maxRSS * 1024), baselineRssMB: MB(before.rss),
-  }));
+  console.log(
+    JSON.stringify({
+      records: count,
+      cap,
+      handlerSees: batch.messages.length,
+      decodeMs: Math.round(ms),
+      heapMB: MB(after.heapUsed - before.heapUsed),
+      rssMB: MB(after.rss - before.rss),
+      peakRssMB: MB(process.resourceUsage().maxRSS * 1024),
+      baselineRssMB: MB(before.rss),
+    }),
+  );
 }
 
 void main();

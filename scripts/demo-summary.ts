@@ -6,8 +6,8 @@ import { createElasticsearch, createKafka, loadProcessConfig, setting } from '..
 
 /** Read by scripts/start.sh; declared here so the unknown-setting check knows them. */
 export const demoSchema = {
-  seconds: setting.int('MPLP_DEMO_SECONDS', 60, "seconds of demo traffic in npm start (0 = until Ctrl-C)", { min: 0 }),
-  rate: setting.int('MPLP_DEMO_RATE', 2000, "demo traffic in spans per second", { min: 1 }),
+  seconds: setting.int('MPLP_DEMO_SECONDS', 60, 'seconds of demo traffic in npm start (0 = until Ctrl-C)', { min: 0 }),
+  rate: setting.int('MPLP_DEMO_RATE', 2000, 'demo traffic in spans per second', { min: 1 }),
 };
 
 async function topicTotals(cfg: ReturnType<typeof loadProcessConfig>['shared']): Promise<Record<string, number>> {
@@ -29,7 +29,11 @@ async function main(): Promise<void> {
   const { shared: cfg } = loadProcessConfig(process.env, 'MPLP_DEMO_', demoSchema);
   const es = createElasticsearch(cfg);
   const count = async (family: string) => {
-    try { return (await es.count({ index: `${cfg.indexPrefix}-${family}-*`, allow_no_indices: true } as never)).count; } catch { return 0; }
+    try {
+      return (await es.count({ index: `${cfg.indexPrefix}-${family}-*`, allow_no_indices: true } as never)).count;
+    } catch {
+      return 0;
+    }
   };
   let last = -1;
   const deadline = Date.now() + 30_000;
@@ -55,4 +59,8 @@ async function main(): Promise<void> {
   await es.close();
 }
 
-if (require.main === module) main().catch((err) => { console.error(`demo-summary: ${(err as Error).message}`); process.exit(1); });
+if (require.main === module)
+  main().catch((err) => {
+    console.error(`demo-summary: ${(err as Error).message}`);
+    process.exit(1);
+  });

@@ -12,7 +12,9 @@ import { createRegistry, loadProcessConfig, Schema } from '../shared/src';
 /** Names the OpenTelemetry Collector's spanmetrics connector exports (namespace traces.span.metrics, histogram unit s), and Prometheus's own `up`. */
 export const EXTERNAL_METRICS = [
   'traces_span_metrics_calls_total',
-  'traces_span_metrics_duration_seconds_bucket', 'traces_span_metrics_duration_seconds_sum', 'traces_span_metrics_duration_seconds_count',
+  'traces_span_metrics_duration_seconds_bucket',
+  'traces_span_metrics_duration_seconds_sum',
+  'traces_span_metrics_duration_seconds_count',
   'up',
 ];
 
@@ -21,10 +23,13 @@ const SERIES_SUFFIXES: Record<string, string[]> = { histogram: ['_bucket', '_sum
 /** Every metric name (with a histogram's series suffixes) registered in the TypeScript sources under root, plus the Node process metrics every worker's registry has. */
 export async function registeredMetricNames(root: string): Promise<Set<string>> {
   const names = new Set<string>();
-  const add = (name: string, type: string) => { for (const s of SERIES_SUFFIXES[type] ?? ['']) names.add(name + s); };
+  const add = (name: string, type: string) => {
+    for (const s of SERIES_SUFFIXES[type] ?? ['']) names.add(name + s);
+  };
   for (const file of sourceFiles(root)) {
     const text = fs.readFileSync(file, 'utf8');
-    for (const m of text.matchAll(/new\s+(Counter|Gauge|Histogram|Summary)\s*(?:<[^>]*>)?\(\s*\{\s*name:\s*['"`](mplp_\w+)['"`]/g)) add(m[2], m[1].toLowerCase());
+    for (const m of text.matchAll(/new\s+(Counter|Gauge|Histogram|Summary)\s*(?:<[^>]*>)?\(\s*\{\s*name:\s*['"`](mplp_\w+)['"`]/g))
+      add(m[2], m[1].toLowerCase());
   }
   for (const m of await createRegistry().getMetricsAsJSON()) add(m.name, String(m.type));
   return names;
@@ -46,7 +51,21 @@ function sourceFiles(root: string): string[] {
   return out;
 }
 
-const PROMQL_WORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'offset', 'and', 'or', 'unless', 'inf', 'nan']);
+const PROMQL_WORDS = new Set([
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'bool',
+  'offset',
+  'and',
+  'or',
+  'unless',
+  'inf',
+  'nan',
+]);
 
 /** Metric names a PromQL expression selects: identifiers outside label matchers, strings, ranges and grouping clauses that are not called as functions. */
 export function promqlMetricNames(expr: string): string[] {
@@ -79,10 +98,18 @@ export function unbalancedBracket(expr: string): string | undefined {
   return stack.length > 0 ? `an unclosed "${stack[stack.length - 1]}"` : undefined;
 }
 
-interface Panel { title?: string; type?: string; targets?: { expr?: string }[]; panels?: Panel[] }
+interface Panel {
+  title?: string;
+  type?: string;
+  targets?: { expr?: string }[];
+  panels?: Panel[];
+}
 
 /** Problems of a Grafana dashboard: panels without queries, queries naming no metric or an unknown one, variables querying unknown metrics. */
-export function dashboardProblems(dashboard: { panels?: Panel[]; templating?: { list?: { name: string; query?: unknown }[] } }, known: Set<string>): string[] {
+export function dashboardProblems(
+  dashboard: { panels?: Panel[]; templating?: { list?: { name: string; query?: unknown }[] } },
+  known: Set<string>,
+): string[] {
   const problems: string[] = [];
   const check = (where: string, expr: string) => {
     const unbalanced = unbalancedBracket(expr);
@@ -129,8 +156,18 @@ const WORKERS = [
   { name: 'aggregator', manifest: 'base/aggregator.yaml', env: 'base/config/aggregator.env', port: 'MPLP_AGGREGATOR_HTTP_PORT' },
   { name: 'indexer', manifest: 'base/indexer.yaml', env: 'base/config/indexer.env', port: 'MPLP_INDEXER_HTTP_PORT' },
   { name: 'archiver', manifest: 'base/archiver.yaml', env: 'base/config/archiver.env', port: 'MPLP_ARCHIVER_HTTP_PORT' },
-  { name: 'receiver', manifest: 'components/receiver/receiver.yaml', env: 'components/receiver/receiver.env', port: 'MPLP_RECEIVER_OPS_PORT' },
-  { name: 'notifier', manifest: 'components/notifier/notifier.yaml', env: 'components/notifier/notifier.env', port: 'MPLP_NOTIFIER_HTTP_PORT' },
+  {
+    name: 'receiver',
+    manifest: 'components/receiver/receiver.yaml',
+    env: 'components/receiver/receiver.env',
+    port: 'MPLP_RECEIVER_OPS_PORT',
+  },
+  {
+    name: 'notifier',
+    manifest: 'components/notifier/notifier.yaml',
+    env: 'components/notifier/notifier.env',
+    port: 'MPLP_NOTIFIER_HTTP_PORT',
+  },
 ];
 
 /** The worker's config schema from its compiled config module (the export named <worker>Schema); undefined if the worker is not in this build. */
@@ -151,11 +188,16 @@ function workerSchema(distRoot: string, worker: string): Schema | undefined {
 export function settingsProblems(deployDir: string, distRoot: string): string[] {
   const problems: string[] = [];
   const shared = readEnvFile(path.join(deployDir, 'base/config/shared.env'));
-  const overlays: Record<string, { shared: Record<string, string>; secrets: Record<string, string> }> = { base: { shared: {}, secrets: {} } };
+  const overlays: Record<string, { shared: Record<string, string>; secrets: Record<string, string> }> = {
+    base: { shared: {}, secrets: {} },
+  };
   const overlayRoot = path.join(deployDir, 'overlays');
   for (const o of fs.existsSync(overlayRoot) ? fs.readdirSync(overlayRoot) : []) {
     const f = (n: string) => path.join(overlayRoot, o, n);
-    overlays[o] = { shared: fs.existsSync(f('shared.env')) ? readEnvFile(f('shared.env')) : {}, secrets: fs.existsSync(f('secrets.env')) ? readEnvFile(f('secrets.env')) : {} };
+    overlays[o] = {
+      shared: fs.existsSync(f('shared.env')) ? readEnvFile(f('shared.env')) : {},
+      secrets: fs.existsSync(f('secrets.env')) ? readEnvFile(f('secrets.env')) : {},
+    };
   }
   for (const w of WORKERS) {
     const schema = workerSchema(distRoot, w.name);
@@ -165,7 +207,11 @@ export function settingsProblems(deployDir: string, distRoot: string): string[] 
     problems.push(...manifestProblems(w.name, manifest, { ...shared, ...own }, w.port));
     if (!schema) continue; // an optional component whose worker is not in this build
     for (const [overlay, o] of Object.entries(overlays)) {
-      const secrets = Object.fromEntries(Object.entries(o.secrets).filter(([k]) => k.startsWith(prefix) || !/^MPLP_(INGEST|AGGREGATOR|INDEXER|ARCHIVER|RECEIVER|NOTIFIER)_/.test(k)));
+      const secrets = Object.fromEntries(
+        Object.entries(o.secrets).filter(
+          ([k]) => k.startsWith(prefix) || !/^MPLP_(INGEST|AGGREGATOR|INDEXER|ARCHIVER|RECEIVER|NOTIFIER)_/.test(k),
+        ),
+      );
       const env = { ...shared, ...o.shared, ...own, ...secrets };
       try {
         loadProcessConfig(env, prefix, schema);
@@ -191,7 +237,8 @@ function manifestProblems(worker: string, manifest: string, env: Record<string, 
     if (env[m[2]] === undefined) problems.push(`${worker}: KEDA reads ${m[1]} from ${m[2]}, which its ConfigMaps do not set`);
   }
   const merge = /consumerGroup:\s*(\S+-merge)\b/.exec(manifest)?.[1];
-  if (merge && merge !== `${env.MPLP_AGGREGATOR_GROUP_ID}-merge`) problems.push(`${worker}: KEDA watches group ${merge}, the merge stage's group is ${env.MPLP_AGGREGATOR_GROUP_ID}-merge`);
+  if (merge && merge !== `${env.MPLP_AGGREGATOR_GROUP_ID}-merge`)
+    problems.push(`${worker}: KEDA watches group ${merge}, the merge stage's group is ${env.MPLP_AGGREGATOR_GROUP_ID}-merge`);
   return problems;
 }
 
@@ -209,4 +256,8 @@ async function main(): Promise<void> {
   console.log(`validate-deploy: dashboard queries and worker settings ok (${known.size} metric names known)`);
 }
 
-if (require.main === module) void main().catch((err) => { console.error(`validate-deploy: ${(err as Error).message}`); process.exit(1); });
+if (require.main === module)
+  void main().catch((err) => {
+    console.error(`validate-deploy: ${(err as Error).message}`);
+    process.exit(1);
+  });

@@ -4,8 +4,20 @@
  */
 import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
 import {
-  ConfigError, createElasticsearch, createKafka, createLogger, createS3, ensureIndexTemplates, ensureTopics,
-  loadProcessConfig, pipelineTopics, retry, classifyKafkaError, classifyElasticsearchError, classifyS3Error, SharedConfig,
+  ConfigError,
+  createElasticsearch,
+  createKafka,
+  createLogger,
+  createS3,
+  ensureIndexTemplates,
+  ensureTopics,
+  loadProcessConfig,
+  pipelineTopics,
+  retry,
+  classifyKafkaError,
+  classifyElasticsearchError,
+  classifyS3Error,
+  SharedConfig,
 } from '../shared/src';
 import type { S3Client } from '@aws-sdk/client-s3';
 
@@ -31,15 +43,23 @@ export async function setupPipeline(cfg: SharedConfig, log = createLogger({ name
   const kafka = createKafka(cfg, 'setup', log);
   const admin = kafka.admin();
   try {
-    const created = await retry(async () => { await admin.connect(); return ensureTopics(admin, pipelineTopics(cfg)); },
-      { ...opts, classify: (e) => classifyKafkaError(e, 'create topics') });
+    const created = await retry(
+      async () => {
+        await admin.connect();
+        return ensureTopics(admin, pipelineTopics(cfg));
+      },
+      { ...opts, classify: (e) => classifyKafkaError(e, 'create topics') },
+    );
     log.info({ created }, 'kafka topics ready');
   } finally {
     await admin.disconnect();
   }
   const es = createElasticsearch(cfg);
   try {
-    const templates = await retry(() => ensureIndexTemplates(es, cfg.indexPrefix, { shards: cfg.indexShards, replicas: cfg.indexReplicas }), { ...opts, classify: (e) => classifyElasticsearchError(e) });
+    const templates = await retry(
+      () => ensureIndexTemplates(es, cfg.indexPrefix, { shards: cfg.indexShards, replicas: cfg.indexReplicas }),
+      { ...opts, classify: (e) => classifyElasticsearchError(e) },
+    );
     log.info({ templates }, 'elasticsearch index templates installed');
   } finally {
     await es.close();
@@ -58,11 +78,17 @@ if (require.main === module) {
   try {
     cfg = loadProcessConfig(process.env, 'MPLP_SETUP_', {}).shared;
   } catch (err) {
-    if (err instanceof ConfigError) { process.stderr.write(`setup: invalid setting ${err.message}\n`); process.exit(2); }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`setup: invalid setting ${err.message}\n`);
+      process.exit(2);
+    }
     throw err;
   }
-  setupPipeline(cfg).then(() => process.exit(0), (err) => {
-    process.stderr.write(`setup: ${(err as Error).message}\n`);
-    process.exit(1);
-  });
+  setupPipeline(cfg).then(
+    () => process.exit(0),
+    (err) => {
+      process.stderr.write(`setup: ${(err as Error).message}\n`);
+      process.exit(1);
+    },
+  );
 }

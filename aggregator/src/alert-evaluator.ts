@@ -29,7 +29,14 @@ export interface AlertEntry {
  * with the window's records and alert changes, in chunks of SNAPSHOT_CHUNK entries (`seq` from 0,
  * `last` on the final one) so no message nears the topic's size limit.
  */
-export interface AlertSnapshotMessage { t: 'a'; end: number; seq: number; last: boolean; alerts: AlertEntry[]; baselines?: Baseline[] }
+export interface AlertSnapshotMessage {
+  t: 'a';
+  end: number;
+  seq: number;
+  last: boolean;
+  alerts: AlertEntry[];
+  baselines?: Baseline[];
+}
 export const SNAPSHOT_CHUNK = 500;
 
 /**
@@ -47,7 +54,9 @@ export class AlertStates {
   private snapshotHeld = false;
   private restoring?: { end: number; next: number; entries: AlertEntry[]; baselines: Baseline[] };
 
-  static key(ruleId: string, seriesKey: string): string { return `${ruleId}\u0000${seriesKey}`; }
+  static key(ruleId: string, seriesKey: string): string {
+    return `${ruleId}\u0000${seriesKey}`;
+  }
 
   /**
    * Takes in a snapshot chunk read from the partials topic. A complete snapshot newer than what
@@ -57,7 +66,10 @@ export class AlertStates {
     if (m.end <= this.through) return;
     if (m.seq === 0) this.restoring = { end: m.end, next: 0, entries: [], baselines: [] };
     const r = this.restoring;
-    if (!r || r.end !== m.end || r.next !== m.seq) { this.restoring = undefined; return; } // a torn snapshot: keep the previous one
+    if (!r || r.end !== m.end || r.next !== m.seq) {
+      this.restoring = undefined;
+      return;
+    } // a torn snapshot: keep the previous one
     r.entries.push(...m.alerts);
     if (m.baselines) r.baselines.push(...m.baselines);
     r.next++;
@@ -71,7 +83,9 @@ export class AlertStates {
     this.snapshotHeld = r.entries.length + r.baselines.length > 0;
   }
 
-  get size(): number { return this.entries.size + this.baselines.size; }
+  get size(): number {
+    return this.entries.size + this.baselines.size;
+  }
 
   /** The snapshot to write after window `end`: none when empty and the last one written was empty too. */
   snapshot(end: number): AlertSnapshotMessage[] {
@@ -99,7 +113,16 @@ function metricValue(r: WindowRecord, path: string): number {
 }
 
 function holds(v: number, op: string, t: number): boolean {
-  switch (op) { case '>': return v > t; case '>=': return v >= t; case '<': return v < t; default: return v <= t; }
+  switch (op) {
+    case '>':
+      return v > t;
+    case '>=':
+      return v >= t;
+    case '<':
+      return v < t;
+    default:
+      return v <= t;
+  }
 }
 
 /**
@@ -124,7 +147,12 @@ export class AlertEvaluator {
   private threshold(rule: ThresholdRule, r: WindowRecord, states: AlertStates, now: number): AlertChange | undefined {
     const value = metricValue(r, rule.metric);
     return step(states, rule, r, value, holds(value, rule.op, rule.threshold), (breach) => ({
-      ...changeBase(rule.id, r, breach, now), metric: rule.metric, comparison: rule.op, value, threshold: rule.threshold, forSeconds: rule.forMs / 1000,
+      ...changeBase(rule.id, r, breach, now),
+      metric: rule.metric,
+      comparison: rule.op,
+      value,
+      threshold: rule.threshold,
+      forSeconds: rule.forMs / 1000,
     }));
   }
 
@@ -141,14 +169,27 @@ export class AlertEvaluator {
     const j: Judgement = judge(rule, b, value, r.count);
     const baselineWindows = b?.n ?? 0;
     if (r.count >= rule.minCount && Number.isFinite(value)) {
-      if (!b) { b = { ruleId: rule.id, seriesKey: r.seriesKey, metric: rule.metric, n: 0, mean: 0, variance: 0 }; states.baselines.set(k, b); }
+      if (!b) {
+        b = { ruleId: rule.id, seriesKey: r.seriesKey, metric: rule.metric, n: 0, mean: 0, variance: 0 };
+        states.baselines.set(k, b);
+      }
       learn(rule, b, value);
     }
     return step(states, rule, r, value, j.breach, (breach) => ({
-      ...changeBase(rule.id, r, breach, now), metric: rule.metric, comparison: j.comparison, value, threshold: round6(j.threshold), forSeconds: rule.forMs / 1000,
+      ...changeBase(rule.id, r, breach, now),
+      metric: rule.metric,
+      comparison: j.comparison,
+      value,
+      threshold: round6(j.threshold),
+      forSeconds: rule.forMs / 1000,
       type: 'anomaly',
       anomaly: {
-        measure: rule.metric, baseline: round6(j.mean), stddev: round6(j.stddev), deviation: round6(j.deviation), k: rule.k, baselineWindows,
+        measure: rule.metric,
+        baseline: round6(j.mean),
+        stddev: round6(j.stddev),
+        deviation: round6(j.deviation),
+        k: rule.k,
+        baselineWindows,
         ...(r.exemplars?.length ? { exemplarTraceId: r.exemplars[0].traceId } : {}),
       },
     }));
@@ -159,7 +200,13 @@ export class AlertEvaluator {
    * windows (`alive` says no) and of rules no longer defined; a firing one gets its `resolved`
    * (with the reason), since no window will ever resolve it.
    */
-  expire(rules: readonly AlertRule[], states: AlertStates, end: number, alive: (seriesKey: string) => boolean, now = Date.now()): AlertChange[] {
+  expire(
+    rules: readonly AlertRule[],
+    states: AlertStates,
+    end: number,
+    alive: (seriesKey: string) => boolean,
+    now = Date.now(),
+  ): AlertChange[] {
     const out: AlertChange[] = [];
     const ruleIds = new Set(rules.map((r) => r.id));
     for (const [k, b] of states.baselines) if (!ruleIds.has(b.ruleId) || !alive(b.seriesKey)) states.baselines.delete(k);
@@ -170,8 +217,13 @@ export class AlertEvaluator {
       if (!st.firing || !st.fired) continue;
       const windowEnd = new Date(end).toISOString();
       out.push({
-        ...st.fired, id: `${st.ruleId}|${st.seriesKey}|${windowEnd}|resolved`, state: 'resolved', value: st.value,
-        windowEnd, evaluatedAt: new Date(now).toISOString(), reason,
+        ...st.fired,
+        id: `${st.ruleId}|${st.seriesKey}|${windowEnd}|resolved`,
+        state: 'resolved',
+        value: st.value,
+        windowEnd,
+        evaluatedAt: new Date(now).toISOString(),
+        reason,
       });
     }
     return out;
@@ -181,11 +233,14 @@ export class AlertEvaluator {
 const round6 = (n: number) => Math.round(n * 1e6) / 1e6;
 
 function changeBase(ruleId: string, r: WindowRecord, firing: boolean, now: number) {
-  const state = firing ? 'firing' as const : 'resolved' as const;
+  const state = firing ? ('firing' as const) : ('resolved' as const);
   return {
-    id: `${ruleId}|${r.seriesKey}|${r.windowEnd}|${state}`, ruleId, state,
+    id: `${ruleId}|${r.seriesKey}|${r.windowEnd}|${state}`,
+    ruleId,
+    state,
     series: { key: r.seriesKey, service: r.service, operation: r.operation, kind: r.kind },
-    windowEnd: r.windowEnd, evaluatedAt: new Date(now).toISOString(),
+    windowEnd: r.windowEnd,
+    evaluatedAt: new Date(now).toISOString(),
   };
 }
 
@@ -195,7 +250,14 @@ function changeBase(ruleId: string, r: WindowRecord, firing: boolean, now: numbe
  * a single noisy window never flips the state (no flapping). `since` marks the first window of
  * a run that disagrees with the current state.
  */
-function step(states: AlertStates, rule: AlertRule, r: WindowRecord, value: number, breach: boolean, change: (firing: boolean) => AlertChange): AlertChange | undefined {
+function step(
+  states: AlertStates,
+  rule: AlertRule,
+  r: WindowRecord,
+  value: number,
+  breach: boolean,
+  change: (firing: boolean) => AlertChange,
+): AlertChange | undefined {
   const end = Date.parse(r.windowEnd);
   const k = AlertStates.key(rule.id, r.seriesKey);
   const st = states.entries.get(k) ?? { ruleId: rule.id, seriesKey: r.seriesKey, firing: false, value };

@@ -9,22 +9,43 @@ import { PANE_MS } from './config';
  */
 export type Comparison = '>' | '>=' | '<' | '<=';
 export type Selector = { service?: string; operation?: string; kind?: string };
-export interface ThresholdRule { type: 'threshold'; id: string; selector: Selector; metric: string; op: Comparison; threshold: number; forMs: number }
+export interface ThresholdRule {
+  type: 'threshold';
+  id: string;
+  selector: Selector;
+  metric: string;
+  op: Comparison;
+  threshold: number;
+  forMs: number;
+}
 /**
  * An anomaly rule (`"type": "anomaly"`): no threshold; the metric is judged against a baseline
  * learned per series (see anomaly.ts). `forMs` = (windows - 1) × 5 s: consecutive windows that
  * must breach to fire, and not breach to resolve.
  */
 export interface AnomalyRule {
-  type: 'anomaly'; id: string; selector: Selector; metric: string; forMs: number;
-  direction: 'up' | 'down' | 'both'; k: number; minCount: number; minDelta: number; minRatio: number; warmup: number; learnWindows: number;
+  type: 'anomaly';
+  id: string;
+  selector: Selector;
+  metric: string;
+  forMs: number;
+  direction: 'up' | 'down' | 'both';
+  k: number;
+  minCount: number;
+  minDelta: number;
+  minRatio: number;
+  warmup: number;
+  learnWindows: number;
 }
 export type AlertRule = ThresholdRule | AnomalyRule;
 
-
 export function parseRules(text: string, file = 'rules file'): AlertRule[] {
   let doc: unknown;
-  try { doc = JSON.parse(text); } catch (err) { throw new ConfigError('MPLP_AGGREGATOR_RULES_FILE', `${file} is not JSON: ${(err as Error).message}`); }
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError('MPLP_AGGREGATOR_RULES_FILE', `${file} is not JSON: ${(err as Error).message}`);
+  }
   const bad = (why: string) => new ConfigError('MPLP_AGGREGATOR_RULES_FILE', `${file}: ${why}`);
   const rules = (doc as { rules?: unknown }).rules;
   if (!Array.isArray(rules)) throw bad('expected an object with a "rules" array');
@@ -40,15 +61,29 @@ export function parseRules(text: string, file = 'rules file'): AlertRule[] {
       if (!['service', 'operation', 'kind'].includes(k)) throw bad(`${at}.selector.${k} is unknown (service, operation, kind)`);
       if (typeof sel[k] !== 'string') throw bad(`${at}.selector.${k} must be a string`);
     }
-    if (r.type !== undefined && r.type !== 'threshold' && r.type !== 'anomaly') throw bad(`${at}.type must be "threshold" (the default) or "anomaly"`);
-    if (typeof r.metric !== 'string' || !/^(count|errorCount|errorRate|ratePerSecond|lateCount|latencyMs\.(min|max|mean|stddev|p50|p90|p95|p99|p999))$/.test(r.metric)) {
-      throw bad(`${at}.metric must be count, errorCount, errorRate, ratePerSecond, lateCount or latencyMs.<min|max|mean|stddev|p50|p90|p95|p99|p999>`);
+    if (r.type !== undefined && r.type !== 'threshold' && r.type !== 'anomaly')
+      throw bad(`${at}.type must be "threshold" (the default) or "anomaly"`);
+    if (
+      typeof r.metric !== 'string' ||
+      !/^(count|errorCount|errorRate|ratePerSecond|lateCount|latencyMs\.(min|max|mean|stddev|p50|p90|p95|p99|p999))$/.test(r.metric)
+    ) {
+      throw bad(
+        `${at}.metric must be count, errorCount, errorRate, ratePerSecond, lateCount or latencyMs.<min|max|mean|stddev|p50|p90|p95|p99|p999>`,
+      );
     }
     if (r.type === 'anomaly') return parseAnomaly(r, at, sel as Selector, bad);
     if (!['>', '>=', '<', '<='].includes(r.op as string)) throw bad(`${at}.op must be one of > >= < <=`);
     if (typeof r.threshold !== 'number' || !Number.isFinite(r.threshold)) throw bad(`${at}.threshold must be a number`);
     const forMs = r.for === undefined ? 0 : parseFor(r.for, at, bad);
-    return { type: 'threshold', id: r.id, selector: sel as Selector, metric: r.metric, op: r.op as Comparison, threshold: r.threshold, forMs };
+    return {
+      type: 'threshold',
+      id: r.id,
+      selector: sel as Selector,
+      metric: r.metric,
+      op: r.op as Comparison,
+      threshold: r.threshold,
+      forMs,
+    };
   });
 }
 
@@ -59,20 +94,41 @@ function parseFor(v: unknown, at: string, bad: (why: string) => Error): number {
 }
 
 /** Defaults of an anomaly rule's optional fields (README "Anomaly rules"). */
-export const ANOMALY_DEFAULTS = { direction: 'up', k: 3, windows: 2, minCount: 30, minDelta: 0, minRatio: 0.2, warmup: 12, learnWindows: 60 } as const;
+export const ANOMALY_DEFAULTS = {
+  direction: 'up',
+  k: 3,
+  windows: 2,
+  minCount: 30,
+  minDelta: 0,
+  minRatio: 0.2,
+  warmup: 12,
+  learnWindows: 60,
+} as const;
 
 function parseAnomaly(r: Record<string, unknown>, at: string, selector: Selector, bad: (why: string) => Error): AnomalyRule {
-  for (const k of ['op', 'threshold', 'for']) if (r[k] !== undefined) throw bad(`${at}.${k} is not used by an anomaly rule (it learns its baseline; use "windows")`);
+  for (const k of ['op', 'threshold', 'for'])
+    if (r[k] !== undefined) throw bad(`${at}.${k} is not used by an anomaly rule (it learns its baseline; use "windows")`);
   const num = (k: keyof typeof ANOMALY_DEFAULTS, min: number, int = false): number => {
     const v = r[k] ?? ANOMALY_DEFAULTS[k];
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || (int && !Number.isInteger(v))) throw bad(`${at}.${k} must be ${int ? 'an integer' : 'a number'} >= ${min}`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || (int && !Number.isInteger(v)))
+      throw bad(`${at}.${k} must be ${int ? 'an integer' : 'a number'} >= ${min}`);
     return v;
   };
   const direction = r.direction ?? ANOMALY_DEFAULTS.direction;
   if (direction !== 'up' && direction !== 'down' && direction !== 'both') throw bad(`${at}.direction must be up, down or both`);
   return {
-    type: 'anomaly', id: r.id as string, selector, metric: r.metric as string, direction, k: num('k', 0), forMs: (num('windows', 1, true) - 1) * PANE_MS,
-    minCount: num('minCount', 0, true), minDelta: num('minDelta', 0), minRatio: num('minRatio', 0), warmup: num('warmup', 1, true), learnWindows: num('learnWindows', 1, true),
+    type: 'anomaly',
+    id: r.id as string,
+    selector,
+    metric: r.metric as string,
+    direction,
+    k: num('k', 0),
+    forMs: (num('windows', 1, true) - 1) * PANE_MS,
+    minCount: num('minCount', 0, true),
+    minDelta: num('minDelta', 0),
+    minRatio: num('minRatio', 0),
+    warmup: num('warmup', 1, true),
+    learnWindows: num('learnWindows', 1, true),
   };
 }
 
@@ -81,9 +137,14 @@ export class RulesFile {
   private rules: AlertRule[] = [];
   private stamp = '';
   private timer?: NodeJS.Timeout;
-  constructor(private readonly path: string, private readonly onResult: (ok: boolean, detail: { rules?: number; err?: Error }) => void) {}
+  constructor(
+    private readonly path: string,
+    private readonly onResult: (ok: boolean, detail: { rules?: number; err?: Error }) => void,
+  ) {}
 
-  get current(): AlertRule[] { return this.rules; }
+  get current(): AlertRule[] {
+    return this.rules;
+  }
 
   /** First load: a bad file stops the process at start. */
   loadInitial(): void {
@@ -100,7 +161,12 @@ export class RulesFile {
 
   check(): void {
     let stamp: string;
-    try { const s = statSync(this.path); stamp = `${s.mtimeMs}:${s.size}`; } catch { return; }
+    try {
+      const s = statSync(this.path);
+      stamp = `${s.mtimeMs}:${s.size}`;
+    } catch {
+      return;
+    }
     if (stamp === this.stamp) return;
     try {
       const text = readFileSync(this.path, 'utf8');
@@ -122,5 +188,7 @@ export class RulesFile {
     }
   }
 
-  stop(): void { clearInterval(this.timer); }
+  stop(): void {
+    clearInterval(this.timer);
+  }
 }

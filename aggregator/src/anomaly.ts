@@ -66,7 +66,12 @@ export function judge(rule: AnomalyRule, b: Baseline | undefined, value: number,
  * shift still becomes the new normal (after roughly learnWindows × ln(shift) / minRatio windows).
  */
 export function learn(rule: AnomalyRule, b: Baseline, value: number): void {
-  if (b.n === 0) { b.mean = value; b.variance = 0; b.n = 1; return; }
+  if (b.n === 0) {
+    b.mean = value;
+    b.variance = 0;
+    b.n = 1;
+    return;
+  }
   const alpha = Math.max(2 / (rule.learnWindows + 1), 1 / (b.n + 1));
   let x = value;
   if (b.n >= rule.warmup) {

@@ -117,11 +117,14 @@ export class HdrCounts {
       let b = raw[pos++];
       let v = b & 0x7f;
       if (b & 0x80) {
-        b = raw[pos++]; v |= (b & 0x7f) << 7;
+        b = raw[pos++];
+        v |= (b & 0x7f) << 7;
         if (b & 0x80) {
-          b = raw[pos++]; v |= (b & 0x7f) << 14;
+          b = raw[pos++];
+          v |= (b & 0x7f) << 14;
           if (b & 0x80) {
-            b = raw[pos++]; v = (v | ((b & 0x7f) << 21)) >>> 0;
+            b = raw[pos++];
+            v = (v | ((b & 0x7f) << 21)) >>> 0;
             let scale = 2 ** 28;
             for (let n = 5; b & 0x80 && n <= 9; n++) {
               b = raw[pos++];
@@ -132,7 +135,10 @@ export class HdrCounts {
         }
       }
       if (pos > end) throw new Error('truncated HDR histogram counts');
-      if (v % 2 === 1) { index += (v + 1) / 2; continue; } // a run of zeros
+      if (v % 2 === 1) {
+        index += (v + 1) / 2;
+        continue;
+      } // a run of zeros
       if (v > 0) {
         if (foreignHalfMag < 0) this.addAt(index, v / 2);
         else this.record(valueAtIndex(index, foreignHalfMag), v / 2);
@@ -188,7 +194,10 @@ export class HdrCounts {
         const c = counts[i++];
         if (c === 0) {
           let zeros = 1;
-          while (i < limit && counts[i] === 0) { zeros++; i++; }
+          while (i < limit && counts[i] === 0) {
+            zeros++;
+            i++;
+          }
           pos = putWord(buf, pos, zeros > 1 ? zeros * 2 - 1 : 0); // zigzag(-zeros), or a single 0
         } else {
           pos = putWord(buf, pos, c * 2);
@@ -263,7 +272,10 @@ export class HdrCounts {
     let smallestUntrackable = this.subBucketCount;
     let buckets = 1;
     while (smallestUntrackable <= value) {
-      if (smallestUntrackable > Number.MAX_SAFE_INTEGER / 2) { buckets++; break; }
+      if (smallestUntrackable > Number.MAX_SAFE_INTEGER / 2) {
+        buckets++;
+        break;
+      }
       smallestUntrackable *= 2;
       buckets++;
     }
@@ -288,16 +300,25 @@ function valueAtIndex(index: number, halfMag: number): number {
   const halfCount = 2 ** halfMag;
   let bucket = Math.floor(index / halfCount) - 1;
   let sub = (index % halfCount) + halfCount;
-  if (bucket < 0) { sub -= halfCount; bucket = 0; }
+  if (bucket < 0) {
+    sub -= halfCount;
+    bucket = 0;
+  }
   return sub * 2 ** bucket;
 }
 
 /** Writes one ZigZag-encoded word (already doubled / negated) as LEB128-64b9B. */
 function putWord(buf: Buffer, pos: number, v: number): number {
   if (v < 0x80000000) {
-    while (v >= 128) { buf[pos++] = (v & 0x7f) | 0x80; v >>>= 7; }
+    while (v >= 128) {
+      buf[pos++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
   } else {
-    for (let n = 1; v >= 128 && n < 9; n++) { buf[pos++] = (v % 128) | 0x80; v = Math.floor(v / 128); }
+    for (let n = 1; v >= 128 && n < 9; n++) {
+      buf[pos++] = (v % 128) | 0x80;
+      v = Math.floor(v / 128);
+    }
   }
   buf[pos++] = v;
   return pos;
@@ -318,7 +339,9 @@ export function isCompressedEncoding(b64: string): boolean {
   return head.length >= 4 && head.readInt32BE(0) === V2_COMPRESSED_COOKIE;
 }
 
-function ulp(x: number): number { return 2 ** (Math.floor(Math.log2(x)) - 52); }
+function ulp(x: number): number {
+  return 2 ** (Math.floor(Math.log2(x)) - 52);
+}
 
 function writeInt64(buf: Buffer, at: number, v: number): void {
   buf.writeInt32BE(Math.floor(v / TWO_POW_32) | 0, at);

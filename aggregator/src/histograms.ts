@@ -11,7 +11,10 @@ const scratch = new Map<number, HdrCounts>();
 /** The thread's empty scratch histogram of `digits` precision, valid until the next call. */
 export function scratchHistogram(digits: number): HdrCounts {
   let h = scratch.get(digits);
-  if (!h) { h = new HdrCounts(digits); scratch.set(digits, h); }
+  if (!h) {
+    h = new HdrCounts(digits);
+    scratch.set(digits, h);
+  }
   return h.reset();
 }
 
@@ -23,4 +26,6 @@ export function mergeEncoded(pieces: readonly string[], digits: number): HdrCoun
 }
 
 /** Nanoseconds to the recorded unit (µs, rounded). */
-export function nanosToMicros(ns: number): number { return Math.round(ns / 1000); }
+export function nanosToMicros(ns: number): number {
+  return Math.round(ns / 1000);
+}

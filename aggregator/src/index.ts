@@ -5,8 +5,18 @@ import type { Admin, Kafka } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import type { Env, Logger, SharedConfig } from '../../shared/src';
 import {
-  ConfigError, createKafka, createLogger, createRegistry, ensureTopics, loadProcessConfig, OpsServer, redactConfig, retry, classifyKafkaError,
-  Service, sharedSchema,
+  ConfigError,
+  createKafka,
+  createLogger,
+  createRegistry,
+  ensureTopics,
+  loadProcessConfig,
+  OpsServer,
+  redactConfig,
+  retry,
+  classifyKafkaError,
+  Service,
+  sharedSchema,
 } from '../../shared/src';
 import { AlertEvaluator } from './alert-evaluator';
 import { RulesFile } from './alert-rules';
@@ -31,7 +41,10 @@ function loadSettings(env: Env, overrides: Partial<AggregatorSettings>) {
   const settings: AggregatorSettings = { ...cfg.own, ...overrides };
   // Past it, one future-stamped span could put the watermark ahead of the clock and make on-time spans late.
   if (settings.maxClockSkewMs > settings.allowedLatenessMs) {
-    throw new ConfigError('MPLP_AGGREGATOR_MAX_CLOCK_SKEW', `${settings.maxClockSkewMs} ms must not exceed MPLP_AGGREGATOR_ALLOWED_LATENESS (${settings.allowedLatenessMs} ms)`);
+    throw new ConfigError(
+      'MPLP_AGGREGATOR_MAX_CLOCK_SKEW',
+      `${settings.maxClockSkewMs} ms must not exceed MPLP_AGGREGATOR_ALLOWED_LATENESS (${settings.allowedLatenessMs} ms)`,
+    );
   }
   return { shared: cfg.shared, settings };
 }
@@ -48,26 +61,72 @@ function loadRules(settings: AggregatorSettings, metrics: AggregatorMetrics, log
 }
 
 /** The two stages with their producers and thread pools. */
-function createStages(shared: SharedConfig, settings: AggregatorSettings, kafka: Kafka, admin: Admin, deps: { metrics: AggregatorMetrics; registry: Registry; rules: RulesFile; logger: Logger }) {
+function createStages(
+  shared: SharedConfig,
+  settings: AggregatorSettings,
+  kafka: Kafka,
+  admin: Admin,
+  deps: { metrics: AggregatorMetrics; registry: Registry; rules: RulesFile; logger: Logger },
+) {
   const { metrics, registry, rules, logger } = deps;
   // One producer per stage: an idempotent kafkajs producer has one request in flight per broker,
   // so with one shared producer a window's records queued behind the partials of every source
   // partition closing at the same moment (and the other way round).
-  const producerOptions = { allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner };
+  const producerOptions = {
+    allowAutoTopicCreation: false,
+    idempotent: true,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  };
   const producers = { partials: kafka.producer(producerOptions), windows: kafka.producer(producerOptions) };
   // The worker file is the compiled JavaScript next to this file in dist/.
-  const pool = new Piscina({ filename: path.join(__dirname, 'pane-worker.js'), minThreads: settings.workerThreads, maxThreads: settings.workerThreads, maxQueue: settings.workerThreads * 16 });
+  const pool = new Piscina({
+    filename: path.join(__dirname, 'pane-worker.js'),
+    minThreads: settings.workerThreads,
+    maxThreads: settings.workerThreads,
+    maxQueue: settings.workerThreads * 16,
+  });
   // Window work is on the close→publish path: its own pool, so it never waits behind the span
   // batches queued in the big one (measured: that queue is up to threads × 16 batches deep).
-  const mergePool = new Piscina({ filename: path.join(__dirname, 'pane-worker.js'), minThreads: settings.mergeThreads, maxThreads: settings.mergeThreads });
-  const dimensions = settings.dimensions.split(',').map((s) => s.trim()).filter(Boolean);
+  const mergePool = new Piscina({
+    filename: path.join(__dirname, 'pane-worker.js'),
+    minThreads: settings.mergeThreads,
+    maxThreads: settings.mergeThreads,
+  });
+  const dimensions = settings.dimensions
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const source = new SourceStage({
-    kafka, admin, producer: producers.partials, pool, settings, topic: shared.topicValidated, rawTopic: shared.topicRaw, metrics,
-    logger: logger.child({ component: 'source' }), dimensions, maxUnsettledAgeMs: shared.kafkaMaxUnsettledAgeMs, registry,
+    kafka,
+    admin,
+    producer: producers.partials,
+    pool,
+    settings,
+    topic: shared.topicValidated,
+    rawTopic: shared.topicRaw,
+    metrics,
+    logger: logger.child({ component: 'source' }),
+    dimensions,
+    maxUnsettledAgeMs: shared.kafkaMaxUnsettledAgeMs,
+    registry,
   });
   const merger = new WindowMerger({
-    kafka, admin, producer: producers.windows, pool, mergePool, settings, sourceTopic: shared.topicValidated, metricsTopic: shared.topicMetrics, alertsTopic: shared.topicAlerts,
-    metrics, logger: logger.child({ component: 'merge' }), rules, evaluator: new AlertEvaluator(), maxUnsettledAgeMs: shared.kafkaMaxUnsettledAgeMs, registry,
+    kafka,
+    admin,
+    producer: producers.windows,
+    pool,
+    mergePool,
+    settings,
+    sourceTopic: shared.topicValidated,
+    metricsTopic: shared.topicMetrics,
+    alertsTopic: shared.topicAlerts,
+    metrics,
+    logger: logger.child({ component: 'merge' }),
+    rules,
+    evaluator: new AlertEvaluator(),
+    maxUnsettledAgeMs: shared.kafkaMaxUnsettledAgeMs,
+    registry,
     spanMetrics: settings.spanMetrics ? new SpanMetrics(registry) : undefined,
   });
   return { producers, pool, mergePool, source, merger };
@@ -97,13 +156,21 @@ export function createAggregator(env: Env, overrides: Partial<AggregatorSettings
     async start() {
       logger.info({ shared: redactConfig(sharedSchema, cfg.shared), settings }, 'starting aggregator');
       opsPort = await ops.start();
-      await retry(async () => {
-        await admin.connect();
-        await ensureTopics(admin, [{ topic: settings.partialsTopic, numPartitions: settings.partialsPartitions, replicationFactor: cfg.shared.topicReplication }]);
-      }, {
-        attempts: 30, baseDelayMs: 500, maxDelayMs: 5000, classify: (e) => classifyKafkaError(e, 'create the partials topic'),
-        onRetry: (err, attempt) => logger.warn({ err, attempt }, 'kafka not ready, retrying'),
-      });
+      await retry(
+        async () => {
+          await admin.connect();
+          await ensureTopics(admin, [
+            { topic: settings.partialsTopic, numPartitions: settings.partialsPartitions, replicationFactor: cfg.shared.topicReplication },
+          ]);
+        },
+        {
+          attempts: 30,
+          baseDelayMs: 500,
+          maxDelayMs: 5000,
+          classify: (e) => classifyKafkaError(e, 'create the partials topic'),
+          onRetry: (err, attempt) => logger.warn({ err, attempt }, 'kafka not ready, retrying'),
+        },
+      );
       await Promise.all([partialsProducer.connect(), windowsProducer.connect()]);
       rules.watch(settings.rulesPollMs);
       // Measured: the first window after a start took ~100 ms in a cold thread (JIT), 5× a warm one.

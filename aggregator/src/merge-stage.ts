@@ -32,7 +32,12 @@ interface SeriesPanes {
   pre?: PreMerge;
 }
 /** When a source watermark step happened: for the close→publish measurement only. */
-interface WatermarkStep { w: number; at: number; sent: number; recv: number }
+interface WatermarkStep {
+  w: number;
+  at: number;
+  sent: number;
+  recv: number;
+}
 
 /** Timings of one published window, for the bench and /metrics (all wall-clock ms). */
 export interface WindowTiming {
@@ -94,11 +99,26 @@ export class WindowMerger {
   /** Called for every published window batch: the bench's probe. */
   onPublished?: (t: WindowTiming) => void;
 
-  constructor(private readonly d: {
-    kafka: Kafka; admin: Admin; producer: Producer; pool: Piscina; mergePool: Piscina; settings: AggregatorSettings; sourceTopic: string;
-    metricsTopic: string; alertsTopic: string; metrics: AggregatorMetrics; logger: Logger; rules: RulesFile; evaluator: AlertEvaluator;
-    maxUnsettledAgeMs: number; registry?: Registry; spanMetrics?: SpanMetrics;
-  }) {}
+  constructor(
+    private readonly d: {
+      kafka: Kafka;
+      admin: Admin;
+      producer: Producer;
+      pool: Piscina;
+      mergePool: Piscina;
+      settings: AggregatorSettings;
+      sourceTopic: string;
+      metricsTopic: string;
+      alertsTopic: string;
+      metrics: AggregatorMetrics;
+      logger: Logger;
+      rules: RulesFile;
+      evaluator: AlertEvaluator;
+      maxUnsettledAgeMs: number;
+      registry?: Registry;
+      spanMetrics?: SpanMetrics;
+    },
+  ) {}
 
   /**
    * Per partials partition, the newest window whose newest pane was counted in the span metrics:
@@ -107,12 +127,18 @@ export class WindowMerger {
    */
   private readonly spanCountedThrough = new Map<number, number>();
 
-  private get groupId(): string { return `${this.d.settings.groupId}-merge`; }
+  private get groupId(): string {
+    return `${this.d.settings.groupId}-merge`;
+  }
 
-  get ready(): boolean { return this.consumer?.ready ?? false; }
+  get ready(): boolean {
+    return this.consumer?.ready ?? false;
+  }
 
   /** Settles with the error of a non-retriable consumer crash (never before start). */
-  readonly failure = new Promise<Error>((resolve) => { this.failed = resolve; });
+  readonly failure = new Promise<Error>((resolve) => {
+    this.failed = resolve;
+  });
   private failed!: (err: Error) => void;
 
   async start(): Promise<void> {
@@ -120,15 +146,24 @@ export class WindowMerger {
     this.sourcePartitions = meta.topics.find((t) => t.name === this.d.sourceTopic)!.partitions.length;
     const partialsPartitions = meta.topics.find((t) => t.name === this.d.settings.partialsTopic)!.partitions.length;
     this.consumer = new PartitionConsumer<MergePartition>({
-      kafka: this.d.kafka, admin: this.d.admin, groupId: this.groupId, topics: [this.d.settings.partialsTopic], logger: this.d.logger,
-      registry: this.d.registry, maxUnsettledAgeMs: this.d.maxUnsettledAgeMs,
-      partitionsConsumedConcurrently: partialsPartitions, consumerConfig: { maxWaitTimeInMs: 100 },
+      kafka: this.d.kafka,
+      admin: this.d.admin,
+      groupId: this.groupId,
+      topics: [this.d.settings.partialsTopic],
+      logger: this.d.logger,
+      registry: this.d.registry,
+      maxUnsettledAgeMs: this.d.maxUnsettledAgeMs,
+      partitionsConsumedConcurrently: partialsPartitions,
+      consumerConfig: { maxWaitTimeInMs: 100 },
       handleBatch: (batch) => this.onBatch(batch),
       onAssigned: (p, committed) => this.initPartition(p, committed),
       // Work in flight for a lost partition emits nothing more and commits nothing.
       onRevoked: (lost) => {
         this.generation++;
-        for (const p of lost) { this.parts.delete(p.partition); this.d.spanMetrics?.dropPartition(p.partition); }
+        for (const p of lost) {
+          this.parts.delete(p.partition);
+          this.d.spanMetrics?.dropPartition(p.partition);
+        }
       },
     });
     void this.consumer.failure.then(this.failed);
@@ -138,8 +173,21 @@ export class WindowMerger {
   /** A partition became ours: the commit metadata carries the end of the last window emitted. */
   private initPartition(p: AssignedPartition<MergePartition>, pos: CommittedPosition | undefined): MergePartition {
     let cursor: number | undefined;
-    if (pos?.metadata) { try { cursor = (JSON.parse(pos.metadata) as { cursor?: number }).cursor; } catch { /* none */ } }
-    const st: MergePartition = { wm: new Map(), steps: new Map(), series: new Map(), cursor, nextOffset: pos?.offset ?? 0n, alerts: new AlertStates() };
+    if (pos?.metadata) {
+      try {
+        cursor = (JSON.parse(pos.metadata) as { cursor?: number }).cursor;
+      } catch {
+        /* none */
+      }
+    }
+    const st: MergePartition = {
+      wm: new Map(),
+      steps: new Map(),
+      series: new Map(),
+      cursor,
+      nextOffset: pos?.offset ?? 0n,
+      alerts: new AlertStates(),
+    };
     this.parts.set(p.partition, st);
     return st;
   }
@@ -154,14 +202,22 @@ export class WindowMerger {
     for (const m of msgs) {
       if (!m.value) continue;
       let msg: PartialMessage | AlertSnapshotMessage;
-      try { msg = JSON.parse(m.value.toString('utf8')) as PartialMessage | AlertSnapshotMessage; } catch { this.d.metrics.badMessages.inc(); continue; }
+      try {
+        msg = JSON.parse(m.value.toString('utf8')) as PartialMessage | AlertSnapshotMessage;
+      } catch {
+        this.d.metrics.badMessages.inc();
+        continue;
+      }
       if (msg.t === 'a') {
         st.alerts.restore(msg);
       } else if (msg.t === 'w') {
         const prev = st.wm.get(msg.src) ?? Number.NEGATIVE_INFINITY;
         if (msg.w > prev) {
           let steps = st.steps.get(msg.src);
-          if (!steps) { steps = []; st.steps.set(msg.src, steps); }
+          if (!steps) {
+            steps = [];
+            st.steps.set(msg.src, steps);
+          }
           steps.push({ w: msg.w, at: msg.at ?? msg.sent ?? recv, sent: msg.sent ?? recv, recv });
         }
         st.wm.set(msg.src, Math.max(prev, msg.w));
@@ -170,9 +226,15 @@ export class WindowMerger {
         if (st.cursor !== undefined && msg.pane < st.cursor - WINDOW_MS + PANE_MS) continue;
         if (msg.stats.minNanos === null) msg.stats.minNanos = Number.POSITIVE_INFINITY;
         let sp = st.series.get(msg.key);
-        if (!sp) { sp = { series: msg.series, panes: new Map(), merged: new Map() }; st.series.set(msg.key, sp); }
+        if (!sp) {
+          sp = { series: msg.series, panes: new Map(), merged: new Map() };
+          st.series.set(msg.key, sp);
+        }
         let bySrc = sp.panes.get(msg.pane);
-        if (!bySrc) { bySrc = new Map(); sp.panes.set(msg.pane, bySrc); }
+        if (!bySrc) {
+          bySrc = new Map();
+          sp.panes.set(msg.pane, bySrc);
+        }
         // `hist`: a single piece, as written before partials carried their pieces unmerged.
         const hists = msg.hists ?? (msg.hist ? [msg.hist] : []);
         bySrc.set(msg.src, { pane: msg.pane, src: msg.src, stats: msg.stats, hists, offset: BigInt(m.offset) });
@@ -224,11 +286,18 @@ export class WindowMerger {
         // The pre-merge plus what arrived since, when it is still valid; else every pane.
         const hists = windowHists(sp.panes, sp.merged, end, sp.pre);
         if (stats.count === 0 && late === 0) continue;
-        keys.push(key); statsList.push(stats); lateList.push(late); items.push(hists);
+        keys.push(key);
+        statsList.push(stats);
+        lateList.push(late);
+        items.push(hists);
       }
-      const hs = items.length ? await this.d.mergePool.run({ kind: 'windows', items, digits: s.hdrDigits } satisfies WindowsTask) as WindowHistogram[] : [];
+      const hs = items.length
+        ? ((await this.d.mergePool.run({ kind: 'windows', items, digits: s.hdrDigits } satisfies WindowsTask)) as WindowHistogram[])
+        : [];
       const computedAt = Date.now();
-      const records: WindowRecord[] = keys.map((key, i) => buildWindowRecord(key, st.series.get(key)!.series, end, statsList[i], lateList[i], hs[i], s.hdrDigits));
+      const records: WindowRecord[] = keys.map((key, i) =>
+        buildWindowRecord(key, st.series.get(key)!.series, end, statsList[i], lateList[i], hs[i], s.hdrDigits),
+      );
       const changes = this.evaluateAlerts(st, end, records);
       const topicMessages: { topic: string; messages: { key?: string; value: string; partition?: number }[] }[] = [
         { topic: this.d.metricsTopic, messages: records.map((r) => ({ key: r.seriesKey, value: JSON.stringify(r) })) },
@@ -236,7 +305,8 @@ export class WindowMerger {
         // After the changes, in the same request: a snapshot exists only if its changes were sent.
         { topic: s.partialsTopic, messages: st.alerts.snapshot(end).map((a) => ({ partition, value: JSON.stringify(a) })) },
       ];
-      if (topicMessages.some((t) => t.messages.length)) await this.d.producer.sendBatch({ topicMessages: topicMessages.filter((t) => t.messages.length), acks: -1 });
+      if (topicMessages.some((t) => t.messages.length))
+        await this.d.producer.sendBatch({ topicMessages: topicMessages.filter((t) => t.messages.length), acks: -1 });
       const publishedAt = Date.now();
       this.d.metrics.windowsPublished.inc(records.length);
       for (const c of changes) this.d.metrics.alertsPublished.inc({ state: c.state });
@@ -252,8 +322,15 @@ export class WindowMerger {
       // Drop panes no later window needs, and series left without panes (expiry).
       const keep = end - WINDOW_MS + PANE_MS;
       for (const [key, sp] of st.series) {
-        for (const pane of sp.panes.keys()) if (pane < keep) { sp.panes.delete(pane); sp.merged.delete(pane); }
-        if (sp.panes.size === 0) { st.series.delete(key); this.d.spanMetrics?.dropSeries(partition, key); }
+        for (const pane of sp.panes.keys())
+          if (pane < keep) {
+            sp.panes.delete(pane);
+            sp.merged.delete(pane);
+          }
+        if (sp.panes.size === 0) {
+          st.series.delete(key);
+          this.d.spanMetrics?.dropSeries(partition, key);
+        }
       }
     }
     // Also without a window: input holding no partial (watermarks) is committed past.
@@ -271,17 +348,27 @@ export class WindowMerger {
     const changes: AlertChange[] = [];
     if (rules.length) for (const r of records) changes.push(...this.d.evaluator.evaluate(rules, r, st.alerts));
     st.alerts.through = end;
-    if (!st.alerts.size) { this.noteAlertStates(); return changes; }
+    if (!st.alerts.size) {
+      this.noteAlertStates();
+      return changes;
+    }
     const keep = end - WINDOW_MS + PANE_MS;
-    const alive = (key: string) => { const sp = st.series.get(key); return !!sp && [...sp.panes.keys()].some((p) => p >= keep); };
+    const alive = (key: string) => {
+      const sp = st.series.get(key);
+      return !!sp && [...sp.panes.keys()].some((p) => p >= keep);
+    };
     changes.push(...this.d.evaluator.expire(rules, st.alerts, end, alive));
     this.noteAlertStates();
     return changes;
   }
 
   private noteAlertStates(): void {
-    let held = 0, baselines = 0;
-    for (const p of this.parts.values()) { held += p.alerts.entries.size; baselines += p.alerts.baselines.size; }
+    let held = 0,
+      baselines = 0;
+    for (const p of this.parts.values()) {
+      held += p.alerts.entries.size;
+      baselines += p.alerts.baselines.size;
+    }
     this.d.metrics.alertStates.set(held);
     this.d.metrics.anomalyBaselines.set(baselines);
   }
@@ -320,10 +407,16 @@ export class WindowMerger {
    */
   private prepare(st: MergePartition, gen: number): void {
     if (gen !== this.generation) return;
-    if (st.merging) { st.again = true; return; }
+    if (st.merging) {
+      st.again = true;
+      return;
+    }
     const wait = this.quietUntil - Date.now();
     if (wait > 0 && !st.waiting) {
-      st.waiting = setTimeout(() => { st.waiting = undefined; this.prepare(st, gen); }, wait);
+      st.waiting = setTimeout(() => {
+        st.waiting = undefined;
+        this.prepare(st, gen);
+      }, wait);
       st.waiting.unref();
     }
     st.merging = true;
@@ -349,7 +442,11 @@ export class WindowMerger {
       }
     }
     if (paneJobs.length) {
-      const r = await this.d.pool.run({ kind: 'mergePanes', items: paneJobs.map((j) => j.pieces), digits } satisfies MergePanesTask) as string[];
+      const r = (await this.d.pool.run({
+        kind: 'mergePanes',
+        items: paneJobs.map((j) => j.pieces),
+        digits,
+      } satisfies MergePanesTask)) as string[];
       r.forEach((hist, i) => paneJobs[i].sp.merged.set(paneJobs[i].pane, { hist, of: paneJobs[i].of }));
     }
     if (!preMerges || Date.now() < this.quietUntil) return;
@@ -363,15 +460,30 @@ export class WindowMerger {
       else preJobs.push({ sp, ...plan });
     }
     if (!preJobs.length) return;
-    const r = await this.d.pool.run({ kind: 'mergePanes', items: preJobs.map((j) => j.pieces), digits } satisfies MergePanesTask) as string[];
+    const r = (await this.d.pool.run({
+      kind: 'mergePanes',
+      items: preJobs.map((j) => j.pieces),
+      digits,
+    } satisfies MergePanesTask)) as string[];
     // Whatever happened meanwhile, each result is exactly the merge of its `of`: validity is
     // checked (by reference) when a window uses it.
-    r.forEach((hist, i) => { preJobs[i].sp.pre = { end, hist, of: preJobs[i].of }; });
+    r.forEach((hist, i) => {
+      preJobs[i].sp.pre = { end, hist, of: preJobs[i].of };
+    });
   }
 
   /** When window `end` became closable: the latest, over source partitions, of the first watermark step past it. */
-  private timing(st: MergePartition, end: number, receivedFallback: number, computedAt: number, publishedAt: number, records: number): WindowTiming {
-    let closableAt = 0, sentAt = 0, receivedAt = 0;
+  private timing(
+    st: MergePartition,
+    end: number,
+    receivedFallback: number,
+    computedAt: number,
+    publishedAt: number,
+    records: number,
+  ): WindowTiming {
+    let closableAt = 0,
+      sentAt = 0,
+      receivedAt = 0;
     for (let p = 0; p < this.sourcePartitions; p++) {
       const step = st.steps.get(p)?.find((x) => x.w >= end);
       closableAt = Math.max(closableAt, step?.at ?? receivedFallback);
@@ -390,9 +502,12 @@ export class WindowMerger {
   private async commit(partition: number, st: MergePartition, gen: number): Promise<void> {
     if (gen !== this.generation) return;
     let offset = st.nextOffset;
-    for (const sp of st.series.values()) for (const bySrc of sp.panes.values()) for (const p of bySrc.values()) if (p.offset < offset) offset = p.offset;
+    for (const sp of st.series.values())
+      for (const bySrc of sp.panes.values()) for (const p of bySrc.values()) if (p.offset < offset) offset = p.offset;
     // A refused commit (rebalance in progress?) stays offered; the next owner replays from the last one made.
-    await this.consumer?.assignedPartition(this.d.settings.partialsTopic, partition)?.commitAt(offset.toString(), JSON.stringify({ cursor: st.cursor }));
+    await this.consumer
+      ?.assignedPartition(this.d.settings.partialsTopic, partition)
+      ?.commitAt(offset.toString(), JSON.stringify({ cursor: st.cursor }));
   }
 
   async stop(): Promise<void> {

@@ -55,12 +55,31 @@ export interface AggregateResult {
   badMessages: number;
 }
 
-export interface MergePanesTask { kind: 'mergePanes'; items: string[][]; digits: number }
-export interface WindowsTask { kind: 'windows'; items: string[][]; digits: number }
-export interface WindowHistogram { hist: string; p50: number; p90: number; p95: number; p99: number; p999: number }
+export interface MergePanesTask {
+  kind: 'mergePanes';
+  items: string[][];
+  digits: number;
+}
+export interface WindowsTask {
+  kind: 'windows';
+  items: string[][];
+  digits: number;
+}
+export interface WindowHistogram {
+  hist: string;
+  p50: number;
+  p90: number;
+  p95: number;
+  p99: number;
+  p999: number;
+}
 
 /** Compiles the window path (decode, add, encode, percentiles) before the first real window. */
-export interface WarmupTask { kind: 'warmup'; digits: number; rounds: number }
+export interface WarmupTask {
+  kind: 'warmup';
+  digits: number;
+  rounds: number;
+}
 
 export type Task = AggregateTask | MergePanesTask | WindowsTask | WarmupTask;
 
@@ -73,7 +92,10 @@ function aggregate(t: AggregateTask): AggregateResult {
   // Durations (µs) per group, turned into one encoded histogram each at the end (scratch reused).
   const groups = new Map<string, OpenGroup>();
   let watermark = t.watermark;
-  let spans = 0, late = 0, skipped = 0, badMessages = 0;
+  let spans = 0,
+    late = 0,
+    skipped = 0,
+    badMessages = 0;
   const group = (series: SeriesId, key: string, pane: number, offset: string, wBefore: number) => {
     const gk = `${pane}\u0000${key}`;
     let g = groups.get(gk);
@@ -96,7 +118,10 @@ function aggregate(t: AggregateTask): AggregateResult {
     let maxEvent = Number.NEGATIVE_INFINITY;
     for (const s of list) {
       const at = eventMillis(s.startTime);
-      if (!Number.isFinite(at)) { badMessages++; continue; }
+      if (!Number.isFinite(at)) {
+        badMessages++;
+        continue;
+      }
       if (at > maxEvent) maxEvent = at;
       const series = seriesOf(s, t.dimensions);
       const key = seriesKey(series);
@@ -105,11 +130,17 @@ function aggregate(t: AggregateTask): AggregateResult {
         // Late: its pane is closed. Counted in the pane now being filled, i.e. the next window.
         const next = Math.floor(w / t.paneMs) * t.paneMs;
         late++;
-        if (next + t.paneMs <= t.skipThrough) { skipped++; continue; }
+        if (next + t.paneMs <= t.skipThrough) {
+          skipped++;
+          continue;
+        }
         group(series, key, next, offset, w).stats.lateCount++;
         continue;
       }
-      if (pane + t.paneMs <= t.skipThrough) { skipped++; continue; }
+      if (pane + t.paneMs <= t.skipThrough) {
+        skipped++;
+        continue;
+      }
       spans++;
       record(group(series, key, pane, offset, w), s, t.exemplars);
     }
@@ -193,9 +224,13 @@ function warmup(t: WarmupTask): number {
 
 export default function run(task: Task): AggregateResult | string[] | WindowHistogram[] | number {
   switch (task.kind) {
-    case 'aggregate': return aggregate(task);
-    case 'mergePanes': return mergePanes(task);
-    case 'windows': return windows(task);
-    case 'warmup': return warmup(task);
+    case 'aggregate':
+      return aggregate(task);
+    case 'mergePanes':
+      return mergePanes(task);
+    case 'windows':
+      return windows(task);
+    case 'warmup':
+      return warmup(task);
   }
 }

@@ -1,7 +1,15 @@
 /** A mergeable aggregate of spans of one series over some time range (a pane, or a window). */
-export interface Exemplar { traceId: string; durationNanos: number }
+export interface Exemplar {
+  traceId: string;
+  durationNanos: number;
+}
 
-export interface SeriesId { service: string; operation: string; kind: string; dims?: Record<string, string> }
+export interface SeriesId {
+  service: string;
+  operation: string;
+  kind: string;
+  dims?: Record<string, string>;
+}
 
 export interface Stats {
   count: number;
@@ -29,15 +37,28 @@ const DURATION_BUCKETS_NANOS = DURATION_BUCKETS_MS.map((ms) => ms * 1e6);
 
 /** The bucket of a duration: the first bound it does not exceed, or the last slot (above 15 s). */
 export function durationBucket(nanos: number): number {
-  let lo = 0, hi = DURATION_BUCKETS_NANOS.length;
-  while (lo < hi) { const mid = (lo + hi) >> 1; if (nanos <= DURATION_BUCKETS_NANOS[mid]) hi = mid; else lo = mid + 1; }
+  let lo = 0,
+    hi = DURATION_BUCKETS_NANOS.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (nanos <= DURATION_BUCKETS_NANOS[mid]) hi = mid;
+    else lo = mid + 1;
+  }
   return lo;
 }
 
 export function emptyStats(): Stats {
   return {
-    count: 0, errorCount: 0, lateCount: 0, minNanos: Number.POSITIVE_INFINITY, maxNanos: 0, sumMs: 0, sumSqMs: 0, exemplars: [],
-    okCount: 0, buckets: new Array<number>(DURATION_BUCKETS_MS.length + 1).fill(0),
+    count: 0,
+    errorCount: 0,
+    lateCount: 0,
+    minNanos: Number.POSITIVE_INFINITY,
+    maxNanos: 0,
+    sumMs: 0,
+    sumSqMs: 0,
+    exemplars: [],
+    okCount: 0,
+    buckets: new Array<number>(DURATION_BUCKETS_MS.length + 1).fill(0),
   };
 }
 

@@ -9,6 +9,9 @@ import type { KafkaMessage } from 'kafkajs';
 export function freshMessages(messages: KafkaMessage[], nextOffset: bigint, seek: (offset: string) => void): KafkaMessage[] | undefined {
   const msgs = messages.filter((m) => BigInt(m.offset) >= nextOffset);
   if (msgs.length === 0) return undefined;
-  if (BigInt(msgs[0].offset) > nextOffset) { seek(nextOffset.toString()); return undefined; }
+  if (BigInt(msgs[0].offset) > nextOffset) {
+    seek(nextOffset.toString());
+    return undefined;
+  }
   return msgs;
 }

@@ -6,7 +6,9 @@ export class SerialQueue {
     this.tail = next.catch(() => undefined);
     return next;
   }
-  idle(): Promise<unknown> { return this.tail; }
+  idle(): Promise<unknown> {
+    return this.tail;
+  }
 }
 
 /** One SerialQueue per key (a partition): order within a key, no waiting across keys. */
@@ -14,8 +16,13 @@ export class KeyedSerialQueues {
   private readonly queues = new Map<number, SerialQueue>();
   run<T>(key: number, job: () => Promise<T>): Promise<T> {
     let q = this.queues.get(key);
-    if (!q) { q = new SerialQueue(); this.queues.set(key, q); }
+    if (!q) {
+      q = new SerialQueue();
+      this.queues.set(key, q);
+    }
     return q.run(job);
   }
-  idle(): Promise<unknown> { return Promise.all([...this.queues.values()].map((q) => q.idle())); }
+  idle(): Promise<unknown> {
+    return Promise.all([...this.queues.values()].map((q) => q.idle()));
+  }
 }

@@ -21,25 +21,44 @@ export class SeriesCap {
   private own = 0;
   private overflowSeries = 0;
 
-  constructor(private readonly max: number, private readonly expiryMs: number, private readonly maxOverflow = Number.POSITIVE_INFINITY) {}
+  constructor(
+    private readonly max: number,
+    private readonly expiryMs: number,
+    private readonly maxOverflow = Number.POSITIVE_INFINITY,
+  ) {}
 
   /** The series to count a group under, and whether (and where) it overflowed. */
   admit(key: string, series: SeriesId, now: number): { key: string; series: SeriesId; overflow: Overflow } {
     const seen = this.live.get(key);
-    if (seen && seen.kind === false) { seen.at = now; return { key, series, overflow: false }; }
-    if (!seen && this.own < this.max) { this.track(key, false, now); return { key, series, overflow: false }; }
+    if (seen && seen.kind === false) {
+      seen.at = now;
+      return { key, series, overflow: false };
+    }
+    if (!seen && this.own < this.max) {
+      this.track(key, false, now);
+      return { key, series, overflow: false };
+    }
     const svc: SeriesId = { service: series.service, operation: OVERFLOW_OPERATION, kind: 'INTERNAL' };
     const svcKey = seriesKey(svc);
     const svcSeen = this.live.get(svcKey);
-    if (svcSeen) { svcSeen.at = now; return { key: svcKey, series: svc, overflow: svcSeen.kind || 'service' }; }
-    if (this.overflowSeries < this.maxOverflow) { this.track(svcKey, 'service', now); return { key: svcKey, series: svc, overflow: 'service' }; }
+    if (svcSeen) {
+      svcSeen.at = now;
+      return { key: svcKey, series: svc, overflow: svcSeen.kind || 'service' };
+    }
+    if (this.overflowSeries < this.maxOverflow) {
+      this.track(svcKey, 'service', now);
+      return { key: svcKey, series: svc, overflow: 'service' };
+    }
     this.track(GLOBAL_OVERFLOW_KEY, 'global', now);
     return { key: GLOBAL_OVERFLOW_KEY, series: GLOBAL_OVERFLOW, overflow: 'global' };
   }
 
   private track(key: string, kind: Overflow, now: number): void {
     const prev = this.live.get(key);
-    if (prev) { prev.at = now; return; }
+    if (prev) {
+      prev.at = now;
+      return;
+    }
     this.live.set(key, { at: now, kind });
     if (kind === false) this.own++;
     else if (kind === 'service') this.overflowSeries++;
@@ -58,7 +77,11 @@ export class SeriesCap {
     return n;
   }
 
-  get size(): number { return this.live.size; }
+  get size(): number {
+    return this.live.size;
+  }
   /** Live per-service overflow series. */
-  get overflowSize(): number { return this.overflowSeries; }
+  get overflowSize(): number {
+    return this.overflowSeries;
+  }
 }

@@ -22,7 +22,11 @@ export type PartialMessage =
    * Both only for the close→publish measurement; the merge logic never reads them. */
   | { t: 'w'; src: number; w: number; at?: number; sent?: number };
 
-interface PaneSeries { series: SeriesId; stats: Stats; pieces: string[] }
+interface PaneSeries {
+  series: SeriesId;
+  stats: Stats;
+  pieces: string[];
+}
 
 /**
  * Pieces of one pane series that trigger a background merge: COMPACT_PIECES, or NEAR_PIECES once
@@ -34,7 +38,11 @@ interface PaneSeries { series: SeriesId; stats: Stats; pieces: string[] }
 const COMPACT_PIECES = 8;
 const NEAR_PIECES = 2;
 const NEAR_CLOSE_MS = 1000;
-interface OpenPane { firstOffset: bigint; watermarkBefore: number; series: Map<string, PaneSeries> }
+interface OpenPane {
+  firstOffset: bigint;
+  watermarkBefore: number;
+  series: Map<string, PaneSeries>;
+}
 interface PartitionState {
   watermark: number;
   /** Panes ending at or before this were published before the last restart. */
@@ -50,7 +58,10 @@ interface PartitionState {
 }
 
 /** What a source partition's commit carries, so a restart replays deterministically. */
-interface CommitMeta { w: number; skip: number }
+interface CommitMeta {
+  w: number;
+  skip: number;
+}
 
 /**
  * SourceStage: consumes the validated topic, pre-aggregates 5 s panes per source partition in
@@ -63,7 +74,10 @@ const EMPTY = new Uint8Array(0);
 
 /** Per message, its Kafka timestamp capped at `now` (a missing or bad timestamp counts as `now`). */
 function recordClocks(msgs: KafkaMessage[], now: number): number[] {
-  return msgs.map((m) => { const ts = Number(m.timestamp); return ts > 0 && ts < now ? ts : now; });
+  return msgs.map((m) => {
+    const ts = Number(m.timestamp);
+    return ts > 0 && ts < now ? ts : now;
+  });
 }
 
 export class SourceStage {
@@ -79,40 +93,86 @@ export class SourceStage {
   private readonly upstream: UpstreamProgress;
 
   /** rawTopic: the topic the upstream group (MPLP_AGGREGATOR_UPSTREAM_GROUP) consumes to fill `topic`. */
-  constructor(private readonly d: {
-    kafka: Kafka; admin: Admin; producer: Producer; pool: Piscina; settings: AggregatorSettings; topic: string; rawTopic: string;
-    metrics: AggregatorMetrics; logger: Logger; dimensions: string[]; maxUnsettledAgeMs: number; registry?: Registry;
-  }) {
+  constructor(
+    private readonly d: {
+      kafka: Kafka;
+      admin: Admin;
+      producer: Producer;
+      pool: Piscina;
+      settings: AggregatorSettings;
+      topic: string;
+      rawTopic: string;
+      metrics: AggregatorMetrics;
+      logger: Logger;
+      dimensions: string[];
+      maxUnsettledAgeMs: number;
+      registry?: Registry;
+    },
+  ) {
     this.cap = new SeriesCap(d.settings.maxSeries, d.settings.seriesExpiryMs, d.settings.maxOverflowSeries);
     const s = d.settings;
-    this.upstream = new UpstreamProgress({ admin: d.admin, groupId: s.upstreamGroupId, rawTopic: d.rawTopic, cacheMs: s.heartbeatIntervalMs, logger: d.logger });
+    this.upstream = new UpstreamProgress({
+      admin: d.admin,
+      groupId: s.upstreamGroupId,
+      rawTopic: d.rawTopic,
+      cacheMs: s.heartbeatIntervalMs,
+      logger: d.logger,
+    });
     this.consumer = new PartitionConsumer<PartitionState>({
-      kafka: d.kafka, admin: d.admin, groupId: s.groupId, topics: [d.topic], logger: d.logger, registry: d.registry, maxUnsettledAgeMs: d.maxUnsettledAgeMs,
-      partitionsConsumedConcurrently: s.partitionsConcurrently, consumerConfig: { maxBytesPerPartition: s.fetchMaxBytesPerPartition, maxWaitTimeInMs: 250 },
+      kafka: d.kafka,
+      admin: d.admin,
+      groupId: s.groupId,
+      topics: [d.topic],
+      logger: d.logger,
+      registry: d.registry,
+      maxUnsettledAgeMs: d.maxUnsettledAgeMs,
+      partitionsConsumedConcurrently: s.partitionsConcurrently,
+      consumerConfig: { maxBytesPerPartition: s.fetchMaxBytesPerPartition, maxWaitTimeInMs: 250 },
       handleBatch: (batch) => this.onBatch(batch),
       onAssigned: (p, committed) => this.initPartition(p, committed),
       // Work in flight for a lost partition publishes nothing more and commits nothing.
-      onRevoked: (lost) => { this.generation++; for (const p of lost) this.parts.delete(p.partition); },
+      onRevoked: (lost) => {
+        this.generation++;
+        for (const p of lost) this.parts.delete(p.partition);
+      },
     });
   }
 
-  get ready(): boolean { return this.consumer.ready; }
+  get ready(): boolean {
+    return this.consumer.ready;
+  }
 
-  get failure(): Promise<Error> { return this.consumer.failure; }
+  get failure(): Promise<Error> {
+    return this.consumer.failure;
+  }
 
   async start(): Promise<void> {
     const { settings: s } = this.d;
     const meta = await this.d.admin.fetchTopicMetadata({ topics: [s.partialsTopic] });
     this.partialPartitions = meta.topics[0].partitions.length;
     await this.consumer.start();
-    this.timer = setInterval(() => { void this.tick().catch((err) => this.d.logger.warn({ err }, 'source tick failed')); }, s.heartbeatIntervalMs);
+    this.timer = setInterval(() => {
+      void this.tick().catch((err) => this.d.logger.warn({ err }, 'source tick failed'));
+    }, s.heartbeatIntervalMs);
   }
 
   /** A partition became ours: its panes are rebuilt by replay from the commit, which carries the watermark. */
   private initPartition(p: AssignedPartition<PartitionState>, pos: CommittedPosition | undefined): PartitionState {
     let meta: CommitMeta = { w: 0, skip: 0 };
-    if (pos?.metadata) { try { meta = JSON.parse(pos.metadata) as CommitMeta; } catch { /* foreign commit: start plain */ } }
-    const st: PartitionState = { watermark: meta.w, skipThrough: meta.skip, nextOffset: pos?.offset ?? 0n, panes: new Map(), lastDataAt: Date.now() };
+    if (pos?.metadata) {
+      try {
+        meta = JSON.parse(pos.metadata) as CommitMeta;
+      } catch {
+        /* foreign commit: start plain */
+      }
+    }
+    const st: PartitionState = {
+      watermark: meta.w,
+      skipThrough: meta.skip,
+      nextOffset: pos?.offset ?? 0n,
+      panes: new Map(),
+      lastDataAt: Date.now(),
+    };
     this.parts.set(p.partition, st);
     return st;
   }
@@ -129,12 +189,22 @@ export class SourceStage {
     const { buf: ab, bounds } = packBuffers(msgs.map((m) => m.value ?? EMPTY));
     const s = this.d.settings;
     const task: AggregateTask = {
-      kind: 'aggregate', buf: ab, bounds, offsets: msgs.map((m) => m.offset), clocks: recordClocks(msgs, receivedAt), maxSkewMs: s.maxClockSkewMs,
-      watermark: st.watermark, skipThrough: st.skipThrough,
-      latenessMs: s.allowedLatenessMs, paneMs: PANE_MS, digits: s.hdrDigits, exemplars: s.exemplars,
-      dimensions: this.d.dimensions, maxBytes: s.maxDecompressedBytes,
+      kind: 'aggregate',
+      buf: ab,
+      bounds,
+      offsets: msgs.map((m) => m.offset),
+      clocks: recordClocks(msgs, receivedAt),
+      maxSkewMs: s.maxClockSkewMs,
+      watermark: st.watermark,
+      skipThrough: st.skipThrough,
+      latenessMs: s.allowedLatenessMs,
+      paneMs: PANE_MS,
+      digits: s.hdrDigits,
+      exemplars: s.exemplars,
+      dimensions: this.d.dimensions,
+      maxBytes: s.maxDecompressedBytes,
     };
-    const res = await this.d.pool.run(task, { transferList: [ab] }) as AggregateResult;
+    const res = (await this.d.pool.run(task, { transferList: [ab] })) as AggregateResult;
     if (gen !== this.generation || !batch.active()) return;
     const before = st.watermark;
     this.absorb(st, res);
@@ -162,10 +232,18 @@ export class SourceStage {
       if (overflow === 'global') this.d.metrics.globalOverflowSpans.inc(g.stats.count);
       let pane = st.panes.get(g.pane);
       const first = BigInt(g.firstOffset);
-      if (!pane) { pane = { firstOffset: first, watermarkBefore: g.watermarkBefore, series: new Map() }; st.panes.set(g.pane, pane); }
-      else if (first < pane.firstOffset) { pane.firstOffset = first; pane.watermarkBefore = g.watermarkBefore; }
+      if (!pane) {
+        pane = { firstOffset: first, watermarkBefore: g.watermarkBefore, series: new Map() };
+        st.panes.set(g.pane, pane);
+      } else if (first < pane.firstOffset) {
+        pane.firstOffset = first;
+        pane.watermarkBefore = g.watermarkBefore;
+      }
       let ps = pane.series.get(key);
-      if (!ps) { ps = { series, stats: emptyStats(), pieces: [] }; pane.series.set(key, ps); }
+      if (!ps) {
+        ps = { series, stats: emptyStats(), pieces: [] };
+        pane.series.set(key, ps);
+      }
       mergeStats(ps.stats, g.stats, k);
       if (g.hist) ps.pieces.push(g.hist);
     }
@@ -192,12 +270,19 @@ export class SourceStage {
     }
     if (!jobs.length) return;
     st.compacting = true;
-    void this.d.pool.run({ kind: 'mergePanes', items: jobs.map((j) => j.taken), digits: this.d.settings.hdrDigits } satisfies MergePanesTask).then((r) => {
-      jobs.forEach(({ ps, taken }, i) => {
-        if (taken.every((p, k) => ps.pieces[k] === p)) ps.pieces = [(r as string[])[i], ...ps.pieces.slice(taken.length)];
+    void this.d.pool
+      .run({ kind: 'mergePanes', items: jobs.map((j) => j.taken), digits: this.d.settings.hdrDigits } satisfies MergePanesTask)
+      .then(
+        (r) => {
+          jobs.forEach(({ ps, taken }, i) => {
+            if (taken.every((p, k) => ps.pieces[k] === p)) ps.pieces = [(r as string[])[i], ...ps.pieces.slice(taken.length)];
+          });
+        },
+        (err) => this.d.logger.warn({ err }, 'pane compaction failed; the merge stage merges the pieces'),
+      )
+      .finally(() => {
+        st.compacting = false;
       });
-    }, (err) => this.d.logger.warn({ err }, 'pane compaction failed; the merge stage merges the pieces'))
-      .finally(() => { st.compacting = false; });
   }
 
   private noteCrossing(st: PartitionState, before: number, at: number): void {
@@ -220,13 +305,24 @@ export class SourceStage {
       // partition closing at once, was the largest part of close→publish): the pieces go as they
       // are, few thanks to the background compaction, and the merge stage decodes them once.
       for (const [key, ps] of st.panes.get(paneStart)!.series) {
-        const msg: PartialMessage = { t: 'p', key, series: ps.series, pane: paneStart, src: partition, stats: ps.stats, hists: ps.pieces.slice() };
+        const msg: PartialMessage = {
+          t: 'p',
+          key,
+          series: ps.series,
+          pane: paneStart,
+          src: partition,
+          stats: ps.stats,
+          hists: ps.pieces.slice(),
+        };
         messages.push({ key, value: JSON.stringify(msg, (_k, v) => (v === Number.POSITIVE_INFINITY ? null : v)) });
       }
     }
     const sent = Date.now();
     for (let q = 0; q < this.partialPartitions; q++) {
-      messages.push({ partition: q, value: JSON.stringify({ t: 'w', src: partition, w: closedThrough, at, sent } satisfies PartialMessage) });
+      messages.push({
+        partition: q,
+        value: JSON.stringify({ t: 'w', src: partition, w: closedThrough, at, sent } satisfies PartialMessage),
+      });
     }
     // Partials are sent before the watermark that covers them, in one ordered request: the
     // merger sees a pane's partial before it sees this partition's watermark pass the pane.
@@ -240,7 +336,11 @@ export class SourceStage {
     if (gen !== this.generation || this.parts.get(partition) !== st) return;
     let offset = st.nextOffset;
     let w = st.watermark;
-    for (const pane of st.panes.values()) if (pane.firstOffset < offset) { offset = pane.firstOffset; w = pane.watermarkBefore; }
+    for (const pane of st.panes.values())
+      if (pane.firstOffset < offset) {
+        offset = pane.firstOffset;
+        w = pane.watermarkBefore;
+      }
     if (offset < 0n) return;
     const meta: CommitMeta = { w: offset === st.nextOffset ? closedThrough : w, skip: closedThrough };
     // A refused commit (rebalance in progress?) stays offered; the next owner replays from the last one made.
@@ -254,30 +354,37 @@ export class SourceStage {
     try {
       const gen = this.generation;
       const now = Date.now();
-      if (this.cap.expire(now)) { this.d.metrics.liveSeries.set(this.cap.size); this.d.metrics.overflowSeries.set(this.cap.overflowSize); }
+      if (this.cap.expire(now)) {
+        this.d.metrics.liveSeries.set(this.cap.size);
+        this.d.metrics.overflowSeries.set(this.cap.overflowSize);
+      }
       // Outside the partition queues: a pane closed by a batch never waits on these round trips.
       // Upstream first, then the validated ends: whatever upstream had committed when it looked
       // drained is already below those ends, so a caught-up partition has really seen it.
       const upstreamPending = await this.upstream.pending(now);
       const high = await this.d.admin.fetchTopicOffsets(this.d.topic);
-      await Promise.all(this.consumer.assigned(this.d.topic).map(({ partition }) => this.queues.run(partition, async () => {
-        const st = this.parts.get(partition);
-        if (!st || gen !== this.generation) return;
-        const hw = BigInt(high.find((o) => o.partition === partition)?.high ?? '0');
-        // Input pending upstream is spans on their way here: no partition is idle until it has
-        // arrived, and the idle timeout restarts once upstream is drained (README: idleness).
-        if (st.nextOffset >= hw && !upstreamPending) {
-          st.caughtUpSince ??= now;
-          if (now - Math.max(st.caughtUpSince, st.lastDataAt) >= this.d.settings.idleTimeoutMs) {
-            const before = st.watermark;
-            st.watermark = Math.max(st.watermark, now - this.d.settings.allowedLatenessMs);
-            this.noteCrossing(st, before, now);
-          }
-        } else {
-          st.caughtUpSince = undefined;
-        }
-        await this.closeAndCommit(partition, st, gen);
-      })));
+      await Promise.all(
+        this.consumer.assigned(this.d.topic).map(({ partition }) =>
+          this.queues.run(partition, async () => {
+            const st = this.parts.get(partition);
+            if (!st || gen !== this.generation) return;
+            const hw = BigInt(high.find((o) => o.partition === partition)?.high ?? '0');
+            // Input pending upstream is spans on their way here: no partition is idle until it has
+            // arrived, and the idle timeout restarts once upstream is drained (README: idleness).
+            if (st.nextOffset >= hw && !upstreamPending) {
+              st.caughtUpSince ??= now;
+              if (now - Math.max(st.caughtUpSince, st.lastDataAt) >= this.d.settings.idleTimeoutMs) {
+                const before = st.watermark;
+                st.watermark = Math.max(st.watermark, now - this.d.settings.allowedLatenessMs);
+                this.noteCrossing(st, before, now);
+              }
+            } else {
+              st.caughtUpSince = undefined;
+            }
+            await this.closeAndCommit(partition, st, gen);
+          }),
+        ),
+      );
       this.noteLead(now);
     } finally {
       this.ticking = false;

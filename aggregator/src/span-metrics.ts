@@ -18,7 +18,11 @@ interface SeriesCounters {
   sumSeconds: number;
 }
 
-interface MetricValue { metricName?: string; labels: Record<string, string>; value: number }
+interface MetricValue {
+  metricName?: string;
+  labels: Record<string, string>;
+  value: number;
+}
 
 /** A dimension key as a Prometheus label name (as the connector's Prometheus exporter does). */
 function labelName(key: string): string {
@@ -43,11 +47,15 @@ export class SpanMetrics {
 
   constructor(registry: Registry) {
     registry.registerMetric({
-      name: CALLS_METRIC, help: 'spans counted per series and status (spanmetrics connector naming)', type: 'counter',
+      name: CALLS_METRIC,
+      help: 'spans counted per series and status (spanmetrics connector naming)',
+      type: 'counter',
       get: async () => ({ name: CALLS_METRIC, help: 'spans', type: 'counter', values: this.calls(), aggregator: 'sum' }),
     } as never);
     registry.registerMetric({
-      name: DURATION_METRIC, help: 'span durations per series (spanmetrics connector naming and default buckets)', type: 'histogram',
+      name: DURATION_METRIC,
+      help: 'span durations per series (spanmetrics connector naming and default buckets)',
+      type: 'histogram',
       get: async () => ({ name: DURATION_METRIC, help: 'durations', type: 'histogram', values: this.durations(), aggregator: 'sum' }),
     } as never);
   }
@@ -56,10 +64,17 @@ export class SpanMetrics {
   addPane(partition: number, key: string, series: SeriesId, pane: Stats): void {
     if (pane.count === 0) return;
     let part = this.byPartition.get(partition);
-    if (!part) { part = new Map(); this.byPartition.set(partition, part); }
+    if (!part) {
+      part = new Map();
+      this.byPartition.set(partition, part);
+    }
     let c = part.get(key);
     if (!c) {
-      const labels: Record<string, string> = { service_name: series.service, span_name: series.operation, span_kind: `SPAN_KIND_${series.kind}` };
+      const labels: Record<string, string> = {
+        service_name: series.service,
+        span_name: series.operation,
+        span_kind: `SPAN_KIND_${series.kind}`,
+      };
       for (const [k, v] of Object.entries(series.dims ?? {})) labels[labelName(k)] = v;
       c = { labels, error: 0, ok: 0, unset: 0, buckets: new Array<number>(LE.length).fill(0), count: 0, sumSeconds: 0 };
       part.set(key, c);
@@ -71,18 +86,30 @@ export class SpanMetrics {
     // A partial of an older version has no buckets: its spans count in +Inf only.
     const b = pane.buckets;
     let bucketed = 0;
-    if (b) for (let i = 0; i < c.buckets.length && i < b.length; i++) { c.buckets[i] += b[i]; bucketed += b[i]; }
+    if (b)
+      for (let i = 0; i < c.buckets.length && i < b.length; i++) {
+        c.buckets[i] += b[i];
+        bucketed += b[i];
+      }
     c.buckets[c.buckets.length - 1] += pane.count - bucketed;
     c.count += pane.count;
     c.sumSeconds += pane.sumMs / 1000;
   }
 
-  dropSeries(partition: number, key: string): void { this.byPartition.get(partition)?.delete(key); }
+  dropSeries(partition: number, key: string): void {
+    this.byPartition.get(partition)?.delete(key);
+  }
 
-  dropPartition(partition: number): void { this.byPartition.delete(partition); }
+  dropPartition(partition: number): void {
+    this.byPartition.delete(partition);
+  }
 
   /** Series exposed (for the summary and tests). */
-  get size(): number { let n = 0; for (const p of this.byPartition.values()) n += p.size; return n; }
+  get size(): number {
+    let n = 0;
+    for (const p of this.byPartition.values()) n += p.size;
+    return n;
+  }
 
   private calls(): MetricValue[] {
     const out: MetricValue[] = [];

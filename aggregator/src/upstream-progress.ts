@@ -2,7 +2,11 @@ import type { Admin } from 'kafkajs';
 import type { Logger } from '../../shared/src';
 
 /** Per raw partition: the upstream group's committed offset (-1: none) and the partition's bounds. */
-export interface RawPartitionPosition { committed: bigint; low: bigint; high: bigint }
+export interface RawPartitionPosition {
+  committed: bigint;
+  low: bigint;
+  high: bigint;
+}
 
 /**
  * Whether the upstream group still has input to process: on some raw partition, records between
@@ -40,7 +44,10 @@ export class UpstreamProgress {
     try {
       // No raw topic: nothing can be pending upstream (producers write the validated topic directly).
       if (!(await admin.listTopics()).includes(rawTopic)) {
-        this.warn({ rawTopic }, 'raw topic does not exist: idleness ignores the upstream group (set MPLP_AGGREGATOR_UPSTREAM_GROUP empty if producers write the validated topic directly)');
+        this.warn(
+          { rawTopic },
+          'raw topic does not exist: idleness ignores the upstream group (set MPLP_AGGREGATOR_UPSTREAM_GROUP empty if producers write the validated topic directly)',
+        );
         return false;
       }
       // Commits before log ends: a record arriving between the two reads counts as pending, never as drained.
@@ -50,7 +57,10 @@ export class UpstreamProgress {
       return upstreamPending(ends.map((e) => ({ committed: committed.get(e.partition) ?? -1n, low: BigInt(e.low), high: BigInt(e.high) })));
     } catch (err) {
       // Unknown means pending: windows wait (watermark lag shows it) rather than close early.
-      this.warn({ err, groupId, rawTopic }, 'cannot read the upstream group\'s lag; partitions do not advance by idleness until it can be read');
+      this.warn(
+        { err, groupId, rawTopic },
+        "cannot read the upstream group's lag; partitions do not advance by idleness until it can be read",
+      );
       return true;
     }
   }

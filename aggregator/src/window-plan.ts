@@ -20,14 +20,21 @@ export interface StoredPartial {
 export type PanePartials = Map<number, Map<number, StoredPartial>>;
 
 /** A complete pane's histograms of every source merged into one, and the partials it was made of. */
-export interface PaneCache { hist: string; of: StoredPartial[] }
+export interface PaneCache {
+  hist: string;
+  of: StoredPartial[];
+}
 
 /**
  * An incremental merge of (a subset of) the partials of the window ending at `end`, built in
  * the background before the window closes. Valid only while every partial in `of` is still the
  * current one of its (pane, source): a replayed partial replaces the object and invalidates it.
  */
-export interface PreMerge { end: number; hist: string; of: Set<StoredPartial> }
+export interface PreMerge {
+  end: number;
+  hist: string;
+  of: Set<StoredPartial>;
+}
 
 export function paneInWindow(pane: number, end: number): boolean {
   return pane >= end - WINDOW_MS && pane < end;
@@ -72,7 +79,10 @@ export function windowHists(panes: PanePartials, cache: Map<number, PaneCache>, 
       continue;
     }
     const c = cachedPane(cache, pane, bySrc);
-    if (c !== undefined) { hists.push(c); continue; }
+    if (c !== undefined) {
+      hists.push(c);
+      continue;
+    }
     for (const p of bySrc.values()) hists.push(...p.hists);
   }
   return hists;
@@ -83,8 +93,12 @@ export function windowHists(panes: PanePartials, cache: Map<number, PaneCache>, 
  * pre-merge covering `of`, or undefined when there is nothing worth doing. Extends a valid
  * pre-merge with the partials it lacks, otherwise rebuilds from the window's partials.
  */
-export function preMergePlan(panes: PanePartials, cache: Map<number, PaneCache>, end: number, pre?: PreMerge):
-  { pieces: string[]; of: Set<StoredPartial> } | undefined {
+export function preMergePlan(
+  panes: PanePartials,
+  cache: Map<number, PaneCache>,
+  end: number,
+  pre?: PreMerge,
+): { pieces: string[]; of: Set<StoredPartial> } | undefined {
   const all = windowPartials(panes, end);
   if (preMergeValid(pre, panes, end)) {
     const fresh = all.filter((p) => !pre.of.has(p));

@@ -25,8 +25,15 @@ export interface WindowRecord {
 
 const round = (n: number, d = 6) => Math.round(n * 10 ** d) / 10 ** d;
 
-export function buildWindowRecord(key: string, series: SeriesId, windowEnd: number, stats: Stats, lateInLastPane: number,
-  h: WindowHistogram, digits: number): WindowRecord {
+export function buildWindowRecord(
+  key: string,
+  series: SeriesId,
+  windowEnd: number,
+  stats: Stats,
+  lateInLastPane: number,
+  h: WindowHistogram,
+  digits: number,
+): WindowRecord {
   const n = stats.count;
   const mean = n ? stats.sumMs / n : 0;
   const variance = n ? Math.max(0, stats.sumSqMs / n - mean * mean) : 0;
@@ -46,8 +53,15 @@ export function buildWindowRecord(key: string, series: SeriesId, windowEnd: numb
     errorRate: n ? round(stats.errorCount / n) : 0,
     ratePerSecond: round(n / (WINDOW_MS / 1000)),
     latencyMs: {
-      min: n ? round(stats.minNanos / 1e6) : 0, max: n ? round(stats.maxNanos / 1e6) : 0, mean: round(mean), stddev: round(Math.sqrt(variance)),
-      p50: us(h.p50), p90: us(h.p90), p95: us(h.p95), p99: us(h.p99), p999: us(h.p999),
+      min: n ? round(stats.minNanos / 1e6) : 0,
+      max: n ? round(stats.maxNanos / 1e6) : 0,
+      mean: round(mean),
+      stddev: round(Math.sqrt(variance)),
+      p50: us(h.p50),
+      p90: us(h.p90),
+      p95: us(h.p95),
+      p99: us(h.p99),
+      p999: us(h.p999),
     },
     histogram: { encoding: 'hdr-compressed-base64', unit: 'us', significantDigits: digits, data: h.hist },
     exemplars: stats.exemplars.map((e) => ({ traceId: e.traceId, durationMs: round(e.durationNanos / 1e6) })),

@@ -11,20 +11,35 @@ import { SpanBatchCodec, HEADER_FORMAT, HEADER_SPANS, FORMAT_NDJSON_V1 } from '.
 import { exactPercentile, expectedWindows, makeFixture, produceSpans, WINDOW, PANE } from './helpers';
 import { aggregatorEnv, deletePartials, latest, setupTopics, spawnAggregator } from './run-helpers';
 
-async function setup(ctx: TestContext) { return setupTopics(ctx); }
+async function setup(ctx: TestContext) {
+  return setupTopics(ctx);
+}
 
 /** Waits until the topic holds a record of every expected window id; returns the latest record of each. */
-function everyWindow(label: string, messages: { value: Buffer | null }[], expected: Map<string, unknown>, timeoutMs: number): Promise<Map<string, WindowRecord>> {
-  return waitFor(label, () => {
-    const m = latest(messages);
-    return [...expected.keys()].every((id) => m.has(id)) && m;
-  }, { timeoutMs, intervalMs: 250 });
+function everyWindow(
+  label: string,
+  messages: { value: Buffer | null }[],
+  expected: Map<string, unknown>,
+  timeoutMs: number,
+): Promise<Map<string, WindowRecord>> {
+  return waitFor(
+    label,
+    () => {
+      const m = latest(messages);
+      return [...expected.keys()].every((id) => m.has(id)) && m;
+    },
+    { timeoutMs, intervalMs: 250 },
+  );
 }
 
 describe('aggregator on real Kafka', () => {
   let ctx: TestContext;
-  beforeEach(() => { ctx = new TestContext(); });
-  afterEach(async () => { await ctx.cleanup(); });
+  beforeEach(() => {
+    ctx = new TestContext();
+  });
+  afterEach(async () => {
+    await ctx.cleanup();
+  });
 
   it('emits exact counts, error counts and percentiles within HDR precision, counts late spans, and fires/resolves an alert', async () => {
     const t = await setup(ctx);
@@ -34,12 +49,29 @@ describe('aggregator on real Kafka', () => {
     await produceSpans(producer, t.validated, fx.late, 7);
     const dir = mkdtempSync(path.join(tmpdir(), 'mplp-rules-'));
     const rulesFile = path.join(dir, 'rules.json');
-    writeFileSync(rulesFile, JSON.stringify({ rules: [{ id: 'slow-p99', selector: { service: 'alerting', operation: 'GET /slow' }, metric: 'latencyMs.p99', op: '>', threshold: 500, for: '10s' }] }));
+    writeFileSync(
+      rulesFile,
+      JSON.stringify({
+        rules: [
+          {
+            id: 'slow-p99',
+            selector: { service: 'alerting', operation: 'GET /slow' },
+            metric: 'latencyMs.p99',
+            op: '>',
+            threshold: 500,
+            for: '10s',
+          },
+        ],
+      }),
+    );
     const group = uniqueName('test-agg');
     await deletePartials(ctx, group);
     const metricsOut = await ctx.collect(t.metrics);
     const alertsOut = await ctx.collect(t.alerts);
-    const { service } = createAggregator({ ...process.env, ...aggregatorEnv(t, group, { MPLP_AGGREGATOR_RULES_FILE: rulesFile, MPLP_AGGREGATOR_WORKER_THREADS: '2' }) });
+    const { service } = createAggregator({
+      ...process.env,
+      ...aggregatorEnv(t, group, { MPLP_AGGREGATOR_RULES_FILE: rulesFile, MPLP_AGGREGATOR_WORKER_THREADS: '2' }),
+    });
     await service.start();
     ctx.defer(() => service.stop());
 
@@ -49,7 +81,13 @@ describe('aggregator on real Kafka', () => {
       const r = got.get(id)!;
       expect({ id, count: r.count, errorCount: r.errorCount }).toEqual({ id, count: e.count, errorCount: e.errorCount });
       const sorted = e.durationsMs.sort((a, b) => a - b);
-      for (const [name, p] of [['p50', 50], ['p90', 90], ['p95', 95], ['p99', 99], ['p999', 99.9]] as const) {
+      for (const [name, p] of [
+        ['p50', 50],
+        ['p90', 90],
+        ['p95', 95],
+        ['p99', 99],
+        ['p999', 99.9],
+      ] as const) {
         const exact = exactPercentile(sorted, p);
         expect(Math.abs(r.latencyMs[name] - exact)).toBeLessThanOrEqual(exact * 2e-3 + 0.002);
       }
@@ -63,24 +101,34 @@ describe('aggregator on real Kafka', () => {
       expect(h.getValueAtPercentile(99) / 1000).toBeCloseTo(r.latencyMs.p99, 3);
     }
     // Late spans are not dropped: each is counted once, in the record of the next window.
-    const totalLate = await waitFor('late spans counted', () => {
-      const n = [...latest(metricsOut.messages).values()].reduce((a, r) => a + r.lateCount, 0);
-      return n >= fx.late.length && n;
-    }, { timeoutMs: 30_000 });
+    const totalLate = await waitFor(
+      'late spans counted',
+      () => {
+        const n = [...latest(metricsOut.messages).values()].reduce((a, r) => a + r.lateCount, 0);
+        return n >= fx.late.length && n;
+      },
+      { timeoutMs: 30_000 },
+    );
     expect(totalLate).toBe(fx.late.length);
     // Only windows with data or late counts exist.
     for (const r of latest(metricsOut.messages).values()) if (!expected.has(r.id)) expect(r.lateCount).toBeGreaterThan(0);
 
     // The alert fires once while GET /slow is slow and resolves once after: no flapping.
-    const changes = await waitFor('alert fired and resolved', () => {
-      const c = alertsOut.messages.map((m) => JSON.parse(m.value!.toString()) as AlertChange);
-      return c.some((x) => x.state === 'resolved') && c;
-    }, { timeoutMs: 30_000 });
+    const changes = await waitFor(
+      'alert fired and resolved',
+      () => {
+        const c = alertsOut.messages.map((m) => JSON.parse(m.value!.toString()) as AlertChange);
+        return c.some((x) => x.state === 'resolved') && c;
+      },
+      { timeoutMs: 30_000 },
+    );
     expect(changes.map((c) => c.state)).toEqual(['firing', 'resolved']);
     // Published together with the window that changed it: within 2 s of the window's record.
     for (const c of changes) {
       const alertMsg = alertsOut.messages.find((m) => (JSON.parse(m.value!.toString()) as AlertChange).id === c.id)!;
-      const win = metricsOut.messages.find((m) => (JSON.parse(m.value!.toString()) as WindowRecord).id === `${c.series.key}@${Date.parse(c.windowEnd)}`)!;
+      const win = metricsOut.messages.find(
+        (m) => (JSON.parse(m.value!.toString()) as WindowRecord).id === `${c.series.key}@${Date.parse(c.windowEnd)}`,
+      )!;
       expect(Math.abs(Number(alertMsg.timestamp) - Number(win.timestamp))).toBeLessThan(2000);
     }
   });
@@ -92,7 +140,9 @@ describe('aggregator on real Kafka', () => {
     await produceSpans(producer, t.validated, fx.spans, 20);
     const expected = expectedWindows(fx.spans);
     const children: ChildProcess[] = [];
-    ctx.defer(() => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL'); });
+    ctx.defer(() => {
+      for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    });
 
     const run = async (label: string, processes: number, killMidway: boolean) => {
       const group = uniqueName(`test-agg-${label}`);
@@ -137,14 +187,23 @@ describe('aggregator on real Kafka', () => {
     const expected = expectedWindows(fx.spans);
     const perEnd = new Map<number, number>();
     for (const e of expected.values()) perEnd.set(e.end, (perEnd.get(e.end) ?? 0) + e.count);
-    const got = await waitFor('every window end with its full count', () => {
-      const sums = new Map<number, number>();
-      for (const r of latest(metricsOut.messages).values()) sums.set(Date.parse(r.windowEnd), (sums.get(Date.parse(r.windowEnd)) ?? 0) + r.count);
-      return [...perEnd].every(([end, n]) => (sums.get(end) ?? 0) >= n) && latest(metricsOut.messages);
-    }, { timeoutMs: 90_000, intervalMs: 250 });
+    const got = await waitFor(
+      'every window end with its full count',
+      () => {
+        const sums = new Map<number, number>();
+        for (const r of latest(metricsOut.messages).values())
+          sums.set(Date.parse(r.windowEnd), (sums.get(Date.parse(r.windowEnd)) ?? 0) + r.count);
+        return [...perEnd].every(([end, n]) => (sums.get(end) ?? 0) >= n) && latest(metricsOut.messages);
+      },
+      { timeoutMs: 90_000, intervalMs: 250 },
+    );
     const records = [...got.values()];
     // Exact: per window end, the records (own and overflow series) add up to every span once.
-    for (const [end, n] of perEnd) expect({ end, count: records.filter((r) => Date.parse(r.windowEnd) === end).reduce((a, r) => a + r.count, 0) }).toEqual({ end, count: n });
+    for (const [end, n] of perEnd)
+      expect({ end, count: records.filter((r) => Date.parse(r.windowEnd) === end).reduce((a, r) => a + r.count, 0) }).toEqual({
+        end,
+        count: n,
+      });
     const own = new Set(records.filter((r) => r.operation !== '__overflow__').map((r) => r.seriesKey));
     const overflow = records.filter((r) => r.operation === '__overflow__');
     expect(own.size).toBe(2);
@@ -167,7 +226,12 @@ describe('aggregator on real Kafka', () => {
     const messages = [];
     for (let i = 0; i < fx.spans.length; i += 40) {
       const chunk = fx.spans.slice(i, i + 40);
-      messages.push({ partition: 0, key: chunk[0].traceId, value: SpanBatchCodec.encode(chunk), headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(chunk.length) } });
+      messages.push({
+        partition: 0,
+        key: chunk[0].traceId,
+        value: SpanBatchCodec.encode(chunk),
+        headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(chunk.length) },
+      });
     }
     await producer.send({ topic: t.validated, messages, acks: -1 });
     const group = uniqueName('test-agg-idle');

@@ -10,11 +10,22 @@ import { PANE, span } from './helpers';
 import { aggregatorEnv, deletePartials, MAIN, setupTopics } from './run-helpers';
 
 /** Spans in time order, 10 per message, messages dealt round-robin over the partitions: every partition's event time advances together. */
-async function produceRoundRobin(producer: Producer, topic: string, spans: NormalizedSpan[], partitions: number, firstMessage = 0): Promise<number> {
+async function produceRoundRobin(
+  producer: Producer,
+  topic: string,
+  spans: NormalizedSpan[],
+  partitions: number,
+  firstMessage = 0,
+): Promise<number> {
   const messages = [];
   for (let i = 0; i < spans.length; i += 10) {
     const chunk = spans.slice(i, i + 10);
-    messages.push({ partition: (firstMessage + messages.length) % partitions, key: chunk[0].traceId, value: SpanBatchCodec.encode(chunk), headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(chunk.length) } });
+    messages.push({
+      partition: (firstMessage + messages.length) % partitions,
+      key: chunk[0].traceId,
+      value: SpanBatchCodec.encode(chunk),
+      headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(chunk.length) },
+    });
   }
   await producer.send({ topic, messages, acks: -1 });
   return firstMessage + messages.length;
@@ -29,8 +40,12 @@ function slowThenFast(t0: number, from: number, to: number): NormalizedSpan[] {
 
 describe('alert state on real Kafka', () => {
   let ctx: TestContext;
-  beforeEach(() => { ctx = new TestContext(); });
-  afterEach(async () => { await ctx.cleanup(); });
+  beforeEach(() => {
+    ctx = new TestContext();
+  });
+  afterEach(async () => {
+    await ctx.cleanup();
+  });
 
   it('a firing alert is resolved after its aggregator is killed with -9 and restarted', async () => {
     const t = await setupTopics(ctx, 3);
@@ -42,7 +57,21 @@ describe('alert state on real Kafka', () => {
     const sent = await produceRoundRobin(producer, t.validated, slowThenFast(t0, 0, 146), 3);
     const dir = mkdtempSync(path.join(tmpdir(), 'mplp-rules-'));
     const rulesFile = path.join(dir, 'rules.json');
-    writeFileSync(rulesFile, JSON.stringify({ rules: [{ id: 'slow-p99', selector: { service: 'alerting', operation: 'GET /slow' }, metric: 'latencyMs.p99', op: '>', threshold: 500, for: '30s' }] }));
+    writeFileSync(
+      rulesFile,
+      JSON.stringify({
+        rules: [
+          {
+            id: 'slow-p99',
+            selector: { service: 'alerting', operation: 'GET /slow' },
+            metric: 'latencyMs.p99',
+            op: '>',
+            threshold: 500,
+            for: '30s',
+          },
+        ],
+      }),
+    );
     const group = uniqueName('test-agg-alert');
     await deletePartials(ctx, group);
     const alertsOut = await ctx.collect(t.alerts);
@@ -55,10 +84,14 @@ describe('alert state on real Kafka', () => {
     // Killed once it has committed past every window that breaches, but before the resolving one:
     // a restart replays from there, so only the kept state can resolve it.
     const admin = await ctx.admin();
-    await waitFor('the merge stage committed window t0 + 140 s', async () => {
-      const [res] = await admin.fetchOffsets({ groupId: `${group}-merge`, topics: [`${group}.partials`] });
-      return res.partitions.some((p) => p.metadata && (JSON.parse(p.metadata) as { cursor?: number }).cursor === t0 + 140_000);
-    }, { timeoutMs: 60_000, intervalMs: 200 });
+    await waitFor(
+      'the merge stage committed window t0 + 140 s',
+      async () => {
+        const [res] = await admin.fetchOffsets({ groupId: `${group}-merge`, topics: [`${group}.partials`] });
+        return res.partitions.some((p) => p.metadata && (JSON.parse(p.metadata) as { cursor?: number }).cursor === t0 + 140_000);
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
     expect(changes().map((c) => c.id)).toEqual([`slow-p99|alerting|GET /slow|SERVER|${at(35)}|firing`]);
     first.kill('SIGKILL');
     await new Promise((r) => first.once('exit', r));

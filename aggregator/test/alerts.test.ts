@@ -6,7 +6,16 @@ import { parseRules, RulesFile } from '../src/alert-rules';
 import type { WindowRecord } from '../src/window-record';
 
 const rule = { id: 'r', selector: { service: 's' }, metric: 'latencyMs.p99', op: '>', threshold: 100, for: '10s' };
-const rec = (end: number, p99: number) => ({ id: `k@${end}`, seriesKey: 'k', service: 's', operation: 'o', kind: 'SERVER', windowEnd: new Date(end).toISOString(), latencyMs: { p99 } } as unknown as WindowRecord);
+const rec = (end: number, p99: number) =>
+  ({
+    id: `k@${end}`,
+    seriesKey: 'k',
+    service: 's',
+    operation: 'o',
+    kind: 'SERVER',
+    windowEnd: new Date(end).toISOString(),
+    latencyMs: { p99 },
+  }) as unknown as WindowRecord;
 
 describe('alert rules', () => {
   it('fires only after the condition held for `for`, ignores a one-window blip, and resolves after `for`', () => {
@@ -25,15 +34,22 @@ describe('alert rules', () => {
     const ev = new AlertEvaluator();
     const live = new AlertStates();
     const many = 2 * SNAPSHOT_CHUNK + 7;
-    const recAt = (end: number, i: number, p99: number) => ({ ...rec(end, p99), seriesKey: `k${i}`, id: `k${i}@${end}` } as WindowRecord);
+    const recAt = (end: number, i: number, p99: number) => ({ ...rec(end, p99), seriesKey: `k${i}`, id: `k${i}@${end}` }) as WindowRecord;
     for (let end = 0; end <= 10_000; end += 5000) for (let i = 0; i < many; i++) ev.evaluate(rules, recAt(end, i, 200), live);
     const snap = live.snapshot(10_000);
-    expect(snap.map((m) => [m.seq, m.last, m.alerts.length])).toEqual([[0, false, SNAPSHOT_CHUNK], [1, false, SNAPSHOT_CHUNK], [2, true, 7]]);
+    expect(snap.map((m) => [m.seq, m.last, m.alerts.length])).toEqual([
+      [0, false, SNAPSHOT_CHUNK],
+      [1, false, SNAPSHOT_CHUNK],
+      [2, true, 7],
+    ]);
     // A fresh owner replays the partition: the restored state resolves exactly as the live one does.
     const restored = new AlertStates();
     for (const m of JSON.parse(JSON.stringify(snap)) as typeof snap) restored.restore(m);
     expect(restored.through).toBe(10_000);
-    const resolveAll = (st: AlertStates) => [15_000, 20_000, 25_000].flatMap((end) => Array.from({ length: many }, (_, i) => ev.evaluate(rules, recAt(end, i, 50), st, 0)).flat());
+    const resolveAll = (st: AlertStates) =>
+      [15_000, 20_000, 25_000].flatMap((end) =>
+        Array.from({ length: many }, (_, i) => ev.evaluate(rules, recAt(end, i, 50), st, 0)).flat(),
+      );
     expect(resolveAll(restored)).toEqual(resolveAll(live));
     expect(restored.entries.size).toBe(0);
     // Our own older snapshot, read back later, does not roll the state back.
@@ -53,9 +69,13 @@ describe('alert rules', () => {
     expect(states.entries.size).toBe(4); // k firing under both rules, "pending" pending under both
     // Rule "other" removed: its firing alert resolves; pending entries are forgotten without a record.
     const removed = ev.expire([rules[0]], states, 15_000, (k) => k === 'k', 0);
-    expect(removed.map((c) => [c.id, c.state, c.reason])).toEqual([['other|k|1970-01-01T00:00:15.000Z|resolved', 'resolved', 'rule-removed']]);
+    expect(removed.map((c) => [c.id, c.state, c.reason])).toEqual([
+      ['other|k|1970-01-01T00:00:15.000Z|resolved', 'resolved', 'rule-removed'],
+    ]);
     const gone = ev.expire([rules[0]], states, 20_000, () => false, 0);
-    expect(gone.map((c) => [c.id, c.state, c.reason, c.value])).toEqual([['r|k|1970-01-01T00:00:20.000Z|resolved', 'resolved', 'series-gone', 200]]);
+    expect(gone.map((c) => [c.id, c.state, c.reason, c.value])).toEqual([
+      ['r|k|1970-01-01T00:00:20.000Z|resolved', 'resolved', 'series-gone', 200],
+    ]);
     expect(states.entries.size).toBe(0);
   });
 
@@ -66,7 +86,15 @@ describe('alert rules', () => {
     const results: Array<[boolean, string | undefined]> = [];
     const rf = new RulesFile(file, (ok, d) => results.push([ok, d.err?.message]));
     rf.loadInitial();
-    writeFileSync(file, JSON.stringify({ rules: [{ ...rule, op: '!=' }, { ...rule, id: 'x' }] }) + ' ');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        rules: [
+          { ...rule, op: '!=' },
+          { ...rule, id: 'x' },
+        ],
+      }) + ' ',
+    );
     rf.check();
     expect(rf.current.map((r) => r.id)).toEqual(['r']);
     expect(results[1][0]).toBe(false);

@@ -40,14 +40,26 @@ async function produce(producer: Producer, topic: string, spans: NormalizedSpan[
   const size = Math.min(30, Math.max(1, Math.ceil(spans.length / partitions)));
   for (let i = 0; i < spans.length; i += size) {
     const chunk = spans.slice(i, i + size);
-    messages.push({ partition: messages.length % partitions, key: chunk[0].traceId, value: SpanBatchCodec.encode(chunk), headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(chunk.length) } });
+    messages.push({
+      partition: messages.length % partitions,
+      key: chunk[0].traceId,
+      value: SpanBatchCodec.encode(chunk),
+      headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(chunk.length) },
+    });
   }
   if (messages.length) await producer.send({ topic, messages, acks: -1 });
 }
 
 function rulesFile(): string {
   const file = path.join(mkdtempSync(path.join(tmpdir(), 'mplp-anomaly-')), 'rules.json');
-  writeFileSync(file, JSON.stringify({ rules: [{ id: 'latency-anomaly', type: 'anomaly', selector: { service: 'shop' }, metric: 'latencyMs.p99', k: 3, windows: 2, minCount: 50 }] }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      rules: [
+        { id: 'latency-anomaly', type: 'anomaly', selector: { service: 'shop' }, metric: 'latencyMs.p99', k: 3, windows: 2, minCount: 50 },
+      ],
+    }),
+  );
   return file;
 }
 
@@ -55,8 +67,12 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 describe('anomaly rules and span metrics on real Kafka', () => {
   let ctx: TestContext;
-  beforeEach(() => { ctx = new TestContext(); });
-  afterEach(async () => { await ctx.cleanup(); });
+  beforeEach(() => {
+    ctx = new TestContext();
+  });
+  afterEach(async () => {
+    await ctx.cleanup();
+  });
 
   it('a 3x latency shift on one operation is flagged on the second window, steady operations raise nothing, and /metrics counts every span under the connector names', async () => {
     const t = await setupTopics(ctx, 3);
@@ -78,15 +94,19 @@ describe('anomaly rules and span metrics on real Kafka', () => {
 
     // Live: every 200 ms the spans since the last send (event time = now), until the anomaly fires.
     let until = shiftAt;
-    await waitFor('the anomaly firing', async () => {
-      if (changes().some((c) => c.state === 'firing')) return true;
-      const now = Date.now();
-      const spans = traffic(until, now, shiftAt);
-      until = now;
-      sent.push(...spans);
-      await produce(producer, t.validated, spans);
-      return false;
-    }, { timeoutMs: 60_000, intervalMs: 200 });
+    await waitFor(
+      'the anomaly firing',
+      async () => {
+        if (changes().some((c) => c.state === 'firing')) return true;
+        const now = Date.now();
+        const spans = traffic(until, now, shiftAt);
+        until = now;
+        sent.push(...spans);
+        await produce(producer, t.validated, spans);
+        return false;
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
 
     const fired = changes().filter((c) => c.state === 'firing');
     // Pane [shift, shift + 5 s) first counts in the window ending at shift + 5 s; two windows in a row fire.
@@ -105,33 +125,58 @@ describe('anomaly rules and span metrics on real Kafka', () => {
     expect(Math.max(...close)).toBeLessThan(1000);
 
     // Traffic stops: idle partitions advance to the wall clock and every pane gets counted.
-    const counted = (body: string, op: string) => select(parsePromText(body).samples, 'traces_span_metrics_calls_total', { service_name: 'shop', span_name: op }).reduce((n, s) => n + s.value, 0);
-    const body = await waitFor('every span counted on /metrics', async () => {
-      const text = await scrape(service.opsPort());
-      return OPS.every((op) => counted(text, op) === sent.filter((s) => s.name === op).length) && text;
-    }, { timeoutMs: 30_000, intervalMs: 300 });
+    const counted = (body: string, op: string) =>
+      select(parsePromText(body).samples, 'traces_span_metrics_calls_total', { service_name: 'shop', span_name: op }).reduce(
+        (n, s) => n + s.value,
+        0,
+      );
+    const body = await waitFor(
+      'every span counted on /metrics',
+      async () => {
+        const text = await scrape(service.opsPort());
+        return OPS.every((op) => counted(text, op) === sent.filter((s) => s.name === op).length) && text;
+      },
+      { timeoutMs: 30_000, intervalMs: 300 },
+    );
     const { samples, types } = parsePromText(body);
     expect(types.get('traces_span_metrics_calls_total')).toBe('counter');
     expect(types.get('traces_span_metrics_duration_seconds')).toBe('histogram');
     for (const op of OPS) {
       const mine = sent.filter((s) => s.name === op);
       const labels = { service_name: 'shop', span_name: op, span_kind: 'SPAN_KIND_SERVER' };
-      for (const [status, code] of [['STATUS_CODE_UNSET', 'UNSET'], ['STATUS_CODE_OK', 'OK'], ['STATUS_CODE_ERROR', 'ERROR']]) {
+      for (const [status, code] of [
+        ['STATUS_CODE_UNSET', 'UNSET'],
+        ['STATUS_CODE_OK', 'OK'],
+        ['STATUS_CODE_ERROR', 'ERROR'],
+      ]) {
         const n = mine.filter((s) => s.status.code === code).length;
-        expect([op, status, select(samples, 'traces_span_metrics_calls_total', { ...labels, status_code: status }).map((s) => s.value)]).toEqual([op, status, n ? [n] : []]);
+        expect([
+          op,
+          status,
+          select(samples, 'traces_span_metrics_calls_total', { ...labels, status_code: status }).map((s) => s.value),
+        ]).toEqual([op, status, n ? [n] : []]);
       }
       const buckets = select(samples, 'traces_span_metrics_duration_seconds_bucket', labels);
       const les = [...DURATION_BUCKETS_MS.map((ms) => String(ms / 1000)), '+Inf'];
-      expect(buckets.map((b) => [b.labels.le, b.value])).toEqual(les.map((le) => [le, mine.filter((s) => le === '+Inf' || s.durationNanos <= Number(le) * 1e9).length]));
+      expect(buckets.map((b) => [b.labels.le, b.value])).toEqual(
+        les.map((le) => [le, mine.filter((s) => le === '+Inf' || s.durationNanos <= Number(le) * 1e9).length]),
+      );
       expect(select(samples, 'traces_span_metrics_duration_seconds_count', labels)[0].value).toBe(mine.length);
-      expect(select(samples, 'traces_span_metrics_duration_seconds_sum', labels)[0].value).toBeCloseTo(mine.reduce((x, s) => x + s.durationNanos, 0) / 1e9, 3);
+      expect(select(samples, 'traces_span_metrics_duration_seconds_sum', labels)[0].value).toBeCloseTo(
+        mine.reduce((x, s) => x + s.durationNanos, 0) / 1e9,
+        3,
+      );
     }
     // Steady operations never fired or even resolved anything.
     expect(changes().filter((c) => c.series.operation !== 'GET /b')).toEqual([]);
     const promtool = process.env.PROMTOOL ?? path.join(process.env.HOME ?? '', 'go', 'bin', 'promtool');
     // promtool's lint of the span metrics families (prom-client's default nodejs_active_*_total
     // gauges, shared by every worker, fail its naming lint: not this test's subject).
-    const spanFamilies = body.split('\n').filter((l) => /^(# (HELP|TYPE) )?traces_span_metrics_/.test(l)).join('\n') + '\n';
+    const spanFamilies =
+      body
+        .split('\n')
+        .filter((l) => /^(# (HELP|TYPE) )?traces_span_metrics_/.test(l))
+        .join('\n') + '\n';
     if (existsSync(promtool)) expect(execFileSync(promtool, ['check', 'metrics'], { input: spanFamilies }).toString()).toBe('');
   });
 
@@ -150,16 +195,23 @@ describe('anomaly rules and span metrics on real Kafka', () => {
     const first = ctx.spawnProcess(MAIN, env);
     const admin = await ctx.admin();
     // The last window the history closes is shift − 10 s (the watermark, newest − 2 s lateness, has not closed the last pane).
-    await waitFor('the merge stage committed the last steady window', async () => {
-      const [res] = await admin.fetchOffsets({ groupId: `${group}-merge`, topics: [`${group}.partials`] });
-      return res.partitions.some((p) => p.metadata && (JSON.parse(p.metadata) as { cursor?: number }).cursor === shiftAt - 10_000);
-    }, { timeoutMs: 60_000, intervalMs: 200 });
+    await waitFor(
+      'the merge stage committed the last steady window',
+      async () => {
+        const [res] = await admin.fetchOffsets({ groupId: `${group}-merge`, topics: [`${group}.partials`] });
+        return res.partitions.some((p) => p.metadata && (JSON.parse(p.metadata) as { cursor?: number }).cursor === shiftAt - 10_000);
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
     first.kill('SIGKILL');
     await new Promise((r) => first.once('exit', r));
 
     await produce(producer, t.validated, traffic(shiftAt, shiftAt + 30_000, shiftAt, ['GET /b']));
     ctx.spawnProcess(MAIN, env);
-    await waitFor('the anomaly firing after the restart', () => changes().some((c) => c.state === 'firing'), { timeoutMs: 60_000, intervalMs: 200 });
+    await waitFor('the anomaly firing after the restart', () => changes().some((c) => c.state === 'firing'), {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
     const fired = changes().filter((c) => c.state === 'firing');
     expect(fired.map((c) => c.id)).toEqual([`latency-anomaly|shop|GET /b|SERVER|${iso(shiftAt + 10_000)}|firing`]);
     // Learned before the kill (a fresh baseline would still be warming up and judge nothing).

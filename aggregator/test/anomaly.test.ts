@@ -3,24 +3,46 @@ import type { AlertChange } from '../src/alert-evaluator';
 import { parseRules } from '../src/alert-rules';
 import type { WindowRecord } from '../src/window-record';
 
-const anomalyRule = { id: 'p99-anomaly', type: 'anomaly', selector: { service: 's' }, metric: 'latencyMs.p99', k: 3, windows: 2, minCount: 50 };
+const anomalyRule = {
+  id: 'p99-anomaly',
+  type: 'anomaly',
+  selector: { service: 's' },
+  metric: 'latencyMs.p99',
+  k: 3,
+  windows: 2,
+  minCount: 50,
+};
 const rules = () => parseRules(JSON.stringify({ rules: [anomalyRule] }));
 
 function rec(i: number, p99: number, count = 600, key = 'k'): WindowRecord {
   return {
-    id: `${key}@${i * 5000}`, seriesKey: key, service: 's', operation: 'o', kind: 'SERVER', windowEnd: new Date(i * 5000).toISOString(),
-    count, latencyMs: { p99 }, exemplars: [{ traceId: `trace-${i}`, durationMs: p99 }],
+    id: `${key}@${i * 5000}`,
+    seriesKey: key,
+    service: 's',
+    operation: 'o',
+    kind: 'SERVER',
+    windowEnd: new Date(i * 5000).toISOString(),
+    count,
+    latencyMs: { p99 },
+    exemplars: [{ traceId: `trace-${i}`, durationMs: p99 }],
   } as unknown as WindowRecord;
 }
 
 /** A steady series: 100 ms with a deterministic ±8 % wiggle (no two windows alike). */
 const steady = (i: number) => 100 * (1 + 0.08 * Math.sin(i * 1.7) * Math.cos(i * 0.31));
 
-function run(values: number[], states = new AlertStates(), counts?: number[], from = 0): { changes: Array<[number, AlertChange]>; states: AlertStates } {
+function run(
+  values: number[],
+  states = new AlertStates(),
+  counts?: number[],
+  from = 0,
+): { changes: Array<[number, AlertChange]>; states: AlertStates } {
   const ev = new AlertEvaluator();
   const r = rules();
   const changes: Array<[number, AlertChange]> = [];
-  values.forEach((v, j) => { for (const c of ev.evaluate(r, rec(from + j, v, counts?.[j]), states, 0)) changes.push([from + j, c]); });
+  values.forEach((v, j) => {
+    for (const c of ev.evaluate(r, rec(from + j, v, counts?.[j]), states, 0)) changes.push([from + j, c]);
+  });
   return { changes, states };
 }
 
@@ -35,9 +57,16 @@ describe('anomaly rules', () => {
   });
 
   it('a 3x latency shift fires on the second shifted window with measure, baseline, deviation and exemplar, and resolves 2 windows after it ends', () => {
-    const values = [...Array.from({ length: 100 }, (_, i) => steady(i)), ...Array.from({ length: 6 }, (_, i) => 3 * steady(100 + i)), ...Array.from({ length: 10 }, (_, i) => steady(106 + i))];
+    const values = [
+      ...Array.from({ length: 100 }, (_, i) => steady(i)),
+      ...Array.from({ length: 6 }, (_, i) => 3 * steady(100 + i)),
+      ...Array.from({ length: 10 }, (_, i) => steady(106 + i)),
+    ];
     const { changes } = run(values);
-    expect(changes.map(([i, c]) => [i, c.state])).toEqual([[101, 'firing'], [107, 'resolved']]);
+    expect(changes.map(([i, c]) => [i, c.state])).toEqual([
+      [101, 'firing'],
+      [107, 'resolved'],
+    ]);
     const fired = changes[0][1];
     expect(fired.id).toBe(`p99-anomaly|k|${new Date(101 * 5000).toISOString()}|firing`);
     expect(fired.type).toBe('anomaly');
@@ -69,7 +98,11 @@ describe('anomaly rules', () => {
 
   it('quiet windows (below minCount) are neither judged nor learned, and a flat series does not fire on tiny moves', () => {
     // 10 spans per window, wild p99: no baseline, no alert.
-    const quiet = run(Array.from({ length: 100 }, (_, i) => (i % 2 ? 5 : 900)), new AlertStates(), Array.from({ length: 100 }, () => 10));
+    const quiet = run(
+      Array.from({ length: 100 }, (_, i) => (i % 2 ? 5 : 900)),
+      new AlertStates(),
+      Array.from({ length: 100 }, () => 10),
+    );
     expect(quiet.changes).toEqual([]);
     expect(quiet.states.baselines.size).toBe(0);
     // Exactly flat, then +10 %: stddev 0, but the 20 % relative floor (minRatio) holds it.
@@ -87,7 +120,10 @@ describe('anomaly rules', () => {
     // Many series' baselines: the snapshot is chunked, the alert entries first.
     for (let s = 0; s < SNAPSHOT_CHUNK; s++) new AlertEvaluator().evaluate(rules(), rec(79, 100, 600, `other${s}`), live, 0);
     const snap = JSON.parse(JSON.stringify(live.snapshot(79 * 5000))) as ReturnType<AlertStates['snapshot']>;
-    expect(snap.map((m) => [m.seq, m.last, m.alerts.length, m.baselines?.length])).toEqual([[0, false, 0, SNAPSHOT_CHUNK], [1, true, 0, 1]]);
+    expect(snap.map((m) => [m.seq, m.last, m.alerts.length, m.baselines?.length])).toEqual([
+      [0, false, 0, SNAPSHOT_CHUNK],
+      [1, true, 0, 1],
+    ]);
     const restored = new AlertStates();
     for (const m of snap) restored.restore(m);
     expect(restored.through).toBe(79 * 5000);
@@ -95,7 +131,10 @@ describe('anomaly rules', () => {
     const a = run(after, live, undefined, 80).changes;
     const b = run(after, restored, undefined, 80).changes;
     expect(b).toEqual(a);
-    expect(a.map(([i, c]) => [i, c.state])).toEqual([[81, 'firing'], [84, 'resolved']]);
+    expect(a.map(([i, c]) => [i, c.state])).toEqual([
+      [81, 'firing'],
+      [84, 'resolved'],
+    ]);
   });
 
   it('forgets the baselines of a gone series or a removed rule, and starts over when the rule measures another metric', () => {
@@ -105,10 +144,16 @@ describe('anomaly rules', () => {
     expect(states.baselines.size).toBe(1);
     ev.expire(rules(), states, 100_000, () => false, 0);
     expect(states.baselines.size).toBe(0);
-    run(Array.from({ length: 20 }, (_, i) => steady(i)), states);
+    run(
+      Array.from({ length: 20 }, (_, i) => steady(i)),
+      states,
+    );
     ev.expire([], states, 200_000, () => true, 0);
     expect(states.baselines.size).toBe(0);
-    run(Array.from({ length: 20 }, (_, i) => steady(i)), states);
+    run(
+      Array.from({ length: 20 }, (_, i) => steady(i)),
+      states,
+    );
     const other = parseRules(JSON.stringify({ rules: [{ ...anomalyRule, metric: 'errorRate' }] }));
     ev.evaluate(other, { ...rec(21, 100), errorRate: 0.5 } as WindowRecord, states, 0);
     expect([...states.baselines.values()].map((x) => [x.metric, x.n, x.mean])).toEqual([['errorRate', 1, 0.5]]);
@@ -117,11 +162,30 @@ describe('anomaly rules', () => {
   it('parses anomaly rules with defaults and refuses threshold fields or bad values, naming the rule', () => {
     const [r] = parseRules(JSON.stringify({ rules: [{ id: 'a', type: 'anomaly', metric: 'errorRate' }] }));
     expect(r).toEqual({
-      type: 'anomaly', id: 'a', selector: {}, metric: 'errorRate', direction: 'up', k: 3, forMs: 5000, minCount: 30, minDelta: 0, minRatio: 0.2, warmup: 12, learnWindows: 60,
+      type: 'anomaly',
+      id: 'a',
+      selector: {},
+      metric: 'errorRate',
+      direction: 'up',
+      k: 3,
+      forMs: 5000,
+      minCount: 30,
+      minDelta: 0,
+      minRatio: 0.2,
+      warmup: 12,
+      learnWindows: 60,
     });
-    expect(() => parseRules(JSON.stringify({ rules: [{ id: 'a', type: 'anomaly', metric: 'errorRate', threshold: 1 }] }))).toThrow(/rules\[0\]\.threshold is not used by an anomaly rule/);
-    expect(() => parseRules(JSON.stringify({ rules: [{ id: 'a', type: 'anomaly', metric: 'errorRate', direction: 'sideways' }] }))).toThrow(/rules\[0\]\.direction must be up, down or both/);
-    expect(() => parseRules(JSON.stringify({ rules: [{ id: 'a', type: 'anomaly', metric: 'errorRate', windows: 0 }] }))).toThrow(/rules\[0\]\.windows must be an integer >= 1/);
-    expect(() => parseRules(JSON.stringify({ rules: [{ id: 'a', type: 'sometimes', metric: 'errorRate' }] }))).toThrow(/rules\[0\]\.type must be/);
+    expect(() => parseRules(JSON.stringify({ rules: [{ id: 'a', type: 'anomaly', metric: 'errorRate', threshold: 1 }] }))).toThrow(
+      /rules\[0\]\.threshold is not used by an anomaly rule/,
+    );
+    expect(() => parseRules(JSON.stringify({ rules: [{ id: 'a', type: 'anomaly', metric: 'errorRate', direction: 'sideways' }] }))).toThrow(
+      /rules\[0\]\.direction must be up, down or both/,
+    );
+    expect(() => parseRules(JSON.stringify({ rules: [{ id: 'a', type: 'anomaly', metric: 'errorRate', windows: 0 }] }))).toThrow(
+      /rules\[0\]\.windows must be an integer >= 1/,
+    );
+    expect(() => parseRules(JSON.stringify({ rules: [{ id: 'a', type: 'sometimes', metric: 'errorRate' }] }))).toThrow(
+      /rules\[0\]\.type must be/,
+    );
   });
 });

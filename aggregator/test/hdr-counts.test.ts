@@ -21,7 +21,12 @@ function latencies(n: number, seed: number, max = 59_000_000): number[] {
 }
 
 function library(values: number[], digits = 3): hdr.Histogram {
-  const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, autoResize: true, numberOfSignificantValueDigits: digits as 3 });
+  const h = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000_000,
+    autoResize: true,
+    numberOfSignificantValueDigits: digits as 3,
+  });
   for (const v of values) h.recordValue(v);
   return h;
 }
@@ -48,7 +53,7 @@ describe('HdrCounts (HDR histogram on one counts array, V2 compressed base64)', 
     expect(ours(values).encode(-1)).toBe(hdr.encodeIntoCompressedBase64(library(values)));
   });
 
-  it.each(CASES)('%s: gives the library\'s percentiles, and the library reads its encoding back', (_name, values) => {
+  it.each(CASES)("%s: gives the library's percentiles, and the library reads its encoding back", (_name, values) => {
     const lib = library(values);
     const h = ours(values);
     const expected = PCTS.map((p) => lib.getValueAtPercentile(p));
@@ -58,7 +63,7 @@ describe('HdrCounts (HDR histogram on one counts array, V2 compressed base64)', 
     expect(PCTS.map((p) => back.getValueAtPercentile(p))).toEqual(expected);
   });
 
-  it('decodes the library\'s encoding into the same counts', () => {
+  it("decodes the library's encoding into the same counts", () => {
     const values = latencies(5000, 3);
     const b64 = hdr.encodeIntoCompressedBase64(library(values));
     const h = new HdrCounts(3);
@@ -71,7 +76,10 @@ describe('HdrCounts (HDR histogram on one counts array, V2 compressed base64)', 
     const parts = [latencies(300, 4), latencies(7000, 5), [], latencies(1, 6), latencies(40, 7)];
     const merged = library([]);
     for (const p of parts) merged.add(library(p));
-    const h = mergeEncoded(parts.map((p) => ours(p).encode()), 3);
+    const h = mergeEncoded(
+      parts.map((p) => ours(p).encode()),
+      3,
+    );
     expect(h.total).toBe(merged.totalCount);
     expect(h.valuesAtPercentiles(PCTS)).toEqual(PCTS.map((p) => merged.getValueAtPercentile(p)));
     expect(h.encode(-1)).toBe(hdr.encodeIntoCompressedBase64(merged));
@@ -122,7 +130,10 @@ describe('HdrCounts (HDR histogram on one counts array, V2 compressed base64)', 
     expect(back.total).toBe(3e9 + 1);
   });
 
-  it.each([[2, 2000, true], [4, 60, false]])('adds a %i-digit histogram of %i values (compressed: %s) within the coarser precision', (digits, n, compressed) => {
+  it.each([
+    [2, 2000, true],
+    [4, 60, false],
+  ])('adds a %i-digit histogram of %i values (compressed: %s) within the coarser precision', (digits, n, compressed) => {
     const values = latencies(n, 8);
     // 2 digits: the library's encoding; 4 digits: a small piece of ours, written uncompressed.
     const b64 = digits === 2 ? hdr.encodeIntoCompressedBase64(library(values, 2)) : ours(values, digits).encodePiece();

@@ -5,15 +5,29 @@ import { nanosToIso, NormalizedSpan, SpanBatchCodec, HEADER_FORMAT, HEADER_SPANS
 export const PANE = 5_000;
 export const WINDOW = 60_000;
 
-export interface Fixture { spans: NormalizedSpan[]; late: NormalizedSpan[] }
+export interface Fixture {
+  spans: NormalizedSpan[];
+  late: NormalizedSpan[];
+}
 
 export function span(service: string, name: string, startMs: number, durationMs: number, error: boolean): NormalizedSpan {
   const start = BigInt(startMs) * 1_000_000n + 123n;
   const dur = BigInt(Math.round(durationMs * 1e6));
   return {
-    traceId: randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex'), name, kind: 'SERVER', service,
-    startTime: nanosToIso(start), endTime: nanosToIso(start + dur), durationNanos: Number(dur),
-    status: { code: error ? 'ERROR' : 'OK' }, attributes: {}, resource: { 'service.name': service }, scope: { name: 'test' }, events: [], links: [],
+    traceId: randomBytes(16).toString('hex'),
+    spanId: randomBytes(8).toString('hex'),
+    name,
+    kind: 'SERVER',
+    service,
+    startTime: nanosToIso(start),
+    endTime: nanosToIso(start + dur),
+    durationNanos: Number(dur),
+    status: { code: error ? 'ERROR' : 'OK' },
+    attributes: {},
+    resource: { 'service.name': service },
+    scope: { name: 'test' },
+    events: [],
+    links: [],
   };
 }
 
@@ -24,7 +38,12 @@ export function span(service: string, name: string, startMs: number, durationMs:
 export function makeFixture(n: number, minutes = 3, opts: { slow?: boolean } = {}): Fixture {
   const end = Math.floor((Date.now() - 5 * 60_000) / PANE) * PANE;
   const begin = end - minutes * 60_000;
-  const ops = [['checkout', 'POST /pay'], ['checkout', 'GET /cart'], ['search', 'GET /q'], ['alerting', 'GET /slow']];
+  const ops = [
+    ['checkout', 'POST /pay'],
+    ['checkout', 'GET /cart'],
+    ['search', 'GET /q'],
+    ['alerting', 'GET /slow'],
+  ];
   const spans: NormalizedSpan[] = [];
   for (let i = 0; i < n; i++) {
     const at = begin + Math.floor((i / n) * (end - begin));
@@ -42,12 +61,22 @@ export async function produceSpans(producer: Producer, topic: string, spans: Nor
   const messages = [];
   for (let i = 0; i < spans.length; i += perMessage) {
     const chunk = spans.slice(i, i + perMessage);
-    messages.push({ key: chunk[0].traceId, value: SpanBatchCodec.encode(chunk), headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(chunk.length) } });
+    messages.push({
+      key: chunk[0].traceId,
+      value: SpanBatchCodec.encode(chunk),
+      headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(chunk.length) },
+    });
   }
   for (let i = 0; i < messages.length; i += 200) await producer.send({ topic, messages: messages.slice(i, i + 200), acks: -1 });
 }
 
-export interface ExpectedWindow { key: string; end: number; count: number; errorCount: number; durationsMs: number[] }
+export interface ExpectedWindow {
+  key: string;
+  end: number;
+  count: number;
+  errorCount: number;
+  durationsMs: number[];
+}
 
 /** The exact windows of on-time spans: every (series, windowEnd) with at least one span. */
 export function expectedWindows(spans: NormalizedSpan[]): Map<string, ExpectedWindow> {
@@ -59,7 +88,10 @@ export function expectedWindows(spans: NormalizedSpan[]): Map<string, ExpectedWi
     for (let end = pane + PANE; end <= pane + WINDOW; end += PANE) {
       const id = `${key}@${end}`;
       let w = out.get(id);
-      if (!w) { w = { key, end, count: 0, errorCount: 0, durationsMs: [] }; out.set(id, w); }
+      if (!w) {
+        w = { key, end, count: 0, errorCount: 0, durationsMs: [] };
+        out.set(id, w);
+      }
       w.count++;
       if (s.status.code === 'ERROR') w.errorCount++;
       w.durationsMs.push(s.durationNanos / 1e6);

@@ -1,5 +1,9 @@
 /** A sample of a Prometheus text-format exposition. */
-export interface Sample { name: string; labels: Record<string, string>; value: number }
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
 
 /**
  * A small parser of the Prometheus text format (0.0.4): samples with their labels, and the
@@ -23,7 +27,10 @@ export function parsePromText(body: string): { samples: Sample[]; types: Map<str
     const text = m[2] ?? '';
     let lm: RegExpExecArray | null;
     let read = 0;
-    while ((lm = re.exec(text))) { labels[lm[1]] = lm[2].replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\'); read = re.lastIndex; }
+    while ((lm = re.exec(text))) {
+      labels[lm[1]] = lm[2].replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\');
+      read = re.lastIndex;
+    }
     if (read !== text.length) throw new Error(`bad labels: ${line}`);
     const value = m[3] === '+Inf' ? Infinity : m[3] === '-Inf' ? -Infinity : Number(m[3]);
     if (Number.isNaN(value) && m[3] !== 'NaN') throw new Error(`bad value: ${line}`);

@@ -6,7 +6,14 @@ const ROOT = path.join(__dirname, '..', '..', '..');
 const RULES = path.join(ROOT, 'aggregator', 'prometheus', 'mplp-rules.yml');
 const DEMO = path.join(ROOT, 'scripts', 'demo-rules.json');
 
-interface DemoRule { id: string; selector: { service?: string; operation?: string }; metric: string; op: string; threshold: number; for: string }
+interface DemoRule {
+  id: string;
+  selector: { service?: string; operation?: string };
+  metric: string;
+  op: string;
+  threshold: number;
+  for: string;
+}
 
 /** The alert blocks of a rules file: `- alert: name` up to the next one. */
 function alerts(yml: string): Map<string, string> {

@@ -6,7 +6,11 @@ import type { WindowRecord } from '../src/window-record';
 /** The aggregator's compiled entry point, for tests that run it as its own OS process. */
 export const MAIN = path.join(__dirname, '..', 'src', 'main.js');
 
-export interface TestTopics { validated: string; metrics: string; alerts: string }
+export interface TestTopics {
+  validated: string;
+  metrics: string;
+  alerts: string;
+}
 
 export async function setupTopics(ctx: TestContext, partitions = 3): Promise<TestTopics> {
   const [validated, metrics, alerts] = await ctx.topics(['validated', 'metrics', 'alerts'], partitions);
@@ -16,19 +20,31 @@ export async function setupTopics(ctx: TestContext, partitions = 3): Promise<Tes
 /** Settings of an aggregator under test: fresh group and partials topic, short timers. */
 export function aggregatorEnv(t: TestTopics, group: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
-    MPLP_TOPIC_VALIDATED: t.validated, MPLP_TOPIC_METRICS: t.metrics, MPLP_TOPIC_ALERTS: t.alerts,
-    MPLP_AGGREGATOR_GROUP_ID: group, MPLP_AGGREGATOR_PARTIALS_TOPIC: `${group}.partials`, MPLP_AGGREGATOR_PARTIALS_PARTITIONS: '3',
-    MPLP_AGGREGATOR_ALLOWED_LATENESS: '2s', MPLP_AGGREGATOR_IDLE_TIMEOUT: '1500ms', MPLP_AGGREGATOR_HEARTBEAT_INTERVAL: '300ms',
+    MPLP_TOPIC_VALIDATED: t.validated,
+    MPLP_TOPIC_METRICS: t.metrics,
+    MPLP_TOPIC_ALERTS: t.alerts,
+    MPLP_AGGREGATOR_GROUP_ID: group,
+    MPLP_AGGREGATOR_PARTIALS_TOPIC: `${group}.partials`,
+    MPLP_AGGREGATOR_PARTIALS_PARTITIONS: '3',
+    MPLP_AGGREGATOR_ALLOWED_LATENESS: '2s',
+    MPLP_AGGREGATOR_IDLE_TIMEOUT: '1500ms',
+    MPLP_AGGREGATOR_HEARTBEAT_INTERVAL: '300ms',
     // These tests write the validated topic directly: no upstream group to wait for.
     MPLP_AGGREGATOR_UPSTREAM_GROUP: '',
-    MPLP_AGGREGATOR_HTTP_PORT: '0', MPLP_AGGREGATOR_WORKER_THREADS: '1', MPLP_LOG_LEVEL: 'warn', ...extra,
+    MPLP_AGGREGATOR_HTTP_PORT: '0',
+    MPLP_AGGREGATOR_WORKER_THREADS: '1',
+    MPLP_LOG_LEVEL: 'warn',
+    ...extra,
   };
 }
 
 /** The latest record of each window id. */
 export function latest(messages: { value: Buffer | null }[]): Map<string, WindowRecord> {
   const out = new Map<string, WindowRecord>();
-  for (const m of messages) { const r = JSON.parse(m.value!.toString()) as WindowRecord; out.set(r.id, r); }
+  for (const m of messages) {
+    const r = JSON.parse(m.value!.toString()) as WindowRecord;
+    out.set(r.id, r);
+  }
   return out;
 }
 
@@ -38,7 +54,12 @@ export function spawnAggregator(env: Record<string, string>): ChildProcess {
 
 /** Deletes the group's partials topic (created by the aggregator) at cleanup. */
 export async function deletePartials(ctx: TestContext, group: string): Promise<void> {
-  ctx.defer(async () => { const a = ctx.kafka('cleanup').admin(); await a.connect(); await a.deleteTopics({ topics: [`${group}.partials`] }).catch(() => undefined); await a.disconnect(); });
+  ctx.defer(async () => {
+    const a = ctx.kafka('cleanup').admin();
+    await a.connect();
+    await a.deleteTopics({ topics: [`${group}.partials`] }).catch(() => undefined);
+    await a.disconnect();
+  });
 }
 
 /** One gauge or counter (no labels) from a /metrics body. */

@@ -11,7 +11,11 @@ describe('series cap', () => {
     const cap = new SeriesCap(2, 60_000);
     expect(cap.admit(...s('a', 'x'), 0)).toMatchObject({ key: 'a|x|SERVER', overflow: false });
     expect(cap.admit(...s('b', 'y'), 0)).toMatchObject({ key: 'b|y|SERVER', overflow: false });
-    expect(cap.admit(...s('a', 'z'), 0)).toMatchObject({ key: 'a|__overflow__|INTERNAL', overflow: 'service', series: { service: 'a', operation: '__overflow__' } });
+    expect(cap.admit(...s('a', 'z'), 0)).toMatchObject({
+      key: 'a|__overflow__|INTERNAL',
+      overflow: 'service',
+      series: { service: 'a', operation: '__overflow__' },
+    });
     expect(cap.admit(...s('a', 'w'), 0)).toMatchObject({ key: 'a|__overflow__|INTERNAL', overflow: 'service' });
     expect(cap.admit(...s('c', 'q'), 0)).toMatchObject({ key: 'c|__overflow__|INTERNAL', overflow: 'service' });
     // Series admitted before the cap filled keep their own key.
@@ -45,7 +49,11 @@ describe('series cap', () => {
     expect(Object.fromEntries(where)).toEqual({ false: 10, service: 5, global: 100_000 - 15 });
     // A service that already has its overflow series keeps it; a new one goes to the global series.
     expect(cap.admit(...s('svc-12', 'other'), 1)).toMatchObject({ key: 'svc-12|__overflow__|INTERNAL', overflow: 'service' });
-    expect(cap.admit(...s('new', 'op'), 1)).toMatchObject({ key: GLOBAL_OVERFLOW_KEY, overflow: 'global', series: { service: '__overflow__', operation: '__overflow__' } });
+    expect(cap.admit(...s('new', 'op'), 1)).toMatchObject({
+      key: GLOBAL_OVERFLOW_KEY,
+      overflow: 'global',
+      series: { service: '__overflow__', operation: '__overflow__' },
+    });
     // Expiry frees overflow places too.
     expect(cap.expire(60_001)).toBe(10 + 4);
     expect(cap.admit(...s('later', 'op'), 60_002)).toMatchObject({ key: 'later|op|SERVER', overflow: false });

@@ -33,26 +33,54 @@ describe('span metrics (spanmetrics connector names)', () => {
     const a = [1, 2, 3, 9, 10, 11, 99, 100, 101, 1500, 20_000];
     const b = [5, 5, 5, 450];
     // Two source partitions' partials of one pane, merged as the merge stage does.
-    const p1 = mergeStats(mergeStats(emptyStats(), pane(a, (i) => (i % 3 === 0 ? 'ERROR' : i % 3 === 1 ? 'OK' : 'UNSET')), 0), pane(b, () => 'UNSET'), 0);
+    const p1 = mergeStats(
+      mergeStats(
+        emptyStats(),
+        pane(a, (i) => (i % 3 === 0 ? 'ERROR' : i % 3 === 1 ? 'OK' : 'UNSET')),
+        0,
+      ),
+      pane(b, () => 'UNSET'),
+      0,
+    );
     sm.addPane(0, 'checkout|POST /pay|SERVER', { service: 'checkout', operation: 'POST /pay', kind: 'SERVER' }, p1);
-    sm.addPane(0, 'checkout|POST /pay|SERVER', { service: 'checkout', operation: 'POST /pay', kind: 'SERVER' }, pane([7], () => 'ERROR'));
-    sm.addPane(1, 'q|GET "x"|CLIENT|http.route=/x', { service: 'q', operation: 'GET "x"', kind: 'CLIENT', dims: { 'http.route': '/x' } }, pane([3000], () => 'OK'));
+    sm.addPane(
+      0,
+      'checkout|POST /pay|SERVER',
+      { service: 'checkout', operation: 'POST /pay', kind: 'SERVER' },
+      pane([7], () => 'ERROR'),
+    );
+    sm.addPane(
+      1,
+      'q|GET "x"|CLIENT|http.route=/x',
+      { service: 'q', operation: 'GET "x"', kind: 'CLIENT', dims: { 'http.route': '/x' } },
+      pane([3000], () => 'OK'),
+    );
     const { samples, types } = parsePromText(await registry.metrics());
     expect(types.get('traces_span_metrics_calls_total')).toBe('counter');
     expect(types.get('traces_span_metrics_duration_seconds')).toBe('histogram');
     const pay = { service_name: 'checkout', span_name: 'POST /pay', span_kind: 'SPAN_KIND_SERVER' };
-    const calls = (status: string) => select(samples, 'traces_span_metrics_calls_total', { ...pay, status_code: status }).map((s) => s.value);
+    const calls = (status: string) =>
+      select(samples, 'traces_span_metrics_calls_total', { ...pay, status_code: status }).map((s) => s.value);
     expect(calls('STATUS_CODE_ERROR')).toEqual([4 + 1]);
     expect(calls('STATUS_CODE_OK')).toEqual([4]);
     expect(calls('STATUS_CODE_UNSET')).toEqual([3 + 4]);
     const all = [...a, ...b, 7];
     const buckets = select(samples, 'traces_span_metrics_duration_seconds_bucket', pay);
     expect(buckets.map((s) => s.labels.le)).toEqual([...DURATION_BUCKETS_MS.map((ms) => String(ms / 1000)), '+Inf']);
-    for (const s of buckets) expect([s.labels.le, s.value]).toEqual([s.labels.le, all.filter((ms) => s.labels.le === '+Inf' || ms / 1000 <= Number(s.labels.le)).length]);
+    for (const s of buckets)
+      expect([s.labels.le, s.value]).toEqual([
+        s.labels.le,
+        all.filter((ms) => s.labels.le === '+Inf' || ms / 1000 <= Number(s.labels.le)).length,
+      ]);
     expect(select(samples, 'traces_span_metrics_duration_seconds_count', pay)[0].value).toBe(all.length);
     expect(select(samples, 'traces_span_metrics_duration_seconds_sum', pay)[0].value).toBeCloseTo(all.reduce((x, y) => x + y) / 1000, 6);
     // Dimensions become labels; label values are escaped and read back.
-    const q = select(samples, 'traces_span_metrics_calls_total', { span_name: 'GET "x"', span_kind: 'SPAN_KIND_CLIENT', http_route: '/x', status_code: 'STATUS_CODE_OK' });
+    const q = select(samples, 'traces_span_metrics_calls_total', {
+      span_name: 'GET "x"',
+      span_kind: 'SPAN_KIND_CLIENT',
+      http_route: '/x',
+      status_code: 'STATUS_CODE_OK',
+    });
     expect(q.map((s) => s.value)).toEqual([1]);
     // A lost partition's series leave /metrics; the other partition's stay.
     sm.dropPartition(0);

@@ -9,13 +9,25 @@ const IDLE_MS = 1500;
 
 /** n spans spread over [from, to) event time, over two series. */
 function spansBetween(n: number, from: number, to: number): NormalizedSpan[] {
-  return Array.from({ length: n }, (_, i) => span(i % 2 ? 'checkout' : 'search', i % 2 ? 'POST /pay' : 'GET /q', from + Math.floor((i / n) * (to - from)), 1 + (i % 50), i % 11 === 0));
+  return Array.from({ length: n }, (_, i) =>
+    span(
+      i % 2 ? 'checkout' : 'search',
+      i % 2 ? 'POST /pay' : 'GET /q',
+      from + Math.floor((i / n) * (to - from)),
+      1 + (i % 50),
+      i % 11 === 0,
+    ),
+  );
 }
 
 describe('aggregator idleness follows the upstream group', () => {
   let ctx: TestContext;
-  beforeEach(() => { ctx = new TestContext(); });
-  afterEach(async () => { await ctx.cleanup(); });
+  beforeEach(() => {
+    ctx = new TestContext();
+  });
+  afterEach(async () => {
+    await ctx.cleanup();
+  });
 
   it('while the upstream group lags on the raw topic, quiet partitions do not close windows, and spans delivered after the stall are on time', async () => {
     const t = await setupTopics(ctx);
@@ -30,10 +42,16 @@ describe('aggregator idleness follows the upstream group', () => {
     const group = uniqueName('test-agg-stall');
     await deletePartials(ctx, group);
     const out = await ctx.collect(t.metrics);
-    const { service } = createAggregator({ ...process.env, ...aggregatorEnv(t, group, {
-      MPLP_TOPIC_RAW: raw, MPLP_AGGREGATOR_UPSTREAM_GROUP: upstreamGroup,
-      MPLP_AGGREGATOR_ALLOWED_LATENESS: `${LATENESS_MS}ms`, MPLP_AGGREGATOR_IDLE_TIMEOUT: `${IDLE_MS}ms`, MPLP_AGGREGATOR_HEARTBEAT_INTERVAL: '300ms',
-    }) });
+    const { service } = createAggregator({
+      ...process.env,
+      ...aggregatorEnv(t, group, {
+        MPLP_TOPIC_RAW: raw,
+        MPLP_AGGREGATOR_UPSTREAM_GROUP: upstreamGroup,
+        MPLP_AGGREGATOR_ALLOWED_LATENESS: `${LATENESS_MS}ms`,
+        MPLP_AGGREGATOR_IDLE_TIMEOUT: `${IDLE_MS}ms`,
+        MPLP_AGGREGATOR_HEARTBEAT_INTERVAL: '300ms',
+      }),
+    });
     await service.start();
     ctx.defer(() => service.stop());
 
@@ -42,10 +60,14 @@ describe('aggregator idleness follows the upstream group', () => {
     const before = spansBetween(3000, lastBefore - 20_000, lastBefore);
     await produceSpans(producer, t.validated, before, 20);
     const closableBefore = [...expectedWindows(before).entries()].filter(([, w]) => w.end <= lastBefore - LATENESS_MS - 500);
-    await waitFor('windows closed by event time before the stall', () => {
-      const m = latest(out.messages);
-      return closableBefore.every(([id]) => m.has(id));
-    }, { timeoutMs: 30_000, intervalMs: 200 });
+    await waitFor(
+      'windows closed by event time before the stall',
+      () => {
+        const m = latest(out.messages);
+        return closableBefore.every(([id]) => m.has(id));
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
 
     // The stall lasts past the idle timeout, the allowed lateness and a whole pane: on the wall
     // clock a window ending after the last span would be closable by now.
@@ -62,10 +84,14 @@ describe('aggregator idleness follows the upstream group', () => {
     const lastDuring = Date.parse(during[during.length - 1].startTime.slice(0, 23) + 'Z');
     const cutoff = Math.ceil(lastDuring / PANE) * PANE + PANE;
     const expected = [...expectedWindows([...before, ...during]).entries()].filter(([, w]) => w.end <= cutoff);
-    const got = await waitFor('windows through the stall spans closed', () => {
-      const m = latest(out.messages);
-      return expected.every(([id]) => m.has(id)) && m;
-    }, { timeoutMs: 40_000, intervalMs: 250 });
+    const got = await waitFor(
+      'windows through the stall spans closed',
+      () => {
+        const m = latest(out.messages);
+        return expected.every(([id]) => m.has(id)) && m;
+      },
+      { timeoutMs: 40_000, intervalMs: 250 },
+    );
     for (const [id, e] of expected) {
       const r = got.get(id)!;
       expect({ id, count: r.count, errorCount: r.errorCount }).toEqual({ id, count: e.count, errorCount: e.errorCount });

@@ -18,7 +18,10 @@ function partial(pane: number, src: number, hists: string[]): StoredPartial {
 
 function put(panes: PanePartials, p: StoredPartial): void {
   let bySrc = panes.get(p.pane);
-  if (!bySrc) { bySrc = new Map(); panes.set(p.pane, bySrc); }
+  if (!bySrc) {
+    bySrc = new Map();
+    panes.set(p.pane, bySrc);
+  }
   bySrc.set(p.src, p);
 }
 

@@ -1,6 +1,12 @@
 import { createHash } from 'node:crypto';
 import {
-  DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { classifyS3Error, MplpError, retry } from '../../shared/src';
@@ -15,19 +21,40 @@ export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex'
  * are sent once, since a retry after a lost answer would fail its own condition.
  */
 export class ArchiveStore {
-  constructor(private readonly s3: S3Client, readonly bucket: string, readonly prefix: string, private readonly attempts = 3) {}
+  constructor(
+    private readonly s3: S3Client,
+    readonly bucket: string,
+    readonly prefix: string,
+    private readonly attempts = 3,
+  ) {}
 
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    return retry(() => fn(), { attempts: this.attempts, baseDelayMs: 200, maxDelayMs: 5000, classify: (err) => classifyS3Error(err, what) });
+    return retry(() => fn(), {
+      attempts: this.attempts,
+      baseDelayMs: 200,
+      maxDelayMs: 5000,
+      classify: (err) => classifyS3Error(err, what),
+    });
   }
 
   private async once<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    try { return await fn(); } catch (err) { throw classifyS3Error(err, what); }
+    try {
+      return await fn();
+    } catch (err) {
+      throw classifyS3Error(err, what);
+    }
   }
 
   /** Multipart upload (lib-storage): parts over 5 MiB go up in pieces, retried by the SDK. */
   async putPart(key: string, body: Buffer): Promise<void> {
-    await this.call(`upload ${key}`, () => new Upload({ client: this.s3, params: { Bucket: this.bucket, Key: key, Body: body }, partSize: 8 * 1024 * 1024, queueSize: 2 }).done());
+    await this.call(`upload ${key}`, () =>
+      new Upload({
+        client: this.s3,
+        params: { Bucket: this.bucket, Key: key, Body: body },
+        partSize: 8 * 1024 * 1024,
+        queueSize: 2,
+      }).done(),
+    );
   }
 
   async head(key: string): Promise<number | undefined> {
@@ -41,7 +68,9 @@ export class ArchiveStore {
   }
 
   async get(key: string): Promise<Buffer> {
-    return this.call(`get ${key}`, async () => Buffer.from(await (await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }))).Body!.transformToByteArray()));
+    return this.call(`get ${key}`, async () =>
+      Buffer.from(await (await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }))).Body!.transformToByteArray()),
+    );
   }
 
   /**
@@ -52,13 +81,18 @@ export class ArchiveStore {
     const generation = m.generation ?? 0;
     const key = manifestKey(this.prefix, m.index, generation);
     const body = JSON.stringify(m, null, 1);
-    const put = () => this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json', IfNoneMatch: '*' }));
+    const put = () =>
+      this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json', IfNoneMatch: '*' }));
     try {
       await this.call(`put manifest of ${m.index} generation ${generation}`, put);
     } catch (err) {
       if (!isConflict(err as MplpError)) throw err;
       if ((await this.get(key)).toString('utf8') !== body) {
-        throw new MplpError('manifest_exists', `generation ${generation} of ${m.index} already has another manifest; it is kept, index kept`, { cause: err });
+        throw new MplpError(
+          'manifest_exists',
+          `generation ${generation} of ${m.index} already has another manifest; it is kept, index kept`,
+          { cause: err },
+        );
       }
     }
   }
@@ -83,7 +117,10 @@ export class ArchiveStore {
     const out: Manifest[] = [];
     for (const g of await this.generations(index)) {
       const m = await this.manifest(index, g);
-      if (!m) throw new MplpError('s3_not_found', `manifest of ${index} generation ${g} disappeared while being read`, { disposition: 'retryable' });
+      if (!m)
+        throw new MplpError('s3_not_found', `manifest of ${index} generation ${g} disappeared while being read`, {
+          disposition: 'retryable',
+        });
       out.push(m);
     }
     return out;
@@ -98,7 +135,9 @@ export class ArchiveStore {
     const out: { key: string; size: number; modified?: Date }[] = [];
     let token: string | undefined;
     do {
-      const r = await this.call(`list ${prefix}`, () => this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token })));
+      const r = await this.call(`list ${prefix}`, () =>
+        this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token })),
+      );
       for (const o of r.Contents ?? []) out.push({ key: o.Key!, size: o.Size ?? 0, modified: o.LastModified });
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
     } while (token);
@@ -107,8 +146,13 @@ export class ArchiveStore {
 
   async deleteKeys(keys: string[]): Promise<void> {
     for (let i = 0; i < keys.length; i += 1000) {
-      const r = await this.call('delete objects', () => this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })) } })));
-      if (r.Errors?.length) throw new MplpError('s3_delete', `could not delete ${r.Errors.map((e) => e.Key).join(', ')}`, { disposition: 'retryable' });
+      const r = await this.call('delete objects', () =>
+        this.s3.send(
+          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })) } }),
+        ),
+      );
+      if (r.Errors?.length)
+        throw new MplpError('s3_delete', `could not delete ${r.Errors.map((e) => e.Key).join(', ')}`, { disposition: 'retryable' });
     }
   }
 
@@ -117,7 +161,9 @@ export class ArchiveStore {
    * bucket or an unreachable endpoint give one clear error before any index is looked at.
    */
   async check(): Promise<void> {
-    await this.call(`read s3://${this.bucket}/${this.prefix}`, () => this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix ? `${this.prefix}/` : undefined, MaxKeys: 1 })));
+    await this.call(`read s3://${this.bucket}/${this.prefix}`, () =>
+      this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix ? `${this.prefix}/` : undefined, MaxKeys: 1 })),
+    );
   }
 
   /**
@@ -126,7 +172,12 @@ export class ArchiveStore {
    * archivers cannot both take over the same stale lease. The ETag returned is the holder's
    * proof: renewing and releasing are conditional on it.
    */
-  async acquireLease(index: string, owner: string, ttlMs: number, now = Date.now()): Promise<{ acquired: true; lease: Lease } | { acquired: false; holder: string }> {
+  async acquireLease(
+    index: string,
+    owner: string,
+    ttlMs: number,
+    now = Date.now(),
+  ): Promise<{ acquired: true; lease: Lease } | { acquired: false; holder: string }> {
     const key = leaseKey(this.prefix, index);
     const body = leaseBody(owner, ttlMs, now);
     try {
@@ -165,12 +216,20 @@ export class ArchiveStore {
     // A run that was stuck (a hung call) past its own lease's expiry may have been taken over
     // and finished by another archiver: it must not revive the lease and carry on.
     if (now > lease.renewedAt + lease.ttlMs) {
-      throw new MplpError('lease_lost', `the lease on ${lease.index} expired while this run was stuck (${now - lease.renewedAt} ms since renewal); index kept`);
+      throw new MplpError(
+        'lease_lost',
+        `the lease on ${lease.index} expired while this run was stuck (${now - lease.renewedAt} ms since renewal); index kept`,
+      );
     }
     try {
-      const r = await this.s3.send(new PutObjectCommand({
-        Bucket: this.bucket, Key: leaseKey(this.prefix, lease.index), Body: leaseBody(lease.owner, lease.ttlMs, now), IfMatch: lease.etag,
-      }));
+      const r = await this.s3.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: leaseKey(this.prefix, lease.index),
+          Body: leaseBody(lease.owner, lease.ttlMs, now),
+          IfMatch: lease.etag,
+        }),
+      );
       lease.etag = r.ETag!;
       lease.renewedAt = now;
     } catch (err) {
@@ -198,10 +257,17 @@ export class ArchiveStore {
   }
 }
 
-export interface Lease { readonly index: string; readonly owner: string; readonly ttlMs: number; etag: string; renewedAt: number }
+export interface Lease {
+  readonly index: string;
+  readonly owner: string;
+  readonly ttlMs: number;
+  etag: string;
+  renewedAt: number;
+}
 
 const leaseBody = (owner: string, ttlMs: number, now: number) => JSON.stringify({ owner, expiresAt: new Date(now + ttlMs).toISOString() });
 
 // S3 answers a lost conditional write with 412 PreconditionFailed, or 409
 // ConditionalRequestConflict when two conditional writes race on the same key.
-const isConflict = (e: MplpError) => e.code === 's3_precondition_failed' || e.code === 's3_409' || /ConditionalRequestConflict/.test(e.message);
+const isConflict = (e: MplpError) =>
+  e.code === 's3_precondition_failed' || e.code === 's3_409' || /ConditionalRequestConflict/.test(e.message);

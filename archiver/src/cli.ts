@@ -31,7 +31,11 @@ Settings are the archiver's MPLP_* variables (archiver/README.md).`;
 class UsageError extends Error {}
 
 type Parts = ReturnType<typeof createArchiverParts>;
-type Command = (parts: Parts, args: { positionals: string[]; index?: string; dryRun: boolean; force: boolean }, progress: Progress) => Promise<number>;
+type Command = (
+  parts: Parts,
+  args: { positionals: string[]; index?: string; dryRun: boolean; force: boolean },
+  progress: Progress,
+) => Promise<number>;
 type Progress = (index: string, docs: number, total: number) => void;
 
 const COMMANDS: Record<string, { positionals: number; run: Command }> = {
@@ -45,16 +49,30 @@ const COMMANDS: Record<string, { positionals: number; run: Command }> = {
 function parse(argv: string[]) {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: {
-      index: { type: 'string' }, 'dry-run': { type: 'boolean' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-    } });
-  } catch (err) { throw new UsageError((err as Error).message); }
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        index: { type: 'string' },
+        'dry-run': { type: 'boolean' },
+        force: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   const [cmd, ...positionals] = parsed.positionals;
   if (parsed.values.help) return undefined;
   const command = cmd === undefined ? undefined : COMMANDS[cmd];
   if (!command) throw new UsageError(cmd === undefined ? 'a command is needed' : `unknown command ${cmd}`);
-  if (positionals.length !== command.positionals) throw new UsageError(`${cmd} takes ${command.positionals === 1 ? 'an index name' : 'no arguments'}`);
-  return { command, args: { positionals, index: parsed.values.index, dryRun: parsed.values['dry-run'] ?? false, force: parsed.values.force ?? false } };
+  if (positionals.length !== command.positionals)
+    throw new UsageError(`${cmd} takes ${command.positionals === 1 ? 'an index name' : 'no arguments'}`);
+  return {
+    command,
+    args: { positionals, index: parsed.values.index, dryRun: parsed.values['dry-run'] ?? false, force: parsed.values.force ?? false },
+  };
 }
 
 /** Progress on stderr with rate and time left: a live line on a terminal, a line every 10 s otherwise. */
@@ -69,13 +87,19 @@ function progressReporter(): Progress {
     const eta = rate > 0 ? `, ${Math.ceil((total - docs) / rate)} s left` : '';
     const line = `${index}: ${docs}/${total} documents (${Math.round(rate)}/s${eta})`;
     if (tty) process.stderr.write(`\r${line}   `);
-    else if (Date.now() - lastLog > 10_000) { lastLog = Date.now(); process.stderr.write(`${line}\n`); }
+    else if (Date.now() - lastLog > 10_000) {
+      lastLog = Date.now();
+      process.stderr.write(`${line}\n`);
+    }
   };
 }
 
 async function main(argv: string[]): Promise<number> {
   const parsed = parse(argv);
-  if (!parsed) { process.stdout.write(`${USAGE}\n`); return 0; }
+  if (!parsed) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   const progress = progressReporter();
   const parts = createArchiverParts(process.env, { progress }, { logToStderr: true });
   try {
@@ -89,8 +113,21 @@ async function main(argv: string[]): Promise<number> {
 
 async function archive(parts: Parts, args: { index?: string; dryRun: boolean }): Promise<number> {
   if (args.dryRun) {
-    const rows = await parts.es.cat.indices({ index: `${parts.cfg.shared.indexPrefix}-*`, h: 'index', format: 'json' } as never) as unknown as { index: string }[];
-    console.log(JSON.stringify({ wouldArchive: agedIndices(rows.map((r) => r.index), parts.cfg.shared.indexPrefix, parts.settings.retentionDays, Date.now()) }));
+    const rows = (await parts.es.cat.indices({
+      index: `${parts.cfg.shared.indexPrefix}-*`,
+      h: 'index',
+      format: 'json',
+    } as never)) as unknown as { index: string }[];
+    console.log(
+      JSON.stringify({
+        wouldArchive: agedIndices(
+          rows.map((r) => r.index),
+          parts.cfg.shared.indexPrefix,
+          parts.settings.retentionDays,
+          Date.now(),
+        ),
+      }),
+    );
     return 0;
   }
   const res = await archiveAged(parts, args.index);
@@ -103,9 +140,19 @@ async function archive(parts: Parts, args: { index?: string; dryRun: boolean }):
 async function restore(parts: Parts, args: { positionals: string[]; force: boolean }, progress: Progress): Promise<number> {
   const [index] = args.positionals;
   const r = await parts.restorer.restore(index, { force: args.force, progress: (d, t) => progress(index, d, t) });
-  console.log(JSON.stringify({ restored: index, docs: r.docs, generations: r.generations, heldUntil: r.heldUntil ?? null, ...(r.alreadyPresent ? { alreadyPresent: true } : {}) }));
+  console.log(
+    JSON.stringify({
+      restored: index,
+      docs: r.docs,
+      generations: r.generations,
+      heldUntil: r.heldUntil ?? null,
+      ...(r.alreadyPresent ? { alreadyPresent: true } : {}),
+    }),
+  );
   if (r.heldUntil) {
-    process.stderr.write(`${index} is marked restored: the archiver leaves it alone until ${r.heldUntil} (MPLP_ARCHIVER_RESTORED_HOLD); \`cli.js unmark ${index}\` ends that now\n`);
+    process.stderr.write(
+      `${index} is marked restored: the archiver leaves it alone until ${r.heldUntil} (MPLP_ARCHIVER_RESTORED_HOLD); \`cli.js unmark ${index}\` ends that now\n`,
+    );
   }
   return 0;
 }
@@ -120,13 +167,26 @@ async function list(parts: Parts): Promise<number> {
   for (const index of await archivedIndices(parts)) {
     const ms = await parts.store.manifests(index);
     if (!ms.length) continue;
-    const gens = ms.map((m) => ({ generation: m.generation ?? 0, docs: m.docCount, parts: m.parts.length, bytes: m.parts.reduce((n, p) => n + p.bytes, 0), archivedAt: m.createdAt }));
+    const gens = ms.map((m) => ({
+      generation: m.generation ?? 0,
+      docs: m.docCount,
+      parts: m.parts.length,
+      bytes: m.parts.reduce((n, p) => n + p.bytes, 0),
+      archivedAt: m.createdAt,
+    }));
     const sum = (f: (g: (typeof gens)[number]) => number) => gens.reduce((n, g) => n + f(g), 0);
     // docs adds the generations up: an id in two generations counts twice (restore brings it back once).
-    console.log(JSON.stringify({
-      index, docs: sum((g) => g.docs), parts: sum((g) => g.parts), bytes: sum((g) => g.bytes), uncompressedBytes: ms.reduce((n, m) => n + m.uncompressedBytes, 0),
-      archivedAt: ms[0].createdAt, generations: gens,
-    }));
+    console.log(
+      JSON.stringify({
+        index,
+        docs: sum((g) => g.docs),
+        parts: sum((g) => g.parts),
+        bytes: sum((g) => g.bytes),
+        uncompressedBytes: ms.reduce((n, m) => n + m.uncompressedBytes, 0),
+        archivedAt: ms[0].createdAt,
+        generations: gens,
+      }),
+    );
   }
   return 0;
 }
@@ -134,9 +194,12 @@ async function list(parts: Parts): Promise<number> {
 async function verify(parts: Parts, args: { positionals: string[] }): Promise<number> {
   const [index] = args.positionals;
   const ms = await parts.store.manifests(index);
-  if (!ms.length) { process.stderr.write(`archiver: ${index} is not archived\n`); return 1; }
+  if (!ms.length) {
+    process.stderr.write(`archiver: ${index} is not archived\n`);
+    return 1;
+  }
   const problems: string[] = [];
-  for (const m of ms) problems.push(...await parts.archiver.verify(m));
+  for (const m of ms) problems.push(...(await parts.archiver.verify(m)));
   console.log(JSON.stringify({ index, ok: problems.length === 0, problems, generations: ms.map((m) => m.generation ?? 0) }));
   return problems.length ? 1 : 0;
 }
@@ -155,9 +218,18 @@ async function archivedIndices(parts: Parts): Promise<string[]> {
   return [...names].sort();
 }
 
-main(process.argv.slice(2)).then((code) => process.exit(code), (err) => {
-  if (err instanceof UsageError) { process.stderr.write(`archiver: ${err.message}\n${USAGE}\n`); process.exit(2); }
-  if (err instanceof ConfigError) { process.stderr.write(`archiver: invalid setting ${err.message}\n`); process.exit(2); }
-  process.stderr.write(`archiver: ${oneLine(err instanceof MplpError ? `${err.message} [${err.code}]` : (err as Error).message)}\n`);
-  process.exit(1);
-});
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`archiver: ${err.message}\n${USAGE}\n`);
+      process.exit(2);
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`archiver: invalid setting ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`archiver: ${oneLine(err instanceof MplpError ? `${err.message} [${err.code}]` : (err as Error).message)}\n`);
+    process.exit(1);
+  },
+);

@@ -5,9 +5,20 @@ import { buildManifest, IndexFingerprint, Manifest, ManifestPart, RESTORED_MARK,
 import { PartBuilder } from './part-builder';
 import { PartUploader } from './part-uploader';
 
-export interface ArchiveOptions { partMaxBytes: number; pageSize: number; owner: string; leaseTtlMs: number }
+export interface ArchiveOptions {
+  partMaxBytes: number;
+  pageSize: number;
+  owner: string;
+  leaseTtlMs: number;
+}
 export type ArchiveOutcome = {
-  index: string; result: 'archived' | 'skipped' | 'failed'; docs?: number; parts?: number; bytes?: number; generation?: number; reason?: string;
+  index: string;
+  result: 'archived' | 'skipped' | 'failed';
+  docs?: number;
+  parts?: number;
+  bytes?: number;
+  generation?: number;
+  reason?: string;
 };
 
 export interface ArchiveHooks {
@@ -22,7 +33,11 @@ export interface ArchiveHooks {
 const PROGRESS_LOG_MS = 10_000;
 
 const es_ = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
-  try { return await fn(); } catch (err) { throw classifyElasticsearchError(err, what); }
+  try {
+    return await fn();
+  } catch (err) {
+    throw classifyElasticsearchError(err, what);
+  }
 };
 
 const sameSeqNos = (a: number[] | undefined, b: number[]) => !!a && a.length === b.length && a.every((n, i) => n === b[i]);
@@ -36,8 +51,13 @@ const sameSeqNos = (a: number[] | undefined, b: number[]) => !!a && a.length ===
  * fingerprint matches the index (killed before its delete) only needs the delete.
  */
 export class IndexArchiver {
-  constructor(private readonly es: Client, private readonly store: ArchiveStore, private readonly opts: ArchiveOptions,
-    private readonly logger: Logger, private readonly hooks: ArchiveHooks = {}) {}
+  constructor(
+    private readonly es: Client,
+    private readonly store: ArchiveStore,
+    private readonly opts: ArchiveOptions,
+    private readonly logger: Logger,
+    private readonly hooks: ArchiveHooks = {},
+  ) {}
 
   async archive(index: string, signal?: AbortSignal): Promise<ArchiveOutcome> {
     const got = await this.store.acquireLease(index, this.opts.owner, this.opts.leaseTtlMs);
@@ -63,7 +83,8 @@ export class IndexArchiver {
       } finally {
         // The index stays: let writes in again (late documents then reach the next generation).
         if (!deleted) {
-          await this.es.indices.putSettings({ index, settings: { 'index.blocks.write': null } as never })
+          await this.es.indices
+            .putSettings({ index, settings: { 'index.blocks.write': null } as never })
             .catch((err) => this.logger.warn({ err: classifyElasticsearchError(err), index }, 'could not lift the write block'));
         }
       }
@@ -81,7 +102,7 @@ export class IndexArchiver {
     let archived = await this.alreadyArchived(index, count, print, generations, mark);
     if (archived) {
       const problems: string[] = [];
-      for (const m of archived) problems.push(...await this.verify(m, lease));
+      for (const m of archived) problems.push(...(await this.verify(m, lease)));
       if (problems.length) return { index, result: 'failed', reason: `archive does not verify, index kept: ${problems.join('; ')}` };
     } else {
       const generation = generations.length ? generations[generations.length - 1] + 1 : 0;
@@ -117,7 +138,13 @@ export class IndexArchiver {
    * the last generation when it was exported from this very index (a run killed before its delete),
    * or, for a restored index nobody wrote to since, the generations it was restored from.
    */
-  private async alreadyArchived(index: string, count: number, print: IndexFingerprint, generations: number[], mark?: RestoredMark): Promise<Manifest[] | undefined> {
+  private async alreadyArchived(
+    index: string,
+    count: number,
+    print: IndexFingerprint,
+    generations: number[],
+    mark?: RestoredMark,
+  ): Promise<Manifest[] | undefined> {
     if (generations.length) {
       const last = await this.store.manifest(index, generations[generations.length - 1]).catch((err) => {
         this.logger.warn({ err, index }, 'last manifest unreadable; it is kept and a new generation is written');
@@ -125,7 +152,12 @@ export class IndexArchiver {
       });
       if (last?.source?.uuid === print.uuid && sameSeqNos(last.source.maxSeqNos, print.maxSeqNos) && last.docCount === count) return [last];
     }
-    if (mark && sameSeqNos(mark.maxSeqNos, print.maxSeqNos) && mark.generations.length && mark.generations.every((g) => generations.includes(g))) {
+    if (
+      mark &&
+      sameSeqNos(mark.maxSeqNos, print.maxSeqNos) &&
+      mark.generations.length &&
+      mark.generations.every((g) => generations.includes(g))
+    ) {
       const manifests = await Promise.all(mark.generations.map((g) => this.store.manifest(index, g)));
       if (manifests.every((m) => m)) return manifests as Manifest[];
     }
@@ -164,7 +196,14 @@ export class IndexArchiver {
   }
 
   /** Streams the index out with a point-in-time and search_after into lz4 NDJSON parts. */
-  private async export(index: string, generation: number, expected: number, print: IndexFingerprint, lease: Lease, signal?: AbortSignal): Promise<Manifest> {
+  private async export(
+    index: string,
+    generation: number,
+    expected: number,
+    print: IndexFingerprint,
+    lease: Lease,
+    signal?: AbortSignal,
+  ): Promise<Manifest> {
     const meta = await es_(`read ${index}`, () => this.es.indices.get({ index }));
     const builder = new PartBuilder(this.opts.partMaxBytes);
     const uploader = new PartUploader(this.store, index, generation, () => this.keepLease(lease));
@@ -188,7 +227,10 @@ export class IndexArchiver {
       await uploader.settle();
     }
     await this.removeStaleParts(index, generation, uploader.parts, lease);
-    if (docs !== expected) throw new MplpError('count_mismatch', `exported ${docs} documents from ${index}, its count is ${expected}`, { disposition: 'retryable' });
+    if (docs !== expected)
+      throw new MplpError('count_mismatch', `exported ${docs} documents from ${index}, its count is ${expected}`, {
+        disposition: 'retryable',
+      });
     await this.hooks.afterUpload?.(uploader.parts);
     return buildManifest(index, meta[index], uploader.parts, uploader.uncompressedBytes, new Date(), generation, print);
   }
@@ -201,10 +243,15 @@ export class IndexArchiver {
       let after: unknown[] | undefined;
       for (;;) {
         if (signal?.aborted) throw new MplpError('cancelled', 'archive cancelled by shutdown');
-        const page = await es_(`export ${index}`, () => this.es.search({
-          size: this.opts.pageSize, pit: { id: pitId, keep_alive: '5m' }, sort: [{ _shard_doc: 'asc' }] as never,
-          track_total_hits: false, ...(after ? { search_after: after as never } : {}),
-        }));
+        const page = await es_(`export ${index}`, () =>
+          this.es.search({
+            size: this.opts.pageSize,
+            pit: { id: pitId, keep_alive: '5m' },
+            sort: [{ _shard_doc: 'asc' }] as never,
+            track_total_hits: false,
+            ...(after ? { search_after: after as never } : {}),
+          }),
+        );
         pitId = page.pit_id ?? pitId;
         await this.keepLease(lease);
         const hits = page.hits.hits;
@@ -239,12 +286,26 @@ export class IndexArchiver {
     for (const p of m.parts) {
       if (lease) await this.keepLease(lease);
       const size = await this.store.head(p.key);
-      if (size === undefined) { problems.push(`${p.key} is missing`); continue; }
-      if (size !== p.bytes) { problems.push(`${p.key} has ${size} bytes, expected ${p.bytes}`); continue; }
+      if (size === undefined) {
+        problems.push(`${p.key} is missing`);
+        continue;
+      }
+      if (size !== p.bytes) {
+        problems.push(`${p.key} has ${size} bytes, expected ${p.bytes}`);
+        continue;
+      }
       const body = await this.store.get(p.key);
-      if (sha256(body) !== p.sha256) { problems.push(`${p.key} fails its sha256`); continue; }
+      if (sha256(body) !== p.sha256) {
+        problems.push(`${p.key} fails its sha256`);
+        continue;
+      }
       let n: number;
-      try { n = SpanBatchCodec.lines(SpanBatchCodec.decompress(body, 1 << 30)).length; } catch (err) { problems.push(`${p.key}: ${(err as Error).message}`); continue; }
+      try {
+        n = SpanBatchCodec.lines(SpanBatchCodec.decompress(body, 1 << 30)).length;
+      } catch (err) {
+        problems.push(`${p.key}: ${(err as Error).message}`);
+        continue;
+      }
       if (n !== p.docs) problems.push(`${p.key} holds ${n} documents, expected ${p.docs}`);
     }
     return problems;
@@ -254,10 +315,14 @@ export class IndexArchiver {
 /** The index's uuid and each shard's highest sequence number (primaries): any write moves one. */
 export async function indexFingerprint(es: Client, index: string): Promise<IndexFingerprint> {
   const r = await es_(`stats of ${index}`, () => es.indices.stats({ index, level: 'shards', metric: 'docs' }));
-  const st = r.indices?.[index] as { uuid?: string; shards?: Record<string, { routing?: { primary?: boolean }; seq_no?: { max_seq_no?: number } }[]> } | undefined;
+  const st = r.indices?.[index] as
+    { uuid?: string; shards?: Record<string, { routing?: { primary?: boolean }; seq_no?: { max_seq_no?: number } }[]> } | undefined;
   if (!st?.uuid || !st.shards) throw new MplpError('es_stats', `no shard statistics for ${index}`, { disposition: 'retryable' });
-  const maxSeqNos = Object.keys(st.shards).map(Number).sort((a, b) => a - b)
+  const maxSeqNos = Object.keys(st.shards)
+    .map(Number)
+    .sort((a, b) => a - b)
     .map((n) => st.shards![String(n)].find((c) => c.routing?.primary)?.seq_no?.max_seq_no ?? NaN);
-  if (maxSeqNos.some((n) => !Number.isInteger(n))) throw new MplpError('es_stats', `a primary shard of ${index} is not started`, { disposition: 'retryable' });
+  if (maxSeqNos.some((n) => !Number.isInteger(n)))
+    throw new MplpError('es_stats', `a primary shard of ${index} is not started`, { disposition: 'retryable' });
   return { uuid: st.uuid, maxSeqNos };
 }

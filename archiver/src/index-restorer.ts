@@ -5,7 +5,11 @@ import { indexFingerprint } from './index-archiver';
 import { Manifest, RESTORED_MARK, RestoredMark } from './layout';
 
 const es_ = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
-  try { return await fn(); } catch (err) { throw classifyElasticsearchError(err, what); }
+  try {
+    return await fn();
+  } catch (err) {
+    throw classifyElasticsearchError(err, what);
+  }
 };
 
 export interface RestoreResult {
@@ -25,8 +29,13 @@ export interface RestoreResult {
  * an operator unmarks it, and then deletes it without a new export if nobody wrote to it.
  */
 export class IndexRestorer {
-  constructor(private readonly es: Client, private readonly store: ArchiveStore, private readonly logger: Logger, private readonly holdMs: number,
-    private readonly replicas = 0) {}
+  constructor(
+    private readonly es: Client,
+    private readonly store: ArchiveStore,
+    private readonly logger: Logger,
+    private readonly holdMs: number,
+    private readonly replicas = 0,
+  ) {}
 
   async restore(index: string, opts: { force?: boolean; progress?: (docs: number, total: number) => void } = {}): Promise<RestoreResult> {
     const manifests = await this.store.manifests(index);
@@ -53,11 +62,20 @@ export class IndexRestorer {
     // restore leaves the partial index alone (one killed part-way is archived after that day).
     const at = new Date().toISOString();
     const loading: RestoredMark = { at, until: new Date(Date.now() + Math.max(this.holdMs, 86400e3)).toISOString(), generations };
-    const mappings = { ...(newest.mappings as Record<string, unknown>), _meta: { ...((newest.mappings as { _meta?: object })._meta ?? {}), [RESTORED_MARK]: loading } };
+    const mappings = {
+      ...(newest.mappings as Record<string, unknown>),
+      _meta: { ...((newest.mappings as { _meta?: object })._meta ?? {}), [RESTORED_MARK]: loading },
+    };
     try {
       // Loaded without replicas (one copy to write), given the configured replicas once loaded.
-      await this.es.indices.create({ index, mappings: mappings as never, settings: { number_of_shards: shards, number_of_replicas: 0, refresh_interval: '-1' } });
-    } catch (err) { throw classifyElasticsearchError(err, `create ${index}`); }
+      await this.es.indices.create({
+        index,
+        mappings: mappings as never,
+        settings: { number_of_shards: shards, number_of_replicas: 0, refresh_interval: '-1' },
+      });
+    } catch (err) {
+      throw classifyElasticsearchError(err, `create ${index}`);
+    }
     // A restore that fails part-way removes the index it created, so a rerun starts clean
     // instead of finding a partial index in its way (a kill -9 leaves one; rerun with --force).
     let mark: RestoredMark;
@@ -65,7 +83,12 @@ export class IndexRestorer {
       await this.load(index, manifests, expected, opts.progress);
       // The hold counts from the end of the load. maxSeqNos is what the index holds now: the
       // archiver compares it to decide that nobody wrote to it since.
-      mark = { at, until: new Date(Date.now() + this.holdMs).toISOString(), generations, maxSeqNos: (await indexFingerprint(this.es, index)).maxSeqNos };
+      mark = {
+        at,
+        until: new Date(Date.now() + this.holdMs).toISOString(),
+        generations,
+        maxSeqNos: (await indexFingerprint(this.es, index)).maxSeqNos,
+      };
       await this.putMark(index, mark);
     } catch (err) {
       await this.es.indices.delete({ index }).catch(() => undefined);
@@ -119,27 +142,38 @@ export class IndexRestorer {
   private async documents(p: Manifest['parts'][number]): Promise<{ _id: string; _source: unknown }[]> {
     const body = await this.store.get(p.key);
     if (sha256(body) !== p.sha256) throw new MplpError('checksum', `${p.key} fails its sha256; restore stopped`);
-    return SpanBatchCodec.lines(SpanBatchCodec.decompress(body, 1 << 30)).map((line) => JSON.parse(line) as { _id: string; _source: unknown });
+    return SpanBatchCodec.lines(SpanBatchCodec.decompress(body, 1 << 30)).map(
+      (line) => JSON.parse(line) as { _id: string; _source: unknown },
+    );
   }
 
   /** Bulk-indexes every generation in order (a later one overwrites an id), then checks the count. */
-  private async load(index: string, manifests: Manifest[], expected: number, progress?: (docs: number, total: number) => void): Promise<void> {
+  private async load(
+    index: string,
+    manifests: Manifest[],
+    expected: number,
+    progress?: (docs: number, total: number) => void,
+  ): Promise<void> {
     const total = manifests.reduce((n, m) => n + m.docCount, 0);
     let done = 0;
     for (const p of manifests.flatMap((m) => m.parts)) {
       const docs = await this.documents(p);
       for (let i = 0; i < docs.length; i += 2000) {
         const ops: string[] = [];
-        for (const d of docs.slice(i, i + 2000)) ops.push(JSON.stringify({ index: { _index: index, _id: d._id } }), JSON.stringify(d._source));
+        for (const d of docs.slice(i, i + 2000))
+          ops.push(JSON.stringify({ index: { _index: index, _id: d._id } }), JSON.stringify(d._source));
         await this.bulk(ops);
         done += ops.length / 2;
         progress?.(done, total);
       }
     }
-    await es_(`settings of ${index}`, () => this.es.indices.putSettings({ index, settings: { refresh_interval: '1s', number_of_replicas: this.replicas } }));
+    await es_(`settings of ${index}`, () =>
+      this.es.indices.putSettings({ index, settings: { refresh_interval: '1s', number_of_replicas: this.replicas } }),
+    );
     await es_(`refresh ${index}`, () => this.es.indices.refresh({ index }));
     const count = (await es_(`count ${index}`, () => this.es.count({ index }))).count;
-    if (count !== expected) throw new MplpError('count_mismatch', `restored ${count} documents into ${index}, the archive holds ${expected}`);
+    if (count !== expected)
+      throw new MplpError('count_mismatch', `restored ${count} documents into ${index}, the archive holds ${expected}`);
   }
 
   private async bulk(ops: string[]): Promise<void> {

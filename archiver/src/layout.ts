@@ -9,7 +9,8 @@ import { indexDate } from '../../shared/src';
  */
 export const generationDir = (prefix: string, index: string, generation = 0) =>
   `${join(prefix, index)}/${generation > 0 ? `gen-${pad5(generation)}/` : ''}`;
-export const partKey = (prefix: string, index: string, n: number, generation = 0) => `${generationDir(prefix, index, generation)}part-${pad5(n)}.ndjson.lz4`;
+export const partKey = (prefix: string, index: string, n: number, generation = 0) =>
+  `${generationDir(prefix, index, generation)}part-${pad5(n)}.ndjson.lz4`;
 export const manifestKey = (prefix: string, index: string, generation = 0) => `${generationDir(prefix, index, generation)}manifest.json`;
 export const leaseKey = (prefix: string, index: string) => `${join(prefix, index)}/lease.json`;
 /** Where every object of an index's archive lives, all generations. */
@@ -26,12 +27,20 @@ export function manifestGeneration(prefix: string, index: string, key: string): 
   return m[1] ? Number(m[1]) : 0;
 }
 
-export interface ManifestPart { key: string; docs: number; bytes: number; sha256: string }
+export interface ManifestPart {
+  key: string;
+  docs: number;
+  bytes: number;
+  sha256: string;
+}
 /**
  * Which index instance a generation was exported from: its uuid (a recreated index has a new
  * one) and the highest sequence number of each shard (any write since moves one).
  */
-export interface IndexFingerprint { uuid: string; maxSeqNos: number[] }
+export interface IndexFingerprint {
+  uuid: string;
+  maxSeqNos: number[];
+}
 export interface Manifest {
   version: 1;
   index: string;
@@ -47,17 +56,41 @@ export interface Manifest {
 }
 
 /** The manifest of DESIGN.md for an exported index: parts in order, their counts summed. */
-export function buildManifest(index: string, meta: { mappings?: unknown; settings?: { index?: { number_of_shards?: string | number } } },
-  parts: ManifestPart[], uncompressedBytes: number, now = new Date(), generation = 0, source?: IndexFingerprint): Manifest {
-  return validateManifest({
-    version: 1, index, generation, mappings: withoutRestoredMark(meta.mappings ?? {}), settings: { number_of_shards: meta.settings?.index?.number_of_shards },
-    docCount: parts.reduce((n, p) => n + p.docs, 0), uncompressedBytes, parts, createdAt: now.toISOString(), ...(source ? { source } : {}),
-  }, index, generation);
+export function buildManifest(
+  index: string,
+  meta: { mappings?: unknown; settings?: { index?: { number_of_shards?: string | number } } },
+  parts: ManifestPart[],
+  uncompressedBytes: number,
+  now = new Date(),
+  generation = 0,
+  source?: IndexFingerprint,
+): Manifest {
+  return validateManifest(
+    {
+      version: 1,
+      index,
+      generation,
+      mappings: withoutRestoredMark(meta.mappings ?? {}),
+      settings: { number_of_shards: meta.settings?.index?.number_of_shards },
+      docCount: parts.reduce((n, p) => n + p.docs, 0),
+      uncompressedBytes,
+      parts,
+      createdAt: now.toISOString(),
+      ...(source ? { source } : {}),
+    },
+    index,
+    generation,
+  );
 }
 
 /** The mark a restore puts in the index's mapping `_meta`; see index-restorer.ts. */
 export const RESTORED_MARK = 'mplp_restored';
-export interface RestoredMark { at: string; until: string; generations: number[]; maxSeqNos?: number[] }
+export interface RestoredMark {
+  at: string;
+  until: string;
+  generations: number[];
+  maxSeqNos?: number[];
+}
 
 /** An archive must not carry the restore mark of the index it was taken from into the next restore. */
 function withoutRestoredMark(mappings: unknown): unknown {
@@ -81,7 +114,9 @@ export function agedIndices(names: string[], prefix: string, retentionDays: numb
 /** A manifest read back from S3 must be whole and self-consistent before anyone trusts it. */
 export function validateManifest(m: unknown, index: string, generation = 0): Manifest {
   const x = m as Manifest;
-  const fail = (why: string) => { throw new Error(`manifest of ${index} is invalid: ${why}`); };
+  const fail = (why: string) => {
+    throw new Error(`manifest of ${index} is invalid: ${why}`);
+  };
   if (!x || typeof x !== 'object') fail('not an object');
   if (x.version !== 1) fail(`unknown version ${x.version}`);
   if (x.index !== index) fail(`names index ${x.index}`);

@@ -1,5 +1,9 @@
 /** One archive part's NDJSON, ready to be lz4-framed and uploaded. */
-export interface SealedPart { n: number; ndjson: Buffer; docs: number }
+export interface SealedPart {
+  n: number;
+  ndjson: Buffer;
+  docs: number;
+}
 
 /**
  * Splits a stream of NDJSON lines into parts of at most maxBytes (UTF-8 bytes, newlines

@@ -13,8 +13,12 @@ export class PartUploader {
   uncompressedBytes = 0;
   private inFlight: Promise<void> = Promise.resolve();
 
-  constructor(private readonly store: ArchiveStore, private readonly index: string, private readonly generation: number,
-    private readonly beforeUpload: () => Promise<void>) {}
+  constructor(
+    private readonly store: ArchiveStore,
+    private readonly index: string,
+    private readonly generation: number,
+    private readonly beforeUpload: () => Promise<void>,
+  ) {}
 
   /** lz4-frames a sealed part and starts its upload once the previous one is done. */
   async add(p: SealedPart | undefined): Promise<void> {
@@ -25,14 +29,20 @@ export class PartUploader {
     this.uncompressedBytes += p.ndjson.length;
     await this.inFlight;
     await this.beforeUpload();
-    this.inFlight = this.store.putPart(key, body).then(() => { this.parts.push(part); });
+    this.inFlight = this.store.putPart(key, body).then(() => {
+      this.parts.push(part);
+    });
     // Surfaces an upload failure at the next await of inFlight, never as an unhandled rejection.
     this.inFlight.catch(() => undefined);
   }
 
   /** Waits for the last upload; rejects with its failure. */
-  drain(): Promise<void> { return this.inFlight; }
+  drain(): Promise<void> {
+    return this.inFlight;
+  }
 
   /** Waits for the last upload, ignoring its failure (cleanup after an error). */
-  async settle(): Promise<void> { await this.inFlight.catch(() => undefined); }
+  async settle(): Promise<void> {
+    await this.inFlight.catch(() => undefined);
+  }
 }

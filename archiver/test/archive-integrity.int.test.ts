@@ -7,7 +7,10 @@ import { allDocs, archiveSetup, hangingProxy, objects, runCli, seedIndex } from 
 
 /** Span-shaped documents with the given ids, written to `index` (recreating it if it was archived). */
 async function writeDocs(es: ReturnType<TestContext['es']>, index: string, ids: string[], tag: string) {
-  const ops = ids.flatMap((id, i) => [{ index: { _index: index, _id: id } }, { traceId: 'c'.repeat(32), spanId: String(i).padStart(16, '0'), name: `late-${tag}`, service: 'late' }]);
+  const ops = ids.flatMap((id, i) => [
+    { index: { _index: index, _id: id } },
+    { traceId: 'c'.repeat(32), spanId: String(i).padStart(16, '0'), name: `late-${tag}`, service: 'late' },
+  ]);
   return es.bulk({ operations: ops as never, refresh: true });
 }
 
@@ -40,7 +43,8 @@ describe('archive integrity on the real Elasticsearch and S3 server', () => {
       const m = (await parts.store.manifest(index, generation))!;
       const out: string[] = [];
       for (const p of m.parts) {
-        for (const line of SpanBatchCodec.lines(SpanBatchCodec.decompress(await parts.store.get(p.key), 1 << 30))) out.push(JSON.parse(line)._id);
+        for (const line of SpanBatchCodec.lines(SpanBatchCodec.decompress(await parts.store.get(p.key), 1 << 30)))
+          out.push(JSON.parse(line)._id);
       }
       return out.sort();
     };
@@ -48,7 +52,15 @@ describe('archive integrity on the real Elasticsearch and S3 server', () => {
     expect(await ids(2)).toEqual([...lateB].sort());
 
     const list = await runCli(ctx, ['list'], env).done;
-    expect(JSON.parse(list.stdout.trim())).toMatchObject({ index, docs: 1500 + lateA.length + lateB.length, generations: [{ generation: 0, docs: 1500 }, { generation: 1, docs: lateA.length }, { generation: 2, docs: lateB.length }] });
+    expect(JSON.parse(list.stdout.trim())).toMatchObject({
+      index,
+      docs: 1500 + lateA.length + lateB.length,
+      generations: [
+        { generation: 0, docs: 1500 },
+        { generation: 1, docs: lateA.length },
+        { generation: 2, docs: lateB.length },
+      ],
+    });
     const verified = await runCli(ctx, ['verify', index], env).done;
     expect(JSON.parse(verified.stdout.trim())).toEqual({ index, ok: true, problems: [], generations: [0, 1, 2] });
 
@@ -70,15 +82,20 @@ describe('archive integrity on the real Elasticsearch and S3 server', () => {
     await seedIndex(ctx, index, 3000);
     const acknowledged: string[] = [];
     let pages = 0;
-    const parts = createArchiverParts({ ...process.env, ...env }, {
-      // The indexer writing into the index during its export, on the first and a later page.
-      progress: async () => {
-        if (++pages !== 1 && pages !== 5) return;
-        const ids = Array.from({ length: 50 }, (_, i) => `during-${pages}-${i}`);
-        const r = await writeDocs(es, index, ids, 'during').catch(() => undefined);
-        r?.items.forEach((it, i) => { if ((it.index?.status ?? 500) < 300) acknowledged.push(ids[i]); });
+    const parts = createArchiverParts(
+      { ...process.env, ...env },
+      {
+        // The indexer writing into the index during its export, on the first and a later page.
+        progress: async () => {
+          if (++pages !== 1 && pages !== 5) return;
+          const ids = Array.from({ length: 50 }, (_, i) => `during-${pages}-${i}`);
+          const r = await writeDocs(es, index, ids, 'during').catch(() => undefined);
+          r?.items.forEach((it, i) => {
+            if ((it.index?.status ?? 500) < 300) acknowledged.push(ids[i]);
+          });
+        },
       },
-    });
+    );
     ctx.defer(() => parts.close());
     const [res] = await archiveAged(parts);
     expect(pages).toBeGreaterThanOrEqual(5);
@@ -147,7 +164,14 @@ describe('archive integrity on the real Elasticsearch and S3 server', () => {
     const index = `${prefix}-metrics-2020.02.07`;
     await seedIndex(ctx, index, 300);
     let exported = 0;
-    const parts = createArchiverParts({ ...process.env, ...env }, { afterUpload: async () => { if (exported++) throw new Error('must not export again'); } });
+    const parts = createArchiverParts(
+      { ...process.env, ...env },
+      {
+        afterUpload: async () => {
+          if (exported++) throw new Error('must not export again');
+        },
+      },
+    );
     ctx.defer(() => parts.close());
     expect((await archiveAged(parts))[0]).toMatchObject({ result: 'archived' });
     const archive = await objects(ctx, `${s3Prefix}/${index}/`);
@@ -159,7 +183,11 @@ describe('archive integrity on the real Elasticsearch and S3 server', () => {
 
   it('a hung S3 endpoint fails the run within the timeout, the index intact', async () => {
     const { prefix, s3Prefix, env, es } = await archiveSetup(ctx, {
-      MPLP_ARCHIVER_S3_REQUEST_TIMEOUT: '1s', MPLP_ARCHIVER_S3_SOCKET_TIMEOUT: '1s', MPLP_ARCHIVER_S3_CONNECT_TIMEOUT: '1s', MPLP_ARCHIVER_S3_ATTEMPTS: '2', MPLP_ARCHIVER_PAGE_SIZE: '200',
+      MPLP_ARCHIVER_S3_REQUEST_TIMEOUT: '1s',
+      MPLP_ARCHIVER_S3_SOCKET_TIMEOUT: '1s',
+      MPLP_ARCHIVER_S3_CONNECT_TIMEOUT: '1s',
+      MPLP_ARCHIVER_S3_ATTEMPTS: '2',
+      MPLP_ARCHIVER_PAGE_SIZE: '200',
     });
     const index = `${prefix}-traces-2020.02.08`;
     await seedIndex(ctx, index, 1000);
@@ -175,7 +203,14 @@ describe('archive integrity on the real Elasticsearch and S3 server', () => {
 
     // Hangs in the middle of the export: the run fails, the index stays and takes writes again.
     const proxy = await hangingProxy(ctx);
-    const parts = createArchiverParts({ ...process.env, ...env, MPLP_S3_ENDPOINT: proxy.url }, { progress: (_i, docs) => { if (docs >= 400) proxy.hang(); } });
+    const parts = createArchiverParts(
+      { ...process.env, ...env, MPLP_S3_ENDPOINT: proxy.url },
+      {
+        progress: (_i, docs) => {
+          if (docs >= 400) proxy.hang();
+        },
+      },
+    );
     ctx.defer(() => parts.close());
     const t1 = Date.now();
     const [res] = await archiveAged(parts);
@@ -192,6 +227,10 @@ describe('archive integrity on the real Elasticsearch and S3 server', () => {
     const r = await runCli(ctx, ['list'], { ...env, MPLP_ARCHIVER_RETENTION_DAYS: '8', MPLP_INGEST_MAX_PAST: '8d' }).done;
     expect(r.code).toBe(2);
     const lines = r.stderr.trim().split('\n');
-    expect(lines).toEqual([expect.stringMatching(/^archiver: invalid setting MPLP_ARCHIVER_RETENTION_DAYS: .*MPLP_INGEST_MAX_PAST \(8d\) \+ MPLP_ARCHIVER_LAG_MARGIN \(6h\)/)]);
+    expect(lines).toEqual([
+      expect.stringMatching(
+        /^archiver: invalid setting MPLP_ARCHIVER_RETENTION_DAYS: .*MPLP_INGEST_MAX_PAST \(8d\) \+ MPLP_ARCHIVER_LAG_MARGIN \(6h\)/,
+      ),
+    ]);
   });
 });

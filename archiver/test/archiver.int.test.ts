@@ -25,13 +25,19 @@ describe('archiver on the real Elasticsearch and S3 server', () => {
     expect(await es.indices.exists({ index: fresh })).toBe(true);
 
     const s3 = ctx.s3();
-    const manifest = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: ctx.cfg.s3Bucket, Key: manifestKey(s3Prefix, index) }))).Body!.transformToString());
+    const manifest = JSON.parse(
+      await (
+        await s3.send(new GetObjectCommand({ Bucket: ctx.cfg.s3Bucket, Key: manifestKey(s3Prefix, index) }))
+      ).Body!.transformToString(),
+    );
     expect(manifest.docCount).toBe(2500);
     expect(manifest.parts.length).toBeGreaterThan(1);
     expect(manifest.parts.reduce((n: number, p: { docs: number }) => n + p.docs, 0)).toBe(2500);
     for (const p of manifest.parts) {
       expect(p.key).toMatch(new RegExp(`^${s3Prefix}/${index}/part-\\d{5}\\.ndjson\\.lz4$`));
-      const body = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: ctx.cfg.s3Bucket, Key: p.key }))).Body!.transformToByteArray());
+      const body = Buffer.from(
+        await (await s3.send(new GetObjectCommand({ Bucket: ctx.cfg.s3Bucket, Key: p.key }))).Body!.transformToByteArray(),
+      );
       expect(body.length).toBe(p.bytes);
       expect(createHash('sha256').update(body).digest('hex')).toBe(p.sha256);
     }
@@ -61,16 +67,32 @@ describe('archiver on the real Elasticsearch and S3 server', () => {
     const index = `${prefix}-alerts-2020.04.05`;
     await seedIndex(ctx, index, 700);
     const s3 = ctx.s3();
-    const crashing = createArchiverParts({ ...process.env, ...env }, { beforeDelete: async () => { throw new Error('simulated crash before delete'); } });
+    const crashing = createArchiverParts(
+      { ...process.env, ...env },
+      {
+        beforeDelete: async () => {
+          throw new Error('simulated crash before delete');
+        },
+      },
+    );
     ctx.defer(() => crashing.close());
     expect((await archiveAged(crashing))[0]).toMatchObject({ index, result: 'failed' });
     expect((await es.count({ index })).count).toBe(700);
-    const listing = async () => (await s3.send(new ListObjectsV2Command({ Bucket: ctx.cfg.s3Bucket, Prefix: `${s3Prefix}/${index}/` }))).Contents!
-      .map((o) => `${o.Key}@${o.ETag}@${o.LastModified?.toISOString()}`).sort();
+    const listing = async () =>
+      (await s3.send(new ListObjectsV2Command({ Bucket: ctx.cfg.s3Bucket, Prefix: `${s3Prefix}/${index}/` })))
+        .Contents!.map((o) => `${o.Key}@${o.ETag}@${o.LastModified?.toISOString()}`)
+        .sort();
     const objectsBefore = await listing();
     const manifestBefore = await crashing.store.manifest(index);
 
-    const parts = createArchiverParts({ ...process.env, ...env }, { afterUpload: async () => { throw new Error('must not export again'); } });
+    const parts = createArchiverParts(
+      { ...process.env, ...env },
+      {
+        afterUpload: async () => {
+          throw new Error('must not export again');
+        },
+      },
+    );
     ctx.defer(() => parts.close());
     expect((await archiveAged(parts))[0]).toMatchObject({ index, result: 'archived', docs: 700 });
     expect(await es.indices.exists({ index })).toBe(false);
@@ -96,7 +118,14 @@ describe('archiver on the real Elasticsearch and S3 server', () => {
     const { prefix, s3Prefix, env, es } = await archiveSetup(ctx);
     const index = `${prefix}-metrics-2020.04.06`;
     await seedIndex(ctx, index, 600);
-    const crashing = createArchiverParts({ ...process.env, ...env }, { beforeDelete: async () => { throw new Error('simulated crash before delete'); } });
+    const crashing = createArchiverParts(
+      { ...process.env, ...env },
+      {
+        beforeDelete: async () => {
+          throw new Error('simulated crash before delete');
+        },
+      },
+    );
     ctx.defer(() => crashing.close());
     expect((await archiveAged(crashing))[0].result).toBe('failed');
     const first = await objects(ctx, `${s3Prefix}/${index}/`);
@@ -116,17 +145,30 @@ describe('archiver on the real Elasticsearch and S3 server', () => {
     const index = `${prefix}-traces-2020.04.07`;
     await seedIndex(ctx, index, 300);
     const s3 = ctx.s3();
-    const parts = createArchiverParts({ ...process.env, ...env }, {
-      // What another archiver does once our lease has expired: a conditional overwrite.
-      beforeDelete: async () => { await s3.send(new PutObjectCommand({ Bucket: ctx.cfg.s3Bucket, Key: leaseKey(s3Prefix, index), Body: JSON.stringify({ owner: 'other', expiresAt: new Date(Date.now() + 60_000).toISOString() }) })); },
-    });
+    const parts = createArchiverParts(
+      { ...process.env, ...env },
+      {
+        // What another archiver does once our lease has expired: a conditional overwrite.
+        beforeDelete: async () => {
+          await s3.send(
+            new PutObjectCommand({
+              Bucket: ctx.cfg.s3Bucket,
+              Key: leaseKey(s3Prefix, index),
+              Body: JSON.stringify({ owner: 'other', expiresAt: new Date(Date.now() + 60_000).toISOString() }),
+            }),
+          );
+        },
+      },
+    );
     ctx.defer(() => parts.close());
     const [res] = await archiveAged(parts);
     expect(res).toMatchObject({ index, result: 'failed' });
     expect(res.reason).toMatch(/lost the lease/);
     expect((await es.count({ index })).count).toBe(300);
     // The other archiver's lease is left alone.
-    const lease = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: ctx.cfg.s3Bucket, Key: leaseKey(s3Prefix, index) }))).Body!.transformToString());
+    const lease = JSON.parse(
+      await (await s3.send(new GetObjectCommand({ Bucket: ctx.cfg.s3Bucket, Key: leaseKey(s3Prefix, index) }))).Body!.transformToString(),
+    );
     expect(lease.owner).toBe('other');
   });
 
@@ -135,13 +177,17 @@ describe('archiver on the real Elasticsearch and S3 server', () => {
     const index = `${prefix}-metrics-2020.05.06`;
     await seedIndex(ctx, index, 800);
     const s3 = ctx.s3();
-    const parts = createArchiverParts({ ...process.env, ...env }, {
-      afterUpload: async (uploaded) => {
-        const key = uploaded[1].key;
-        if (fault === 'corrupted') await s3.send(new PutObjectCommand({ Bucket: ctx.cfg.s3Bucket, Key: key, Body: Buffer.alloc(uploaded[1].bytes, 7) }));
-        else await s3.send(new DeleteObjectCommand({ Bucket: ctx.cfg.s3Bucket, Key: key }));
+    const parts = createArchiverParts(
+      { ...process.env, ...env },
+      {
+        afterUpload: async (uploaded) => {
+          const key = uploaded[1].key;
+          if (fault === 'corrupted')
+            await s3.send(new PutObjectCommand({ Bucket: ctx.cfg.s3Bucket, Key: key, Body: Buffer.alloc(uploaded[1].bytes, 7) }));
+          else await s3.send(new DeleteObjectCommand({ Bucket: ctx.cfg.s3Bucket, Key: key }));
+        },
       },
-    });
+    );
     ctx.defer(() => parts.close());
     const [res] = await archiveAged(parts);
     expect(res.result).toBe('failed');
@@ -167,19 +213,31 @@ describe('archiver on the real Elasticsearch and S3 server', () => {
   });
 
   it('kill -9 during the upload, then run again: archived exactly once, searchable until verified', async () => {
-    const { prefix, s3Prefix, env, es } = await archiveSetup(ctx, { MPLP_ARCHIVER_PART_MAX_BYTES: '8192', MPLP_ARCHIVER_PAGE_SIZE: '200', MPLP_ARCHIVER_LEASE_TTL: '8s', MPLP_ARCHIVER_S3_REQUEST_TIMEOUT: '5s' });
+    const { prefix, s3Prefix, env, es } = await archiveSetup(ctx, {
+      MPLP_ARCHIVER_PART_MAX_BYTES: '8192',
+      MPLP_ARCHIVER_PAGE_SIZE: '200',
+      MPLP_ARCHIVER_LEASE_TTL: '8s',
+      MPLP_ARCHIVER_S3_REQUEST_TIMEOUT: '5s',
+    });
     const index = `${prefix}-traces-2020.09.10`;
     await seedIndex(ctx, index, 6000);
     const before = await allDocs(ctx, index);
     const s3 = ctx.s3();
     const first = runCli(ctx, ['archive'], env);
-    await waitFor('parts being uploaded', async () => ((await s3.send(new ListObjectsV2Command({ Bucket: ctx.cfg.s3Bucket, Prefix: `${s3Prefix}/${index}/part-` }))).KeyCount ?? 0) >= 3, { timeoutMs: 60_000, intervalMs: 20 });
+    await waitFor(
+      'parts being uploaded',
+      async () =>
+        ((await s3.send(new ListObjectsV2Command({ Bucket: ctx.cfg.s3Bucket, Prefix: `${s3Prefix}/${index}/part-` }))).KeyCount ?? 0) >= 3,
+      { timeoutMs: 60_000, intervalMs: 20 },
+    );
     first.child.kill('SIGKILL');
     await first.done;
     expect((await es.count({ index })).count).toBe(6000);
     expect((await s3.send(new ListObjectsV2Command({ Bucket: ctx.cfg.s3Bucket, Prefix: manifestKey(s3Prefix, index) }))).KeyCount).toBe(0);
     // The dead run's lease expires after MPLP_ARCHIVER_LEASE_TTL; a rerun before that skips the index.
-    const lease = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: ctx.cfg.s3Bucket, Key: leaseKey(s3Prefix, index) }))).Body!.transformToString());
+    const lease = JSON.parse(
+      await (await s3.send(new GetObjectCommand({ Bucket: ctx.cfg.s3Bucket, Key: leaseKey(s3Prefix, index) }))).Body!.transformToString(),
+    );
     await waitFor('the dead lease to expire', () => Date.now() > Date.parse(lease.expiresAt), { timeoutMs: 10_000 });
     // While the rerun works, the index may only disappear once its manifest is in S3
     // (checked in that order, so a delete between the two reads cannot fake a violation).
@@ -189,9 +247,11 @@ describe('archiver on the real Elasticsearch and S3 server', () => {
     const watch = (async () => {
       while (!finished) {
         const present = await es.indices.exists({ index });
-        const hasManifest = ((await s3.send(new ListObjectsV2Command({ Bucket: ctx.cfg.s3Bucket, Prefix: manifestKey(s3Prefix, index) }))).KeyCount ?? 0) > 0;
+        const hasManifest =
+          ((await s3.send(new ListObjectsV2Command({ Bucket: ctx.cfg.s3Bucket, Prefix: manifestKey(s3Prefix, index) }))).KeyCount ?? 0) > 0;
         if (!present && !hasManifest) violations.push('index deleted before its manifest was written');
-        if (present && !hasManifest && (await es.count({ index }).catch(() => ({ count: 6000 }))).count !== 6000) violations.push('index lost documents');
+        if (present && !hasManifest && (await es.count({ index }).catch(() => ({ count: 6000 }))).count !== 6000)
+          violations.push('index lost documents');
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
@@ -221,7 +281,10 @@ describe('archiver on the real Elasticsearch and S3 server', () => {
       expect(results.filter((r) => r.index === i && r.result === 'failed')).toHaveLength(0);
     }
     const list = await runCli(ctx, ['list'], env).done;
-    const listed = list.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const listed = list.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(listed.map((l) => l.index).sort()).toEqual(indices);
     expect(listed.every((l) => l.docs === 1500)).toBe(true);
   });
@@ -233,8 +296,15 @@ describe('archiver on the real Elasticsearch and S3 server', () => {
     const { service, registry } = createArchiver({ ...process.env, ...env });
     await service.start();
     try {
-      await waitFor('the worker to archive the index', async () => !(await es.indices.exists({ index })), { timeoutMs: 60_000, intervalMs: 250 });
-      const archived = await waitFor('the counter', async () => (await registry.getSingleMetric('mplp_archiver_indices_total')!.get()).values.find((v) => v.labels.result === 'archived')?.value);
+      await waitFor('the worker to archive the index', async () => !(await es.indices.exists({ index })), {
+        timeoutMs: 60_000,
+        intervalMs: 250,
+      });
+      const archived = await waitFor(
+        'the counter',
+        async () =>
+          (await registry.getSingleMetric('mplp_archiver_indices_total')!.get()).values.find((v) => v.labels.result === 'archived')?.value,
+      );
       expect(archived).toBe(1);
       expect((await registry.getSingleMetric('mplp_archiver_documents_total')!.get()).values[0].value).toBe(400);
     } finally {

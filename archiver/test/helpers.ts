@@ -16,9 +16,16 @@ export async function archiveSetup(ctx: TestContext, extra: Record<string, strin
     const { ListObjectsV2Command, DeleteObjectsCommand } = await import('@aws-sdk/client-s3');
     const s3 = ctx.s3();
     const l = await s3.send(new ListObjectsV2Command({ Bucket: ctx.cfg.s3Bucket, Prefix: `${s3Prefix}/` }));
-    if (l.Contents?.length) await s3.send(new DeleteObjectsCommand({ Bucket: ctx.cfg.s3Bucket, Delete: { Objects: l.Contents.map((o) => ({ Key: o.Key! })) } }));
+    if (l.Contents?.length)
+      await s3.send(new DeleteObjectsCommand({ Bucket: ctx.cfg.s3Bucket, Delete: { Objects: l.Contents.map((o) => ({ Key: o.Key! })) } }));
   });
-  const env: Record<string, string> = { MPLP_INDEX_PREFIX: prefix, MPLP_S3_PREFIX: s3Prefix, MPLP_LOG_LEVEL: 'warn', MPLP_ARCHIVER_PART_MAX_BYTES: '65536', ...extra };
+  const env: Record<string, string> = {
+    MPLP_INDEX_PREFIX: prefix,
+    MPLP_S3_PREFIX: s3Prefix,
+    MPLP_LOG_LEVEL: 'warn',
+    MPLP_ARCHIVER_PART_MAX_BYTES: '65536',
+    ...extra,
+  };
   return { prefix, s3Prefix, env, es };
 }
 
@@ -29,12 +36,25 @@ export async function seedIndex(ctx: TestContext, index: string, n: number): Pro
   for (let i = 0; i < n; i += 2000) {
     const ops: unknown[] = [];
     for (let j = i; j < Math.min(n, i + 2000); j++) {
-      ops.push({ index: { _index: index, _id: `id-${j}` } }, {
-        traceId: (j % 97).toString(16).padStart(32, 'a'), spanId: j.toString(16).padStart(16, '0'), name: `op-${j % 5}`, kind: 'SERVER', service: `svc-${j % 3}`,
-        startTime: `${date}T00:00:${String(j % 60).padStart(2, '0')}.123456789Z`, endTime: `${date}T00:01:00Z`, durationNanos: j * 1000,
-        status: { code: j % 10 === 0 ? 'ERROR' : 'OK' }, attributes: { [`key${j % 7}`]: `value-${j}`, n: j }, resource: { 'service.name': `svc-${j % 3}` },
-        scope: { name: 'seed' }, events: [], links: [],
-      });
+      ops.push(
+        { index: { _index: index, _id: `id-${j}` } },
+        {
+          traceId: (j % 97).toString(16).padStart(32, 'a'),
+          spanId: j.toString(16).padStart(16, '0'),
+          name: `op-${j % 5}`,
+          kind: 'SERVER',
+          service: `svc-${j % 3}`,
+          startTime: `${date}T00:00:${String(j % 60).padStart(2, '0')}.123456789Z`,
+          endTime: `${date}T00:01:00Z`,
+          durationNanos: j * 1000,
+          status: { code: j % 10 === 0 ? 'ERROR' : 'OK' },
+          attributes: { [`key${j % 7}`]: `value-${j}`, n: j },
+          resource: { 'service.name': `svc-${j % 3}` },
+          scope: { name: 'seed' },
+          events: [],
+          links: [],
+        },
+      );
     }
     const r = await es.bulk({ operations: ops as never, refresh: true });
     if (r.errors) throw new Error('seeding failed');
@@ -46,20 +66,38 @@ export async function allDocs(ctx: TestContext, index: string): Promise<Map<stri
   const out = new Map<string, unknown>();
   let after: unknown[] | undefined;
   for (;;) {
-    const r = await es.search({ index, size: 5000, sort: [{ spanId: 'asc' }] as never, ...(after ? { search_after: after as never } : {}) } as never);
+    const r = await es.search({
+      index,
+      size: 5000,
+      sort: [{ spanId: 'asc' }] as never,
+      ...(after ? { search_after: after as never } : {}),
+    } as never);
     for (const h of r.hits.hits) out.set(h._id!, h._source);
     if (r.hits.hits.length < 5000) return out;
     after = r.hits.hits[r.hits.hits.length - 1].sort as unknown[];
   }
 }
 
-export function runCli(ctx: TestContext, args: string[], env: Record<string, string>): { child: ChildProcess; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
+export function runCli(
+  ctx: TestContext,
+  args: string[],
+  env: Record<string, string>,
+): { child: ChildProcess; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
   const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  ctx.defer(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
-  let stdout = '', stderr = '';
-  child.stdout!.on('data', (d) => { stdout += d; });
-  child.stderr!.on('data', (d) => { stderr += d; });
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+  ctx.defer(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  let stdout = '',
+    stderr = '';
+  child.stdout!.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr!.on('data', (d) => {
+    stderr += d;
+  });
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('exit', (code) => resolve({ code, stdout, stderr })),
+  );
   return { child, done };
 }
 
@@ -71,7 +109,10 @@ export async function objects(ctx: TestContext, prefix: string, keep: (key: stri
   const l = await s3.send(new ListObjectsV2Command({ Bucket: ctx.cfg.s3Bucket, Prefix: prefix }));
   for (const o of l.Contents ?? []) {
     if (o.Key!.endsWith('/lease.json') || !keep(o.Key!)) continue;
-    out.set(o.Key!, Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: ctx.cfg.s3Bucket, Key: o.Key! }))).Body!.transformToByteArray()));
+    out.set(
+      o.Key!,
+      Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: ctx.cfg.s3Bucket, Key: o.Key! }))).Body!.transformToByteArray()),
+    );
   }
   return out;
 }
@@ -84,18 +125,36 @@ export async function hangingProxy(ctx: TestContext, opts: { hungFromStart?: boo
   const target = new URL(ctx.cfg.s3Endpoint);
   let hung = !!opts.hungFromStart;
   const sockets = new Set<net.Socket>();
-  const track = (s: net.Socket) => { sockets.add(s); s.on('close', () => sockets.delete(s)); s.on('error', () => undefined); };
+  const track = (s: net.Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => undefined);
+  };
   const server = net.createServer((client) => {
     track(client);
     if (hung) return;
     const upstream = net.connect(Number(target.port), target.hostname);
     track(upstream);
-    client.on('data', (d) => { if (!hung) upstream.write(d); });
-    upstream.on('data', (d) => { if (!hung) client.write(d); });
+    client.on('data', (d) => {
+      if (!hung) upstream.write(d);
+    });
+    upstream.on('data', (d) => {
+      if (!hung) client.write(d);
+    });
     client.on('close', () => upstream.destroy());
-    upstream.on('close', () => { if (!hung) client.destroy(); });
+    upstream.on('close', () => {
+      if (!hung) client.destroy();
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  ctx.defer(() => { for (const s of sockets) s.destroy(); return new Promise((resolve) => server.close(resolve)); });
-  return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, hang: () => { hung = true; } };
+  ctx.defer(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    hang: () => {
+      hung = true;
+    },
+  };
 }

@@ -5,7 +5,15 @@ import { agedIndices, buildManifest, leaseKey, manifestGeneration, manifestKey, 
 describe('archive layout', () => {
   it('selects our daily indices older than the retention, oldest first', () => {
     const now = Date.UTC(2024, 4, 10, 15);
-    const names = ['mplp-traces-2024.05.09', 'mplp-traces-2024.05.02', 'mplp-metrics-2024.05.03', 'mplp-traces-2024.05.03', 'other-traces-2024.01.01', 'mplp-traces-garbage', 'mplp-alerts-2024.05.04'];
+    const names = [
+      'mplp-traces-2024.05.09',
+      'mplp-traces-2024.05.02',
+      'mplp-metrics-2024.05.03',
+      'mplp-traces-2024.05.03',
+      'other-traces-2024.01.01',
+      'mplp-traces-garbage',
+      'mplp-alerts-2024.05.04',
+    ];
     // An index holds its whole day: on 05-10 with 7 days kept, 05-03 still has documents younger than 7 days.
     expect(agedIndices(names, 'mplp', 7, now)).toEqual(['mplp-traces-2024.05.02']);
     expect(agedIndices(names, 'mplp', 6, now)).toEqual(['mplp-traces-2024.05.02', 'mplp-metrics-2024.05.03', 'mplp-traces-2024.05.03']);
@@ -27,14 +35,29 @@ describe('archive layout', () => {
     expect(manifestKey('archive', i, 12)).toBe('archive/mplp-traces-2024.05.02/gen-00012/manifest.json');
     expect(manifestGeneration('archive', i, manifestKey('archive', i))).toBe(0);
     expect(manifestGeneration('archive', i, manifestKey('archive', i, 7))).toBe(7);
-    for (const other of [partKey('archive', i, 0, 1), leaseKey('archive', i), manifestKey('archive', 'mplp-traces-2024.05.03'), 'archive/mplp-traces-2024.05.02/gen-1/manifest.json']) {
+    for (const other of [
+      partKey('archive', i, 0, 1),
+      leaseKey('archive', i),
+      manifestKey('archive', 'mplp-traces-2024.05.03'),
+      'archive/mplp-traces-2024.05.02/gen-1/manifest.json',
+    ]) {
       expect(manifestGeneration('archive', i, other)).toBeUndefined();
     }
   });
 
-  it('refuses a manifest found as another generation or listing another generation\'s parts', () => {
+  it("refuses a manifest found as another generation or listing another generation's parts", () => {
     const p = (n: number, g: number) => ({ key: partKey('archive', 'i', n, g), docs: 1, bytes: 10, sha256: 'c'.repeat(64) });
-    const m = { version: 1, index: 'i', generation: 1, mappings: {}, settings: {}, docCount: 1, uncompressedBytes: 1, parts: [p(0, 1)], createdAt: '' };
+    const m = {
+      version: 1,
+      index: 'i',
+      generation: 1,
+      mappings: {},
+      settings: {},
+      docCount: 1,
+      uncompressedBytes: 1,
+      parts: [p(0, 1)],
+      createdAt: '',
+    };
     expect(validateManifest(m, 'i', 1).generation).toBe(1);
     expect(() => validateManifest(m, 'i', 0)).toThrow(/names generation 1, found as generation 0/);
     expect(() => validateManifest({ ...m, parts: [p(0, 0)] }, 'i', 1)).toThrow(/part 0 has key/);
@@ -69,10 +92,29 @@ describe('archive layout', () => {
   });
 
   it('builds a manifest whose count is the sum of its parts and which survives a JSON round trip', () => {
-    const parts = [0, 1, 2].map((n) => ({ key: partKey('a', 'mplp-traces-2024.05.02', n), docs: 10 + n, bytes: 100, sha256: sha256(Buffer.from(`part ${n}`)) }));
+    const parts = [0, 1, 2].map((n) => ({
+      key: partKey('a', 'mplp-traces-2024.05.02', n),
+      docs: 10 + n,
+      bytes: 100,
+      sha256: sha256(Buffer.from(`part ${n}`)),
+    }));
     const mappings = { dynamic: false, properties: { traceId: { type: 'keyword' } } };
-    const m = buildManifest('mplp-traces-2024.05.02', { mappings, settings: { index: { number_of_shards: '1' } } }, parts, 4321, new Date(Date.UTC(2024, 4, 10)));
-    expect(m).toMatchObject({ version: 1, index: 'mplp-traces-2024.05.02', docCount: 33, uncompressedBytes: 4321, mappings, settings: { number_of_shards: '1' }, createdAt: '2024-05-10T00:00:00.000Z' });
+    const m = buildManifest(
+      'mplp-traces-2024.05.02',
+      { mappings, settings: { index: { number_of_shards: '1' } } },
+      parts,
+      4321,
+      new Date(Date.UTC(2024, 4, 10)),
+    );
+    expect(m).toMatchObject({
+      version: 1,
+      index: 'mplp-traces-2024.05.02',
+      docCount: 33,
+      uncompressedBytes: 4321,
+      mappings,
+      settings: { number_of_shards: '1' },
+      createdAt: '2024-05-10T00:00:00.000Z',
+    });
     expect(validateManifest(JSON.parse(JSON.stringify(m)), 'mplp-traces-2024.05.02')).toEqual(m);
     expect(buildManifest('mplp-traces-2024.05.02', {}, [], 0).docCount).toBe(0);
   });

@@ -4,7 +4,10 @@ import { PartBuilder, SealedPart } from '../src/part-builder';
 function split(lines: string[], maxBytes: number): SealedPart[] {
   const b = new PartBuilder(maxBytes);
   const out: SealedPart[] = [];
-  for (const l of lines) { const p = b.add(l); if (p) out.push(p); }
+  for (const l of lines) {
+    const p = b.add(l);
+    if (p) out.push(p);
+  }
   const last = b.finish();
   if (last) out.push(last);
   return out;

@@ -5,10 +5,18 @@ import type { IndexerMetrics } from './metrics';
 
 export { bulkBytesOf } from './documents';
 
-export interface BulkRetrySettings { retryBaseMs: number; retryMaxMs: number }
+export interface BulkRetrySettings {
+  retryBaseMs: number;
+  retryMaxMs: number;
+}
 
 /** A document Elasticsearch will never take (mapping or parse error, or larger than a bulk may be): it goes to the DLQ. */
-export interface PoisonDoc { doc: IndexDoc; status: number; type: string; reason: string }
+export interface PoisonDoc {
+  doc: IndexDoc;
+  status: number;
+  type: string;
+  reason: string;
+}
 
 export type ItemOutcome = 'done' | 'retry' | 'poison';
 
@@ -57,15 +65,27 @@ const FILTER_PATH = 'errors,items.*.status,items.*.error';
  * rejects with CancelledError and the caller must not commit what is unsettled.
  */
 /** One bulk's progress across attempts: documents still to write, and those settled. */
-interface BulkState { pending: IndexDoc[]; durable: IndexDoc[]; poison: PoisonDoc[] }
+interface BulkState {
+  pending: IndexDoc[];
+  durable: IndexDoc[];
+  poison: PoisonDoc[];
+}
 
 export class BulkIndexer {
-  constructor(private readonly es: Client, private readonly settings: BulkRetrySettings, private readonly metrics: IndexerMetrics, private readonly logger: Logger) {}
+  constructor(
+    private readonly es: Client,
+    private readonly settings: BulkRetrySettings,
+    private readonly metrics: IndexerMetrics,
+    private readonly logger: Logger,
+  ) {}
 
   async writeBulk(bulk: IndexDoc[], signal: AbortSignal): Promise<{ durable: IndexDoc[]; poison: PoisonDoc[] }> {
     const state: BulkState = { pending: bulk, durable: [], poison: [] };
     await retry(() => this.attempt(state, signal), {
-      attempts: Infinity, baseDelayMs: this.settings.retryBaseMs, maxDelayMs: this.settings.retryMaxMs, signal,
+      attempts: Infinity,
+      baseDelayMs: this.settings.retryBaseMs,
+      maxDelayMs: this.settings.retryMaxMs,
+      signal,
       // Whole-request failures that look permanent (401, 403, 400) are retried too: dropping the
       // documents would lose data, and the operator can fix credentials or the cluster meanwhile.
       classify: (e) => {
@@ -74,7 +94,8 @@ export class BulkIndexer {
       },
       onRetry: (err, attempt, waitMs) => {
         this.metrics.retries.inc({ cause: err.code });
-        if (attempt === 1 || attempt % 10 === 0) this.logger.warn({ err, attempt, waitMs, docs: state.pending.length }, 'bulk failed, retrying');
+        if (attempt === 1 || attempt % 10 === 0)
+          this.logger.warn({ err, attempt, waitMs, docs: state.pending.length }, 'bulk failed, retrying');
       },
     });
     return { durable: state.durable, poison: state.poison };
@@ -99,7 +120,10 @@ export class BulkIndexer {
       return;
     }
     const items = answer.items ?? [];
-    if (items.length !== state.pending.length) throw new MplpError('es_bulk_items', `bulk answered ${items.length} items for ${state.pending.length} documents`, { disposition: 'retryable' });
+    if (items.length !== state.pending.length)
+      throw new MplpError('es_bulk_items', `bulk answered ${items.length} items for ${state.pending.length} documents`, {
+        disposition: 'retryable',
+      });
     const worst = this.sortItems(items, state);
     if (worst) throw worst;
   }
@@ -108,11 +132,15 @@ export class BulkIndexer {
   private async halve(state: BulkState, err: MplpError, signal: AbortSignal): Promise<void> {
     const { pending } = state;
     state.pending = [];
-    if (pending.length === 1) { state.poison.push({ doc: pending[0], status: 413, type: 'too_large', reason: err.message }); return; }
+    if (pending.length === 1) {
+      state.poison.push({ doc: pending[0], status: 413, type: 'too_large', reason: err.message });
+      return;
+    }
     const half = Math.ceil(pending.length / 2);
     for (const part of [pending.slice(0, half), pending.slice(half)]) {
       const r = await this.writeBulk(part, signal);
-      state.durable.push(...r.durable); state.poison.push(...r.poison);
+      state.durable.push(...r.durable);
+      state.poison.push(...r.poison);
     }
   }
 
@@ -125,14 +153,23 @@ export class BulkIndexer {
       const r = item.index ?? Object.values(item)[0];
       const doc = state.pending[i];
       switch (classifyItem(r.status, r.error?.type)) {
-        case 'done': state.durable.push(doc); done++; break;
+        case 'done':
+          state.durable.push(doc);
+          done++;
+          break;
         case 'retry':
           again.push(doc);
-          worst ??= new MplpError(`item_${r.status}`, `bulk item ${r.status}: ${r.error?.type ?? ''} ${r.error?.reason ?? ''}`.trim(),
-            { disposition: r.status === 429 ? 'throttled' : 'retryable' });
+          worst ??= new MplpError(`item_${r.status}`, `bulk item ${r.status}: ${r.error?.type ?? ''} ${r.error?.reason ?? ''}`.trim(), {
+            disposition: r.status === 429 ? 'throttled' : 'retryable',
+          });
           break;
         default:
-          state.poison.push({ doc, status: r.status, type: r.error?.type ?? 'error', reason: `${r.error?.type ?? 'error'}: ${r.error?.reason ?? ''}${r.error?.caused_by?.reason ? ` (${r.error.caused_by.reason})` : ''}` });
+          state.poison.push({
+            doc,
+            status: r.status,
+            type: r.error?.type ?? 'error',
+            reason: `${r.error?.type ?? 'error'}: ${r.error?.reason ?? ''}${r.error?.caused_by?.reason ? ` (${r.error.caused_by.reason})` : ''}`,
+          });
       }
     });
     this.metrics.indexed.inc(done);
@@ -145,7 +182,7 @@ export class BulkIndexer {
     const body = bulkBody(docs);
     const started = performance.now();
     try {
-      return await this.es.bulk({ operations: body as never, refresh: false, filter_path: FILTER_PATH }) as never;
+      return (await this.es.bulk({ operations: body as never, refresh: false, filter_path: FILTER_PATH })) as never;
     } finally {
       this.metrics.bulkSeconds.observe((performance.now() - started) / 1000);
       this.metrics.bulkDocs.observe(docs.length);

@@ -11,15 +11,23 @@ export interface PipelineSettings {
 }
 
 /** Writes one bulk until every document is durable or poison (BulkIndexer.writeBulk). */
-export interface BulkWriter { writeBulk(docs: IndexDoc[], signal: AbortSignal): Promise<{ durable: IndexDoc[]; poison: PoisonDoc[] }> }
+export interface BulkWriter {
+  writeBulk(docs: IndexDoc[], signal: AbortSignal): Promise<{ durable: IndexDoc[]; poison: PoisonDoc[] }>;
+}
 
 /** Called once per bulk when every document in it is durable or poison. */
 export type BulkSettled = (durable: IndexDoc[], poison: PoisonDoc[]) => Promise<void> | void;
 
 /** Gauges the pipeline keeps up to date (optional). */
-export interface PipelineGauges { inFlight?: { set(v: number): void }; pendingBytes?: { set(v: number): void } }
+export interface PipelineGauges {
+  inFlight?: { set(v: number): void };
+  pendingBytes?: { set(v: number): void };
+}
 
-interface Bulk { docs: IndexDoc[]; bytes: number }
+interface Bulk {
+  docs: IndexDoc[];
+  bytes: number;
+}
 
 /**
  * BulkPipeline: documents from every partition go into one stream of bulks, so decoding and
@@ -53,13 +61,24 @@ export class BulkPipeline {
     private readonly gauges: PipelineGauges = {},
   ) {
     this.budget = new ByteBudget(settings.maxPendingBytes, (used) => gauges.pendingBytes?.set(used));
-    signal.addEventListener('abort', () => { this.budget.close(); if (this.inFlight === 0) this.wake(); }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        this.budget.close();
+        if (this.inFlight === 0) this.wake();
+      },
+      { once: true },
+    );
   }
 
   /** Bytes of documents added and not yet settled. */
-  get pendingBytes(): number { return this.budget.used; }
+  get pendingBytes(): number {
+    return this.budget.used;
+  }
   /** Bulks in flight now. */
-  get bulksInFlight(): number { return this.inFlight; }
+  get bulksInFlight(): number {
+    return this.inFlight;
+  }
 
   /** Queues documents; bulks start as slots allow. */
   add(docs: readonly IndexDoc[]): void {
@@ -68,7 +87,12 @@ export class BulkPipeline {
     for (const d of docs) {
       const size = bulkBytesOf(d);
       if (size > bulkMaxBytes) {
-        (tooLarge ??= []).push({ doc: d, status: 413, type: 'too_large', reason: `document of ${size} bytes exceeds MPLP_INDEXER_BULK_MAX_BYTES (${bulkMaxBytes})` });
+        (tooLarge ??= []).push({
+          doc: d,
+          status: 413,
+          type: 'too_large',
+          reason: `document of ${size} bytes exceeds MPLP_INDEXER_BULK_MAX_BYTES (${bulkMaxBytes})`,
+        });
         continue;
       }
       if (this.current.length > 0 && (this.current.length >= bulkMaxDocs || this.currentBytes + size > bulkMaxBytes)) this.seal();
@@ -80,13 +104,18 @@ export class BulkPipeline {
     }
     if (tooLarge) this.settleNow(tooLarge);
     if (this.current.length > 0 && !this.timer) {
-      this.timer = setTimeout(() => { this.timer = undefined; this.pump(); }, this.settings.flushIntervalMs);
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.pump();
+      }, this.settings.flushIntervalMs);
     }
     this.pump();
   }
 
   /** Resolves when pending bytes are under the bound (or on shutdown). */
-  async waitForRoom(): Promise<void> { await this.budget.waitForRoom(); }
+  async waitForRoom(): Promise<void> {
+    await this.budget.waitForRoom();
+  }
 
   /** Sends everything queued, partial bulk included, and resolves when nothing is left in flight. */
   drain(): Promise<void> {
@@ -96,7 +125,9 @@ export class BulkPipeline {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private isIdle(): boolean { return this.inFlight === 0 && this.sealed.length === 0 && this.current.length === 0; }
+  private isIdle(): boolean {
+    return this.inFlight === 0 && this.sealed.length === 0 && this.current.length === 0;
+  }
 
   private seal(): void {
     this.sealed.push({ docs: this.current, bytes: this.currentBytes });
@@ -117,7 +148,10 @@ export class BulkPipeline {
     if (this.current.length > 0 && !this.timer) {
       // The partial bulk was not due yet: look again when it is.
       const wait = Math.max(1, this.settings.flushIntervalMs - (performance.now() - this.currentSince));
-      this.timer = setTimeout(() => { this.timer = undefined; this.pump(); }, wait);
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.pump();
+      }, wait);
     }
     this.gauges.inFlight?.set(this.inFlight);
   }
@@ -131,7 +165,8 @@ export class BulkPipeline {
       } catch (err) {
         // Cancelled by shutdown, or the settle callback failed: the documents stay unsettled, so
         // their records are never committed and are read again.
-        if (!(err instanceof CancelledError)) this.logger.error({ err, docs: bulk.docs.length }, 'bulk could not be settled; its records stay uncommitted');
+        if (!(err instanceof CancelledError))
+          this.logger.error({ err, docs: bulk.docs.length }, 'bulk could not be settled; its records stay uncommitted');
       } finally {
         this.inFlight--;
         this.budget.give(bulk.bytes);
@@ -144,8 +179,11 @@ export class BulkPipeline {
   /** Documents settled without a bulk (too large for any): straight to the settle callback. */
   private settleNow(poison: PoisonDoc[]): void {
     void (async () => {
-      try { await this.onSettled([], poison); } catch (err) {
-        if (!(err instanceof CancelledError)) this.logger.error({ err, docs: poison.length }, 'oversized documents could not be dead-lettered; their records stay uncommitted');
+      try {
+        await this.onSettled([], poison);
+      } catch (err) {
+        if (!(err instanceof CancelledError))
+          this.logger.error({ err, docs: poison.length }, 'oversized documents could not be dead-lettered; their records stay uncommitted');
       }
     })();
   }

@@ -29,8 +29,22 @@ settings: MPLP_INDEXER_QUERY_URL (default http://127.0.0.1:16686), MPLP_INDEXER_
 /** A mistake in the command line: printed with the usage, exit code 2. */
 class UsageError extends Error {}
 
-interface JSpan { spanID: string; operationName: string; references: { refType: string; spanID: string }[]; startTime: number; duration: number; processID: string; tags: { key: string; value: unknown }[]; warnings: string[] | null }
-interface JTrace { traceID: string; spans: JSpan[]; processes: Record<string, { serviceName: string }>; warnings?: string[] | null }
+interface JSpan {
+  spanID: string;
+  operationName: string;
+  references: { refType: string; spanID: string }[];
+  startTime: number;
+  duration: number;
+  processID: string;
+  tags: { key: string; value: unknown }[];
+  warnings: string[] | null;
+}
+interface JTrace {
+  traceID: string;
+  spans: JSpan[];
+  processes: Record<string, { serviceName: string }>;
+  warnings?: string[] | null;
+}
 
 type Api = <T>(path: string) => Promise<T>;
 
@@ -41,7 +55,9 @@ function api(base: string, token: string): Api {
       res = await fetch(base + path, { headers: token ? { authorization: `Bearer ${token}` } : {} });
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      throw new Error(`cannot reach the query API at ${redactUrls(base)} (MPLP_INDEXER_QUERY_URL): ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+      throw new Error(
+        `cannot reach the query API at ${redactUrls(base)} (MPLP_INDEXER_QUERY_URL): ${cause?.code ?? cause?.message ?? (err as Error).message}`,
+      );
     }
     const body = (await res.json().catch(() => ({}))) as { data?: T; errors?: { msg: string }[] | null };
     if (!res.ok) throw new Error(body.errors?.[0]?.msg ?? `HTTP ${res.status}`);
@@ -60,13 +76,19 @@ function printTrace(t: JTrace): void {
     depth.set(s.spanID, d);
     const err = s.tags.some((x) => x.key === 'error' && x.value === true) ? ' ERROR' : '';
     const gap = s.warnings?.length ? `  [${s.warnings.join('; ')}]` : '';
-    console.log(`${'  '.repeat(d)}${t.processes[s.processID].serviceName}: ${s.operationName}  +${((s.startTime - t0) / 1000).toFixed(2)}ms ${(s.duration / 1000).toFixed(2)}ms${err}${gap}`);
+    console.log(
+      `${'  '.repeat(d)}${t.processes[s.processID].serviceName}: ${s.operationName}  +${((s.startTime - t0) / 1000).toFixed(2)}ms ${(s.duration / 1000).toFixed(2)}ms${err}${gap}`,
+    );
   }
 }
 
 const SEARCH_OPTIONS = {
-  service: { type: 'string' }, operation: { type: 'string' }, tag: { type: 'string', multiple: true },
-  'min-duration': { type: 'string' }, 'max-duration': { type: 'string' }, limit: { type: 'string' },
+  service: { type: 'string' },
+  operation: { type: 'string' },
+  tag: { type: 'string', multiple: true },
+  'min-duration': { type: 'string' },
+  'max-duration': { type: 'string' },
+  limit: { type: 'string' },
 } as const;
 
 /** The query string of a search, from its options; a missing --service or a malformed --tag is a usage error. */
@@ -91,17 +113,24 @@ export function searchQuery(args: string[]): URLSearchParams {
 /** The command's arguments, exactly `what.length` of them, and no options. */
 function positionals(command: string, args: string[], what: string[]): string[] {
   const { positionals: got } = parseArgs({ args, options: {}, allowPositionals: true, strict: true });
-  if (got.length !== what.length) throw new UsageError(what.length ? `${command} needs exactly one ${what[0]}` : `${command} takes no arguments`);
+  if (got.length !== what.length)
+    throw new UsageError(what.length ? `${command} needs exactly one ${what[0]}` : `${command} takes no arguments`);
   return got;
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   const [command, ...rest] = argv;
-  if (!command || command === '-h' || command === '--help' || rest.includes('--help') || rest.includes('-h')) { console.log(USAGE); return; }
+  if (!command || command === '-h' || command === '--help' || rest.includes('--help') || rest.includes('-h')) {
+    console.log(USAGE);
+    return;
+  }
   const settings = loadProcessConfig(env, 'MPLP_INDEXER_', indexerSchema).own;
   const get = api(settings.queryUrl, settings.queryToken);
   switch (command) {
-    case 'services': positionals('services', rest, []); for (const s of await get<string[]>('/api/services')) console.log(s); return;
+    case 'services':
+      positionals('services', rest, []);
+      for (const s of await get<string[]>('/api/services')) console.log(s);
+      return;
     case 'operations': {
       const [service] = positionals('operations', rest, ['service']);
       for (const o of await get<string[]>(`/api/services/${encodeURIComponent(service)}/operations`)) console.log(o);
@@ -116,11 +145,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
       for (const t of await get<JTrace[]>(`/api/traces?${searchQuery(rest)}`)) {
         const root = t.spans[0];
         const cut = t.warnings?.length ? '  (truncated)' : '';
-        console.log(`${t.traceID}  ${t.processes[root.processID].serviceName}: ${root.operationName}  ${(root.duration / 1000).toFixed(2)}ms  ${t.spans.length} spans${cut}`);
+        console.log(
+          `${t.traceID}  ${t.processes[root.processID].serviceName}: ${root.operationName}  ${(root.duration / 1000).toFixed(2)}ms  ${t.spans.length} spans${cut}`,
+        );
       }
       return;
     }
-    default: throw new UsageError(`unknown command "${command}"`);
+    default:
+      throw new UsageError(`unknown command "${command}"`);
   }
 }
 

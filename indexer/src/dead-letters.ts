@@ -1,12 +1,29 @@
 import type { Message, Producer } from 'kafkajs';
 import {
-  CancelledError, classifyKafkaError, DeadLetter, dlqMessage, dlqSends, DLQ_HEADER_CODE, DLQ_HEADER_ORIGINAL_BYTES, DLQ_HEADER_SOURCE, DLQ_HEADER_TRUNCATED, Logger, MplpError, retry,
+  CancelledError,
+  classifyKafkaError,
+  DeadLetter,
+  dlqMessage,
+  dlqSends,
+  DLQ_HEADER_CODE,
+  DLQ_HEADER_ORIGINAL_BYTES,
+  DLQ_HEADER_SOURCE,
+  DLQ_HEADER_TRUNCATED,
+  Logger,
+  MplpError,
+  retry,
 } from '../../shared/src';
 
-export interface DeadLetterSettings { maxDlqValueBytes: number; retryBaseMs: number; retryMaxMs: number }
+export interface DeadLetterSettings {
+  maxDlqValueBytes: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+}
 
 /** Counters the sender keeps (label: reason code). */
-export interface DeadLetterCounters { lost: { inc(labels: { code: string }, n?: number): void } }
+export interface DeadLetterCounters {
+  lost: { inc(labels: { code: string }, n?: number): void };
+}
 
 /**
  * Writes dead letters so that the send itself cannot stall a partition. Values are cut to
@@ -38,7 +55,10 @@ export class DeadLetterSender {
     for (const part of dlqSends(messages, cap)) {
       const refused = await this.trySend(part);
       if (!refused) continue;
-      this.logger.warn({ err: refused, letters: part.length, firstSource: header(part[0], DLQ_HEADER_SOURCE) }, 'DLQ refused dead letters; sending them as references without their values');
+      this.logger.warn(
+        { err: refused, letters: part.length, firstSource: header(part[0], DLQ_HEADER_SOURCE) },
+        'DLQ refused dead letters; sending them as references without their values',
+      );
       for (const m of part) {
         const again = await this.trySend([referenceOf(m)]);
         if (again) this.lose(m, again);
@@ -50,7 +70,10 @@ export class DeadLetterSender {
   private async trySend(messages: Message[]): Promise<MplpError | undefined> {
     try {
       await retry(() => this.producer().send({ topic: this.topic, acks: -1, messages }), {
-        attempts: Infinity, baseDelayMs: this.settings.retryBaseMs, maxDelayMs: this.settings.retryMaxMs, signal: this.signal,
+        attempts: Infinity,
+        baseDelayMs: this.settings.retryBaseMs,
+        maxDelayMs: this.settings.retryMaxMs,
+        signal: this.signal,
         classify: (e) => classifyKafkaError(e, 'produce to DLQ'),
       });
       return undefined;
@@ -64,8 +87,10 @@ export class DeadLetterSender {
   private lose(m: Message, err: MplpError): void {
     const code = header(m, DLQ_HEADER_CODE) ?? 'unknown';
     this.counters.lost.inc({ code });
-    this.logger.error({ err, source: header(m, DLQ_HEADER_SOURCE), code, headers: m.headers },
-      'DLQ refused a dead letter even as a reference; it is lost (its source offset is in this line) and its record is committed');
+    this.logger.error(
+      { err, source: header(m, DLQ_HEADER_SOURCE), code, headers: m.headers },
+      'DLQ refused a dead letter even as a reference; it is lost (its source offset is in this line) and its record is committed',
+    );
   }
 }
 

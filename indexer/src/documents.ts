@@ -5,7 +5,8 @@ import type { CommitSlot } from '../../shared/src';
 
 /** One document to write, with where it came from (for the DLQ and offset tracking). */
 export interface IndexDoc {
-  index: string; id: string;
+  index: string;
+  id: string;
   /** The document's JSON on one line: bytes straight from the Kafka record, or a string. */
   source: string | Buffer;
   /** topic/partition/offset of the record it came from (the DLQ's mplp-source). */
@@ -25,7 +26,8 @@ export function actionLine(d: IndexDoc): string {
 
 /** Bytes a document adds to a bulk body: action line, source, newline. */
 export function bulkBytesOf(d: IndexDoc): number {
-  return (d.bytes ??= Buffer.byteLength(actionLine(d)) + (typeof d.source === 'string' ? Buffer.byteLength(d.source) : d.source.length) + 1);
+  return (d.bytes ??=
+    Buffer.byteLength(actionLine(d)) + (typeof d.source === 'string' ? Buffer.byteLength(d.source) : d.source.length) + 1);
 }
 
 // A handful of daily index names recur for every document: quote and name them once.
@@ -72,7 +74,16 @@ export function documentsOf(kind: RecordKind, m: KafkaMessage, prefix: string, o
       if (end > pos) {
         const line = ndjson.subarray(pos, end);
         const fast = spanKeyFastBytes(line);
-        if (fast) docs.push({ index: traceIndex(prefix, fast.day), id: fast.id, source: line, origin, record: undefined, action: undefined, bytes: undefined });
+        if (fast)
+          docs.push({
+            index: traceIndex(prefix, fast.day),
+            id: fast.id,
+            source: line,
+            origin,
+            record: undefined,
+            action: undefined,
+            bytes: undefined,
+          });
         else docs.push(spanDocSlow(line.toString('utf8'), n, prefix, origin));
       }
       pos = end + 1;
@@ -80,7 +91,11 @@ export function documentsOf(kind: RecordKind, m: KafkaMessage, prefix: string, o
     return docs;
   }
   let rec: Record<string, unknown>;
-  try { rec = JSON.parse(m.value.toString('utf8')); } catch (err) { throw new InvalidInputError('decode', `not JSON: ${(err as Error).message}`); }
+  try {
+    rec = JSON.parse(m.value.toString('utf8'));
+  } catch (err) {
+    throw new InvalidInputError('decode', `not JSON: ${(err as Error).message}`);
+  }
   if (!rec || typeof rec !== 'object') throw new InvalidInputError('decode', 'not a JSON object');
   if (kind === 'metrics') {
     const end = rec.windowEnd;
@@ -94,19 +109,36 @@ export function documentsOf(kind: RecordKind, m: KafkaMessage, prefix: string, o
   const at = (rec.windowEnd ?? rec.evaluatedAt) as string | number | undefined;
   if (at === undefined) throw new InvalidInputError('decode', 'alert record lacks windowEnd');
   // The aggregator's own deterministic id when it gives one; otherwise one derived the same way.
-  const id = typeof rec.id === 'string' && rec.id ? rec.id
-    : createHash('sha256').update(`${rec.ruleId}|${rec.seriesKey ?? JSON.stringify(rec.series)}|${rec.state}|${at}`).digest('hex').slice(0, 40);
+  const id =
+    typeof rec.id === 'string' && rec.id
+      ? rec.id
+      : createHash('sha256')
+          .update(`${rec.ruleId}|${rec.seriesKey ?? JSON.stringify(rec.series)}|${rec.state}|${at}`)
+          .digest('hex')
+          .slice(0, 40);
   // Re-serialized, not the raw value: a pretty-printed record would break the bulk's one-line-per-document body.
   return [{ index: dailyIndex(prefix, 'alerts', typeof at === 'number' ? at : Date.parse(at)), id, source: JSON.stringify(rec), origin }];
 }
 
 function spanDocSlow(line: string, n: number, prefix: string, origin: string): IndexDoc {
   let span: { traceId?: string; spanId?: string; startTime?: string };
-  try { span = JSON.parse(line); } catch (err) { throw new InvalidInputError('decode', `line ${n} is not JSON: ${(err as Error).message}`); }
+  try {
+    span = JSON.parse(line);
+  } catch (err) {
+    throw new InvalidInputError('decode', `line ${n} is not JSON: ${(err as Error).message}`);
+  }
   if (typeof span.traceId !== 'string' || typeof span.spanId !== 'string' || typeof span.startTime !== 'string') {
     throw new InvalidInputError('decode', `line ${n} lacks traceId, spanId or startTime`);
   }
-  return { index: dailyIndex(prefix, 'traces', span.startTime), id: spanDocId(span as { traceId: string; spanId: string }), source: line, origin, record: undefined, action: undefined, bytes: undefined };
+  return {
+    index: dailyIndex(prefix, 'traces', span.startTime),
+    id: spanDocId(span as { traceId: string; spanId: string }),
+    source: line,
+    origin,
+    record: undefined,
+    action: undefined,
+    bytes: undefined,
+  };
 }
 
 const NEWLINE = 0x0a;
@@ -138,7 +170,8 @@ function isDay(b: Buffer, at: number): boolean {
  * an unescaped quote, and keys inside attributes or resource come after a `{`.
  */
 export function spanKeyFastBytes(line: Buffer): { id: string; day: string } | undefined {
-  if (line.length < 73 || line.compare(TRACE_KEY, 0, 12, 0, 12) !== 0 || line.compare(SPAN_KEY, 0, 12, 44, 56) !== 0 || line[72] !== 0x22) return undefined;
+  if (line.length < 73 || line.compare(TRACE_KEY, 0, 12, 0, 12) !== 0 || line.compare(SPAN_KEY, 0, 12, 44, 56) !== 0 || line[72] !== 0x22)
+    return undefined;
   if (!isLowerHex(line, 12, 44) || !isLowerHex(line, 56, 72)) return undefined;
   const at = line.indexOf(START_KEY, 73);
   if (at < 0 || at + 23 > line.length) return undefined;

@@ -2,8 +2,18 @@ import { Partitioners } from 'kafkajs';
 import type { Kafka, Producer } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import {
-  BatchContext, CancelledError, CommitSlot, DeadLetter, HEADER_KAFKA_BATCH_ERROR, InvalidInputError, kafkaBatchError, Logger, PartitionConsumer, Service,
-  SharedConfig, standInDeadLetterHeaders,
+  BatchContext,
+  CancelledError,
+  CommitSlot,
+  DeadLetter,
+  HEADER_KAFKA_BATCH_ERROR,
+  InvalidInputError,
+  kafkaBatchError,
+  Logger,
+  PartitionConsumer,
+  Service,
+  SharedConfig,
+  standInDeadLetterHeaders,
 } from '../../shared/src';
 import type { BulkIndexer, PoisonDoc } from './bulk-indexer';
 import { BulkPipeline } from './bulk-pipeline';
@@ -13,7 +23,12 @@ import { documentsOf, IndexDoc, RecordKind } from './documents';
 import type { IndexerMetrics } from './metrics';
 
 export interface IndexerWorkerDeps {
-  kafka: Kafka; shared: SharedConfig; settings: IndexerSettings; logger: Logger; metrics: IndexerMetrics; bulk: BulkIndexer;
+  kafka: Kafka;
+  shared: SharedConfig;
+  settings: IndexerSettings;
+  logger: Logger;
+  metrics: IndexerMetrics;
+  bulk: BulkIndexer;
   /** Where the consumer's per-partition gauges go (/metrics). */
   registry?: Registry;
 }
@@ -45,32 +60,61 @@ export class IndexerWorker implements Service {
       if (!(k in all)) throw new InvalidInputError('config', `MPLP_INDEXER_TOPICS: unknown kind ${k}`);
       this.kindOf.set(all[k as RecordKind], k as RecordKind);
     }
-    this.pipeline = new BulkPipeline(deps.bulk, settings, (durable, poison) => this.settled(durable, poison), this.abort.signal,
-      logger.child({ component: 'bulk' }), { inFlight: metrics.bulksInFlight, pendingBytes: metrics.pendingBytes });
+    this.pipeline = new BulkPipeline(
+      deps.bulk,
+      settings,
+      (durable, poison) => this.settled(durable, poison),
+      this.abort.signal,
+      logger.child({ component: 'bulk' }),
+      { inFlight: metrics.bulksInFlight, pendingBytes: metrics.pendingBytes },
+    );
     this.consumer = new PartitionConsumer({
-      kafka: deps.kafka, groupId: settings.groupId, topics: [...this.kindOf.keys()], logger, registry: deps.registry, maxUnsettledAgeMs: shared.kafkaMaxUnsettledAgeMs,
+      kafka: deps.kafka,
+      groupId: settings.groupId,
+      topics: [...this.kindOf.keys()],
+      logger,
+      registry: deps.registry,
+      maxUnsettledAgeMs: shared.kafkaMaxUnsettledAgeMs,
       partitionsConsumedConcurrently: settings.partitionsConcurrently,
       consumerConfig: {
-        maxBytesPerPartition: settings.fetchMaxBytesPerPartition, maxBytes: settings.fetchMaxBytesPerPartition * 4,
-        maxWaitTimeInMs: settings.fetchMaxWaitMs, sessionTimeout: 60_000, heartbeatInterval: 3_000,
+        maxBytesPerPartition: settings.fetchMaxBytesPerPartition,
+        maxBytes: settings.fetchMaxBytesPerPartition * 4,
+        maxWaitTimeInMs: settings.fetchMaxWaitMs,
+        sessionTimeout: 60_000,
+        heartbeatInterval: 3_000,
       },
       handleBatch: (batch) => this.handleBatch(batch),
-      onCommitted: (p, offset) => metrics.lag.set({ topic: p.topic, partition: String(p.partition) }, Math.max(0, Number(p.highWatermark - BigInt(offset)))),
+      onCommitted: (p, offset) =>
+        metrics.lag.set({ topic: p.topic, partition: String(p.partition) }, Math.max(0, Number(p.highWatermark - BigInt(offset)))),
     });
-    this.dlq = new DeadLetterSender(() => this.producer!, shared.topicDlq, settings, { lost: metrics.dlqLost }, logger.child({ component: 'dlq' }), this.abort.signal);
+    this.dlq = new DeadLetterSender(
+      () => this.producer!,
+      shared.topicDlq,
+      settings,
+      { lost: metrics.dlqLost },
+      logger.child({ component: 'dlq' }),
+      this.abort.signal,
+    );
   }
 
-  get ready(): boolean { return this.consumer.ready; }
+  get ready(): boolean {
+    return this.consumer.ready;
+  }
 
   /** Settles with the error of a non-retriable consumer crash (the harness exits non-zero). */
-  get failure(): Promise<Error> { return this.consumer.failure; }
+  get failure(): Promise<Error> {
+    return this.consumer.failure;
+  }
 
   async start(): Promise<void> {
     const { kafka, settings, logger } = this.deps;
     this.producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
     await this.producer.connect();
     await this.consumer.start();
-    this.timer = setInterval(() => { logger.info({ ...this.totals }, 'indexer summary'); this.totals = { records: 0, documents: 0, dlq: 0 }; }, settings.summaryIntervalMs);
+    this.timer = setInterval(() => {
+      logger.info({ ...this.totals }, 'indexer summary');
+      this.totals = { records: 0, documents: 0, dlq: 0 };
+    }, settings.summaryIntervalMs);
     this.timer.unref();
     logger.info({ topics: [...this.kindOf.keys()], groupId: settings.groupId }, 'indexer started');
   }
@@ -90,12 +134,18 @@ export class IndexerWorker implements Service {
         if (batchError !== undefined) throw kafkaBatchError(batchError.toString());
         const own = documentsOf(kind, m, shared.indexPrefix, origin, settings.maxDecompressedBytes);
         const slot = batch.partition.register(m.offset, own.length);
-        for (const d of own) { d.record = slot; docs.push(d); }
+        for (const d of own) {
+          d.record = slot;
+          docs.push(d);
+        }
       } catch (err) {
         const code = err instanceof InvalidInputError ? err.code : 'decode';
         metrics.dlq.inc({ code });
         const headers = standInDeadLetterHeaders(m.headers);
-        (undecodable ??= []).push({ slot: batch.partition.register(m.offset, 1), letter: { value: m.value, code, reason: (err as Error).message, source: origin, ...(headers ? { headers } : {}) } });
+        (undecodable ??= []).push({
+          slot: batch.partition.register(m.offset, 1),
+          letter: { value: m.value, code, reason: (err as Error).message, source: origin, ...(headers ? { headers } : {}) },
+        });
       }
     }
     if (undecodable) void this.deadLetter(undecodable);
@@ -105,7 +155,8 @@ export class IndexerWorker implements Service {
     // The records are handed to the pipeline: kafkajs may fetch past them. Committing is separate.
     batch.handedOut(batch.messages[batch.messages.length - 1].offset);
     metrics.records.inc({ kind }, batch.messages.length);
-    this.totals.records += batch.messages.length; this.totals.documents += docs.length;
+    this.totals.records += batch.messages.length;
+    this.totals.documents += docs.length;
     // Full: hold this handler, and with it the fetch loop, until bulks drain below the bound —
     // but let a rebalance through (kafkajs rejoins only once the handler returns), heartbeating.
     if (await batch.waitForRoom(this.pipeline.budget)) await batch.heartbeat();
@@ -114,12 +165,21 @@ export class IndexerWorker implements Service {
   /** A bulk settled: dead-letter its poison, then settle every document's record and commit what is complete. */
   private async settled(durable: IndexDoc[], poison: PoisonDoc[]): Promise<void> {
     if (poison.length) {
-      await this.dlq.send(poison.map((p) => {
-        const code = `index_${p.type}`.slice(0, 64);
-        this.deps.metrics.dlq.inc({ code });
-        const span = SPAN_DOC_ID.test(p.doc.id) ? { traceId: p.doc.id.slice(0, 32), spanId: p.doc.id.slice(32) } : {};
-        return { key: p.doc.id, value: p.doc.source, code, reason: `Elasticsearch refused document ${p.doc.id} for ${p.doc.index}: ${p.reason}`, source: p.doc.origin, ...span };
-      }));
+      await this.dlq.send(
+        poison.map((p) => {
+          const code = `index_${p.type}`.slice(0, 64);
+          this.deps.metrics.dlq.inc({ code });
+          const span = SPAN_DOC_ID.test(p.doc.id) ? { traceId: p.doc.id.slice(0, 32), spanId: p.doc.id.slice(32) } : {};
+          return {
+            key: p.doc.id,
+            value: p.doc.source,
+            code,
+            reason: `Elasticsearch refused document ${p.doc.id} for ${p.doc.index}: ${p.reason}`,
+            source: p.doc.origin,
+            ...span,
+          };
+        }),
+      );
       this.totals.dlq += poison.length;
     }
     for (const d of durable) this.consumer.settle(d.record!);
@@ -154,7 +214,11 @@ export class IndexerWorker implements Service {
     }
     this.abort.abort();
     this.pipeline.close();
-    try { await this.producer?.disconnect(); } catch (err) { this.deps.logger.warn({ err }, 'producer disconnect failed'); }
+    try {
+      await this.producer?.disconnect();
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'producer disconnect failed');
+    }
   }
 }
 

@@ -5,7 +5,8 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import type { Logger } from '../../shared/src';
 
 export interface LiveFeedOptions {
-  metricsTopic: string; alertsTopic: string;
+  metricsTopic: string;
+  alertsTopic: string;
   /** Browsers connected at once; one more is answered 503. */
   maxClients: number;
   /** Bytes queued for one slow browser before it is dropped (it reconnects and reloads). */
@@ -28,14 +29,32 @@ export class LiveFeed {
 
   private readonly dropped?: Counter;
 
-  constructor(private readonly kafka: Kafka, private readonly opts: LiveFeedOptions, private readonly logger?: Logger, registry?: Registry) {
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly opts: LiveFeedOptions,
+    private readonly logger?: Logger,
+    registry?: Registry,
+  ) {
     if (!registry) return;
     const clients = this.clients;
-    new Gauge({ name: 'mplp_indexer_ui_live_clients', help: 'UI pages receiving live updates', registers: [registry], collect() { this.set(clients.size); } });
-    this.dropped = new Counter({ name: 'mplp_indexer_ui_live_dropped_total', help: 'live UI streams closed because the browser read too slowly', registers: [registry] });
+    new Gauge({
+      name: 'mplp_indexer_ui_live_clients',
+      help: 'UI pages receiving live updates',
+      registers: [registry],
+      collect() {
+        this.set(clients.size);
+      },
+    });
+    this.dropped = new Counter({
+      name: 'mplp_indexer_ui_live_dropped_total',
+      help: 'live UI streams closed because the browser read too slowly',
+      registers: [registry],
+    });
   }
 
-  get clientCount(): number { return this.clients.size; }
+  get clientCount(): number {
+    return this.clients.size;
+  }
 
   async start(): Promise<void> {
     const consumer = this.kafka.consumer({ groupId: this.groupId, maxWaitTimeInMs: 200, sessionTimeout: 30_000 });
@@ -74,7 +93,12 @@ export class LiveFeed {
       res.end(`more than ${this.opts.maxClients} live views at once (MPLP_INDEXER_UI_MAX_LIVE_CLIENTS)\n`);
       return;
     }
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
     res.write(`retry: 2000\n\nevent: status\ndata: {"live":${this.joined}}\n\n`);
     res.socket?.setNoDelay(true);
     this.clients.add(res);

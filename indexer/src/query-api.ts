@@ -15,7 +15,10 @@ import type { UiServer } from './ui-server';
 
 export { parseJaegerDuration } from './query-params';
 
-interface CachedTrace { at: number; json: Buffer }
+interface CachedTrace {
+  at: number;
+  json: Buffer;
+}
 
 /**
  * Recently served traces, as the JSON already sent, bounded by bytes (not by count: one trace
@@ -24,9 +27,15 @@ interface CachedTrace { at: number; json: Buffer }
 export class TraceCache {
   private readonly map = new Map<string, CachedTrace>();
   private used = 0;
-  constructor(private readonly maxBytes: number, private readonly ttlMs: number, private readonly now = Date.now) {}
+  constructor(
+    private readonly maxBytes: number,
+    private readonly ttlMs: number,
+    private readonly now = Date.now,
+  ) {}
 
-  get bytes(): number { return this.used; }
+  get bytes(): number {
+    return this.used;
+  }
 
   get(id: string): Buffer | undefined {
     const e = this.map.get(id);
@@ -51,7 +60,10 @@ export class TraceCache {
 
   private delete(id: string): void {
     const e = this.map.get(id);
-    if (e) { this.map.delete(id); this.used -= cost(id, e.json); }
+    if (e) {
+      this.map.delete(id);
+      this.used -= cost(id, e.json);
+    }
   }
 }
 
@@ -78,27 +90,62 @@ export function shareSpans(counts: number[], budget: number): number[] {
 }
 
 export interface QueryApiOptions {
-  host: string; port: number;
+  host: string;
+  port: number;
   /** Empty: no authentication. */
   token: string;
   tls?: { cert: Buffer; key: Buffer };
-  maxSpans: number; maxSearchTraces: number; maxConcurrent: number;
+  maxSpans: number;
+  maxSearchTraces: number;
+  maxConcurrent: number;
   /** Origins whose pages may read the API (CORS); empty: none, `*`: any. */
   corsOrigins?: string[];
 }
 
 /** The query API's options from the indexer settings; the TLS files are read here, so a bad path stops the start naming its setting. */
-export function queryApiOptions(s: Pick<IndexerSettings, 'queryHost' | 'queryPort' | 'queryToken' | 'queryTlsCertFile' | 'queryTlsKeyFile' | 'queryMaxSpans' | 'queryMaxSearchTraces' | 'queryMaxConcurrent' | 'queryCorsOrigins'>): QueryApiOptions {
+export function queryApiOptions(
+  s: Pick<
+    IndexerSettings,
+    | 'queryHost'
+    | 'queryPort'
+    | 'queryToken'
+    | 'queryTlsCertFile'
+    | 'queryTlsKeyFile'
+    | 'queryMaxSpans'
+    | 'queryMaxSearchTraces'
+    | 'queryMaxConcurrent'
+    | 'queryCorsOrigins'
+  >,
+): QueryApiOptions {
   if (!!s.queryTlsCertFile !== !!s.queryTlsKeyFile) {
-    throw new ConfigError(s.queryTlsCertFile ? 'MPLP_INDEXER_QUERY_TLS_KEY_FILE' : 'MPLP_INDEXER_QUERY_TLS_CERT_FILE', 'set both MPLP_INDEXER_QUERY_TLS_CERT_FILE and MPLP_INDEXER_QUERY_TLS_KEY_FILE, or neither');
+    throw new ConfigError(
+      s.queryTlsCertFile ? 'MPLP_INDEXER_QUERY_TLS_KEY_FILE' : 'MPLP_INDEXER_QUERY_TLS_CERT_FILE',
+      'set both MPLP_INDEXER_QUERY_TLS_CERT_FILE and MPLP_INDEXER_QUERY_TLS_KEY_FILE, or neither',
+    );
   }
   const read = (setting: string, file: string) => {
-    try { return readFileSync(file); } catch (err) { throw new ConfigError(setting, `cannot read ${file}: ${(err as Error).message}`); }
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new ConfigError(setting, `cannot read ${file}: ${(err as Error).message}`);
+    }
   };
   const tls = s.queryTlsCertFile
-    ? { cert: read('MPLP_INDEXER_QUERY_TLS_CERT_FILE', s.queryTlsCertFile), key: read('MPLP_INDEXER_QUERY_TLS_KEY_FILE', s.queryTlsKeyFile) }
+    ? {
+        cert: read('MPLP_INDEXER_QUERY_TLS_CERT_FILE', s.queryTlsCertFile),
+        key: read('MPLP_INDEXER_QUERY_TLS_KEY_FILE', s.queryTlsKeyFile),
+      }
     : undefined;
-  return { host: s.queryHost, port: s.queryPort, token: s.queryToken, tls, maxSpans: s.queryMaxSpans, maxSearchTraces: s.queryMaxSearchTraces, maxConcurrent: s.queryMaxConcurrent, corsOrigins: s.queryCorsOrigins };
+  return {
+    host: s.queryHost,
+    port: s.queryPort,
+    token: s.queryToken,
+    tls,
+    maxSpans: s.queryMaxSpans,
+    maxSearchTraces: s.queryMaxSearchTraces,
+    maxConcurrent: s.queryMaxConcurrent,
+    corsOrigins: s.queryCorsOrigins,
+  };
 }
 
 const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
@@ -107,17 +154,20 @@ const isLoopback = (host: string) => host === 'localhost' || host === '::1' || h
 export function queryApiWarnings(o: Pick<QueryApiOptions, 'host' | 'token' | 'tls'>): string[] {
   if (isLoopback(o.host)) return [];
   if (!o.token) return [`query API bound to ${o.host} without MPLP_INDEXER_QUERY_TOKEN: anyone who reaches it reads every trace`];
-  if (!o.tls) return [`query API bound to ${o.host} checks a bearer token over plain HTTP: set MPLP_INDEXER_QUERY_TLS_CERT_FILE and _KEY_FILE`];
+  if (!o.tls)
+    return [`query API bound to ${o.host} checks a bearer token over plain HTTP: set MPLP_INDEXER_QUERY_TLS_CERT_FILE and _KEY_FILE`];
   return [];
 }
 
-const API_ENVELOPE = (data: string, total: number, errors = 'null') => `{"data":${data},"total":${total},"limit":0,"offset":0,"errors":${errors}}`;
+const API_ENVELOPE = (data: string, total: number, errors = 'null') =>
+  `{"data":${data},"total":${total},"limit":0,"offset":0,"errors":${errors}}`;
 /** Jaeger's envelope around traces already serialized, without parsing them again. */
 const traceList = (traces: Buffer[], total: number, errors?: string) => {
   const [head, tail] = API_ENVELOPE('\u0000', total, errors).split('\u0000');
   return Buffer.concat([Buffer.from(`${head}[`), ...traces.flatMap((t, i) => (i ? [Buffer.from(','), t] : [t])), Buffer.from(`]${tail}`)]);
 };
-const errorBody = (status: number, msg: string) => JSON.stringify({ data: null, total: 0, limit: 0, offset: 0, errors: [{ code: status, msg }] });
+const errorBody = (status: number, msg: string) =>
+  JSON.stringify({ data: null, total: 0, limit: 0, offset: 0, errors: [{ code: status, msg }] });
 
 type Reply = { status: number; body: string | Buffer; headers?: Record<string, string> };
 type Route = 'services' | 'operations' | 'trace' | 'search' | 'traces' | 'dependencies' | 'metrics' | 'ui' | 'other';
@@ -136,33 +186,77 @@ export class QueryApi {
   private readonly requests?: Counter<'route' | 'status'>;
   private readonly truncated?: Counter;
 
-  constructor(private readonly query: TraceQuery, private readonly cache: TraceCache, private readonly opts: QueryApiOptions,
-    registry?: Registry, private readonly logger?: Logger, private readonly ui?: UiServer, private readonly metrics?: ServiceMetrics) {
+  constructor(
+    private readonly query: TraceQuery,
+    private readonly cache: TraceCache,
+    private readonly opts: QueryApiOptions,
+    registry?: Registry,
+    private readonly logger?: Logger,
+    private readonly ui?: UiServer,
+    private readonly metrics?: ServiceMetrics,
+  ) {
     if (opts.token) this.tokenDigest = digest(opts.token);
     if (registry) {
-      this.requests = new Counter({ name: 'mplp_indexer_query_requests_total', help: 'query API requests answered, by route and HTTP status', labelNames: ['route', 'status'], registers: [registry] });
-      this.truncated = new Counter({ name: 'mplp_indexer_query_truncated_traces_total', help: 'traces answered truncated at the spans-per-response cap', registers: [registry] });
+      this.requests = new Counter({
+        name: 'mplp_indexer_query_requests_total',
+        help: 'query API requests answered, by route and HTTP status',
+        labelNames: ['route', 'status'],
+        registers: [registry],
+      });
+      this.truncated = new Counter({
+        name: 'mplp_indexer_query_truncated_traces_total',
+        help: 'traces answered truncated at the spans-per-response cap',
+        registers: [registry],
+      });
       const inFlight = () => this.inFlight;
       const cache = this.cache;
-      new Gauge({ name: 'mplp_indexer_query_in_flight', help: 'query API requests being served', registers: [registry], collect() { this.set(inFlight()); } });
-      new Gauge({ name: 'mplp_indexer_trace_cache_bytes', help: 'bytes held by the query API trace cache', registers: [registry], collect() { this.set(cache.bytes); } });
+      new Gauge({
+        name: 'mplp_indexer_query_in_flight',
+        help: 'query API requests being served',
+        registers: [registry],
+        collect() {
+          this.set(inFlight());
+        },
+      });
+      new Gauge({
+        name: 'mplp_indexer_trace_cache_bytes',
+        help: 'bytes held by the query API trace cache',
+        registers: [registry],
+        collect() {
+          this.set(cache.bytes);
+        },
+      });
     }
   }
 
   async start(): Promise<AddressInfo> {
-    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => { this.handle(req, res).catch(() => res.destroy()); };
-    const server = this.opts.tls ? https.createServer({ cert: this.opts.tls.cert, key: this.opts.tls.key }, handler) : http.createServer(handler);
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      this.handle(req, res).catch(() => res.destroy());
+    };
+    const server = this.opts.tls
+      ? https.createServer({ cert: this.opts.tls.cert, key: this.opts.tls.key }, handler)
+      : http.createServer(handler);
     this.server = server;
-    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(this.opts.port, this.opts.host, () => resolve()); });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.opts.port, this.opts.host, () => resolve());
+    });
     for (const warning of queryApiWarnings(this.opts)) this.logger?.warn(warning);
     return server.address() as AddressInfo;
   }
 
-  address(): AddressInfo | undefined { return (this.server?.address() as AddressInfo | null) ?? undefined; }
+  address(): AddressInfo | undefined {
+    return (this.server?.address() as AddressInfo | null) ?? undefined;
+  }
 
   async stop(): Promise<void> {
-    const s = this.server; this.server = undefined;
-    if (s) await new Promise<void>((r) => { s.close(() => r()); s.closeAllConnections(); });
+    const s = this.server;
+    this.server = undefined;
+    if (s)
+      await new Promise<void>((r) => {
+        s.close(() => r());
+        s.closeAllConnections();
+      });
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -171,18 +265,31 @@ export class QueryApi {
     const cors = corsHeaders(this.opts.corsOrigins ?? [], req.headers.origin);
     if (cors && req.method === 'OPTIONS') {
       // A preflight carries no credentials: it is answered before the token check.
-      res.writeHead(204, { ...cors, 'access-control-allow-methods': 'GET', 'access-control-allow-headers': 'authorization, content-type', 'access-control-max-age': '600' });
+      res.writeHead(204, {
+        ...cors,
+        'access-control-allow-methods': 'GET',
+        'access-control-allow-headers': 'authorization, content-type',
+        'access-control-max-age': '600',
+      });
       res.end();
       return;
     }
     if (this.tokenDigest && !bearerMatches(req.headers.authorization, this.tokenDigest)) {
-      reply = { status: 401, body: errorBody(401, 'missing or wrong bearer token'), headers: { 'www-authenticate': 'Bearer realm="mplp-query"' } };
+      reply = {
+        status: 401,
+        body: errorBody(401, 'missing or wrong bearer token'),
+        headers: { 'www-authenticate': 'Bearer realm="mplp-query"' },
+      };
     } else if (req.method !== 'GET') {
       reply = { status: 405, body: errorBody(405, 'GET only'), headers: { allow: 'GET' } };
     } else if (this.ui?.serveDirect((req.url ?? '/').split('?')[0], req, res)) {
       return; // the UI's static files and live stream: cheap or long-lived, so outside the query limit
     } else if (this.inFlight >= this.opts.maxConcurrent) {
-      reply = { status: 429, body: errorBody(429, `more than ${this.opts.maxConcurrent} queries at once (MPLP_INDEXER_QUERY_MAX_CONCURRENT); retry shortly`), headers: { 'retry-after': '1' } };
+      reply = {
+        status: 429,
+        body: errorBody(429, `more than ${this.opts.maxConcurrent} queries at once (MPLP_INDEXER_QUERY_MAX_CONCURRENT); retry shortly`),
+        headers: { 'retry-after': '1' },
+      };
     } else {
       this.inFlight++;
       try {
@@ -197,13 +304,19 @@ export class QueryApi {
       }
     }
     this.requests?.inc({ route, status: String(reply.status) });
-    res.writeHead(reply.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(reply.body), ...reply.headers, ...cors });
+    res.writeHead(reply.status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(reply.body),
+      ...reply.headers,
+      ...cors,
+    });
     res.end(reply.body);
   }
 
   private async answer(route: Route, path: string, params: URLSearchParams): Promise<Reply> {
     switch (route) {
-      case 'services': return ok(await this.query.services());
+      case 'services':
+        return ok(await this.query.services());
       case 'operations': {
         const m = /^\/api\/services\/([^/]+)\/operations$/.exec(path);
         const service = m ? pathSegment('service', m[1]) : params.get('service');
@@ -216,9 +329,12 @@ export class QueryApi {
         if (!json) return { status: 404, body: errorBody(404, 'trace not found') };
         return { status: 200, body: traceList([json], 0) };
       }
-      case 'search': return params.has('traceID') ? this.tracesById(params) : this.search(params);
-      case 'metrics': return this.serviceMetrics(path, params);
-      default: return (await this.ui?.answer(path, params)) ?? { status: 404, body: errorBody(404, 'not found') };
+      case 'search':
+        return params.has('traceID') ? this.tracesById(params) : this.search(params);
+      case 'metrics':
+        return this.serviceMetrics(path, params);
+      default:
+        return (await this.ui?.answer(path, params)) ?? { status: 404, body: errorBody(404, 'not found') };
     }
   }
 
@@ -242,18 +358,28 @@ export class QueryApi {
   /** GET /api/traces?traceID=a&traceID=b: those traces (sharing maxSpans); the missing ones listed in errors, as Jaeger does. */
   private async tracesById(params: URLSearchParams): Promise<Reply> {
     const ids = [...new Set(params.getAll('traceID').map(parseTraceId))];
-    if (ids.length > this.opts.maxSearchTraces) throw new BadRequest(`at most ${this.opts.maxSearchTraces} traceID parameters (MPLP_INDEXER_QUERY_MAX_SEARCH_TRACES), got ${ids.length}`);
+    if (ids.length > this.opts.maxSearchTraces)
+      throw new BadRequest(
+        `at most ${this.opts.maxSearchTraces} traceID parameters (MPLP_INDEXER_QUERY_MAX_SEARCH_TRACES), got ${ids.length}`,
+      );
     return this.traces(ids);
   }
 
   private async traces(ids: string[]): Promise<Reply> {
     const counts = await this.query.spanCounts(ids);
-    const shares = shareSpans(ids.map((id) => counts.get(id) ?? 0), this.opts.maxSpans);
+    const shares = shareSpans(
+      ids.map((id) => counts.get(id) ?? 0),
+      this.opts.maxSpans,
+    );
     const parts: Buffer[] = [];
     for (const [i, id] of ids.entries()) {
       const loaded = await this.query.trace(id, shares[i]);
       if (!loaded.spans.length) continue;
-      const json = this.serialize(id, loaded, `a search response holds at most ${this.opts.maxSpans} spans in all (MPLP_INDEXER_QUERY_MAX_SPANS); open the trace alone to see more`);
+      const json = this.serialize(
+        id,
+        loaded,
+        `a search response holds at most ${this.opts.maxSpans} spans in all (MPLP_INDEXER_QUERY_MAX_SPANS); open the trace alone to see more`,
+      );
       if (loaded.spans.length === loaded.total) this.cache.set(id, json);
       parts.push(json);
     }
@@ -274,14 +400,17 @@ export class QueryApi {
   private serialize(id: string, loaded: LoadedTrace, why: string): Buffer {
     const cut = loaded.spans.length < loaded.total;
     if (cut) this.truncated?.inc();
-    const warnings = cut ? [`trace truncated: it has ${loaded.total} spans, shown are the first ${loaded.spans.length} by start time; ${why}`] : [];
+    const warnings = cut
+      ? [`trace truncated: it has ${loaded.total} spans, shown are the first ${loaded.spans.length} by start time; ${why}`]
+      : [];
     return jaegerTraceJson(id, loaded.spans, warnings);
   }
 
   private failure(err: unknown): Reply {
     if (err instanceof BadRequest) return { status: 400, body: errorBody(400, err.message) };
     const e = err as MplpError;
-    if (e instanceof MplpError && e.retryable) return { status: 503, body: errorBody(503, `Elasticsearch unavailable: ${redactUrls(e.message)}`), headers: { 'retry-after': '5' } };
+    if (e instanceof MplpError && e.retryable)
+      return { status: 503, body: errorBody(503, `Elasticsearch unavailable: ${redactUrls(e.message)}`), headers: { 'retry-after': '5' } };
     this.logger?.error({ err }, 'query failed');
     return { status: 500, body: errorBody(500, redactUrls((err as Error).message)) };
   }

@@ -3,7 +3,9 @@ import type { TraceSearch } from './trace-query';
 
 /** A request the query API refuses with 400 and this message. */
 export class BadRequest extends MplpError {
-  constructor(message: string) { super('bad_request', message); }
+  constructor(message: string) {
+    super('bad_request', message);
+  }
 }
 
 // Ten years: a larger duration is a typo, and its nanoseconds would no longer be exact in a double.
@@ -14,7 +16,8 @@ const MAX_TAGS = 32;
 /** Jaeger durations: "1.5ms", "200us", "2s", "1m"; returns nanoseconds. */
 export function parseJaegerDuration(s: string, name = 'duration'): number {
   const nanos = parseDurationNanos(s);
-  if (nanos === undefined || nanos > MAX_DURATION_NANOS) throw new BadRequest(`${name} must be a duration like 1.5ms, 200us, 2s, 1m (at most 10 years), got "${s}"`);
+  if (nanos === undefined || nanos > MAX_DURATION_NANOS)
+    throw new BadRequest(`${name} must be a duration like 1.5ms, 200us, 2s, 1m (at most 10 years), got "${s}"`);
   return nanos;
 }
 
@@ -33,7 +36,8 @@ function keyword(name: string, raw: string): string {
 }
 
 function tagEntry(key: string, value: unknown): [string, string] {
-  if (!/^[^\s*?"\\]{1,256}$/.test(key)) throw new BadRequest(`tag key must be 1 to 256 characters without spaces, quotes, backslashes or wildcards, got "${key}"`);
+  if (!/^[^\s*?"\\]{1,256}$/.test(key))
+    throw new BadRequest(`tag key must be 1 to 256 characters without spaces, quotes, backslashes or wildcards, got "${key}"`);
   if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
     throw new BadRequest(`tag ${key} must have a string, number or boolean value`);
   }
@@ -48,9 +52,17 @@ function parseTags(params: URLSearchParams): Record<string, string> | undefined 
   const json = params.get('tags');
   if (json !== null) {
     let parsed: unknown;
-    try { parsed = JSON.parse(json); } catch { throw new BadRequest(`tags must be a JSON object like {"http.status_code":"500"}, got ${JSON.stringify(json.slice(0, 100))}`); }
-    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new BadRequest('tags must be a JSON object like {"http.status_code":"500"}');
-    for (const [k, v] of Object.entries(parsed)) { const [key, text] = tagEntry(k, v); out[key] = text; }
+    try {
+      parsed = JSON.parse(json);
+    } catch {
+      throw new BadRequest(`tags must be a JSON object like {"http.status_code":"500"}, got ${JSON.stringify(json.slice(0, 100))}`);
+    }
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
+      throw new BadRequest('tags must be a JSON object like {"http.status_code":"500"}');
+    for (const [k, v] of Object.entries(parsed)) {
+      const [key, text] = tagEntry(k, v);
+      out[key] = text;
+    }
   }
   for (const kv of params.getAll('tag')) {
     const i = kv.indexOf(':');
@@ -66,7 +78,8 @@ function parseTags(params: URLSearchParams): Record<string, string> | undefined 
 function parseLimit(raw: string | null, maxTraces: number): number {
   if (raw === null || raw === '') return Math.min(20, maxTraces);
   const n = /^\d{1,9}$/.test(raw) ? Number(raw) : NaN;
-  if (!(n >= 1 && n <= maxTraces)) throw new BadRequest(`limit must be an integer from 1 to ${maxTraces} (MPLP_INDEXER_QUERY_MAX_SEARCH_TRACES), got "${raw}"`);
+  if (!(n >= 1 && n <= maxTraces))
+    throw new BadRequest(`limit must be an integer from 1 to ${maxTraces} (MPLP_INDEXER_QUERY_MAX_SEARCH_TRACES), got "${raw}"`);
   return n;
 }
 
@@ -108,7 +121,9 @@ export function parseTraceId(raw: string): string {
 
 /** A path segment, percent-decoded; malformed escapes are the client's mistake. */
 export function pathSegment(name: string, raw: string): string {
-  try { return keyword(name, decodeURIComponent(raw)); } catch (err) {
+  try {
+    return keyword(name, decodeURIComponent(raw));
+  } catch (err) {
     if (err instanceof BadRequest) throw err;
     throw new BadRequest(`${name} is not valid percent-encoding: "${raw.slice(0, 64)}"`);
   }

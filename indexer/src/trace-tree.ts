@@ -1,6 +1,10 @@
 import type { NormalizedSpan } from '../../shared/src';
 
-export interface OrderedSpan { span: NormalizedSpan; depth: number; missingParent: boolean }
+export interface OrderedSpan {
+  span: NormalizedSpan;
+  depth: number;
+  missingParent: boolean;
+}
 
 /**
  * Orders a trace's spans as a tree (depth-first, children by start time). A span whose parent
@@ -17,7 +21,8 @@ export function orderTrace(spans: NormalizedSpan[]): OrderedSpan[] {
       children.set(s.parentSpanId, list);
     } else roots.push(s);
   }
-  const byStart = (a: NormalizedSpan, b: NormalizedSpan) => (a.startTime < b.startTime ? -1 : a.startTime > b.startTime ? 1 : a.spanId < b.spanId ? -1 : 1);
+  const byStart = (a: NormalizedSpan, b: NormalizedSpan) =>
+    a.startTime < b.startTime ? -1 : a.startTime > b.startTime ? 1 : a.spanId < b.spanId ? -1 : 1;
   const out: OrderedSpan[] = [];
   const seen = new Set<string>();
   // Depth first with an explicit stack: a trace can be a chain of tens of thousands of spans,
@@ -84,9 +89,17 @@ function jaegerSpan({ span, missingParent }: OrderedSpan, processID: string) {
     ...span.links.map((l) => ({ refType: 'FOLLOWS_FROM', traceID: l.traceId, spanID: l.spanId })),
   ];
   return {
-    traceID: span.traceId, spanID: span.spanId, operationName: span.name, references,
-    startTime: isoToMicros(span.startTime), duration: Math.round(span.durationNanos / 1000), tags: t,
-    logs: span.events.map((e) => ({ timestamp: isoToMicros(e.time), fields: [{ key: 'event', type: 'string', value: e.name }, ...tags(e.attributes)] })),
+    traceID: span.traceId,
+    spanID: span.spanId,
+    operationName: span.name,
+    references,
+    startTime: isoToMicros(span.startTime),
+    duration: Math.round(span.durationNanos / 1000),
+    tags: t,
+    logs: span.events.map((e) => ({
+      timestamp: isoToMicros(e.time),
+      fields: [{ key: 'event', type: 'string', value: e.name }, ...tags(e.attributes)],
+    })),
     processID,
     warnings: missingParent ? [`parent span ${span.parentSpanId} is missing from this trace`] : null,
   };
@@ -119,7 +132,10 @@ export function jaegerTraceJson(traceId: string, spans: NormalizedSpan[], warnin
   let text = `{"traceID":${JSON.stringify(traceId)},"spans":[`;
   ordered.forEach((o, i) => {
     text += (i ? ',' : '') + JSON.stringify(jaegerSpan(o, processID(o.span)));
-    if (text.length >= 65536) { pieces.push(Buffer.from(text)); text = ''; }
+    if (text.length >= 65536) {
+      pieces.push(Buffer.from(text));
+      text = '';
+    }
   });
   text += `],"processes":${JSON.stringify(processes)},"warnings":${JSON.stringify(warnings.length ? warnings : null)}}`;
   pieces.push(Buffer.from(text));

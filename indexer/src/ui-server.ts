@@ -9,8 +9,13 @@ import type { UiQueries } from './ui-queries';
 export const DEFAULT_UI_DIR = path.join(__dirname, '..', '..', 'ui');
 
 const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
-  '.map': 'application/json', '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon',
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
 };
 
 export type JsonReply = { status: number; body: string };
@@ -21,7 +26,8 @@ const HOUR = 3_600_000;
 function millis(params: URLSearchParams, name: string, fallback: number, max = 30 * 24 * HOUR): number {
   const raw = params.get(name);
   if (raw === null || raw === '') return fallback;
-  if (!/^\d{1,15}$/.test(raw)) throw new BadRequest(`parameter ${name} must be milliseconds (an integer), got ${JSON.stringify(raw.slice(0, 40))}`);
+  if (!/^\d{1,15}$/.test(raw))
+    throw new BadRequest(`parameter ${name} must be milliseconds (an integer), got ${JSON.stringify(raw.slice(0, 40))}`);
   const v = Number(raw);
   if (v > max && name !== 'endTs') throw new BadRequest(`parameter ${name} must be at most ${max} ms`);
   return v;
@@ -35,7 +41,11 @@ function millis(params: URLSearchParams, name: string, fallback: number, max = 3
 export class UiServer {
   private readonly files = new Map<string, { type: string; body: Buffer }>();
 
-  constructor(private readonly queries: UiQueries, private readonly live: LiveFeed | undefined, uiDir: string) {
+  constructor(
+    private readonly queries: UiQueries,
+    private readonly live: LiveFeed | undefined,
+    uiDir: string,
+  ) {
     if (!existsSync(uiDir)) return;
     for (const name of readdirSync(uiDir)) {
       const file = path.join(uiDir, name);
@@ -44,12 +54,18 @@ export class UiServer {
     }
   }
 
-  get hasBundle(): boolean { return this.files.has('/index.html'); }
+  get hasBundle(): boolean {
+    return this.files.has('/index.html');
+  }
 
   /** Static files and the event stream, served outside the query concurrency limit. True when answered. */
   serveDirect(path: string, req: http.IncomingMessage, res: http.ServerResponse): boolean {
     if (path === '/api/ui/live') {
-      if (!this.live) { res.writeHead(404, { 'content-type': 'text/plain' }); res.end('live feed off\n'); return true; }
+      if (!this.live) {
+        res.writeHead(404, { 'content-type': 'text/plain' });
+        res.end('live feed off\n');
+        return true;
+      }
       this.live.attach(req, res);
       return true;
     }
@@ -61,7 +77,12 @@ export class UiServer {
       res.end(body);
       return true;
     }
-    res.writeHead(200, { 'content-type': file.type, 'content-length': file.body.length, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+    res.writeHead(200, {
+      'content-type': file.type,
+      'content-length': file.body.length,
+      'cache-control': 'no-cache',
+      'x-content-type-options': 'nosniff',
+    });
     res.end(file.body);
     return true;
   }
@@ -74,13 +95,28 @@ export class UiServer {
         return { status: 200, body: JSON.stringify({ data: series, serverTime: Date.now() }) };
       }
       case '/api/ui/alerts':
-        return { status: 200, body: JSON.stringify({ data: await this.queries.alerts(millis(params, 'lookback', 24 * HOUR, 7 * 24 * HOUR)) }) };
+        return {
+          status: 200,
+          body: JSON.stringify({ data: await this.queries.alerts(millis(params, 'lookback', 24 * HOUR, 7 * 24 * HOUR)) }),
+        };
       case '/api/dependencies': {
         const end = millis(params, 'endTs', Date.now());
         const deps = await this.queries.dependencies(end, millis(params, 'lookback', HOUR));
-        return { status: 200, body: JSON.stringify({ data: deps.links, total: deps.links.length, limit: 0, offset: 0, errors: null, sampledTraces: deps.sampledTraces, sampledSpans: deps.sampledSpans }) };
+        return {
+          status: 200,
+          body: JSON.stringify({
+            data: deps.links,
+            total: deps.links.length,
+            limit: 0,
+            offset: 0,
+            errors: null,
+            sampledTraces: deps.sampledTraces,
+            sampledSpans: deps.sampledSpans,
+          }),
+        };
       }
-      default: return undefined;
+      default:
+        return undefined;
     }
   }
 }

@@ -22,7 +22,8 @@ function scriptedEs(script: Answer[], latencyMs = 5) {
       expect(lines.pop()).toBe(''); // NDJSON ends with a newline
       const ids = lines.filter((_, i) => i % 2 === 0).map((a) => (JSON.parse(a) as { index: { _id: string } }).index._id);
       calls.push(ids);
-      inFlight++; maxInFlight = Math.max(maxInFlight, inFlight);
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
       await new Promise((r) => setTimeout(r, latencyMs));
       inFlight--;
       const next = script.shift() ?? ((xs: string[]) => xs.map(() => ({ status: 201 })));
@@ -46,20 +47,39 @@ const never = new AbortController().signal;
 
 describe('BulkIndexer.writeBulk (Jaeger sync_bulk rules, against a scripted client)', () => {
   it('sends the NDJSON body: action line with index and id, then the source line', () => {
-    expect(bulkBody([{ index: 'i-1', id: 'a"b', source: '{"x":1}', origin: 'o' }, { index: 'i-1', id: 'é', source: Buffer.from('{"é":2}'), origin: 'o' }]).toString())
-      .toBe('{"index":{"_index":"i-1","_id":"a\\"b"}}\n{"x":1}\n{"index":{"_index":"i-1","_id":"é"}}\n{"é":2}\n');
-    expect(bulkBytesOf({ index: 'i', id: 'é', source: '{"é":1}', origin: 'o' })).toBe(Buffer.byteLength(bulkBody([{ index: 'i', id: 'é', source: '{"é":1}', origin: 'o' }])));
+    expect(
+      bulkBody([
+        { index: 'i-1', id: 'a"b', source: '{"x":1}', origin: 'o' },
+        { index: 'i-1', id: 'é', source: Buffer.from('{"é":2}'), origin: 'o' },
+      ]).toString(),
+    ).toBe('{"index":{"_index":"i-1","_id":"a\\"b"}}\n{"x":1}\n{"index":{"_index":"i-1","_id":"é"}}\n{"é":2}\n');
+    expect(bulkBytesOf({ index: 'i', id: 'é', source: '{"é":1}', origin: 'o' })).toBe(
+      Buffer.byteLength(bulkBody([{ index: 'i', id: 'é', source: '{"é":1}', origin: 'o' }])),
+    );
   });
 
   it('retries 429 and 5xx items, counts 409 as done, dead-letters mapping errors', async () => {
     const { es, calls } = scriptedEs([
-      (ids) => ids.map((_, i) => [{ status: 201 }, { status: 409 }, { status: 429 }, { status: 503 }, { status: 400, error: { type: 'document_parsing_exception', reason: 'failed to parse field [durationNanos]' } }][i]),
+      (ids) =>
+        ids.map(
+          (_, i) =>
+            [
+              { status: 201 },
+              { status: 409 },
+              { status: 429 },
+              { status: 503 },
+              { status: 400, error: { type: 'document_parsing_exception', reason: 'failed to parse field [durationNanos]' } },
+            ][i],
+        ),
     ]);
     const { bulk, metrics } = indexer(es);
     const { durable, poison } = await bulk.writeBulk(docs(5), never);
     expect(poison.map((p) => [p.doc.id, p.type])).toEqual([['d4', 'document_parsing_exception']]);
     expect(poison[0].reason).toContain('durationNanos');
-    expect(calls).toEqual([['d0', 'd1', 'd2', 'd3', 'd4'], ['d2', 'd3']]);
+    expect(calls).toEqual([
+      ['d0', 'd1', 'd2', 'd3', 'd4'],
+      ['d2', 'd3'],
+    ]);
     expect(durable.map((d) => d.id).sort()).toEqual(['d0', 'd1', 'd2', 'd3']);
     expect(await value(metrics, 'indexed')).toBe(4);
     expect(await value(metrics, 'retries')).toBe(1);
@@ -74,7 +94,12 @@ describe('BulkIndexer.writeBulk (Jaeger sync_bulk rules, against a scripted clie
     expect(calls).toHaveLength(4);
     expect(calls.every((c) => c.join() === 'd0,d1,d2')).toBe(true);
     const causes = (await metrics.retries.get()).values.map((v) => [v.labels.cause, v.value]);
-    expect(causes).toEqual(expect.arrayContaining([['es_unavailable', 2], ['es_503', 1]]));
+    expect(causes).toEqual(
+      expect.arrayContaining([
+        ['es_unavailable', 2],
+        ['es_503', 1],
+      ]),
+    );
   });
 
   it('halves a bulk Elasticsearch refuses as too large (413); a single such document is poison', async () => {
@@ -100,13 +125,28 @@ describe('BulkIndexer.writeBulk (Jaeger sync_bulk rules, against a scripted clie
 });
 
 describe('BulkPipeline', () => {
-  const settings = (over: Partial<PipelineSettings> = {}): PipelineSettings =>
-    ({ bulkMaxDocs: 10, bulkMaxBytes: 1e6, bulkConcurrency: 2, flushIntervalMs: 20, maxPendingBytes: 1e9, ...over });
+  const settings = (over: Partial<PipelineSettings> = {}): PipelineSettings => ({
+    bulkMaxDocs: 10,
+    bulkMaxBytes: 1e6,
+    bulkConcurrency: 2,
+    flushIntervalMs: 20,
+    maxPendingBytes: 1e9,
+    ...over,
+  });
   function pipeline(es: Client, over: Partial<PipelineSettings> = {}, signal = never) {
     const { bulk } = indexer(es);
     const settled: string[] = [];
     const poison: PoisonDoc[] = [];
-    const p = new BulkPipeline(bulk, settings(over), (d, x) => { settled.push(...d.map((y) => y.id)); poison.push(...x); }, signal, logger);
+    const p = new BulkPipeline(
+      bulk,
+      settings(over),
+      (d, x) => {
+        settled.push(...d.map((y) => y.id));
+        poison.push(...x);
+      },
+      signal,
+      logger,
+    );
     return { p, settled, poison };
   }
 
@@ -134,7 +174,8 @@ describe('BulkPipeline', () => {
   it('keeps at most bulkConcurrency bulks in flight, across every caller', async () => {
     const { es, calls, maxInFlight } = scriptedEs([]);
     const { p, settled } = pipeline(es, { bulkMaxDocs: 5, bulkConcurrency: 2 });
-    p.add(docs(30)); p.add(docs(30, 30));
+    p.add(docs(30));
+    p.add(docs(30, 30));
     expect(p.bulksInFlight).toBe(2);
     await p.drain();
     expect(calls).toHaveLength(12);
@@ -165,7 +206,9 @@ describe('BulkPipeline', () => {
     p.add(docs(40));
     expect(p.pendingBytes).toBeGreaterThanOrEqual(one * 25);
     let released = false;
-    const wait = p.waitForRoom().then(() => { released = true; });
+    const wait = p.waitForRoom().then(() => {
+      released = true;
+    });
     await new Promise((r) => setTimeout(r, 10));
     expect(released).toBe(false);
     await wait;

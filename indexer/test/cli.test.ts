@@ -2,8 +2,27 @@ import { main, searchQuery } from '../src/cli';
 
 describe('mplp-traces CLI arguments', () => {
   it('builds the search query from its options, tags as a JSON object', () => {
-    const q = searchQuery(['--service', 'cart', '--operation', 'GET', '--tag', 'http.status_code=500', '--tag', 'region=eu=1', '--min-duration', '10ms', '--limit', '5']);
-    expect(Object.fromEntries(q)).toEqual({ service: 'cart', operation: 'GET', minDuration: '10ms', limit: '5', tags: '{"http.status_code":"500","region":"eu=1"}' });
+    const q = searchQuery([
+      '--service',
+      'cart',
+      '--operation',
+      'GET',
+      '--tag',
+      'http.status_code=500',
+      '--tag',
+      'region=eu=1',
+      '--min-duration',
+      '10ms',
+      '--limit',
+      '5',
+    ]);
+    expect(Object.fromEntries(q)).toEqual({
+      service: 'cart',
+      operation: 'GET',
+      minDuration: '10ms',
+      limit: '5',
+      tags: '{"http.status_code":"500","region":"eu=1"}',
+    });
   });
 
   it('refuses a search without --service, unknown flags, stray arguments and malformed tags', () => {

@@ -24,7 +24,20 @@ describe('DeadLetterSender', () => {
 
   function sender(producer: Producer, signal = new AbortController().signal) {
     const lost: string[] = [];
-    const s = new DeadLetterSender(() => producer, 'dlq', settings, { lost: { inc: ({ code }) => { lost.push(code); } } }, logger, signal);
+    const s = new DeadLetterSender(
+      () => producer,
+      'dlq',
+      settings,
+      {
+        lost: {
+          inc: ({ code }) => {
+            lost.push(code);
+          },
+        },
+      },
+      logger,
+      signal,
+    );
     return { s, lost };
   }
 
@@ -33,7 +46,10 @@ describe('DeadLetterSender', () => {
     await sender(producer).s.send(letters);
     const all = sent.flat();
     expect(all).toHaveLength(2);
-    for (const m of all) { expect((m.value as Buffer).length).toBe(2048); expect(m.headers!['mplp-truncated']).toBe('true'); }
+    for (const m of all) {
+      expect((m.value as Buffer).length).toBe(2048);
+      expect(m.headers!['mplp-truncated']).toBe('true');
+    }
   });
 
   it('retries what is retryable', async () => {

@@ -5,7 +5,8 @@ import { classifyItem } from '../src/bulk-indexer';
 import { orderTrace } from '../src/trace-tree';
 import { makeSpans } from './helpers';
 
-const msg = (value: Buffer, key?: string) => ({ value, key: key ? Buffer.from(key) : null, headers: {}, offset: '0', timestamp: '0', attributes: 0 } as unknown as KafkaMessage);
+const msg = (value: Buffer, key?: string) =>
+  ({ value, key: key ? Buffer.from(key) : null, headers: {}, offset: '0', timestamp: '0', attributes: 0 }) as unknown as KafkaMessage;
 
 describe('documents', () => {
   it('gives spans deterministic ids and daily indices, fast path equal to a full parse', () => {
@@ -28,13 +29,27 @@ describe('documents', () => {
     const rest: Record<string, unknown> = { ...s };
     for (const k of ['traceId', 'spanId', 'name', 'resource']) delete rest[k];
     expect(fast({ traceId, spanId, resource: { startTime: '1999-01-01T00:00:00Z' }, ...rest })).toBeUndefined();
-    expect(fast({ traceId, spanId, name: 'x"startTime":"1999-01-01', ...rest })).toEqual({ id: traceId + spanId, day: s.startTime.slice(0, 10) });
+    expect(fast({ traceId, spanId, name: 'x"startTime":"1999-01-01', ...rest })).toEqual({
+      id: traceId + spanId,
+      day: s.startTime.slice(0, 10),
+    });
     expect(fast({ ...s, traceId: traceId.toUpperCase() })).toBeUndefined();
     expect(fast({ ...s, startTime: 'yesterday' })).toBeUndefined();
     // Whatever path a line takes, the id and the index are those of the parsed span.
-    const odd = [{ spanId, traceId, ...rest }, { traceId, spanId, resource: { startTime: '1999-01-01T00:00:00Z' }, ...rest }];
-    const docs = documentsOf('spans', msg(SpanBatchCodec.encodeLines(Buffer.from(odd.map((o) => JSON.stringify(o)).join('\n') + '\n\n'))), 'mplp', 'o', 1e7);
-    expect(docs.map((d) => [d.id, d.index])).toEqual(odd.map(() => [traceId + spanId, `mplp-traces-${s.startTime.slice(0, 10).replace(/-/g, '.')}`]));
+    const odd = [
+      { spanId, traceId, ...rest },
+      { traceId, spanId, resource: { startTime: '1999-01-01T00:00:00Z' }, ...rest },
+    ];
+    const docs = documentsOf(
+      'spans',
+      msg(SpanBatchCodec.encodeLines(Buffer.from(odd.map((o) => JSON.stringify(o)).join('\n') + '\n\n'))),
+      'mplp',
+      'o',
+      1e7,
+    );
+    expect(docs.map((d) => [d.id, d.index])).toEqual(
+      odd.map(() => [traceId + spanId, `mplp-traces-${s.startTime.slice(0, 10).replace(/-/g, '.')}`]),
+    );
   });
 
   it('ids metrics by series key and window end', () => {
@@ -51,7 +66,17 @@ describe('documents', () => {
 
 describe('item classification (Jaeger sync_bulk rules)', () => {
   it('classifies items: done, conflict done, retry, poison', () => {
-    expect([201, 200, 409, 429, 503, 500, 408, 400, 404].map((s) => classifyItem(s))).toEqual(['done', 'done', 'done', 'retry', 'retry', 'retry', 'retry', 'poison', 'poison']);
+    expect([201, 200, 409, 429, 503, 500, 408, 400, 404].map((s) => classifyItem(s))).toEqual([
+      'done',
+      'done',
+      'done',
+      'retry',
+      'retry',
+      'retry',
+      'retry',
+      'poison',
+      'poison',
+    ]);
     // A write block (the archiver exporting the index) is waited out, never dead-lettered.
     expect(classifyItem(403, 'cluster_block_exception')).toBe('retry');
     expect(classifyItem(403, 'security_exception')).toBe('poison');

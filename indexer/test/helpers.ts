@@ -18,9 +18,22 @@ export function makeSpans(traces: number, spansPerTrace: number, over: Partial<N
       const spanId = randomBytes(8).toString('hex');
       const start = new Date(now - 60_000 + s).toISOString().replace('Z', '000123Z');
       out.push({
-        traceId, spanId, ...(parent ? { parentSpanId: parent } : {}), name: `op-${s % 3}`, kind: s === 0 ? 'SERVER' : 'CLIENT', service: `svc-${s % 2}`,
-        startTime: start, endTime: start, durationNanos: 1000 * (s + 1), status: { code: s === 1 ? 'ERROR' : 'OK' },
-        attributes: { [`k.${randomBytes(3).toString('hex')}`]: 'v', n: s }, resource: { 'service.name': `svc-${s % 2}` }, scope: { name: 'test' }, events: [], links: [], ...over,
+        traceId,
+        spanId,
+        ...(parent ? { parentSpanId: parent } : {}),
+        name: `op-${s % 3}`,
+        kind: s === 0 ? 'SERVER' : 'CLIENT',
+        service: `svc-${s % 2}`,
+        startTime: start,
+        endTime: start,
+        durationNanos: 1000 * (s + 1),
+        status: { code: s === 1 ? 'ERROR' : 'OK' },
+        attributes: { [`k.${randomBytes(3).toString('hex')}`]: 'v', n: s },
+        resource: { 'service.name': `svc-${s % 2}` },
+        scope: { name: 'test' },
+        events: [],
+        links: [],
+        ...over,
       });
       parent = spanId;
     }
@@ -29,13 +42,22 @@ export function makeSpans(traces: number, spansPerTrace: number, over: Partial<N
 }
 
 /** Publishes spans grouped by trace (one batch per trace, like ingest). */
-export async function publishSpans(ctx: TestContext, topic: string, spans: NormalizedSpan[], mutate?: (line: string) => string): Promise<void> {
+export async function publishSpans(
+  ctx: TestContext,
+  topic: string,
+  spans: NormalizedSpan[],
+  mutate?: (line: string) => string,
+): Promise<void> {
   const byTrace = new Map<string, NormalizedSpan[]>();
   for (const s of spans) byTrace.set(s.traceId, [...(byTrace.get(s.traceId) ?? []), s]);
   const producer = await ctx.producer();
   const msgs = [...byTrace].map(([traceId, list]) => {
     const lines = list.map((s) => (mutate ? mutate(JSON.stringify(s)) : JSON.stringify(s)));
-    return { key: traceId, value: SpanBatchCodec.encodeLines(Buffer.from(lines.join('\n') + '\n')), headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1 } };
+    return {
+      key: traceId,
+      value: SpanBatchCodec.encodeLines(Buffer.from(lines.join('\n') + '\n')),
+      headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1 },
+    };
   });
   for (let i = 0; i < msgs.length; i += 200) await producer.send({ topic, acks: -1, messages: msgs.slice(i, i + 200) });
 }
@@ -46,9 +68,17 @@ export async function indexerSetup(ctx: TestContext, extra: Record<string, strin
   await ensureIndexTemplates(ctx.es(), prefix);
   const groupId = uniqueName('test-indexer');
   const env: Record<string, string> = {
-    MPLP_TOPIC_VALIDATED: validated, MPLP_TOPIC_DLQ: dlq, MPLP_TOPIC_METRICS: metrics, MPLP_TOPIC_ALERTS: alerts, MPLP_INDEX_PREFIX: prefix,
-    MPLP_INDEXER_GROUP_ID: groupId, MPLP_INDEXER_HTTP_PORT: '0', MPLP_INDEXER_QUERY_PORT: '0', MPLP_LOG_LEVEL: 'warn',
-    MPLP_INDEXER_RETRY_MAX: '2s', ...extra,
+    MPLP_TOPIC_VALIDATED: validated,
+    MPLP_TOPIC_DLQ: dlq,
+    MPLP_TOPIC_METRICS: metrics,
+    MPLP_TOPIC_ALERTS: alerts,
+    MPLP_INDEX_PREFIX: prefix,
+    MPLP_INDEXER_GROUP_ID: groupId,
+    MPLP_INDEXER_HTTP_PORT: '0',
+    MPLP_INDEXER_QUERY_PORT: '0',
+    MPLP_LOG_LEVEL: 'warn',
+    MPLP_INDEXER_RETRY_MAX: '2s',
+    ...extra,
   };
   return { validated, dlq, metrics, alerts, prefix, groupId, env };
 }
@@ -91,11 +121,18 @@ export async function esProxy(ctx: TestContext, target: string) {
   const state = { mode: 'pass' as ProxyMode, bulks: 0, failed: 0 };
   const server = http.createServer((req, res) => {
     const isBulk = (req.url ?? '').includes('_bulk');
-    if (state.mode === 'down') { state.failed++; req.socket.destroy(); return; }
+    if (state.mode === 'down') {
+      state.failed++;
+      req.socket.destroy();
+      return;
+    }
     if (isBulk && state.mode === 'bulk-503') {
       state.failed++;
       req.resume();
-      req.on('end', () => { res.writeHead(503, { 'content-type': 'application/json', 'x-elastic-product': 'Elasticsearch' }); res.end('{"error":"unavailable","status":503}'); });
+      req.on('end', () => {
+        res.writeHead(503, { 'content-type': 'application/json', 'x-elastic-product': 'Elasticsearch' });
+        res.end('{"error":"unavailable","status":503}');
+      });
       return;
     }
     const up = http.request({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers }, (ur) => {
@@ -103,7 +140,10 @@ export async function esProxy(ctx: TestContext, target: string) {
       if (isBulk && state.mode === 'lose-ack') {
         state.failed++;
         ur.resume();
-        ur.on('end', () => { res.writeHead(503, { 'content-type': 'application/json', 'x-elastic-product': 'Elasticsearch' }); res.end('{"error":"lost","status":503}'); });
+        ur.on('end', () => {
+          res.writeHead(503, { 'content-type': 'application/json', 'x-elastic-product': 'Elasticsearch' });
+          res.end('{"error":"lost","status":503}');
+        });
         return;
       }
       res.writeHead(ur.statusCode ?? 502, ur.headers);
@@ -113,7 +153,13 @@ export async function esProxy(ctx: TestContext, target: string) {
     req.pipe(up);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  ctx.defer(() => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }));
+  ctx.defer(
+    () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  );
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, state };
 }
 
@@ -127,20 +173,46 @@ export async function tcpProxy(ctx: TestContext, target: string) {
   const state = { down: false, refused: 0 };
   const open = new Set<net.Socket>();
   const server = net.createServer((client) => {
-    if (state.down) { state.refused++; client.resetAndDestroy(); return; }
+    if (state.down) {
+      state.refused++;
+      client.resetAndDestroy();
+      return;
+    }
     const upstream = net.connect(Number(t.port), t.hostname);
-    open.add(client); open.add(upstream);
-    const close = () => { client.destroy(); upstream.destroy(); open.delete(client); open.delete(upstream); };
-    client.on('error', close); upstream.on('error', close); client.on('close', close); upstream.on('close', close);
-    client.pipe(upstream); upstream.pipe(client);
+    open.add(client);
+    open.add(upstream);
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+      open.delete(client);
+      open.delete(upstream);
+    };
+    client.on('error', close);
+    upstream.on('error', close);
+    client.on('close', close);
+    upstream.on('close', close);
+    client.pipe(upstream);
+    upstream.pipe(client);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  ctx.defer(() => new Promise<void>((r) => { for (const s of open) s.destroy(); server.close(() => r()); }));
+  ctx.defer(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of open) s.destroy();
+        server.close(() => r());
+      }),
+  );
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     state,
-    cut() { state.down = true; for (const s of open) s.resetAndDestroy(); open.clear(); },
-    restore() { state.down = false; },
+    cut() {
+      state.down = true;
+      for (const s of open) s.resetAndDestroy();
+      open.clear();
+    },
+    restore() {
+      state.down = false;
+    },
   };
 }
 
@@ -152,8 +224,14 @@ export async function docIds(ctx: TestContext, prefix: string): Promise<string[]
   let after: unknown[] | undefined;
   for (;;) {
     const res = await es.search({
-      index: `${prefix}-traces-*`, size: 5000, _source: ['traceId', 'spanId'], sort: [{ traceId: 'asc' }, { spanId: 'asc' }],
-      ignore_unavailable: true, allow_no_indices: true, track_total_hits: false, ...(after ? { search_after: after } : {}),
+      index: `${prefix}-traces-*`,
+      size: 5000,
+      _source: ['traceId', 'spanId'],
+      sort: [{ traceId: 'asc' }, { spanId: 'asc' }],
+      ignore_unavailable: true,
+      allow_no_indices: true,
+      track_total_hits: false,
+      ...(after ? { search_after: after } : {}),
     } as never);
     const hits = res.hits.hits;
     for (const h of hits) ids.push(h._id!);
@@ -171,5 +249,8 @@ export async function topicSize(ctx: TestContext, topic: string): Promise<number
 /** Sum of a Prometheus metric (all label sets) read from a running indexer's /metrics. */
 export async function metricValue(opsPort: number, name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
-  return text.split('\n').filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`)).reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+    .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
 }

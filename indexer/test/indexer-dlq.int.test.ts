@@ -3,8 +3,20 @@ import { CompressionTypes } from 'kafkajs';
 import type { KafkaMessage } from 'kafkajs';
 import { TestContext, uniqueName, waitFor } from '../../shared/testing';
 import {
-  DLQ_HEADER_CODE, DLQ_HEADER_FIRST_OFFSET, DLQ_HEADER_ORIGINAL_BYTES, DLQ_HEADER_RECORDS, DLQ_HEADER_SOURCE, DLQ_HEADER_SPAN_ID, DLQ_HEADER_TRACE_ID,
-  DLQ_HEADER_TRUNCATED, ensureTopics, FORMAT_NDJSON_V1, HEADER_FORMAT, NormalizedSpan, SpanBatchCodec, spanDocId,
+  DLQ_HEADER_CODE,
+  DLQ_HEADER_FIRST_OFFSET,
+  DLQ_HEADER_ORIGINAL_BYTES,
+  DLQ_HEADER_RECORDS,
+  DLQ_HEADER_SOURCE,
+  DLQ_HEADER_SPAN_ID,
+  DLQ_HEADER_TRACE_ID,
+  DLQ_HEADER_TRUNCATED,
+  ensureTopics,
+  FORMAT_NDJSON_V1,
+  HEADER_FORMAT,
+  NormalizedSpan,
+  SpanBatchCodec,
+  spanDocId,
 } from '../../shared/src';
 import { docIds, indexerSetup, lagOf, makeSpans, metricValue, spawnIndexer, startIndexer, topicSize } from './helpers';
 
@@ -13,7 +25,12 @@ const MiB = 1024 * 1024;
 /** One validated record holding these spans, for partition 0 (so the canary comes after the bad input in the same partition). */
 function record(spans: NormalizedSpan[]) {
   const lines = spans.map((s) => JSON.stringify(s)).join('\n') + '\n';
-  return { partition: 0, key: spans[0].traceId, value: SpanBatchCodec.encodeLines(Buffer.from(lines)), headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1 } };
+  return {
+    partition: 0,
+    key: spans[0].traceId,
+    value: SpanBatchCodec.encodeLines(Buffer.from(lines)),
+    headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1 },
+  };
 }
 
 const header = (m: KafkaMessage, name: string) => m.headers?.[name]?.toString();
@@ -52,9 +69,15 @@ describe('indexer dead letters that cannot stall a partition (real Kafka and Ela
 
   async function expectIndexedAndCommitted(prefix: string, groupId: string, validated: string, expected: NormalizedSpan[]) {
     const want = expected.map(spanDocId).sort();
-    await waitFor('the good span and the canary indexed', async () => (await docIds(ctx, prefix)).length >= want.length, { timeoutMs: 60_000, intervalMs: 250 });
+    await waitFor('the good span and the canary indexed', async () => (await docIds(ctx, prefix)).length >= want.length, {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+    });
     expect((await docIds(ctx, prefix)).sort()).toEqual(want);
-    await waitFor('committed offset at the end of the partition', async () => (await lagOf(ctx, groupId, validated)) === 0, { timeoutMs: 30_000, intervalMs: 250 });
+    await waitFor('committed offset at the end of the partition', async () => (await lagOf(ctx, groupId, validated)) === 0, {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+    });
   }
 
   it('documents over the bulk cap go to the DLQ cut to MPLP_INDEXER_MAX_DLQ_VALUE_BYTES, with their ids and sizes; the partition commits on', async () => {
@@ -82,7 +105,9 @@ describe('indexer dead letters that cannot stall a partition (real Kafka and Ela
   it('a DLQ topic that refuses the cut copy gets a reference (ids, source, sizes, no value)', async () => {
     const dlq = uniqueName('test.dlq-small');
     const admin = await ctx.admin();
-    await ensureTopics(admin, [{ topic: dlq, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'max.message.bytes', value: '4096' }] }]);
+    await ensureTopics(admin, [
+      { topic: dlq, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'max.message.bytes', value: '4096' }] },
+    ]);
     ctx.defer(() => admin.deleteTopics({ topics: [dlq] }).catch(() => undefined));
     const { validated, prefix, groupId, env } = await indexerSetup(ctx, { MPLP_TOPIC_DLQ: dlq });
     await startIndexer(ctx, env);
@@ -105,7 +130,9 @@ describe('indexer dead letters that cannot stall a partition (real Kafka and Ela
   it('a DLQ send refused for good, even as a reference, is counted lost and does not freeze commits', async () => {
     const dlq = uniqueName('test.dlq-tiny');
     const admin = await ctx.admin();
-    await ensureTopics(admin, [{ topic: dlq, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'max.message.bytes', value: '100' }] }]);
+    await ensureTopics(admin, [
+      { topic: dlq, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'max.message.bytes', value: '100' }] },
+    ]);
     ctx.defer(() => admin.deleteTopics({ topics: [dlq] }).catch(() => undefined));
     const { validated, prefix, groupId, env } = await indexerSetup(ctx, { MPLP_TOPIC_DLQ: dlq });
     const indexer = await startIndexer(ctx, env);

@@ -1,6 +1,19 @@
 import { TestContext, waitFor } from '../../shared/testing';
 import { NormalizedSpan, spanDocId } from '../../shared/src';
-import { docCount, docIds, esProxy, indexerSetup, lagOf, makeSpans, metricValue, publishSpans, spawnIndexer, startIndexer, tcpProxy, topicSize } from './helpers';
+import {
+  docCount,
+  docIds,
+  esProxy,
+  indexerSetup,
+  lagOf,
+  makeSpans,
+  metricValue,
+  publishSpans,
+  spawnIndexer,
+  startIndexer,
+  tcpProxy,
+  topicSize,
+} from './helpers';
 
 /**
  * Each fault test publishes N unique spans and checks, after the fault: distinct ids + DLQ = N
@@ -12,9 +25,19 @@ describe('indexer under failure (real Kafka and Elasticsearch)', () => {
   const ctx = new TestContext();
   afterAll(() => ctx.cleanup());
 
-  async function expectComplete(prefix: string, groupId: string, validated: string, dlq: string, spans: NormalizedSpan[], dead: string[] = []) {
+  async function expectComplete(
+    prefix: string,
+    groupId: string,
+    validated: string,
+    dlq: string,
+    spans: NormalizedSpan[],
+    dead: string[] = [],
+  ) {
     const n = spans.length;
-    await waitFor(`${n - dead.length} documents`, async () => (await docCount(ctx, prefix)) >= n - dead.length, { timeoutMs: 120_000, intervalMs: 500 });
+    await waitFor(`${n - dead.length} documents`, async () => (await docCount(ctx, prefix)) >= n - dead.length, {
+      timeoutMs: 120_000,
+      intervalMs: 500,
+    });
     await waitFor('lag 0', async () => (await lagOf(ctx, groupId, validated)) === 0, { timeoutMs: 60_000, intervalMs: 500 });
     const ids = await docIds(ctx, prefix);
     const distinct = new Set(ids);
@@ -22,13 +45,19 @@ describe('indexer under failure (real Kafka and Elasticsearch)', () => {
     expect(distinct.size + dlqSize).toBe(n);
     expect(await docCount(ctx, prefix)).toBe(distinct.size);
     expect(ids.length).toBe(distinct.size);
-    const expected = spans.map(spanDocId).filter((id) => !dead.includes(id)).sort();
+    const expected = spans
+      .map(spanDocId)
+      .filter((id) => !dead.includes(id))
+      .sort();
     expect([...distinct].sort()).toEqual(expected);
     expect(dlqSize).toBe(dead.length);
   }
 
   it('(a) kill -9 mid-bulk, then restart: every span indexed once', async () => {
-    const { validated, dlq, prefix, groupId, env } = await indexerSetup(ctx, { MPLP_INDEXER_BULK_MAX_DOCS: '100', MPLP_INDEXER_PARTITIONS_CONCURRENTLY: '1' });
+    const { validated, dlq, prefix, groupId, env } = await indexerSetup(ctx, {
+      MPLP_INDEXER_BULK_MAX_DOCS: '100',
+      MPLP_INDEXER_PARTITIONS_CONCURRENTLY: '1',
+    });
     const spans = makeSpans(1000, 5);
     await publishSpans(ctx, validated, spans);
     const first = spawnIndexer(ctx, env);
@@ -44,7 +73,10 @@ describe('indexer under failure (real Kafka and Elasticsearch)', () => {
     const proxy = await tcpProxy(ctx, ctx.cfg.esNode);
     const maxPending = 65_536;
     const { validated, dlq, prefix, groupId, env } = await indexerSetup(ctx, {
-      MPLP_ES_URL: proxy.url, MPLP_ES_REQUEST_TIMEOUT: '5s', MPLP_INDEXER_MAX_PENDING_BYTES: String(maxPending), MPLP_INDEXER_FETCH_MAX_BYTES_PER_PARTITION: '65536',
+      MPLP_ES_URL: proxy.url,
+      MPLP_ES_REQUEST_TIMEOUT: '5s',
+      MPLP_INDEXER_MAX_PENDING_BYTES: String(maxPending),
+      MPLP_INDEXER_FETCH_MAX_BYTES_PER_PARTITION: '65536',
     });
     const indexer = await startIndexer(ctx, env);
     const opsPort = indexer.opsPort()!;
@@ -96,7 +128,9 @@ describe('indexer under failure (real Kafka and Elasticsearch)', () => {
     await startIndexer(ctx, env);
     const spans = makeSpans(300, 5);
     const poison = [spans[7], spans[733], spans[1499]].map((s) => s.spanId);
-    await publishSpans(ctx, validated, spans, (line) => (poison.some((id) => line.includes(`"spanId":"${id}"`)) ? line.replace(/"durationNanos":\d+/, '"durationNanos":"abc"') : line));
+    await publishSpans(ctx, validated, spans, (line) =>
+      poison.some((id) => line.includes(`"spanId":"${id}"`)) ? line.replace(/"durationNanos":\d+/, '"durationNanos":"abc"') : line,
+    );
     const dead = spans.filter((s) => poison.includes(s.spanId)).map(spanDocId);
     await expectComplete(prefix, groupId, validated, dlq, spans, dead);
     const got = await ctx.collect(dlq);

@@ -3,23 +3,54 @@ import { dailyIndex, NormalizedSpan, spanDocId } from '../../shared/src';
 import { indexerSetup, makeSpans, startIndexer } from './helpers';
 
 /** What the Jaeger UI reads from the SPM routes (MetricFamily as protobuf JSON). */
-type Family = { name: string; type: string; help: string; metrics: { labels: { name: string; value: string }[]; metricPoints: { gaugeValue: { doubleValue: number }; timestamp: string }[] }[] };
+type Family = {
+  name: string;
+  type: string;
+  help: string;
+  metrics: { labels: { name: string; value: string }[]; metricPoints: { gaugeValue: { doubleValue: number }; timestamp: string }[] }[];
+};
 type Envelope = { data: { traceID: string; spans: unknown[] }[]; errors: { code: number; msg: string; traceID?: string }[] | null };
 
 const STEP = 10_000;
 // A fixed end on a step boundary, within today's daily index.
 const END = Math.floor((Date.now() - 60_000) / STEP) * STEP;
 
-interface WindowNumbers { rate: number; errors: number; p50: number; p90: number; p95: number }
+interface WindowNumbers {
+  rate: number;
+  errors: number;
+  p50: number;
+  p90: number;
+  p95: number;
+}
 
 function windowDoc(service: string, operation: string, kind: string, endMs: number, n: WindowNumbers) {
   const seriesKey = `${service}|${operation}|${kind}`;
   const count = n.rate * 60;
   return {
-    seriesKey, id: `${seriesKey}@${endMs}`, service, operation, kind,
-    windowStart: new Date(endMs - 60_000).toISOString(), windowEnd: new Date(endMs).toISOString(), windowSeconds: 60,
-    count, errorCount: n.errors, errorRate: n.errors / count, ratePerSecond: n.rate, lateCount: 0,
-    latencyMs: { min: 0.5, max: n.p95 * 2, mean: n.p50, stddev: 1, p50: n.p50, p90: n.p90, p95: n.p95, p99: n.p95 * 1.5, p999: n.p95 * 1.8 },
+    seriesKey,
+    id: `${seriesKey}@${endMs}`,
+    service,
+    operation,
+    kind,
+    windowStart: new Date(endMs - 60_000).toISOString(),
+    windowEnd: new Date(endMs).toISOString(),
+    windowSeconds: 60,
+    count,
+    errorCount: n.errors,
+    errorRate: n.errors / count,
+    ratePerSecond: n.rate,
+    lateCount: 0,
+    latencyMs: {
+      min: 0.5,
+      max: n.p95 * 2,
+      mean: n.p50,
+      stddev: 1,
+      p50: n.p50,
+      p90: n.p90,
+      p95: n.p95,
+      p99: n.p95 * 1.5,
+      p999: n.p95 * 1.8,
+    },
     exemplars: [],
   };
 }
@@ -31,10 +62,13 @@ describe('Jaeger API completeness on the real Elasticsearch', () => {
   afterAll(() => ctx.cleanup());
 
   async function bulk(docs: { index: string; id: string; doc: object }[]): Promise<void> {
-    const res = await ctx.es().bulk({ operations: docs.flatMap((d) => [{ index: { _index: d.index, _id: d.id } }, d.doc]), refresh: 'wait_for' });
+    const res = await ctx
+      .es()
+      .bulk({ operations: docs.flatMap((d) => [{ index: { _index: d.index, _id: d.id } }, d.doc]), refresh: 'wait_for' });
     if (res.errors) throw new Error('bulk load failed');
   }
-  const loadSpans = (spans: NormalizedSpan[]) => bulk(spans.map((s) => ({ index: dailyIndex(prefix, 'traces', s.startTime), id: spanDocId(s), doc: s })));
+  const loadSpans = (spans: NormalizedSpan[]) =>
+    bulk(spans.map((s) => ({ index: dailyIndex(prefix, 'traces', s.startTime), id: spanDocId(s), doc: s })));
   const get = async <T>(path: string, headers: Record<string, string> = {}) => {
     const res = await fetch(`${base}${path}`, { headers });
     return { status: res.status, headers: res.headers, body: (await res.json().catch(() => undefined)) as T };
@@ -62,19 +96,31 @@ describe('Jaeger API completeness on the real Elasticsearch', () => {
   const spm = (metric: string, extra = '') => `/api/metrics/${metric}?service=frontend&endTs=${END}&lookback=20000&step=${STEP}${extra}`;
   const stepEnds = [new Date(END - STEP).toISOString(), new Date(END).toISOString()];
 
-  it('answers /api/metrics/calls per service and per operation in the Monitor tab\'s shape: the latest window per series in each step, summed', async () => {
+  it("answers /api/metrics/calls per service and per operation in the Monitor tab's shape: the latest window per series in each step, summed", async () => {
     const bySvc = await get<Family>(spm('calls'));
     expect(bySvc.status).toBe(200);
     expect(bySvc.body).toEqual({
-      name: 'service_call_rate', type: 'GAUGE', help: 'calls/sec, grouped by service',
-      metrics: [{ labels: [{ name: 'service_name', value: 'frontend' }], metricPoints: [
-        { gaugeValue: { doubleValue: 30 }, timestamp: stepEnds[0] }, // windows 2 of GET /cart (20) and GET /checkout (10)
-        { gaugeValue: { doubleValue: 60 }, timestamp: stepEnds[1] },
-      ] }],
+      name: 'service_call_rate',
+      type: 'GAUGE',
+      help: 'calls/sec, grouped by service',
+      metrics: [
+        {
+          labels: [{ name: 'service_name', value: 'frontend' }],
+          metricPoints: [
+            { gaugeValue: { doubleValue: 30 }, timestamp: stepEnds[0] }, // windows 2 of GET /cart (20) and GET /checkout (10)
+            { gaugeValue: { doubleValue: 60 }, timestamp: stepEnds[1] },
+          ],
+        },
+      ],
     });
     const byOp = await get<Family>(spm('calls', '&groupByOperation=true'));
     expect(byOp.body.name).toBe('service_operation_call_rate');
-    const points = Object.fromEntries(byOp.body.metrics.map((m) => [m.labels.find((l) => l.name === 'operation')!.value, m.metricPoints.map((p) => p.gaugeValue.doubleValue)]));
+    const points = Object.fromEntries(
+      byOp.body.metrics.map((m) => [
+        m.labels.find((l) => l.name === 'operation')!.value,
+        m.metricPoints.map((p) => p.gaugeValue.doubleValue),
+      ]),
+    );
     expect(points).toEqual({ 'GET /cart': [20, 40], 'GET /checkout': [10, 20] });
     // Both spellings: the Jaeger UI's `client` and the proto's SPAN_KIND_CLIENT.
     for (const kind of ['client', 'SPAN_KIND_CLIENT']) {
@@ -89,11 +135,21 @@ describe('Jaeger API completeness on the real Elasticsearch', () => {
     // step 2: errors 12 + 0 over calls 1200 + 600; step 4: 24 over 3600.
     expect(errors.body.metrics[0].metricPoints.map((p) => p.gaugeValue.doubleValue)).toEqual([12 / 1800, 24 / 3600]);
     const p95 = await get<Family>(spm('latencies', '&quantile=0.95&groupByOperation=true'));
-    expect(p95.body).toMatchObject({ name: 'service_operation_latencies', type: 'GAUGE', help: '0.95th quantile latency, grouped by service & operation' });
-    const values = (f: Family) => Object.fromEntries(f.metrics.map((m) => [m.labels[1].value, m.metricPoints.map((p) => Math.round(p.gaugeValue.doubleValue * 1e9) / 1e9)]));
+    expect(p95.body).toMatchObject({
+      name: 'service_operation_latencies',
+      type: 'GAUGE',
+      help: '0.95th quantile latency, grouped by service & operation',
+    });
+    const values = (f: Family) =>
+      Object.fromEntries(
+        f.metrics.map((m) => [m.labels[1].value, m.metricPoints.map((p) => Math.round(p.gaugeValue.doubleValue * 1e9) / 1e9)]),
+      );
     expect(values(p95.body)).toEqual({ 'GET /cart': [40, 80], 'GET /checkout': [80, 160] });
     const p75 = await get<Family>(spm('latencies', '&quantile=0.75&groupByOperation=true'));
-    expect(values(p75.body)).toEqual({ 'GET /cart': [4 + (20 - 4) * 0.625, 8 + (40 - 8) * 0.625], 'GET /checkout': [8 + (60 - 8) * 0.625, 16 + (120 - 16) * 0.625] });
+    expect(values(p75.body)).toEqual({
+      'GET /cart': [4 + (20 - 4) * 0.625, 8 + (40 - 8) * 0.625],
+      'GET /checkout': [8 + (60 - 8) * 0.625, 16 + (120 - 16) * 0.625],
+    });
     const bySvc = await get<Family>(spm('latencies', '&quantile=0.95'));
     expect(bySvc.body.metrics[0].metricPoints.map((p) => p.gaugeValue.doubleValue)).toEqual([80, 160]);
     expect((await get<{ data: number }>('/api/metrics/minstep')).body.data).toBe(5000);
@@ -140,7 +196,8 @@ describe('Jaeger API completeness on the real Elasticsearch', () => {
     const failed = makeSpans(2, 1, { service, status: { code: 'ERROR', message: 'boom' } });
     const fine = makeSpans(3, 1, { service, status: { code: 'OK' } });
     await loadSpans([...failed, ...fine]);
-    const ids = async (tags: string) => (await get<Envelope>(`/api/traces?service=${service}&tags=${encodeURIComponent(tags)}`)).body.data.map((t) => t.traceID).sort();
+    const ids = async (tags: string) =>
+      (await get<Envelope>(`/api/traces?service=${service}&tags=${encodeURIComponent(tags)}`)).body.data.map((t) => t.traceID).sort();
     expect(await ids('{"error":"true"}')).toEqual(failed.map((s) => s.traceId).sort());
     expect(await ids('{"error":"false"}')).toEqual(fine.map((s) => s.traceId).sort());
     expect((await get<Envelope>(`/api/traces?service=${service}&tag=error:true`)).body.data).toHaveLength(2);
@@ -153,7 +210,14 @@ describe('Jaeger API completeness on the real Elasticsearch', () => {
     const other = await get<unknown>('/api/services', { origin: 'https://evil.example' });
     expect(other.status).toBe(200);
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
-    const preflight = await fetch(`${base}/api/metrics/calls`, { method: 'OPTIONS', headers: { origin: 'https://grafana.example:3000', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } });
+    const preflight = await fetch(`${base}/api/metrics/calls`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://grafana.example:3000',
+        'access-control-request-method': 'GET',
+        'access-control-request-headers': 'authorization',
+      },
+    });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get('access-control-allow-headers')).toContain('authorization');
 
@@ -161,7 +225,10 @@ describe('Jaeger API completeness on the real Elasticsearch', () => {
     const svc = await startIndexer(ctx, off.env);
     const res = await fetch(`http://127.0.0.1:${svc.queryPort()}/api/services`, { headers: { origin: 'https://grafana.example:3000' } });
     expect(res.headers.get('access-control-allow-origin')).toBeNull();
-    const offPreflight = await fetch(`http://127.0.0.1:${svc.queryPort()}/api/services`, { method: 'OPTIONS', headers: { origin: 'https://grafana.example:3000' } });
+    const offPreflight = await fetch(`http://127.0.0.1:${svc.queryPort()}/api/services`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://grafana.example:3000' },
+    });
     expect(offPreflight.status).toBe(405);
   });
 });

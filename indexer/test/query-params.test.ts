@@ -7,11 +7,18 @@ const search = (qs: string) => parseSearchParams(new URLSearchParams(qs), 100);
 
 describe('query parameters', () => {
   it('parses a Jaeger UI search: durations to ns, start/end µs to ISO, tags from JSON and tag=k:v, default limit 20', () => {
-    const q = search('service=cart&operation=GET&minDuration=1.5ms&maxDuration=2s&start=1700000000123456&end=1700000001000000&lookback=1h&tags={"http.status_code":500,"ok":true}&tag=region:eu-1');
+    const q = search(
+      'service=cart&operation=GET&minDuration=1.5ms&maxDuration=2s&start=1700000000123456&end=1700000001000000&lookback=1h&tags={"http.status_code":500,"ok":true}&tag=region:eu-1',
+    );
     expect(q).toEqual({
-      service: 'cart', operation: 'GET', minDurationNanos: 1_500_000, maxDurationNanos: 2e9, limit: 20,
+      service: 'cart',
+      operation: 'GET',
+      minDurationNanos: 1_500_000,
+      maxDurationNanos: 2e9,
+      limit: 20,
       tags: { 'http.status_code': '500', ok: 'true', region: 'eu-1' },
-      startIso: '2023-11-14T22:13:20.123456Z', endIso: '2023-11-14T22:13:21.000000Z',
+      startIso: '2023-11-14T22:13:20.123456Z',
+      endIso: '2023-11-14T22:13:21.000000Z',
     });
     expect(search('service=cart&limit=100').limit).toBe(100);
   });
@@ -82,9 +89,16 @@ describe('query API settings', () => {
   });
 
   it('refuses half a TLS setup or an unreadable file, naming the setting', () => {
-    expect(() => queryApiOptions(settings({ MPLP_INDEXER_QUERY_TLS_CERT_FILE: '/etc/hostname' }))).toThrow(/MPLP_INDEXER_QUERY_TLS_KEY_FILE: set both/);
-    expect(() => queryApiOptions(settings({ MPLP_INDEXER_QUERY_TLS_CERT_FILE: '/nonexistent.pem', MPLP_INDEXER_QUERY_TLS_KEY_FILE: '/nonexistent.key' })))
-      .toThrow(ConfigError);
-    expect(() => settings({ MPLP_INDEXER_QUERY_HOST: 'not a host' })).toThrow(/MPLP_INDEXER_QUERY_HOST: must be an IP address or host name/);
+    expect(() => queryApiOptions(settings({ MPLP_INDEXER_QUERY_TLS_CERT_FILE: '/etc/hostname' }))).toThrow(
+      /MPLP_INDEXER_QUERY_TLS_KEY_FILE: set both/,
+    );
+    expect(() =>
+      queryApiOptions(
+        settings({ MPLP_INDEXER_QUERY_TLS_CERT_FILE: '/nonexistent.pem', MPLP_INDEXER_QUERY_TLS_KEY_FILE: '/nonexistent.key' }),
+      ),
+    ).toThrow(ConfigError);
+    expect(() => settings({ MPLP_INDEXER_QUERY_HOST: 'not a host' })).toThrow(
+      /MPLP_INDEXER_QUERY_HOST: must be an IP address or host name/,
+    );
   });
 });

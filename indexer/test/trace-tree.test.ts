@@ -17,7 +17,12 @@ describe('Jaeger response shaping', () => {
     expect(r.duration).toBe(1); // 1,000 ns
     expect(r.references).toEqual([]);
     expect(r.warnings).toBeNull();
-    expect(r.tags).toEqual(expect.arrayContaining([{ key: 'span.kind', type: 'string', value: 'server' }, { key: 'n', type: 'int64', value: 0 }]));
+    expect(r.tags).toEqual(
+      expect.arrayContaining([
+        { key: 'span.kind', type: 'string', value: 'server' },
+        { key: 'n', type: 'int64', value: 0 },
+      ]),
+    );
     expect(g.references).toEqual([{ refType: 'CHILD_OF', traceID: root.traceId, spanID: child.spanId }]);
     expect(g.warnings).toEqual([`parent span ${child.spanId} is missing from this trace`]);
     expect(t.processes[r.processID].serviceName).toBe(root.service);
@@ -25,8 +30,21 @@ describe('Jaeger response shaping', () => {
 
     const full = toJaegerTrace(root.traceId, [child, root, grandchild]);
     const c = full.spans[1];
-    expect(c.tags).toEqual(expect.arrayContaining([{ key: 'error', type: 'bool', value: true }, { key: 'otel.status_description', type: 'string', value: 'boom' }]));
-    expect(c.logs).toEqual([{ timestamp: Date.parse('2024-05-01T12:00:00.200Z') * 1000, fields: [{ key: 'event', type: 'string', value: 'retry' }, { key: 'attempt', type: 'int64', value: 2 }] }]);
+    expect(c.tags).toEqual(
+      expect.arrayContaining([
+        { key: 'error', type: 'bool', value: true },
+        { key: 'otel.status_description', type: 'string', value: 'boom' },
+      ]),
+    );
+    expect(c.logs).toEqual([
+      {
+        timestamp: Date.parse('2024-05-01T12:00:00.200Z') * 1000,
+        fields: [
+          { key: 'event', type: 'string', value: 'retry' },
+          { key: 'attempt', type: 'int64', value: 2 },
+        ],
+      },
+    ]);
     expect(c.references[1]).toEqual({ refType: 'FOLLOWS_FROM', traceID: 'ab'.repeat(16), spanID: 'cd'.repeat(8) });
     expect(full.spans.every((s) => s.warnings === null)).toBe(true);
     expect(JSON.parse(jaegerTraceJson(root.traceId, [child, root, grandchild]).toString())).toEqual(full);
@@ -54,7 +72,8 @@ describe('query API helpers', () => {
     const entry = (n: number) => Buffer.alloc(n, 'x');
     const cache = new TraceCache(2 * (1000 + 1 + 96), 1000, () => now); // room for two 1,000-byte traces
     const a = entry(1000);
-    cache.set('a', a); cache.set('b', entry(1000));
+    cache.set('a', a);
+    cache.set('b', entry(1000));
     expect(cache.get('a')).toBe(a); // a is now the most recent
     cache.set('c', entry(1000));
     expect(cache.get('b')).toBeUndefined();

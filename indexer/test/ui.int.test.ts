@@ -16,14 +16,36 @@ const MINUTE = 60_000;
 
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
 /** An ISO timestamp with nanoseconds, as spans carry them. */
-const isoNanos = (ms: number, extraNanos = 0) => new Date(Math.floor(ms)).toISOString().replace('Z', `${String(extraNanos).padStart(6, '0')}Z`);
+const isoNanos = (ms: number, extraNanos = 0) =>
+  new Date(Math.floor(ms)).toISOString().replace('Z', `${String(extraNanos).padStart(6, '0')}Z`);
 
-function span(traceId: string, spanId: string, parent: string | undefined, service: string, name: string, startMs: number, durMs: number,
-  over: Partial<NormalizedSpan> = {}): NormalizedSpan {
+function span(
+  traceId: string,
+  spanId: string,
+  parent: string | undefined,
+  service: string,
+  name: string,
+  startMs: number,
+  durMs: number,
+  over: Partial<NormalizedSpan> = {},
+): NormalizedSpan {
   return {
-    traceId, spanId, ...(parent ? { parentSpanId: parent } : {}), name, kind: 'SERVER', service,
-    startTime: isoNanos(startMs), endTime: isoNanos(startMs + durMs), durationNanos: Math.round(durMs * 1e6), status: { code: 'OK' },
-    attributes: { 'http.route': `/${name}` }, resource: { 'service.name': service, 'host.name': `${service}-1` }, scope: { name: 'ui-test' }, events: [], links: [], ...over,
+    traceId,
+    spanId,
+    ...(parent ? { parentSpanId: parent } : {}),
+    name,
+    kind: 'SERVER',
+    service,
+    startTime: isoNanos(startMs),
+    endTime: isoNanos(startMs + durMs),
+    durationNanos: Math.round(durMs * 1e6),
+    status: { code: 'OK' },
+    attributes: { 'http.route': `/${name}` },
+    resource: { 'service.name': service, 'host.name': `${service}-1` },
+    scope: { name: 'ui-test' },
+    events: [],
+    links: [],
+    ...over,
   };
 }
 
@@ -36,46 +58,94 @@ function knownTrace(t0: number) {
     span(traceId, id.root, undefined, 'frontend', 'GET /checkout', t0, 320),
     span(traceId, id.checkout, id.root, 'checkout', 'POST /order', t0 + 10, 250),
     span(traceId, id.payments, id.checkout, 'payments', 'charge', t0 + 20, 180, {
-      status: { code: 'ERROR', message: 'card declined' }, attributes: { 'payment.amount': 42, 'payment.currency': 'EUR' },
-      events: [{ time: isoNanos(t0 + 150), name: 'retrying', attributes: { attempt: 2 } }], links: [{ ...linked, attributes: {} }],
+      status: { code: 'ERROR', message: 'card declined' },
+      attributes: { 'payment.amount': 42, 'payment.currency': 'EUR' },
+      events: [{ time: isoNanos(t0 + 150), name: 'retrying', attributes: { attempt: 2 } }],
+      links: [{ ...linked, attributes: {} }],
     }),
     span(traceId, id.inventory, id.checkout, 'inventory', 'reserve', t0 + 205, 40),
     span(traceId, id.render, id.root, 'frontend', 'render', t0 + 270, 45, { kind: 'INTERNAL' }),
     span(traceId, id.orphan, id.lost, 'frontend', 'late callback', t0 + 400, 5),
   ];
   // Depth-first order with the depth of each; the orphan follows a gap row naming its lost parent.
-  const expected = [[id.root, 0], [id.checkout, 1], [id.payments, 2], [id.inventory, 2], [id.render, 1], [id.orphan, 0]] as const;
+  const expected = [
+    [id.root, 0],
+    [id.checkout, 1],
+    [id.payments, 2],
+    [id.inventory, 2],
+    [id.render, 1],
+    [id.orphan, 0],
+  ] as const;
   return { traceId, id, spans, expected, linked };
 }
 
-interface Numbers { rate: number; errorRate: number; p50: number; p95: number; p99: number }
+interface Numbers {
+  rate: number;
+  errorRate: number;
+  p50: number;
+  p95: number;
+  p99: number;
+}
 function windowRecord(service: string, operation: string, endMs: number, n: Numbers, exemplar?: string) {
   const seriesKey = `${service}|${operation}|SERVER`;
   return {
-    id: `${seriesKey}@${endMs}`, seriesKey, service, operation, kind: 'SERVER',
-    windowStart: new Date(endMs - MINUTE).toISOString(), windowEnd: new Date(endMs).toISOString(), windowSeconds: 60,
-    count: Math.round(n.rate * 60), errorCount: Math.round(n.rate * 60 * n.errorRate), errorRate: n.errorRate, ratePerSecond: n.rate,
+    id: `${seriesKey}@${endMs}`,
+    seriesKey,
+    service,
+    operation,
+    kind: 'SERVER',
+    windowStart: new Date(endMs - MINUTE).toISOString(),
+    windowEnd: new Date(endMs).toISOString(),
+    windowSeconds: 60,
+    count: Math.round(n.rate * 60),
+    errorCount: Math.round(n.rate * 60 * n.errorRate),
+    errorRate: n.errorRate,
+    ratePerSecond: n.rate,
     latencyMs: { min: 0.1, max: n.p99 * 1.5, mean: n.p50, stddev: 1, p50: n.p50, p90: n.p95, p95: n.p95, p99: n.p99, p999: n.p99 },
     histogram: { encoding: 'hdr-compressed-base64', unit: 'us', significantDigits: 2, data: '' },
-    exemplars: exemplar ? [{ traceId: exemplar, durationMs: n.p99 }] : [], lateCount: 0,
+    exemplars: exemplar ? [{ traceId: exemplar, durationMs: n.p99 }] : [],
+    lateCount: 0,
   };
 }
 
-function alertChange(ruleId: string, state: 'firing' | 'resolved', service: string, operation: string, atMs: number, value: number,
-  metric = 'latencyMs.p99', threshold = 200) {
+function alertChange(
+  ruleId: string,
+  state: 'firing' | 'resolved',
+  service: string,
+  operation: string,
+  atMs: number,
+  value: number,
+  metric = 'latencyMs.p99',
+  threshold = 200,
+) {
   return {
-    id: hex(20), ruleId, state, series: { key: `${service}|${operation}|SERVER`, service, operation, kind: 'SERVER' },
-    metric, comparison: '>', value, threshold, forSeconds: 30,
-    windowEnd: new Date(atMs).toISOString(), evaluatedAt: new Date(atMs + 50).toISOString(),
+    id: hex(20),
+    ruleId,
+    state,
+    series: { key: `${service}|${operation}|SERVER`, service, operation, kind: 'SERVER' },
+    metric,
+    comparison: '>',
+    value,
+    threshold,
+    forSeconds: 30,
+    windowEnd: new Date(atMs).toISOString(),
+    evaluatedAt: new Date(atMs + 50).toISOString(),
   };
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const getJson = async (url: string): Promise<any> => (await fetch(url)).json();
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-const rowsOf = (page: Page) => page.$$eval('.wf-row[data-span-id]', (els) => els
-  .map((e) => ({ i: Number(e.getAttribute('data-index')), id: e.getAttribute('data-span-id')!, depth: Number(e.getAttribute('data-depth')) }))
-  .sort((a, b) => a.i - b.i));
+const rowsOf = (page: Page) =>
+  page.$$eval('.wf-row[data-span-id]', (els) =>
+    els
+      .map((e) => ({
+        i: Number(e.getAttribute('data-index')),
+        id: e.getAttribute('data-span-id')!,
+        depth: Number(e.getAttribute('data-depth')),
+      }))
+      .sort((a, b) => a.i - b.i),
+  );
 
 describe('web UI in headless Chromium against a real indexer', () => {
   const ctx = new TestContext();
@@ -103,26 +173,57 @@ describe('web UI in headless Chromium against a real indexer', () => {
     // Spans through Kafka and the indexer; an hour of window records (older ones with other numbers), and one resolved and one firing alert.
     await publishSpans(ctx, setup.validated, known.spans);
     const producer = await ctx.producer();
-    const history = series.flatMap(([s, op, n]) => Array.from({ length: 12 }, (_, i) => windowRecord(s, op, latestEnd - (12 - i) * 5 * MINUTE,
-      { ...n, rate: n.rate * (0.5 + (i % 4) / 4), p99: n.p99 * (0.6 + (i % 3) / 5) })));
+    const history = series.flatMap(([s, op, n]) =>
+      Array.from({ length: 12 }, (_, i) =>
+        windowRecord(s, op, latestEnd - (12 - i) * 5 * MINUTE, {
+          ...n,
+          rate: n.rate * (0.5 + (i % 4) / 4),
+          p99: n.p99 * (0.6 + (i % 3) / 5),
+        }),
+      ),
+    );
     const latest = series.map(([s, op, n]) => windowRecord(s, op, latestEnd, n, known.traceId));
-    await producer.send({ topic: setup.metrics, acks: -1, messages: [...history, ...latest].map((r) => ({ key: r.seriesKey, value: JSON.stringify(r) })) });
-    const alerts = [alertChange('checkout-slow', 'resolved', 'checkout', 'POST /order', now - 20 * MINUTE, 150), alertChange('payments-p99', 'firing', 'payments', 'charge', now - 2 * MINUTE, 312.5)];
+    await producer.send({
+      topic: setup.metrics,
+      acks: -1,
+      messages: [...history, ...latest].map((r) => ({ key: r.seriesKey, value: JSON.stringify(r) })),
+    });
+    const alerts = [
+      alertChange('checkout-slow', 'resolved', 'checkout', 'POST /order', now - 20 * MINUTE, 150),
+      alertChange('payments-p99', 'firing', 'payments', 'charge', now - 2 * MINUTE, 312.5),
+    ];
     await producer.send({ topic: setup.alerts, acks: -1, messages: alerts.map((a) => ({ key: a.series.key, value: JSON.stringify(a) })) });
 
-    await waitFor('the known trace searchable', async () => (await getJson(`${base}/api/traces/${known.traceId}`))?.data?.[0]?.spans?.length === known.spans.length, { timeoutMs: 60_000, intervalMs: 300 });
-    await waitFor('window records in Elasticsearch', async () => {
-      const r = await getJson(`${base}/api/ui/overview`);
-      return r.data.length === series.length && r.data.every((s: { latest: { windowEnd: string } }) => s.latest.windowEnd === new Date(latestEnd).toISOString());
-    }, { timeoutMs: 60_000, intervalMs: 300 });
-    await waitFor('alerts in Elasticsearch', async () => {
-      const r = await getJson(`${base}/api/ui/alerts`);
-      return r.data.firing.length === 1 && r.data.resolved.length === 1;
-    }, { timeoutMs: 60_000, intervalMs: 300 });
+    await waitFor(
+      'the known trace searchable',
+      async () => (await getJson(`${base}/api/traces/${known.traceId}`))?.data?.[0]?.spans?.length === known.spans.length,
+      { timeoutMs: 60_000, intervalMs: 300 },
+    );
+    await waitFor(
+      'window records in Elasticsearch',
+      async () => {
+        const r = await getJson(`${base}/api/ui/overview`);
+        return (
+          r.data.length === series.length &&
+          r.data.every((s: { latest: { windowEnd: string } }) => s.latest.windowEnd === new Date(latestEnd).toISOString())
+        );
+      },
+      { timeoutMs: 60_000, intervalMs: 300 },
+    );
+    await waitFor(
+      'alerts in Elasticsearch',
+      async () => {
+        const r = await getJson(`${base}/api/ui/alerts`);
+        return r.data.firing.length === 1 && r.data.resolved.length === 1;
+      },
+      { timeoutMs: 60_000, intervalMs: 300 },
+    );
 
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
     page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    page.on('pageerror', (err) => { throw err; });
+    page.on('pageerror', (err) => {
+      throw err;
+    });
   }, 180_000);
 
   afterAll(async () => {
@@ -168,16 +269,21 @@ describe('web UI in headless Chromium against a real indexer', () => {
       const rec = windowRecord(service, operation, end, { ...n, rate: 10 + i / 4 }, known.traceId);
       const t = Date.now();
       await producer.send({ topic: topics.metrics, acks: 1, messages: [{ key: rec.seriesKey, value: JSON.stringify(rec) }] });
-      await page.waitForFunction(`document.querySelector('tr[data-series="' + CSS.escape(${JSON.stringify(rec.seriesKey)}) + '"]')?.getAttribute('data-window-end') === ${JSON.stringify(rec.windowEnd)}`,
-        undefined, { polling: 'raf', timeout: 30_000 });
+      await page.waitForFunction(
+        `document.querySelector('tr[data-series="' + CSS.escape(${JSON.stringify(rec.seriesKey)}) + '"]')?.getAttribute('data-window-end') === ${JSON.stringify(rec.windowEnd)}`,
+        undefined,
+        { polling: 'raf', timeout: 30_000 },
+      );
       produceToShown.push(Date.now() - t);
       expect(await page.locator(`tr[data-series="${rec.seriesKey}"] td.rate`).innerText()).toBe((10 + i / 4).toFixed(2));
     }
     const serverToScreen = (await page.evaluate<number[]>('window.mplpLiveLatencies.map((l) => l.ms)')).sort((a, b) => a - b);
     const p2s = [...produceToShown].sort((a, b) => a - b);
     expect(serverToScreen.length).toBeGreaterThanOrEqual(40);
-    console.log(`UI live latency over ${serverToScreen.length} window records: record reached server → painted p50 ${quantile(serverToScreen, 0.5)} ms, p99 ${quantile(serverToScreen, 0.99)} ms; ` +
-      `produced to Kafka → shown (incl. the consumer's fetch) p50 ${quantile(p2s, 0.5)} ms, p99 ${quantile(p2s, 0.99)} ms`);
+    console.log(
+      `UI live latency over ${serverToScreen.length} window records: record reached server → painted p50 ${quantile(serverToScreen, 0.5)} ms, p99 ${quantile(serverToScreen, 0.99)} ms; ` +
+        `produced to Kafka → shown (incl. the consumer's fetch) p50 ${quantile(p2s, 0.5)} ms, p99 ${quantile(p2s, 0.99)} ms`,
+    );
   });
 
   it('serves at most MPLP_INDEXER_UI_MAX_LIVE_CLIENTS live streams: one more is answered 503, and a closed one frees its place', async () => {
@@ -210,7 +316,10 @@ describe('web UI in headless Chromium against a real indexer', () => {
     await page.screenshot({ path: path.join(SHOTS, 'search.png') });
 
     // A range that holds the trace finds it; one before it does not (From/To are the browser's local time).
-    const local = (ms: number) => { const d = new Date(ms - new Date(ms).getTimezoneOffset() * MINUTE); return d.toISOString().slice(0, 19); };
+    const local = (ms: number) => {
+      const d = new Date(ms - new Date(ms).getTimezoneOffset() * MINUTE);
+      return d.toISOString().slice(0, 19);
+    };
     await page.goto(`${base}/#/search?service=payments&from=${local(now - 10 * MINUTE)}&to=${local(now - MINUTE)}`);
     await page.locator(`li[data-trace-id="${known.traceId}"]`).waitFor({ timeout: 30_000 });
     await page.goto(`${base}/#/search?service=payments&from=${local(now - 60 * MINUTE)}&to=${local(now - 30 * MINUTE)}`);
@@ -238,7 +347,19 @@ describe('web UI in headless Chromium against a real indexer', () => {
     const detail = page.locator('.span-detail');
     await detail.waitFor();
     const text = await detail.innerText();
-    for (const s of ['charge', 'payments', 'ERROR', 'card declined', 'payment.currency', 'EUR', 'host.name', 'payments-1', 'retrying', known.linked.spanId]) expect(text).toContain(s);
+    for (const s of [
+      'charge',
+      'payments',
+      'ERROR',
+      'card declined',
+      'payment.currency',
+      'EUR',
+      'host.name',
+      'payments-1',
+      'retrying',
+      known.linked.spanId,
+    ])
+      expect(text).toContain(s);
     await page.screenshot({ path: path.join(SHOTS, 'trace.png') });
 
     // Collapsing checkout hides its two children; expanding brings them back.
@@ -250,14 +371,18 @@ describe('web UI in headless Chromium against a real indexer', () => {
 
   it('service map and GET /api/dependencies: the calls between services of the known trace, with errors', async () => {
     const res = await getJson(`${base}/api/dependencies?endTs=${Date.now()}&lookback=${3_600_000}`);
-    const links = res.data.map((l: { parent: string; child: string; callCount: number; errorCount: number }) => `${l.parent}>${l.child}:${l.callCount}/${l.errorCount}`);
+    const links = res.data.map(
+      (l: { parent: string; child: string; callCount: number; errorCount: number }) =>
+        `${l.parent}>${l.child}:${l.callCount}/${l.errorCount}`,
+    );
     expect(links).toEqual(expect.arrayContaining(['frontend>checkout:1/0', 'checkout>payments:1/1', 'checkout>inventory:1/0']));
     expect((await fetch(`${base}/api/dependencies?lookback=soon`)).status).toBe(400);
 
     await page.goto(`${base}/#/map?lookback=60`);
     await page.waitForSelector('body[data-ready="map"]');
     await page.waitForSelector('svg.service-map');
-    for (const s of ['frontend', 'checkout', 'payments', 'inventory']) expect(await page.locator(`g.node[data-service="${s}"]`).count()).toBe(1);
+    for (const s of ['frontend', 'checkout', 'payments', 'inventory'])
+      expect(await page.locator(`g.node[data-service="${s}"]`).count()).toBe(1);
     expect(await page.locator('g.edge[data-parent="checkout"][data-child="payments"].has-errors').count()).toBe(1);
     await page.screenshot({ path: path.join(SHOTS, 'map.png') });
   });
@@ -270,7 +395,9 @@ describe('web UI in headless Chromium against a real indexer', () => {
     const producer = await ctx.producer();
     const fresh = alertChange('frontend-errors', 'firing', 'frontend', 'GET /checkout', Date.now(), 0.25, 'errorRate', 0.1);
     await producer.send({ topic: topics.alerts, acks: 1, messages: [{ key: fresh.series.key, value: JSON.stringify(fresh) }] });
-    await page.waitForFunction(`document.getElementById('alert-banner').innerText.includes('2 alerts firing')`, undefined, { timeout: 30_000 });
+    await page.waitForFunction(`document.getElementById('alert-banner').innerText.includes('2 alerts firing')`, undefined, {
+      timeout: 30_000,
+    });
     expect(await page.locator('table.alerts.firing tr[data-rule="frontend-errors"]').count()).toBe(1);
     await page.screenshot({ path: path.join(SHOTS, 'alerts.png') });
   });
@@ -289,7 +416,9 @@ describe('web UI in headless Chromium against a real indexer', () => {
     }
     const es = ctx.es();
     for (let i = 0; i < spans.length; i += 5000) {
-      const operations = spans.slice(i, i + 5000).flatMap((s) => [{ index: { _index: dailyIndex(topics.prefix, 'traces', s.startTime), _id: spanDocId(s) } }, s]);
+      const operations = spans
+        .slice(i, i + 5000)
+        .flatMap((s) => [{ index: { _index: dailyIndex(topics.prefix, 'traces', s.startTime), _id: spanDocId(s) } }, s]);
       expect((await es.bulk({ operations })).errors).toBe(false);
     }
     await es.indices.refresh({ index: `${topics.prefix}-traces-*` });
@@ -302,12 +431,15 @@ describe('web UI in headless Chromium against a real indexer', () => {
     expect(await page.locator('.span-count').innerText()).toBe('10000 spans');
     expect(await page.locator('.wf-row').count()).toBeLessThan(150);
     const scrolled = Date.now();
-    await page.locator('.wf-scroll').evaluate((el) => { el.scrollTop = el.scrollHeight; });
+    await page.locator('.wf-scroll').evaluate((el) => {
+      el.scrollTop = el.scrollHeight;
+    });
     await page.waitForSelector(`.wf-row[data-span-id="${spans[spans.length - 1].spanId}"]`, { timeout: 10_000 });
     const scrollMs = Date.now() - scrolled;
     expect(await page.locator('.wf-row').count()).toBeLessThan(150);
-    console.log(`UI 10,000-span trace: opened (fetch + first paint) in ${openMs} ms, scrolled to the last span in ${scrollMs} ms, rows in the DOM ${await page.locator('.wf-row').count()}`);
+    console.log(
+      `UI 10,000-span trace: opened (fetch + first paint) in ${openMs} ms, scrolled to the last span in ${scrollMs} ms, rows in the DOM ${await page.locator('.wf-row').count()}`,
+    );
     await page.screenshot({ path: path.join(SHOTS, 'trace-10k.png') });
   });
-
 });

@@ -1,7 +1,15 @@
 import type { Admin, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import {
-  BatchContext, CancelledError, classifyHttpError, classifyKafkaError, Logger, MplpError, PartitionConsumer, retry, AssignedPartition,
+  BatchContext,
+  CancelledError,
+  classifyHttpError,
+  classifyKafkaError,
+  Logger,
+  MplpError,
+  PartitionConsumer,
+  retry,
+  AssignedPartition,
 } from '../../shared/src';
 import { alertKey, parseAlertRecord } from './alert-record';
 import type { NotifierSettings } from './config';
@@ -10,9 +18,16 @@ import { AlertmanagerReceiver, Change, Receiver } from './receivers';
 import type { AlertStateStore, StateEntry } from './state-store';
 
 /** One alerts partition while it is ours: what was delivered per alert, and the changes being delivered now. */
-export interface PartitionAlerts { alerts: Map<string, StateEntry>; inFlight: Map<string, StateEntry> }
+export interface PartitionAlerts {
+  alerts: Map<string, StateEntry>;
+  inFlight: Map<string, StateEntry>;
+}
 
-interface Refusal { message: KafkaMessage; err: MplpError; receiver: string }
+interface Refusal {
+  message: KafkaMessage;
+  err: MplpError;
+  receiver: string;
+}
 
 /** Serialises the requests to Alertmanager: a re-send of a firing alert never overtakes its resolve. */
 class Mutex {
@@ -25,8 +40,18 @@ class Mutex {
 }
 
 export interface AlertNotifierDeps {
-  kafka: Kafka; admin: Admin; producer: Producer; store: AlertStateStore; settings: NotifierSettings; alertsTopic: string;
-  alertmanager?: AlertmanagerReceiver; webhooks: Receiver[]; metrics: NotifierMetrics; logger: Logger; maxUnsettledAgeMs: number; registry: Registry;
+  kafka: Kafka;
+  admin: Admin;
+  producer: Producer;
+  store: AlertStateStore;
+  settings: NotifierSettings;
+  alertsTopic: string;
+  alertmanager?: AlertmanagerReceiver;
+  webhooks: Receiver[];
+  metrics: NotifierMetrics;
+  logger: Logger;
+  maxUnsettledAgeMs: number;
+  registry: Registry;
 }
 
 /**
@@ -45,8 +70,13 @@ export class AlertNotifier {
   constructor(private readonly d: AlertNotifierDeps) {
     this.receivers = [...(d.alertmanager ? [d.alertmanager] : []), ...d.webhooks];
     this.consumer = new PartitionConsumer<PartitionAlerts>({
-      kafka: d.kafka, admin: d.admin, groupId: d.settings.groupId, topics: [d.alertsTopic], logger: d.logger,
-      maxUnsettledAgeMs: d.maxUnsettledAgeMs, registry: d.registry,
+      kafka: d.kafka,
+      admin: d.admin,
+      groupId: d.settings.groupId,
+      topics: [d.alertsTopic],
+      logger: d.logger,
+      maxUnsettledAgeMs: d.maxUnsettledAgeMs,
+      registry: d.registry,
       handleBatch: (ctx) => this.handleBatch(ctx),
       onAssigned: async (p) => {
         const alerts = await d.store.load(p.partition);
@@ -57,8 +87,12 @@ export class AlertNotifier {
     });
   }
 
-  get ready(): boolean { return this.consumer.ready; }
-  get failure(): Promise<Error> { return this.consumer.failure; }
+  get ready(): boolean {
+    return this.consumer.ready;
+  }
+  get failure(): Promise<Error> {
+    return this.consumer.failure;
+  }
 
   async start(): Promise<void> {
     await this.consumer.start();
@@ -114,7 +148,9 @@ export class AlertNotifier {
     for (const m of messages) {
       this.d.metrics.records.inc();
       let record;
-      try { record = parseAlertRecord(m.value); } catch (err) {
+      try {
+        record = parseAlertRecord(m.value);
+      } catch (err) {
         invalid.push({ message: m, err: err as MplpError, receiver: 'none' });
         continue;
       }
@@ -133,23 +169,36 @@ export class AlertNotifier {
   }
 
   /** Delivers the changes to one receiver in chunks; returns what it refused for good. */
-  private async deliver(r: Receiver, changes: Change[], sources: Map<Change, KafkaMessage>, ctx: BatchContext<PartitionAlerts>, signal: AbortSignal): Promise<Refusal[]> {
+  private async deliver(
+    r: Receiver,
+    changes: Change[],
+    sources: Map<Change, KafkaMessage>,
+    ctx: BatchContext<PartitionAlerts>,
+    signal: AbortSignal,
+  ): Promise<Refusal[]> {
     const kind = r === this.d.alertmanager ? 'alertmanager' : 'webhook';
     const refused: Refusal[] = [];
     for (let i = 0; i < changes.length; i += r.maxBatch) {
       const chunk = changes.slice(i, i + r.maxBatch);
-      const send = () => retry(() => r.send(chunk), {
-        attempts: Infinity, baseDelayMs: 100, maxDelayMs: this.d.settings.retryMaxDelayMs, signal,
-        classify: (e) => classifyHttpError(e, `deliver to ${r.name}`),
-        onRetry: (err, attempt, delayMs) => this.onRetry(ctx, kind, r.name, err, attempt, delayMs),
-      });
+      const send = () =>
+        retry(() => r.send(chunk), {
+          attempts: Infinity,
+          baseDelayMs: 100,
+          maxDelayMs: this.d.settings.retryMaxDelayMs,
+          signal,
+          classify: (e) => classifyHttpError(e, `deliver to ${r.name}`),
+          onRetry: (err, attempt, delayMs) => this.onRetry(ctx, kind, r.name, err, attempt, delayMs),
+        });
       try {
         await (kind === 'alertmanager' ? this.amLock.run(send) : send());
         this.d.metrics.delivered.inc({ receiver: kind }, chunk.length);
       } catch (err) {
         if (err instanceof CancelledError || signal.aborted) throw new CancelledError();
         const e = classifyHttpError(err);
-        this.d.logger.error({ err: e, receiver: r.name, changes: chunk.length }, 'receiver refused alert changes for good; they go to the DLQ');
+        this.d.logger.error(
+          { err: e, receiver: r.name, changes: chunk.length },
+          'receiver refused alert changes for good; they go to the DLQ',
+        );
         for (const c of chunk) refused.push({ message: sources.get(c)!, err: e, receiver: r.name });
       }
     }
@@ -167,7 +216,10 @@ export class AlertNotifier {
   /** Kafka writes of a batch: retried like deliveries, while the partition is ours. */
   private durably(ctx: BatchContext<PartitionAlerts>, signal: AbortSignal, what: string, fn: () => Promise<unknown>): Promise<unknown> {
     return retry(fn, {
-      attempts: Infinity, baseDelayMs: 100, maxDelayMs: this.d.settings.retryMaxDelayMs, signal,
+      attempts: Infinity,
+      baseDelayMs: 100,
+      maxDelayMs: this.d.settings.retryMaxDelayMs,
+      signal,
       classify: (e) => classifyKafkaError(e, what),
       onRetry: (err, attempt, delayMs) => this.onRetry(ctx, 'kafka', what, err, attempt, delayMs),
     });
@@ -176,15 +228,23 @@ export class AlertNotifier {
   private async deadLetter(p: AssignedPartition<PartitionAlerts>, refusals: Refusal[]): Promise<void> {
     if (!refusals.length) return;
     await this.d.producer.send({
-      topic: this.d.settings.dlqTopic, acks: -1,
+      topic: this.d.settings.dlqTopic,
+      acks: -1,
       messages: refusals.map(({ message, err, receiver }) => {
         const headers: IHeaders = {
-          'mplp-error': err.message, 'mplp-error-code': err.code, 'mplp-source': `${p.topic}/${p.partition}/${message.offset}`, 'mplp-receiver': receiver,
+          'mplp-error': err.message,
+          'mplp-error-code': err.code,
+          'mplp-source': `${p.topic}/${p.partition}/${message.offset}`,
+          'mplp-receiver': receiver,
         };
         return { key: message.key, value: message.value, headers };
       }),
     });
-    for (const { err, receiver } of refusals) this.d.metrics.deadLettered.inc({ receiver: receiver === 'none' ? 'none' : receiver.startsWith('webhook') ? 'webhook' : 'alertmanager', code: err.code });
+    for (const { err, receiver } of refusals)
+      this.d.metrics.deadLettered.inc({
+        receiver: receiver === 'none' ? 'none' : receiver.startsWith('webhook') ? 'webhook' : 'alertmanager',
+        code: err.code,
+      });
   }
 
   /** Sends every firing alert of the partitions owned to Alertmanager again, with a fresh endsAt. */
@@ -200,10 +260,15 @@ export class AlertNotifier {
     try {
       for (let i = 0; i < firing.length; i += am.maxBatch) {
         const chunk = firing.slice(i, i + am.maxBatch);
-        await this.amLock.run(() => retry(() => am.send(chunk), {
-          attempts: 3, baseDelayMs: 200, maxDelayMs: this.d.settings.retryMaxDelayMs, signal: this.stopping.signal,
-          classify: (e) => classifyHttpError(e, 're-send firing alerts to Alertmanager'),
-        }));
+        await this.amLock.run(() =>
+          retry(() => am.send(chunk), {
+            attempts: 3,
+            baseDelayMs: 200,
+            maxDelayMs: this.d.settings.retryMaxDelayMs,
+            signal: this.stopping.signal,
+            classify: (e) => classifyHttpError(e, 're-send firing alerts to Alertmanager'),
+          }),
+        );
       }
       this.d.metrics.resends.inc({ result: 'ok' }, firing.length);
     } catch (err) {
@@ -215,7 +280,8 @@ export class AlertNotifier {
 
   private noteFiring(): void {
     let n = 0;
-    for (const p of this.consumer.assigned(this.d.alertsTopic)) if (p.state) for (const e of p.state.alerts.values()) if (e.record.state === 'firing') n++;
+    for (const p of this.consumer.assigned(this.d.alertsTopic))
+      if (p.state) for (const e of p.state.alerts.values()) if (e.record.state === 'firing') n++;
     this.d.metrics.firing.set(n);
   }
 }

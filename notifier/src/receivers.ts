@@ -3,7 +3,10 @@ import { HttpStatusError } from '../../shared/src';
 import { AlertRecord, alertKey, AmAlert, toAmAlert } from './alert-record';
 
 /** A change to deliver, with the start of the firing it belongs to (known from the state, else its own window end). */
-export interface Change { record: AlertRecord; startsAt: string }
+export interface Change {
+  record: AlertRecord;
+  startsAt: string;
+}
 
 /** A destination of alert changes. `send` throws what fetch or the receiver answered; the caller classifies and retries. */
 export interface Receiver {
@@ -14,7 +17,12 @@ export interface Receiver {
 }
 
 async function post(url: string, body: string, headers: Record<string, string>, timeoutMs: number): Promise<void> {
-  const res = await fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers }, signal: AbortSignal.timeout(timeoutMs) });
+  const res = await fetch(url, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json', ...headers },
+    signal: AbortSignal.timeout(timeoutMs),
+  });
   const text = await res.text().catch(() => '');
   if (!res.ok) throw new HttpStatusError(res.status, text, res.headers.get('retry-after'));
 }
@@ -27,12 +35,18 @@ async function post(url: string, body: string, headers: Record<string, string>, 
 export class AlertmanagerReceiver implements Receiver {
   readonly name = 'alertmanager';
   readonly maxBatch = 500;
-  constructor(private readonly baseUrl: string, private readonly resendIntervalMs: number, private readonly timeoutMs: number) {}
+  constructor(
+    private readonly baseUrl: string,
+    private readonly resendIntervalMs: number,
+    private readonly timeoutMs: number,
+  ) {}
 
   toAlert(c: Change, now = Date.now()): AmAlert {
     // A resolved alert ends at its window end, never later than now: an endsAt in the future would keep it active until then.
-    const endsAt = c.record.state === 'firing' ? new Date(now + 4 * this.resendIntervalMs).toISOString()
-      : new Date(Math.min(Date.parse(c.record.windowEnd), now)).toISOString();
+    const endsAt =
+      c.record.state === 'firing'
+        ? new Date(now + 4 * this.resendIntervalMs).toISOString()
+        : new Date(Math.min(Date.parse(c.record.windowEnd), now)).toISOString();
     return toAmAlert(c.record, c.startsAt, endsAt);
   }
 
@@ -51,9 +65,26 @@ export function webhookPayload(c: Change, receiver: string): Record<string, unkn
   const endsAt = r.state === 'resolved' ? a.endsAt : '0001-01-01T00:00:00Z';
   const key = alertKey(r);
   return {
-    version: '4', groupKey: `{}:{alertname="${r.ruleId}", series="${r.series.key}"}`, truncatedAlerts: 0, status: r.state, receiver,
-    groupLabels: { alertname: r.ruleId }, commonLabels: a.labels, commonAnnotations: a.annotations, externalURL: '',
-    alerts: [{ status: r.state, labels: a.labels, annotations: a.annotations, startsAt: a.startsAt, endsAt, generatorURL: '', fingerprint: createHash('sha256').update(key).digest('hex').slice(0, 16) }],
+    version: '4',
+    groupKey: `{}:{alertname="${r.ruleId}", series="${r.series.key}"}`,
+    truncatedAlerts: 0,
+    status: r.state,
+    receiver,
+    groupLabels: { alertname: r.ruleId },
+    commonLabels: a.labels,
+    commonAnnotations: a.annotations,
+    externalURL: '',
+    alerts: [
+      {
+        status: r.state,
+        labels: a.labels,
+        annotations: a.annotations,
+        startsAt: a.startsAt,
+        endsAt,
+        generatorURL: '',
+        fingerprint: createHash('sha256').update(key).digest('hex').slice(0, 16),
+      },
+    ],
   };
 }
 
@@ -71,7 +102,10 @@ export class WebhookReceiver implements Receiver {
   readonly name: string;
   // One change per request: a retry never sends again a change the receiver already took.
   readonly maxBatch = 1;
-  constructor(private readonly url: string, private readonly opts: { secret: string; token: string; timeoutMs: number; index: number }) {
+  constructor(
+    private readonly url: string,
+    private readonly opts: { secret: string; token: string; timeoutMs: number; index: number },
+  ) {
     // The host only: a webhook's path or query often is its credential (Slack, Teams), never logged.
     this.name = `webhook ${opts.index + 1} (${new URL(url).host})`;
   }

@@ -4,7 +4,10 @@ import { ConfigError, ensureTopics, Logger, MplpError } from '../../shared/src';
 import type { AlertRecord } from './alert-record';
 
 /** The last change delivered for one alert (rule, series), and when its current firing started. */
-export interface StateEntry { record: AlertRecord; startsAt: string }
+export interface StateEntry {
+  record: AlertRecord;
+  startsAt: string;
+}
 
 /** How long a read of the state topic may take before the assignment is retried. */
 const READ_TIMEOUT_MS = 60_000;
@@ -28,9 +31,15 @@ export class AlertStateStore {
     const { admin, topic } = this.d;
     const meta = await admin.fetchTopicMetadata({ topics: [alertsTopic] });
     const n = meta.topics[0].partitions.length;
-    await ensureTopics(admin, [{ topic, numPartitions: n, replicationFactor, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }]);
+    await ensureTopics(admin, [
+      { topic, numPartitions: n, replicationFactor, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+    ]);
     const have = (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0].partitions.length;
-    if (have < n) throw new ConfigError('MPLP_NOTIFIER_STATE_TOPIC', `${topic} has ${have} partitions, fewer than ${alertsTopic} (${n}); add partitions to it (kafka-topics --alter) or name a new topic`);
+    if (have < n)
+      throw new ConfigError(
+        'MPLP_NOTIFIER_STATE_TOPIC',
+        `${topic} has ${have} partitions, fewer than ${alertsTopic} (${n}); add partitions to it (kafka-topics --alter) or name a new topic`,
+      );
   }
 
   /** The state of one partition; calls made together (one assignment) share one read of the topic. */
@@ -46,8 +55,12 @@ export class AlertStateStore {
         const batch = this.waiting;
         this.waiting = new Map();
         this.read(new Set(batch.keys())).then(
-          (all) => { for (const [p, ws] of batch) for (const w of ws) w.resolve(all.get(p) ?? new Map()); },
-          (err) => { for (const ws of batch.values()) for (const w of ws) w.reject(err); },
+          (all) => {
+            for (const [p, ws] of batch) for (const w of ws) w.resolve(all.get(p) ?? new Map());
+          },
+          (err) => {
+            for (const ws of batch.values()) for (const w of ws) w.reject(err);
+          },
         );
       });
     });
@@ -57,7 +70,8 @@ export class AlertStateStore {
   async write(partition: number, entries: StateEntry[]): Promise<void> {
     if (!entries.length) return;
     await this.d.producer.send({
-      topic: this.d.topic, acks: -1,
+      topic: this.d.topic,
+      acks: -1,
       messages: entries.map((e) => ({ partition, key: `${e.record.ruleId}|${e.record.series.key}`, value: JSON.stringify(e) })),
     });
   }
@@ -67,7 +81,8 @@ export class AlertStateStore {
     const { kafka, admin, topic, logger } = this.d;
     const out = new Map([...parts].map((p) => [p, new Map<string, StateEntry>()]));
     const ends = new Map<number, bigint>();
-    for (const o of await admin.fetchTopicOffsets(topic)) if (parts.has(o.partition) && BigInt(o.high) > BigInt(o.low)) ends.set(o.partition, BigInt(o.high));
+    for (const o of await admin.fetchTopicOffsets(topic))
+      if (parts.has(o.partition) && BigInt(o.high) > BigInt(o.low)) ends.set(o.partition, BigInt(o.high));
     if (!ends.size) return out;
     const started = Date.now();
     const groupId = `${this.d.groupId}-state-${randomUUID()}`;
@@ -76,24 +91,44 @@ export class AlertStateStore {
     try {
       await consumer.subscribe({ topics: [topic], fromBeginning: true });
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new MplpError('state_read_timeout', `reading ${topic} took over ${READ_TIMEOUT_MS} ms`, { disposition: 'retryable' })), READ_TIMEOUT_MS);
-        consumer.on(consumer.events.CRASH, (e) => { if (!e.payload.restart) { clearTimeout(timer); reject(e.payload.error); } });
-        consumer.run({
-          autoCommit: false,
-          eachBatch: async ({ batch }) => {
-            const end = ends.get(batch.partition);
-            if (end === undefined) return;
-            for (const m of batch.messages) if (BigInt(m.offset) < end) apply(out.get(batch.partition)!, m);
-            if (BigInt(batch.lastOffset()) + 1n >= end) ends.delete(batch.partition);
-            if (!ends.size) { clearTimeout(timer); resolve(); }
-          },
-        }).catch((err) => { clearTimeout(timer); reject(err); });
+        const timer = setTimeout(
+          () =>
+            reject(new MplpError('state_read_timeout', `reading ${topic} took over ${READ_TIMEOUT_MS} ms`, { disposition: 'retryable' })),
+          READ_TIMEOUT_MS,
+        );
+        consumer.on(consumer.events.CRASH, (e) => {
+          if (!e.payload.restart) {
+            clearTimeout(timer);
+            reject(e.payload.error);
+          }
+        });
+        consumer
+          .run({
+            autoCommit: false,
+            eachBatch: async ({ batch }) => {
+              const end = ends.get(batch.partition);
+              if (end === undefined) return;
+              for (const m of batch.messages) if (BigInt(m.offset) < end) apply(out.get(batch.partition)!, m);
+              if (BigInt(batch.lastOffset()) + 1n >= end) ends.delete(batch.partition);
+              if (!ends.size) {
+                clearTimeout(timer);
+                resolve();
+              }
+            },
+          })
+          .catch((err) => {
+            clearTimeout(timer);
+            reject(err);
+          });
       });
     } finally {
       await consumer.disconnect().catch(() => undefined);
       await admin.deleteGroups([groupId]).catch(() => undefined);
     }
-    logger.info({ partitions: [...parts], entries: [...out.values()].reduce((n, m) => n + m.size, 0), ms: Date.now() - started }, 'alert state restored from the state topic');
+    logger.info(
+      { partitions: [...parts], entries: [...out.values()].reduce((n, m) => n + m.size, 0), ms: Date.now() - started },
+      'alert state restored from the state topic',
+    );
     return out;
   }
 }
@@ -101,6 +136,13 @@ export class AlertStateStore {
 function apply(into: Map<string, StateEntry>, m: KafkaMessage): void {
   const key = m.key?.toString('utf8');
   if (!key) return;
-  if (!m.value) { into.delete(key); return; }
-  try { into.set(key, JSON.parse(m.value.toString('utf8')) as StateEntry); } catch { /* not ours: only this process writes the topic */ }
+  if (!m.value) {
+    into.delete(key);
+    return;
+  }
+  try {
+    into.set(key, JSON.parse(m.value.toString('utf8')) as StateEntry);
+  } catch {
+    /* not ours: only this process writes the topic */
+  }
 }

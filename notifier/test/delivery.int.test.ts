@@ -20,26 +20,51 @@ async function setup(overrides: Partial<NotifierSettings> = {}) {
   ctx.defer(() => hook.close());
   const stateTopic = uniqueName('test.notifier.state');
   const dlqTopic = uniqueName('test.notifier.dlq');
-  ctx.defer(async () => { const a = await ctx.admin(); await a.deleteTopics({ topics: [stateTopic, dlqTopic] }).catch(() => undefined); });
+  ctx.defer(async () => {
+    const a = await ctx.admin();
+    await a.deleteTopics({ topics: [stateTopic, dlqTopic] }).catch(() => undefined);
+  });
   const env = { ...process.env, MPLP_TOPIC_ALERTS: alerts, MPLP_LOG_LEVEL: 'warn' };
   const settings: Partial<NotifierSettings> = {
-    groupId: uniqueName('test-notifier'), httpPort: 0, alertmanagerUrl: am.url, webhookUrls: hook.url, webhookSecret: SECRET,
-    webhookToken: 'hook-token', stateTopic, dlqTopic, resendIntervalMs: 60_000, retryMaxDelayMs: 500, ...overrides,
+    groupId: uniqueName('test-notifier'),
+    httpPort: 0,
+    alertmanagerUrl: am.url,
+    webhookUrls: hook.url,
+    webhookSecret: SECRET,
+    webhookToken: 'hook-token',
+    stateTopic,
+    dlqTopic,
+    resendIntervalMs: 60_000,
+    retryMaxDelayMs: 500,
+    ...overrides,
   };
   const start = async (more: Partial<NotifierSettings> = {}) => {
     const { service } = createNotifier(env, { ...settings, ...more });
     await service.start();
     let stopped = false;
-    const stop = async () => { if (!stopped) { stopped = true; await service.stop(); } };
+    const stop = async () => {
+      if (!stopped) {
+        stopped = true;
+        await service.stop();
+      }
+    };
     ctx.defer(stop);
     return { service, stop };
   };
   const producer = await ctx.producer();
-  const produce = (...records: ReturnType<typeof alertRecord>[]) => producer.send({ topic: alerts, messages: records.map((r) => ({ key: r.series.key, value: JSON.stringify(r) })) });
+  const produce = (...records: ReturnType<typeof alertRecord>[]) =>
+    producer.send({ topic: alerts, messages: records.map((r) => ({ key: r.series.key, value: JSON.stringify(r) })) });
   return { am, hook, alerts, stateTopic, dlqTopic, start, produce, producer };
 }
 
-const hookBodies = (hook: Awaited<ReturnType<typeof recordingServer>>) => hook.received.map((r) => JSON.parse(r.body) as { status: string; alerts: { labels: Record<string, string>; annotations: Record<string, string>; status: string }[] });
+const hookBodies = (hook: Awaited<ReturnType<typeof recordingServer>>) =>
+  hook.received.map(
+    (r) =>
+      JSON.parse(r.body) as {
+        status: string;
+        alerts: { labels: Record<string, string>; annotations: Record<string, string>; status: string }[];
+      },
+  );
 
 describe('notifier delivery (real Kafka, real Alertmanager)', () => {
   test('a firing record appears in Alertmanager and reaches the webhook signed; its resolved record resolves it in both; repeats are delivered once', async () => {
@@ -49,8 +74,16 @@ describe('notifier delivery (real Kafka, real Alertmanager)', () => {
     const end = new Date(Math.floor(Date.now() / 5000) * 5000 - 60_000);
     const firing = alertRecord(rule, 'checkout', 'firing', end);
     await produce(firing, firing); // the aggregator may publish a change twice after a restart (same id)
-    const listed = await waitFor('the alert firing in Alertmanager', async () => (await am.alerts(rule)).find((a) => a.status.state === 'active'));
-    expect(listed.labels).toMatchObject({ alertname: rule, service: 'checkout', operation: 'GET /pay', kind: 'SERVER', metric: 'latencyMs.p99' });
+    const listed = await waitFor('the alert firing in Alertmanager', async () =>
+      (await am.alerts(rule)).find((a) => a.status.state === 'active'),
+    );
+    expect(listed.labels).toMatchObject({
+      alertname: rule,
+      service: 'checkout',
+      operation: 'GET /pay',
+      kind: 'SERVER',
+      metric: 'latencyMs.p99',
+    });
     expect(listed.annotations).toMatchObject({ value: '420', threshold: '250', alertId: firing.id });
     expect(Date.parse(listed.startsAt)).toBe(end.getTime());
     // Valid for 4 resend intervals: Alertmanager would resolve it by itself only minutes from now.
@@ -58,7 +91,9 @@ describe('notifier delivery (real Kafka, real Alertmanager)', () => {
 
     const resolved = alertRecord(rule, 'checkout', 'resolved', new Date(end.getTime() + 30_000), { reason: 'series-gone' });
     await produce(resolved, firing); // a replayed, older firing after the resolve changes nothing
-    await waitFor('the alert resolved in Alertmanager (no longer listed)', async () => (await am.alerts(rule)).length === 0, { timeoutMs: 15_000 });
+    await waitFor('the alert resolved in Alertmanager (no longer listed)', async () => (await am.alerts(rule)).length === 0, {
+      timeoutMs: 15_000,
+    });
 
     await waitFor('both changes at the webhook', () => hook.received.length >= 2);
     const bodies = hookBodies(hook);
@@ -106,10 +141,14 @@ describe('notifier delivery (real Kafka, real Alertmanager)', () => {
     // Alertmanager keeps a firing alert only until endsAt (now + 4 resend intervals): without re-sends it resolves it.
     await start();
     const restartedAt = Date.now();
-    await waitFor('a re-send by the restarted notifier (endsAt moved past its start + 4 intervals - 1 s)', async () => {
-      const [a] = await am.alerts(rule);
-      return a && Date.parse(a.endsAt) > restartedAt + 3000;
-    }, { timeoutMs: 20_000 });
+    await waitFor(
+      'a re-send by the restarted notifier (endsAt moved past its start + 4 intervals - 1 s)',
+      async () => {
+        const [a] = await am.alerts(rule);
+        return a && Date.parse(a.endsAt) > restartedAt + 3000;
+      },
+      { timeoutMs: 20_000 },
+    );
     const resolved = alertRecord(rule, 'search', 'resolved', new Date(Date.now() + 5000));
     await produce(resolved);
     await waitFor('the resolved at the webhook', () => hook.received.length === 2);

@@ -22,24 +22,52 @@ export async function freePort(): Promise<number> {
 export class TestAlertmanager {
   readonly dir = mkdtempSync(path.join(os.tmpdir(), 'mplp-am-'));
   constructor(readonly port: number) {}
-  get url(): string { return `http://127.0.0.1:${this.port}`; }
-  private env() { return { ...process.env, MPLP_CLUSTER_DIR: this.dir, MPLP_ALERTMANAGER_PORT: String(this.port) }; }
-  async start(): Promise<void> { await run('bash', [script, 'start'], { env: this.env() }); }
-  async stop(): Promise<void> { await run('bash', [script, 'stop'], { env: this.env() }); }
-  async remove(): Promise<void> { await this.stop().catch(() => undefined); rmSync(this.dir, { recursive: true, force: true }); }
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+  private env() {
+    return { ...process.env, MPLP_CLUSTER_DIR: this.dir, MPLP_ALERTMANAGER_PORT: String(this.port) };
+  }
+  async start(): Promise<void> {
+    await run('bash', [script, 'start'], { env: this.env() });
+  }
+  async stop(): Promise<void> {
+    await run('bash', [script, 'stop'], { env: this.env() });
+  }
+  async remove(): Promise<void> {
+    await this.stop().catch(() => undefined);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
 
   /** GET /api/v2/alerts (Alertmanager lists only alerts not resolved) of one rule. */
-  async alerts(ruleId: string): Promise<{ labels: Record<string, string>; annotations: Record<string, string>; startsAt: string; endsAt: string; updatedAt: string; status: { state: string } }[]> {
+  async alerts(
+    ruleId: string,
+  ): Promise<
+    {
+      labels: Record<string, string>;
+      annotations: Record<string, string>;
+      startsAt: string;
+      endsAt: string;
+      updatedAt: string;
+      status: { state: string };
+    }[]
+  > {
     const res = await fetch(`${this.url}/api/v2/alerts?filter=${encodeURIComponent(`rule="${ruleId}"`)}`);
     if (!res.ok) throw new Error(`alertmanager answered ${res.status}`);
-    return await res.json() as never;
+    return (await res.json()) as never;
   }
 }
 
-export interface Received { headers: http.IncomingHttpHeaders; body: string; at: number }
+export interface Received {
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  at: number;
+}
 
 /** A local HTTP server that records every request and answers `status` (changeable). */
-export async function recordingServer(status = 200): Promise<{ url: string; received: Received[]; setStatus(s: number): void; close(): Promise<void> }> {
+export async function recordingServer(
+  status = 200,
+): Promise<{ url: string; received: Received[]; setStatus(s: number): void; close(): Promise<void> }> {
   const received: Received[] = [];
   let answer = status;
   const server = http.createServer((req, res) => {
@@ -54,19 +82,41 @@ export async function recordingServer(status = 200): Promise<{ url: string; rece
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}/hook`, received, setStatus: (s) => { answer = s; },
-    close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }),
+    url: `http://127.0.0.1:${port}/hook`,
+    received,
+    setStatus: (s) => {
+      answer = s;
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
   };
 }
 
 /** A record of `mplp.alerts` in the aggregator's shape (aggregator/src/alert-evaluator.ts AlertChange). */
-export function alertRecord(ruleId: string, service: string, state: 'firing' | 'resolved', windowEnd: Date, extra: Partial<AlertRecord> = {}): AlertRecord {
+export function alertRecord(
+  ruleId: string,
+  service: string,
+  state: 'firing' | 'resolved',
+  windowEnd: Date,
+  extra: Partial<AlertRecord> = {},
+): AlertRecord {
   const seriesKey = `${service}|GET /pay|SERVER`;
   const we = windowEnd.toISOString();
   return {
-    id: `${ruleId}|${seriesKey}|${we}|${state}`, ruleId, state,
+    id: `${ruleId}|${seriesKey}|${we}|${state}`,
+    ruleId,
+    state,
     series: { key: seriesKey, service, operation: 'GET /pay', kind: 'SERVER' },
-    metric: 'latencyMs.p99', comparison: '>', value: state === 'firing' ? 420 : 80, threshold: 250, forSeconds: 30,
-    windowEnd: we, evaluatedAt: new Date().toISOString(), ...extra,
+    metric: 'latencyMs.p99',
+    comparison: '>',
+    value: state === 'firing' ? 420 : 80,
+    threshold: 250,
+    forSeconds: 30,
+    windowEnd: we,
+    evaluatedAt: new Date().toISOString(),
+    ...extra,
   };
 }

@@ -18,14 +18,24 @@ test('a notifier killed with -9 while an alert fires: its successor re-sends the
   ctx.defer(() => hook.close());
   const stateTopic = uniqueName('test.notifier.state');
   const dlqTopic = uniqueName('test.notifier.dlq');
-  ctx.defer(async () => { const a = await ctx.admin(); await a.deleteTopics({ topics: [stateTopic, dlqTopic] }).catch(() => undefined); });
+  ctx.defer(async () => {
+    const a = await ctx.admin();
+    await a.deleteTopics({ topics: [stateTopic, dlqTopic] }).catch(() => undefined);
+  });
   const env = {
-    MPLP_TOPIC_ALERTS: alerts, MPLP_LOG_LEVEL: 'warn', MPLP_NOTIFIER_GROUP_ID: uniqueName('test-notifier'), MPLP_NOTIFIER_HTTP_PORT: '0',
-    MPLP_NOTIFIER_ALERTMANAGER_URL: am.url, MPLP_NOTIFIER_WEBHOOK_URLS: hook.url, MPLP_NOTIFIER_STATE_TOPIC: stateTopic,
-    MPLP_NOTIFIER_DLQ_TOPIC: dlqTopic, MPLP_NOTIFIER_RESEND_INTERVAL: '1s',
+    MPLP_TOPIC_ALERTS: alerts,
+    MPLP_LOG_LEVEL: 'warn',
+    MPLP_NOTIFIER_GROUP_ID: uniqueName('test-notifier'),
+    MPLP_NOTIFIER_HTTP_PORT: '0',
+    MPLP_NOTIFIER_ALERTMANAGER_URL: am.url,
+    MPLP_NOTIFIER_WEBHOOK_URLS: hook.url,
+    MPLP_NOTIFIER_STATE_TOPIC: stateTopic,
+    MPLP_NOTIFIER_DLQ_TOPIC: dlqTopic,
+    MPLP_NOTIFIER_RESEND_INTERVAL: '1s',
   };
   const producer = await ctx.producer();
-  const produce = (r: ReturnType<typeof alertRecord>) => producer.send({ topic: alerts, messages: [{ key: r.series.key, value: JSON.stringify(r) }] });
+  const produce = (r: ReturnType<typeof alertRecord>) =>
+    producer.send({ topic: alerts, messages: [{ key: r.series.key, value: JSON.stringify(r) }] });
 
   const first = ctx.spawnProcess(main, env);
   const rule = uniqueName('kill');
@@ -39,10 +49,14 @@ test('a notifier killed with -9 while an alert fires: its successor re-sends the
 
   ctx.spawnProcess(main, env);
   // The successor owns the partition once the killed member's session has expired (kafkajs: 30 s).
-  await waitFor('a re-send by the successor (endsAt past its start + 3 s)', async () => {
-    const [a] = await am.alerts(rule);
-    return a && Date.parse(a.endsAt) > killedAt + 3000 && Date.parse(a.updatedAt) > killedAt;
-  }, { timeoutMs: 60_000 });
+  await waitFor(
+    'a re-send by the successor (endsAt past its start + 3 s)',
+    async () => {
+      const [a] = await am.alerts(rule);
+      return a && Date.parse(a.endsAt) > killedAt + 3000 && Date.parse(a.updatedAt) > killedAt;
+    },
+    { timeoutMs: 60_000 },
+  );
   const resolved = alertRecord(rule, 'payments', 'resolved', new Date(Date.now() - 1000));
   await produce(resolved);
   await waitFor('the resolve at the webhook', () => hook.received.length >= 2, { timeoutMs: 30_000 });

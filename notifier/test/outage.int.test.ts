@@ -20,15 +20,33 @@ async function countingProxy(target: string) {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      fetch(`${target}${req.url}`, { method: req.method, body: req.method === 'POST' ? body : undefined, headers: { 'content-type': 'application/json' } }).then(async (r) => {
-        const text = await r.text();
-        if (r.ok && req.method === 'POST') for (const a of JSON.parse(body.toString()) as { annotations: { alertId: string } }[]) accepted.push(a.annotations.alertId);
-        res.writeHead(r.status, { 'content-type': 'application/json' }); res.end(text);
-      }, () => { res.writeHead(502); res.end('alertmanager unreachable'); });
+      fetch(`${target}${req.url}`, {
+        method: req.method,
+        body: req.method === 'POST' ? body : undefined,
+        headers: { 'content-type': 'application/json' },
+      }).then(
+        async (r) => {
+          const text = await r.text();
+          if (r.ok && req.method === 'POST')
+            for (const a of JSON.parse(body.toString()) as { annotations: { alertId: string } }[]) accepted.push(a.annotations.alertId);
+          res.writeHead(r.status, { 'content-type': 'application/json' });
+          res.end(text);
+        },
+        () => {
+          res.writeHead(502);
+          res.end('alertmanager unreachable');
+        },
+      );
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  ctx.defer(() => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }));
+  ctx.defer(
+    () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  );
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, accepted };
 }
 
@@ -42,15 +60,28 @@ test('Alertmanager down for 30 s: every change reaches it once it is back, none 
   ctx.defer(() => hook.close());
   const stateTopic = uniqueName('test.notifier.state');
   const dlqTopic = uniqueName('test.notifier.dlq');
-  ctx.defer(async () => { const a = await ctx.admin(); await a.deleteTopics({ topics: [stateTopic, dlqTopic] }).catch(() => undefined); });
-  const { service } = createNotifier({ ...process.env, MPLP_TOPIC_ALERTS: alerts, MPLP_LOG_LEVEL: 'error' }, {
-    groupId: uniqueName('test-notifier'), httpPort: 0, alertmanagerUrl: proxy.url, webhookUrls: hook.url, stateTopic, dlqTopic,
-    resendIntervalMs: 60_000, retryMaxDelayMs: 1000,
+  ctx.defer(async () => {
+    const a = await ctx.admin();
+    await a.deleteTopics({ topics: [stateTopic, dlqTopic] }).catch(() => undefined);
   });
+  const { service } = createNotifier(
+    { ...process.env, MPLP_TOPIC_ALERTS: alerts, MPLP_LOG_LEVEL: 'error' },
+    {
+      groupId: uniqueName('test-notifier'),
+      httpPort: 0,
+      alertmanagerUrl: proxy.url,
+      webhookUrls: hook.url,
+      stateTopic,
+      dlqTopic,
+      resendIntervalMs: 60_000,
+      retryMaxDelayMs: 1000,
+    },
+  );
   await service.start();
   ctx.defer(() => service.stop());
   const producer = await ctx.producer();
-  const produce = (...rs: ReturnType<typeof alertRecord>[]) => producer.send({ topic: alerts, messages: rs.map((r) => ({ key: r.series.key, value: JSON.stringify(r) })) });
+  const produce = (...rs: ReturnType<typeof alertRecord>[]) =>
+    producer.send({ topic: alerts, messages: rs.map((r) => ({ key: r.series.key, value: JSON.stringify(r) })) });
 
   const rule = uniqueName('outage');
   const t0 = Date.now() - 120_000;

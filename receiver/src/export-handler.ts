@@ -7,29 +7,44 @@ import type { SpanPublisher } from './span-publisher';
 /** Too many request bytes held already: the client should retry later (429 / UNAVAILABLE). */
 export class ReceiverBusyError extends MplpError {
   constructor(limit: number, retryAfterMs: number) {
-    super('busy', `more than ${limit} request bytes in flight (MPLP_RECEIVER_MAX_IN_FLIGHT_BYTES); retry later`, { disposition: 'throttled', retryAfterMs });
+    super('busy', `more than ${limit} request bytes in flight (MPLP_RECEIVER_MAX_IN_FLIGHT_BYTES); retry later`, {
+      disposition: 'throttled',
+      retryAfterMs,
+    });
   }
 }
 
 /** What an accepted export answers: an ExportTraceServiceResponse, with partial success when spans were dropped. */
-export interface ExportAnswer { rejectedSpans: number; errorMessage?: string }
+export interface ExportAnswer {
+  rejectedSpans: number;
+  errorMessage?: string;
+}
 
 /** The in-flight bound shared by both transports: bytes are taken before they are held, or refused. */
 export class InFlightBytes {
-  constructor(readonly budget: ByteBudget, private readonly retryAfterMs: number) {}
+  constructor(
+    readonly budget: ByteBudget,
+    private readonly retryAfterMs: number,
+  ) {}
 
   /** Takes `bytes` or throws ReceiverBusyError; a request alone larger than the bound still passes when nothing else is held. */
   take(bytes: number): void {
-    if (this.budget.used > 0 && this.budget.used + bytes > this.budget.limit) throw new ReceiverBusyError(this.budget.limit, this.retryAfterMs);
+    if (this.budget.used > 0 && this.budget.used + bytes > this.budget.limit)
+      throw new ReceiverBusyError(this.budget.limit, this.retryAfterMs);
     this.budget.take(bytes);
   }
 
-  give(bytes: number): void { this.budget.give(bytes); }
+  give(bytes: number): void {
+    this.budget.give(bytes);
+  }
 }
 
 /** Splits an export per trace and produces it; resolves once Kafka acknowledged every record. */
 export class ExportHandler {
-  constructor(private readonly publisher: SpanPublisher, private readonly metrics: ReceiverMetrics) {}
+  constructor(
+    private readonly publisher: SpanPublisher,
+    private readonly metrics: ReceiverMetrics,
+  ) {}
 
   async export(body: Buffer, encoding: PayloadEncoding): Promise<ExportAnswer> {
     this.metrics.bytesIn.inc(body.length);
@@ -44,10 +59,18 @@ export class ExportHandler {
 
 /** The ExportTraceServiceResponse body in the request's encoding (OTLP/JSON answers JSON). */
 export function encodeAnswer(answer: ExportAnswer, encoding: PayloadEncoding): { body: Buffer; contentType: string } {
-  const partialSuccess = answer.rejectedSpans > 0 ? { rejectedSpans: answer.rejectedSpans, errorMessage: answer.errorMessage ?? '' } : undefined;
-  const body = encoding === 'json'
-    ? Buffer.from(JSON.stringify(partialSuccess ? { partialSuccess: { rejectedSpans: String(partialSuccess.rejectedSpans), errorMessage: partialSuccess.errorMessage } } : {}))
-    : Buffer.from(ExportTraceServiceResponseType.encode(partialSuccess ? { partialSuccess } : {}).finish());
+  const partialSuccess =
+    answer.rejectedSpans > 0 ? { rejectedSpans: answer.rejectedSpans, errorMessage: answer.errorMessage ?? '' } : undefined;
+  const body =
+    encoding === 'json'
+      ? Buffer.from(
+          JSON.stringify(
+            partialSuccess
+              ? { partialSuccess: { rejectedSpans: String(partialSuccess.rejectedSpans), errorMessage: partialSuccess.errorMessage } }
+              : {},
+          ),
+        )
+      : Buffer.from(ExportTraceServiceResponseType.encode(partialSuccess ? { partialSuccess } : {}).finish());
   return { body, contentType: CONTENT_TYPES[encoding] };
 }
 

@@ -1,7 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { ISocketFactory, Kafka } from 'kafkajs';
 import type { Env } from '../../shared/src';
-import { ByteBudget, ConfigError, createKafka, createLogger, kafkaClientConfig, createRegistry, loadProcessConfig, OpsServer, redactConfig, Service, sharedSchema } from '../../shared/src';
+import {
+  ByteBudget,
+  ConfigError,
+  createKafka,
+  createLogger,
+  kafkaClientConfig,
+  createRegistry,
+  loadProcessConfig,
+  OpsServer,
+  redactConfig,
+  Service,
+  sharedSchema,
+} from '../../shared/src';
 import { receiverSchema, ReceiverSettings } from './config';
 import { bearerAuthorizer, ExportHandler, InFlightBytes } from './export-handler';
 import { ReceiverMetrics } from './metrics';
@@ -23,16 +35,25 @@ export interface Receiver extends Service {
 }
 
 /** Test seam: how the Kafka client opens its sockets (a test routes them through a proxy it can cut). */
-export interface ReceiverHooks { kafkaSocketFactory?: ISocketFactory }
+export interface ReceiverHooks {
+  kafkaSocketFactory?: ISocketFactory;
+}
 
 /** The TLS files are read here, so a bad path stops the start naming its setting. */
 function readTls(s: ReceiverSettings): { cert: Buffer; key: Buffer } | undefined {
   if (!!s.tlsCertFile !== !!s.tlsKeyFile) {
-    throw new ConfigError(s.tlsCertFile ? 'MPLP_RECEIVER_TLS_KEY_FILE' : 'MPLP_RECEIVER_TLS_CERT_FILE', 'set both MPLP_RECEIVER_TLS_CERT_FILE and MPLP_RECEIVER_TLS_KEY_FILE, or neither');
+    throw new ConfigError(
+      s.tlsCertFile ? 'MPLP_RECEIVER_TLS_KEY_FILE' : 'MPLP_RECEIVER_TLS_CERT_FILE',
+      'set both MPLP_RECEIVER_TLS_CERT_FILE and MPLP_RECEIVER_TLS_KEY_FILE, or neither',
+    );
   }
   if (!s.tlsCertFile) return undefined;
   const read = (setting: string, file: string) => {
-    try { return readFileSync(file); } catch (err) { throw new ConfigError(setting, `cannot read ${file}: ${(err as Error).message}`); }
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new ConfigError(setting, `cannot read ${file}: ${(err as Error).message}`);
+    }
   };
   return { cert: read('MPLP_RECEIVER_TLS_CERT_FILE', s.tlsCertFile), key: read('MPLP_RECEIVER_TLS_KEY_FILE', s.tlsKeyFile) };
 }
@@ -49,21 +70,45 @@ export function createReceiver(env: Env, overrides: Partial<ReceiverSettings> = 
   const kafka = hooks.kafkaSocketFactory
     ? new Kafka({ ...kafkaClientConfig(cfg.shared, 'receiver', kafkaLogger), socketFactory: hooks.kafkaSocketFactory })
     : createKafka(cfg.shared, 'receiver', kafkaLogger);
-  const publisher = new SpanPublisher({ kafka, topic: cfg.shared.topicRaw, timeoutMs: settings.kafkaTimeoutMs, cooldownMs: settings.retryAfterMs, logger });
+  const publisher = new SpanPublisher({
+    kafka,
+    topic: cfg.shared.topicRaw,
+    timeoutMs: settings.kafkaTimeoutMs,
+    cooldownMs: settings.retryAfterMs,
+    logger,
+  });
   const inFlight = new InFlightBytes(new ByteBudget(settings.maxInFlightBytes, (n) => metrics.inFlightBytes.set(n)), settings.retryAfterMs);
   const handler = new ExportHandler(publisher, metrics);
-  const common = { host: settings.host, tls, authorized: bearerAuthorizer(settings.token), maxRequestBytes: settings.maxRequestBytes, inFlight, handler, metrics, logger };
+  const common = {
+    host: settings.host,
+    tls,
+    authorized: bearerAuthorizer(settings.token),
+    maxRequestBytes: settings.maxRequestBytes,
+    inFlight,
+    handler,
+    metrics,
+    logger,
+  };
   const httpServer = new OtlpHttpServer({ ...common, port: settings.httpPort });
   const grpcServer = new OtlpGrpcServer({ ...common, port: settings.grpcPort, graceMs: settings.shutdownTimeoutMs / 2 });
   const ops = new OpsServer({ port: settings.opsPort, host: cfg.shared.httpHost, registry, ready: () => publisher.ready });
   const ports: { http?: number; grpc?: number; ops?: number } = {};
   let summary: NodeJS.Timeout | undefined;
   const service: Receiver = {
-    publisher, metrics, inFlight,
+    publisher,
+    metrics,
+    inFlight,
     ports: () => ({ ...ports }),
     async start() {
-      logger.info({ shared: redactConfig(sharedSchema, cfg.shared), settings: redactConfig(receiverSchema, settings) }, 'starting receiver');
-      if (!settings.token && !['127.0.0.1', '::1', 'localhost'].includes(settings.host)) logger.warn({ host: settings.host }, 'receiver listens beyond loopback without MPLP_RECEIVER_TOKEN: anyone who reaches it can write spans');
+      logger.info(
+        { shared: redactConfig(sharedSchema, cfg.shared), settings: redactConfig(receiverSchema, settings) },
+        'starting receiver',
+      );
+      if (!settings.token && !['127.0.0.1', '::1', 'localhost'].includes(settings.host))
+        logger.warn(
+          { host: settings.host },
+          'receiver listens beyond loopback without MPLP_RECEIVER_TOKEN: anyone who reaches it can write spans',
+        );
       ports.ops = await ops.start();
       await publisher.start();
       ports.http = await httpServer.start();
@@ -83,6 +128,14 @@ export function createReceiver(env: Env, overrides: Partial<ReceiverSettings> = 
 }
 
 async function summarize(metrics: ReceiverMetrics) {
-  const exports = (await metrics.exports.get()).values.reduce<Record<string, number>>((o, v) => { const k = `${v.labels.transport}_${v.labels.outcome}`; o[k] = v.value; return o; }, {});
-  return { exports, spansAccepted: (await metrics.spansAccepted.get()).values[0]?.value ?? 0, spansRejected: (await metrics.spansRejected.get()).values[0]?.value ?? 0 };
+  const exports = (await metrics.exports.get()).values.reduce<Record<string, number>>((o, v) => {
+    const k = `${v.labels.transport}_${v.labels.outcome}`;
+    o[k] = v.value;
+    return o;
+  }, {});
+  return {
+    exports,
+    spansAccepted: (await metrics.spansAccepted.get()).values[0]?.value ?? 0,
+    spansRejected: (await metrics.spansRejected.get()).values[0]?.value ?? 0,
+  };
 }

@@ -49,12 +49,18 @@ export class OtlpGrpcServer {
 
   async start(): Promise<number> {
     const server = new grpc.Server({ 'grpc.max_receive_message_length': this.opts.maxRequestBytes, 'grpc.max_concurrent_streams': 100 });
-    server.addService(TRACE_SERVICE, { Export: (call: grpc.ServerUnaryCall<Buffer, unknown>, cb: grpc.sendUnaryData<unknown>) => { void this.export(call, cb); } });
+    server.addService(TRACE_SERVICE, {
+      Export: (call: grpc.ServerUnaryCall<Buffer, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+        void this.export(call, cb);
+      },
+    });
     const creds = this.opts.tls
       ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: this.opts.tls.cert, private_key: this.opts.tls.key }], false)
       : grpc.ServerCredentials.createInsecure();
     const host = this.opts.host.includes(':') ? `[${this.opts.host}]` : this.opts.host;
-    const port = await new Promise<number>((resolve, reject) => server.bindAsync(`${host}:${this.opts.port}`, creds, (err, p) => (err ? reject(err) : resolve(p))));
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`${host}:${this.opts.port}`, creds, (err, p) => (err ? reject(err) : resolve(p))),
+    );
     this.server = server;
     return port;
   }
@@ -68,7 +74,12 @@ export class OtlpGrpcServer {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       new Promise<void>((resolve) => s.tryShutdown(() => resolve())),
-      new Promise<void>((resolve) => { timer = setTimeout(() => { s.forceShutdown(); resolve(); }, this.opts.graceMs); }),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          s.forceShutdown();
+          resolve();
+        }, this.opts.graceMs);
+      }),
     ]);
     clearTimeout(timer);
   }
@@ -85,7 +96,8 @@ export class OtlpGrpcServer {
       this.opts.inFlight.take(body.length);
       held = body.length;
       const answer: ExportAnswer = await this.opts.handler.export(body, 'protobuf');
-      const partialSuccess = answer.rejectedSpans > 0 ? { rejectedSpans: answer.rejectedSpans, errorMessage: answer.errorMessage ?? '' } : undefined;
+      const partialSuccess =
+        answer.rejectedSpans > 0 ? { rejectedSpans: answer.rejectedSpans, errorMessage: answer.errorMessage ?? '' } : undefined;
       cb(null, partialSuccess ? { partialSuccess } : {});
       this.opts.metrics.exports.inc({ transport: 'grpc', outcome: partialSuccess ? 'partial' : 'ok' });
     } catch (err) {
@@ -100,7 +112,13 @@ export class OtlpGrpcServer {
     if (err instanceof TooLargeError) return this.refuse(cb, grpc.status.RESOURCE_EXHAUSTED, err.message, 'too_large');
     if (err instanceof InvalidInputError) return this.refuse(cb, grpc.status.INVALID_ARGUMENT, err.message, 'invalid');
     if (err instanceof MplpError && err.retryable) {
-      return this.refuse(cb, grpc.status.UNAVAILABLE, err.message, err.disposition === 'throttled' ? 'throttled' : 'unavailable', err.retryAfterMs);
+      return this.refuse(
+        cb,
+        grpc.status.UNAVAILABLE,
+        err.message,
+        err.disposition === 'throttled' ? 'throttled' : 'unavailable',
+        err.retryAfterMs,
+      );
     }
     this.opts.logger.error({ err: (err as Error).message }, 'export failed');
     this.refuse(cb, grpc.status.INTERNAL, `internal error: ${(err as Error).message}`, 'internal');

@@ -21,7 +21,15 @@ export interface OtlpHttpOptions {
 
 /** An answer that is not 200: HTTP status, gRPC-equivalent code for the Status body, Retry-After. */
 class HttpRefusal extends Error {
-  constructor(readonly status: number, readonly code: number, message: string, readonly outcome: string, readonly retryAfterMs?: number) { super(message); }
+  constructor(
+    readonly status: number,
+    readonly code: number,
+    message: string,
+    readonly outcome: string,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
 }
 
 const MEDIA_TYPES: Record<string, PayloadEncoding> = { 'application/x-protobuf': 'protobuf', 'application/json': 'json' };
@@ -39,12 +47,19 @@ export class OtlpHttpServer {
   constructor(private readonly opts: OtlpHttpOptions) {}
 
   async start(): Promise<number> {
-    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => { void this.handle(req, res); };
-    const server = this.opts.tls ? https.createServer({ cert: this.opts.tls.cert, key: this.opts.tls.key }, handler) : http.createServer(handler);
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      void this.handle(req, res);
+    };
+    const server = this.opts.tls
+      ? https.createServer({ cert: this.opts.tls.cert, key: this.opts.tls.key }, handler)
+      : http.createServer(handler);
     server.keepAliveTimeout = 30_000;
     server.requestTimeout = 60_000;
     this.server = server;
-    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(this.opts.port, this.opts.host, () => resolve()); });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.opts.port, this.opts.host, () => resolve());
+    });
     return (server.address() as AddressInfo).port;
   }
 
@@ -54,7 +69,10 @@ export class OtlpHttpServer {
     if (!s) return;
     // In-flight exports finish and are answered with `connection: close`; idle keep-alive connections close now.
     this.closing = true;
-    await new Promise<void>((resolve) => { s.close(() => resolve()); s.closeIdleConnections(); });
+    await new Promise<void>((resolve) => {
+      s.close(() => resolve());
+      s.closeIdleConnections();
+    });
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -63,7 +81,10 @@ export class OtlpHttpServer {
     let encoding: PayloadEncoding = 'protobuf';
     try {
       encoding = this.checkHeaders(req);
-      const wire = await this.readBody(req, (n) => { this.opts.inFlight.take(n); held += n; });
+      const wire = await this.readBody(req, (n) => {
+        this.opts.inFlight.take(n);
+        held += n;
+      });
       let body = wire;
       if (isGzip(req)) {
         body = await gunzipBounded(wire, this.opts.maxRequestBytes);
@@ -87,14 +108,23 @@ export class OtlpHttpServer {
   /** Path, method, auth, media type and encoding, before a byte of the body is read. */
   private checkHeaders(req: http.IncomingMessage): PayloadEncoding {
     const path = (req.url ?? '/').split('?')[0];
-    if (path !== '/v1/traces') throw new HttpRefusal(404, GrpcCode.UNIMPLEMENTED, `no such endpoint ${path}; OTLP traces go to POST /v1/traces`, 'not_found');
+    if (path !== '/v1/traces')
+      throw new HttpRefusal(404, GrpcCode.UNIMPLEMENTED, `no such endpoint ${path}; OTLP traces go to POST /v1/traces`, 'not_found');
     if (req.method !== 'POST') throw new HttpRefusal(405, GrpcCode.UNIMPLEMENTED, 'only POST', 'not_found');
-    if (!this.opts.authorized(req.headers.authorization)) throw new HttpRefusal(401, GrpcCode.UNAUTHENTICATED, 'missing or wrong bearer token', 'unauthenticated');
+    if (!this.opts.authorized(req.headers.authorization))
+      throw new HttpRefusal(401, GrpcCode.UNAUTHENTICATED, 'missing or wrong bearer token', 'unauthenticated');
     const media = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
     const encoding = MEDIA_TYPES[media];
-    if (!encoding) throw new HttpRefusal(415, GrpcCode.INVALID_ARGUMENT, `unsupported content type "${media}"; use application/x-protobuf or application/json`, 'unsupported');
+    if (!encoding)
+      throw new HttpRefusal(
+        415,
+        GrpcCode.INVALID_ARGUMENT,
+        `unsupported content type "${media}"; use application/x-protobuf or application/json`,
+        'unsupported',
+      );
     const ce = (req.headers['content-encoding'] ?? '').trim().toLowerCase();
-    if (ce !== '' && ce !== 'identity' && ce !== 'gzip') throw new HttpRefusal(415, GrpcCode.INVALID_ARGUMENT, `unsupported content encoding "${ce}"; use gzip or none`, 'unsupported');
+    if (ce !== '' && ce !== 'identity' && ce !== 'gzip')
+      throw new HttpRefusal(415, GrpcCode.INVALID_ARGUMENT, `unsupported content encoding "${ce}"; use gzip or none`, 'unsupported');
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > this.opts.maxRequestBytes) throw tooLarge(this.opts.maxRequestBytes);
     return encoding;
@@ -105,11 +135,19 @@ export class OtlpHttpServer {
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let total = 0;
-      const fail = (err: unknown) => { req.removeAllListeners('data'); req.pause(); reject(err); };
+      const fail = (err: unknown) => {
+        req.removeAllListeners('data');
+        req.pause();
+        reject(err);
+      };
       req.on('data', (chunk: Buffer) => {
         total += chunk.length;
         if (total > this.opts.maxRequestBytes) return fail(tooLarge(this.opts.maxRequestBytes));
-        try { take(chunk.length); } catch (err) { return fail(err); }
+        try {
+          take(chunk.length);
+        } catch (err) {
+          return fail(err);
+        }
         chunks.push(chunk);
       });
       req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total)));
@@ -133,14 +171,17 @@ export class OtlpHttpServer {
 }
 
 const isGzip = (req: http.IncomingMessage) => (req.headers['content-encoding'] ?? '').trim().toLowerCase() === 'gzip';
-const tooLarge = (max: number) => new HttpRefusal(413, GrpcCode.RESOURCE_EXHAUSTED, `request larger than ${max} bytes (MPLP_RECEIVER_MAX_REQUEST_BYTES)`, 'too_large');
+const tooLarge = (max: number) =>
+  new HttpRefusal(413, GrpcCode.RESOURCE_EXHAUSTED, `request larger than ${max} bytes (MPLP_RECEIVER_MAX_REQUEST_BYTES)`, 'too_large');
 
 /** Maps what went wrong to the OTLP/HTTP answer. */
 function toRefusal(err: unknown): HttpRefusal {
   if (err instanceof HttpRefusal) return err;
   if (err instanceof TooLargeError) return new HttpRefusal(413, GrpcCode.RESOURCE_EXHAUSTED, err.message, 'too_large');
   if (err instanceof InvalidInputError) return new HttpRefusal(400, GrpcCode.INVALID_ARGUMENT, err.message, 'invalid');
-  if (err instanceof MplpError && err.disposition === 'throttled') return new HttpRefusal(429, GrpcCode.UNAVAILABLE, err.message, 'throttled', err.retryAfterMs);
-  if (err instanceof MplpError && err.retryable) return new HttpRefusal(503, GrpcCode.UNAVAILABLE, err.message, 'unavailable', err.retryAfterMs);
+  if (err instanceof MplpError && err.disposition === 'throttled')
+    return new HttpRefusal(429, GrpcCode.UNAVAILABLE, err.message, 'throttled', err.retryAfterMs);
+  if (err instanceof MplpError && err.retryable)
+    return new HttpRefusal(503, GrpcCode.UNAVAILABLE, err.message, 'unavailable', err.retryAfterMs);
   return new HttpRefusal(500, 13, `internal error: ${(err as Error).message}`, 'internal');
 }

@@ -8,7 +8,12 @@ export type PayloadEncoding = 'protobuf' | 'json';
 export const CONTENT_TYPES: Record<PayloadEncoding, string> = { protobuf: 'application/x-protobuf', json: 'application/json' };
 
 /** One Kafka record for `mplp.spans.raw`: the spans of one trace, keyed by its id (hex). */
-export interface TraceRecord { key: string; value: Buffer; spans: number; contentType: string }
+export interface TraceRecord {
+  key: string;
+  value: Buffer;
+  spans: number;
+  contentType: string;
+}
 
 /** An export split per trace: what to produce, and what was refused (OTLP partial success). */
 export interface SplitExport {
@@ -20,7 +25,9 @@ export interface SplitExport {
 
 /** A body larger than the cap, before or after decompression. */
 export class TooLargeError extends MplpError {
-  constructor(message: string) { super('too_large', message, { disposition: 'permanent' }); }
+  constructor(message: string) {
+    super('too_large', message, { disposition: 'permanent' });
+  }
 }
 
 /**
@@ -31,7 +38,8 @@ export function gunzipBounded(body: Buffer, maxBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     gunzip(body, { maxOutputLength: maxBytes }, (err, out) => {
       if (!err) return resolve(out);
-      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return reject(new TooLargeError(`gzip body inflates past ${maxBytes} bytes (MPLP_RECEIVER_MAX_REQUEST_BYTES)`));
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+        return reject(new TooLargeError(`gzip body inflates past ${maxBytes} bytes (MPLP_RECEIVER_MAX_REQUEST_BYTES)`));
       reject(new InvalidInputError('bad_gzip', `Content-Encoding gzip but the body does not inflate: ${err.message}`));
     });
   });
@@ -66,10 +74,13 @@ export function decodeExport(body: Buffer, encoding: PayloadEncoding): Obj {
     }
   }
   let parsed: unknown;
-  try { parsed = JSON.parse(body.toString('utf8')); } catch (err) {
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch (err) {
     throw new InvalidInputError('decode', `not valid OTLP/JSON: ${(err as Error).message}`);
   }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new InvalidInputError('decode', 'OTLP/JSON: the body must be an ExportTraceServiceRequest object');
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new InvalidInputError('decode', 'OTLP/JSON: the body must be an ExportTraceServiceRequest object');
   return parsed as Obj;
 }
 
@@ -90,7 +101,10 @@ export function splitByTrace(body: Buffer, encoding: PayloadEncoding): SplitExpo
       const byTrace = new Map<string, Obj[]>();
       for (const span of asArray(ss.spans, 'spans')) {
         const key = span && typeof span === 'object' ? traceKey(pick(span, 'traceId', 'trace_id')) : undefined;
-        if (key === undefined) { rejected++; continue; }
+        if (key === undefined) {
+          rejected++;
+          continue;
+        }
         spans++;
         let list = byTrace.get(key);
         if (!list) byTrace.set(key, (list = []));
@@ -112,7 +126,12 @@ export function splitByTrace(body: Buffer, encoding: PayloadEncoding): SplitExpo
   for (const [key, resourceSpans] of groups) {
     const part = { resourceSpans };
     const value = json ? Buffer.from(JSON.stringify(part)) : Buffer.from(ExportTraceServiceRequestType.encode(part).finish());
-    records.push({ key, value, contentType: CONTENT_TYPES[encoding], spans: resourceSpans.reduce((n, r) => n + (r.scopeSpans as Obj[]).reduce((m, s) => m + (s.spans as Obj[]).length, 0), 0) });
+    records.push({
+      key,
+      value,
+      contentType: CONTENT_TYPES[encoding],
+      spans: resourceSpans.reduce((n, r) => n + (r.scopeSpans as Obj[]).reduce((m, s) => m + (s.spans as Obj[]).length, 0), 0),
+    });
   }
   return { records, spans, rejectedSpans: rejected, rejectReason };
 }

@@ -1,7 +1,14 @@
 import { Writer } from 'protobufjs';
 
 /** gRPC status codes used by the receiver (the same numbers go into google.rpc.Status). */
-export const GrpcCode = { OK: 0, INVALID_ARGUMENT: 3, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
+export const GrpcCode = {
+  OK: 0,
+  INVALID_ARGUMENT: 3,
+  RESOURCE_EXHAUSTED: 8,
+  UNIMPLEMENTED: 12,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const;
 
 /**
  * `google.rpc.Status` in protobuf: the body of every OTLP/HTTP error answer and the gRPC

@@ -5,7 +5,13 @@ import type { TraceRecord } from './otlp-payload';
 /** Bytes of records per produce request when exports are coalesced (one export alone may be larger). */
 const MAX_PRODUCE_BYTES = 8 * 1024 * 1024;
 
-interface Pending { records: TraceRecord[]; bytes: number; cancelled: boolean; resolve: () => void; reject: (err: unknown) => void }
+interface Pending {
+  records: TraceRecord[];
+  bytes: number;
+  cancelled: boolean;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
 
 export interface SpanPublisherOptions {
   kafka: Kafka;
@@ -48,21 +54,32 @@ export class SpanPublisher {
    * Not cooling down after a failure. It does not wait for a connection: a receiver taken out of
    * its load balancer would never get the export that reconnects it.
    */
-  get ready(): boolean { return !this.closed && Date.now() >= this.unavailableUntil; }
+  get ready(): boolean {
+    return !this.closed && Date.now() >= this.unavailableUntil;
+  }
 
   /** Connects now so the first export does not pay for it; a broker that is away is not fatal (exports get 503 until it is back). */
   async start(): Promise<void> {
-    try { await this.connected(); } catch (err) { this.fail(err); this.opts.logger.warn({ err: (err as Error).message }, 'Kafka not reachable at start; exports are refused with 503 until it is'); }
+    try {
+      await this.connected();
+    } catch (err) {
+      this.fail(err);
+      this.opts.logger.warn({ err: (err as Error).message }, 'Kafka not reachable at start; exports are refused with 503 until it is');
+    }
   }
 
   async publish(records: TraceRecord[]): Promise<void> {
     if (records.length === 0) return;
     const { cooldownMs } = this.opts;
     if (this.closed) throw new KafkaUnavailableError('receiver shutting down', cooldownMs);
-    if (Date.now() < this.unavailableUntil) throw new KafkaUnavailableError(`Kafka unavailable (${this.lastError}); retry later`, this.unavailableUntil - Date.now());
+    if (Date.now() < this.unavailableUntil)
+      throw new KafkaUnavailableError(`Kafka unavailable (${this.lastError}); retry later`, this.unavailableUntil - Date.now());
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`not acknowledged within ${this.opts.timeoutMs} ms (MPLP_RECEIVER_KAFKA_TIMEOUT)`)), this.opts.timeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`not acknowledged within ${this.opts.timeoutMs} ms (MPLP_RECEIVER_KAFKA_TIMEOUT)`)),
+        this.opts.timeoutMs,
+      );
     });
     const sent = this.send(records);
     try {
@@ -79,10 +96,18 @@ export class SpanPublisher {
   /** Queues the records for the next produce; resolves when Kafka acknowledged them. */
   private send(records: TraceRecord[]): { done: Promise<void>; cancel: () => void } {
     const entry = { records, bytes: records.reduce((n, r) => n + r.value.length, 0), cancelled: false } as Pending;
-    const done = new Promise<void>((resolve, reject) => { entry.resolve = resolve; entry.reject = reject; });
+    const done = new Promise<void>((resolve, reject) => {
+      entry.resolve = resolve;
+      entry.reject = reject;
+    });
     this.queue.push(entry);
     if (!this.flushing) void this.flush();
-    return { done, cancel: () => { entry.cancelled = true; } };
+    return {
+      done,
+      cancel: () => {
+        entry.cancelled = true;
+      },
+    };
   }
 
   /**
@@ -107,7 +132,9 @@ export class SpanPublisher {
         if (batch.length === 0) continue;
         try {
           const producer = await this.connected();
-          const messages = batch.flatMap((e) => e.records.map((r) => ({ key: r.key, value: r.value, headers: { 'content-type': r.contentType } })));
+          const messages = batch.flatMap((e) =>
+            e.records.map((r) => ({ key: r.key, value: r.value, headers: { 'content-type': r.contentType } })),
+          );
           await producer.send({ topic: this.opts.topic, acks: -1, messages });
           for (const e of batch) e.resolve();
         } catch (err) {
@@ -122,12 +149,20 @@ export class SpanPublisher {
   private connected(): Promise<Producer> {
     if (!this.producer) {
       const producer = this.opts.kafka.producer({
-        idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner,
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
         // Bounded, unlike kafkajs' idempotent default (retry forever): the export's deadline decides, and a failed session is replaced.
         retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1000 },
       });
       this.client = producer;
-      this.producer = producer.connect().then(() => producer, (err) => { throw classifyKafkaError(err, 'connect producer'); });
+      this.producer = producer.connect().then(
+        () => producer,
+        (err) => {
+          throw classifyKafkaError(err, 'connect producer');
+        },
+      );
       this.producer.catch(() => undefined);
     }
     return this.producer;

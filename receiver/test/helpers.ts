@@ -2,7 +2,14 @@ import net from 'node:net';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { context, trace, SpanKind, SpanStatusCode, ROOT_CONTEXT } from '@opentelemetry/api';
-import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter, ReadableSpan, SimpleSpanProcessor, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  InMemorySpanExporter,
+  ReadableSpan,
+  SimpleSpanProcessor,
+  SpanExporter,
+} from '@opentelemetry/sdk-trace-base';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ISocketFactory } from 'kafkajs';
 import { TestContext, uniqueName } from '../../shared/testing';
@@ -10,10 +17,25 @@ import type { NormalizedSpan } from '../../shared/src';
 import { createReceiver, Receiver } from '../src';
 
 /** Starts a receiver in this process on free ports, writing to `raw`; stopped at cleanup. */
-export async function startReceiver(ctx: TestContext, raw: string, env: Record<string, string> = {}, socketFactory?: ISocketFactory): Promise<Receiver> {
-  const { service } = createReceiver({
-    ...process.env, MPLP_TOPIC_RAW: raw, MPLP_RECEIVER_HTTP_PORT: '0', MPLP_RECEIVER_GRPC_PORT: '0', MPLP_RECEIVER_OPS_PORT: '0', MPLP_LOG_LEVEL: 'warn', ...env,
-  }, {}, { kafkaSocketFactory: socketFactory });
+export async function startReceiver(
+  ctx: TestContext,
+  raw: string,
+  env: Record<string, string> = {},
+  socketFactory?: ISocketFactory,
+): Promise<Receiver> {
+  const { service } = createReceiver(
+    {
+      ...process.env,
+      MPLP_TOPIC_RAW: raw,
+      MPLP_RECEIVER_HTTP_PORT: '0',
+      MPLP_RECEIVER_GRPC_PORT: '0',
+      MPLP_RECEIVER_OPS_PORT: '0',
+      MPLP_LOG_LEVEL: 'warn',
+      ...env,
+    },
+    {},
+    { kafkaSocketFactory: socketFactory },
+  );
   await service.start();
   ctx.defer(() => service.stop());
   return service;
@@ -30,18 +52,41 @@ export async function kafkaProxy(ctx: TestContext) {
   const state = { down: false, stalled: false, refused: 0 };
   const open = new Set<net.Socket>();
   const server = net.createServer((client) => {
-    if (state.down) { state.refused++; client.resetAndDestroy(); return; }
+    if (state.down) {
+      state.refused++;
+      client.resetAndDestroy();
+      return;
+    }
     const upstream = net.connect(Number(port), host);
-    open.add(client); open.add(upstream);
-    const close = () => { client.destroy(); upstream.destroy(); open.delete(client); open.delete(upstream); };
-    client.on('error', close); upstream.on('error', close); client.on('close', close); upstream.on('close', close);
+    open.add(client);
+    open.add(upstream);
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+      open.delete(client);
+      open.delete(upstream);
+    };
+    client.on('error', close);
+    upstream.on('error', close);
+    client.on('close', close);
+    upstream.on('close', close);
     // While stalled, bytes are swallowed both ways: a broker that accepts requests and never answers.
-    client.on('data', (d) => { if (!state.stalled) upstream.write(d); });
-    upstream.on('data', (d) => { if (!state.stalled) client.write(d); });
+    client.on('data', (d) => {
+      if (!state.stalled) upstream.write(d);
+    });
+    upstream.on('data', (d) => {
+      if (!state.stalled) client.write(d);
+    });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const proxyPort = (server.address() as net.AddressInfo).port;
-  ctx.defer(() => new Promise<void>((r) => { for (const s of open) s.destroy(); server.close(() => r()); }));
+  ctx.defer(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of open) s.destroy();
+        server.close(() => r());
+      }),
+  );
   const socketFactory: ISocketFactory = ({ onConnect }) => {
     const socket = net.connect({ host: '127.0.0.1', port: proxyPort }, onConnect);
     socket.setKeepAlive(true, 60_000);
@@ -50,10 +95,23 @@ export async function kafkaProxy(ctx: TestContext) {
   return {
     socketFactory,
     state,
-    cut() { state.down = true; for (const s of open) s.resetAndDestroy(); open.clear(); },
-    stall() { state.stalled = true; },
+    cut() {
+      state.down = true;
+      for (const s of open) s.resetAndDestroy();
+      open.clear();
+    },
+    stall() {
+      state.stalled = true;
+    },
     /** Back to normal; connections that lived through a stall lost bytes, so they are reset. */
-    restore() { if (state.stalled) { for (const s of open) s.resetAndDestroy(); open.clear(); } state.down = false; state.stalled = false; },
+    restore() {
+      if (state.stalled) {
+        for (const s of open) s.resetAndDestroy();
+        open.clear();
+      }
+      state.down = false;
+      state.stalled = false;
+    },
   };
 }
 
@@ -66,18 +124,27 @@ export async function exportSdkTraces(exporter: SpanExporter, traces: number, se
   const memory = new InMemorySpanExporter();
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': service, 'service.version': '1.2.3', 'host.cores': 2 }),
-    spanProcessors: [new SimpleSpanProcessor(memory), new BatchSpanProcessor(exporter, { maxExportBatchSize: 512, scheduledDelayMillis: 60_000 })],
+    spanProcessors: [
+      new SimpleSpanProcessor(memory),
+      new BatchSpanProcessor(exporter, { maxExportBatchSize: 512, scheduledDelayMillis: 60_000 }),
+    ],
   });
   const tracer = provider.getTracer('test-lib', '0.9.0');
   for (let i = 0; i < traces; i++) {
-    const root = tracer.startSpan(`POST /checkout/${i}`, {
-      kind: SpanKind.SERVER,
-      attributes: { 'http.method': 'POST', 'http.status_code': 500, ratio: 0.25, ok: false, tags: ['a', 'b'], ports: [1, 2] },
-    }, ROOT_CONTEXT);
+    const root = tracer.startSpan(
+      `POST /checkout/${i}`,
+      {
+        kind: SpanKind.SERVER,
+        attributes: { 'http.method': 'POST', 'http.status_code': 500, ratio: 0.25, ok: false, tags: ['a', 'b'], ports: [1, 2] },
+      },
+      ROOT_CONTEXT,
+    );
     root.addEvent('exception', { 'exception.type': 'Boom' });
     root.setStatus({ code: SpanStatusCode.ERROR, message: 'payment failed' });
     const parent = trace.setSpan(context.active(), root);
-    tracer.startSpan('charge', { kind: SpanKind.CLIENT, links: [{ context: root.spanContext(), attributes: { why: 'retry' } }] }, parent).end();
+    tracer
+      .startSpan('charge', { kind: SpanKind.CLIENT, links: [{ context: root.spanContext(), attributes: { why: 'retry' } }] }, parent)
+      .end();
     tracer.startSpan('publish', { kind: SpanKind.PRODUCER }, parent).end();
     tracer.startSpan('consume', { kind: SpanKind.CONSUMER }, parent).end();
     tracer.startSpan('internal', {}, parent).end();
@@ -90,9 +157,15 @@ export async function exportSdkTraces(exporter: SpanExporter, traces: number, se
 
 /** What the pipeline must reproduce of an SDK span (plain data, so a child process can print it). */
 export interface SdkSpanView {
-  traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number;
-  startTime: [number, number]; endTime: [number, number];
-  attributes: Record<string, unknown>; resource: Record<string, unknown>;
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+  startTime: [number, number];
+  endTime: [number, number];
+  attributes: Record<string, unknown>;
+  resource: Record<string, unknown>;
   status: { code: number; message?: string };
   events: { name: string; attributes: Record<string, unknown> }[];
   links: { traceId: string; spanId: string; attributes: Record<string, unknown> }[];
@@ -100,8 +173,15 @@ export interface SdkSpanView {
 
 export function spanView(s: ReadableSpan): SdkSpanView {
   return {
-    traceId: s.spanContext().traceId, spanId: s.spanContext().spanId, parentSpanId: s.parentSpanContext?.spanId, name: s.name, kind: s.kind,
-    startTime: s.startTime, endTime: s.endTime, attributes: { ...s.attributes }, resource: { ...s.resource.attributes },
+    traceId: s.spanContext().traceId,
+    spanId: s.spanContext().spanId,
+    parentSpanId: s.parentSpanContext?.spanId,
+    name: s.name,
+    kind: s.kind,
+    startTime: s.startTime,
+    endTime: s.endTime,
+    attributes: { ...s.attributes },
+    resource: { ...s.resource.attributes },
     status: { code: s.status.code, message: s.status.message },
     events: s.events.map((e) => ({ name: e.name, attributes: { ...(e.attributes ?? {}) } })),
     links: s.links.map((l) => ({ traceId: l.context.traceId, spanId: l.context.spanId, attributes: { ...(l.attributes ?? {}) } })),
@@ -120,12 +200,19 @@ export function expectSameSpans(out: NormalizedSpan[], sdk: SdkSpanView[]): void
     const got = byId.get(s.spanId);
     expect(got).toBeDefined();
     expect(got).toMatchObject({
-      traceId: s.traceId, name: s.name, kind: KINDS[s.kind], service: s.resource['service.name'],
-      startTime: iso(s.startTime), endTime: iso(s.endTime), durationNanos: Number(ns(s.endTime) - ns(s.startTime)),
-      attributes: s.attributes, resource: s.resource,
+      traceId: s.traceId,
+      name: s.name,
+      kind: KINDS[s.kind],
+      service: s.resource['service.name'],
+      startTime: iso(s.startTime),
+      endTime: iso(s.endTime),
+      durationNanos: Number(ns(s.endTime) - ns(s.startTime)),
+      attributes: s.attributes,
+      resource: s.resource,
       scope: { name: 'test-lib', version: '0.9.0' },
       status: s.status.code === SpanStatusCode.ERROR ? { code: 'ERROR', message: s.status.message } : { code: 'UNSET' },
-      events: s.events, links: s.links,
+      events: s.events,
+      links: s.links,
     });
     expect(got!.parentSpanId).toBe(s.parentSpanId);
   }
@@ -136,12 +223,25 @@ export function expectSameSpans(out: NormalizedSpan[], sdk: SdkSpanView[]): void
  * exporters load node:http with a dynamic import(), which jest's module sandbox cannot run.
  * Resolves with the spans the SDK recorded and the export's result code.
  */
-export function exportFromChild(ctx: TestContext, args: { kind: 'proto' | 'http' | 'grpc'; url: string; token?: string; compression: string; traces: number; timeoutMillis?: number }): Promise<{ spans: SdkSpanView[]; failed: number }> {
-  const child = spawn(process.execPath, [path.join(__dirname, 'otel-export-client.js'), JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  ctx.defer(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+export function exportFromChild(
+  ctx: TestContext,
+  args: { kind: 'proto' | 'http' | 'grpc'; url: string; token?: string; compression: string; traces: number; timeoutMillis?: number },
+): Promise<{ spans: SdkSpanView[]; failed: number }> {
+  const child = spawn(process.execPath, [path.join(__dirname, 'otel-export-client.js'), JSON.stringify(args)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  ctx.defer(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d) => { out += d; });
-  child.stderr!.on('data', (d) => { err += d; });
-  return new Promise((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`export client exited ${code}: ${err}`)))));
+  child.stdout!.on('data', (d) => {
+    out += d;
+  });
+  child.stderr!.on('data', (d) => {
+    err += d;
+  });
+  return new Promise((resolve, reject) =>
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`export client exited ${code}: ${err}`)))),
+  );
 }

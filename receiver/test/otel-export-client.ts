@@ -12,7 +12,14 @@ import type { ExportResult } from '@opentelemetry/core';
 import { exportSdkTraces } from './helpers';
 
 async function main() {
-  const a = JSON.parse(process.argv[2]) as { kind: string; url: string; token?: string; compression: string; traces: number; timeoutMillis?: number };
+  const a = JSON.parse(process.argv[2]) as {
+    kind: string;
+    url: string;
+    token?: string;
+    compression: string;
+    traces: number;
+    timeoutMillis?: number;
+  };
   const headers: Record<string, string> = a.token ? { Authorization: `Bearer ${a.token}` } : {};
   const common = { url: a.url, compression: a.compression as never, timeoutMillis: a.timeoutMillis ?? 10_000 };
   let inner: SpanExporter;
@@ -25,7 +32,11 @@ async function main() {
   }
   let failed = 0;
   const counting: SpanExporter = {
-    export: (spans: ReadableSpan[], cb: (r: ExportResult) => void) => inner.export(spans, (r) => { if (r.code !== 0) failed++; cb(r); }),
+    export: (spans: ReadableSpan[], cb: (r: ExportResult) => void) =>
+      inner.export(spans, (r) => {
+        if (r.code !== 0) failed++;
+        cb(r);
+      }),
     shutdown: () => inner.shutdown(),
     forceFlush: () => inner.forceFlush?.() ?? Promise.resolve(),
   };
@@ -33,4 +44,10 @@ async function main() {
   process.stdout.write(JSON.stringify({ spans, failed }));
 }
 
-main().then(() => process.exit(0), (err) => { process.stderr.write(`${(err as Error).stack}\n`); process.exit(1); });
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`${(err as Error).stack}\n`);
+    process.exit(1);
+  },
+);

@@ -4,7 +4,12 @@ import { gunzipBounded, splitByTrace } from '../src/otlp-payload';
 import { encodeRpcStatus } from '../src/rpc-status';
 import { Reader } from 'protobufjs';
 
-type Req = { resourceSpans: { resource?: { attributes: { key: string }[] }; scopeSpans: { scope?: { name: string }; spans: { traceId: Uint8Array; name: string }[] }[] }[] };
+type Req = {
+  resourceSpans: {
+    resource?: { attributes: { key: string }[] };
+    scopeSpans: { scope?: { name: string }; spans: { traceId: Uint8Array; name: string }[] }[];
+  }[];
+};
 
 const T1 = 'aa'.repeat(16);
 const T2 = 'bb'.repeat(16);
@@ -13,17 +18,30 @@ const proto = (o: unknown) => Buffer.from(ExportTraceServiceRequestType.encode(E
 
 describe('splitByTrace', () => {
   it('splits a request mixing traces into one request per trace id, each with the resource and scope of its spans', () => {
-    const body = proto({ resourceSpans: [
-      { resource: { attributes: [{ key: 'service.name', value: { stringValue: 'a' } }] }, scopeSpans: [{ scope: { name: 's1' }, spans: [span(T1, 'x'), span(T2, 'y'), span(T1, 'z')] }] },
-      { resource: { attributes: [{ key: 'service.name', value: { stringValue: 'b' } }] }, scopeSpans: [{ scope: { name: 's2' }, spans: [span(T2, 'w')] }] },
-    ] });
+    const body = proto({
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'a' } }] },
+          scopeSpans: [{ scope: { name: 's1' }, spans: [span(T1, 'x'), span(T2, 'y'), span(T1, 'z')] }],
+        },
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'b' } }] },
+          scopeSpans: [{ scope: { name: 's2' }, spans: [span(T2, 'w')] }],
+        },
+      ],
+    });
     const out = splitByTrace(body, 'protobuf');
     expect(out.spans).toBe(4);
     expect(out.rejectedSpans).toBe(0);
     const byKey = Object.fromEntries(out.records.map((r) => [r.key, ExportTraceServiceRequestType.decode(r.value) as Req]));
     expect(Object.keys(byKey).sort()).toEqual([T1, T2]);
-    expect(byKey[T1].resourceSpans.map((rs) => rs.scopeSpans.map((ss) => [ss.scope!.name, ss.spans.map((s) => s.name)]))).toEqual([[['s1', ['x', 'z']]]]);
-    expect(byKey[T2].resourceSpans.map((rs) => rs.scopeSpans.map((ss) => [ss.scope!.name, ss.spans.map((s) => s.name)]))).toEqual([[['s1', ['y']]], [['s2', ['w']]]]);
+    expect(byKey[T1].resourceSpans.map((rs) => rs.scopeSpans.map((ss) => [ss.scope!.name, ss.spans.map((s) => s.name)]))).toEqual([
+      [['s1', ['x', 'z']]],
+    ]);
+    expect(byKey[T2].resourceSpans.map((rs) => rs.scopeSpans.map((ss) => [ss.scope!.name, ss.spans.map((s) => s.name)]))).toEqual([
+      [['s1', ['y']]],
+      [['s2', ['w']]],
+    ]);
     expect(out.records.every((r) => r.contentType === 'application/x-protobuf')).toBe(true);
   });
 
@@ -35,12 +53,31 @@ describe('splitByTrace', () => {
   });
 
   it('splits OTLP/JSON (hex ids, either field-name style) and drops spans without a valid trace id as partial success', () => {
-    const body = Buffer.from(JSON.stringify({ resource_spans: [{ scope_spans: [{ spans: [{ traceId: T1.toUpperCase(), name: 'x' }, { trace_id: T2, name: 'y' }, { traceId: '00'.repeat(16) }, { name: 'no id' }] }] }] }));
+    const body = Buffer.from(
+      JSON.stringify({
+        resource_spans: [
+          {
+            scope_spans: [
+              {
+                spans: [
+                  { traceId: T1.toUpperCase(), name: 'x' },
+                  { trace_id: T2, name: 'y' },
+                  { traceId: '00'.repeat(16) },
+                  { name: 'no id' },
+                ],
+              },
+            ],
+          },
+        ],
+      }),
+    );
     const out = splitByTrace(body, 'json');
     expect(out.records.map((r) => r.key).sort()).toEqual([T1, T2]);
     expect(out.rejectedSpans).toBe(2);
     expect(out.rejectReason).toContain('trace id');
-    expect(JSON.parse(out.records.find((r) => r.key === T2)!.value.toString()).resourceSpans[0].scopeSpans[0].spans).toEqual([{ trace_id: T2, name: 'y' }]);
+    expect(JSON.parse(out.records.find((r) => r.key === T2)!.value.toString()).resourceSpans[0].scopeSpans[0].spans).toEqual([
+      { trace_id: T2, name: 'y' },
+    ]);
   });
 
   it('refuses undecodable bodies with the code "decode" (400 / INVALID_ARGUMENT)', () => {

@@ -13,27 +13,52 @@ function exportBody(n: number, bytes = 0): Buffer {
   const traceId = Buffer.from(Array.from({ length: 16 }, () => Math.floor(Math.random() * 256)));
   const now = BigInt(Date.now()) * 1_000_000n;
   const pad = 'x'.repeat(Math.max(0, Math.floor(bytes / Math.max(n, 1))));
-  return Buffer.from(ExportTraceServiceRequestType.encode(ExportTraceServiceRequestType.fromObject({
-    resourceSpans: [{ scopeSpans: [{ spans: Array.from({ length: n }, (_, i) => ({
-      traceId, spanId: Buffer.from((i + 1).toString(16).padStart(16, '0'), 'hex'), name: 'op', kind: 2,
-      startTimeUnixNano: now.toString(), endTimeUnixNano: (now + 1000n).toString(), attributes: pad ? [{ key: 'pad', value: { stringValue: pad } }] : [],
-    })) }] }],
-  })).finish());
+  return Buffer.from(
+    ExportTraceServiceRequestType.encode(
+      ExportTraceServiceRequestType.fromObject({
+        resourceSpans: [
+          {
+            scopeSpans: [
+              {
+                spans: Array.from({ length: n }, (_, i) => ({
+                  traceId,
+                  spanId: Buffer.from((i + 1).toString(16).padStart(16, '0'), 'hex'),
+                  name: 'op',
+                  kind: 2,
+                  startTimeUnixNano: now.toString(),
+                  endTimeUnixNano: (now + 1000n).toString(),
+                  attributes: pad ? [{ key: 'pad', value: { stringValue: pad } }] : [],
+                })),
+              },
+            ],
+          },
+        ],
+      }),
+    ).finish(),
+  );
 }
 
 describe('OTLP receiver when Kafka is unreachable or stalls (TCP proxy in front of the shared Kafka)', () => {
   const ctx = new TestContext();
   afterAll(() => ctx.cleanup());
 
-  it('answers 503 / UNAVAILABLE with Retry-After and RetryInfo, bounds the bytes in flight (429 past it), and after Kafka returns a retrying OTel exporter\'s spans all arrive once each', async () => {
+  it("answers 503 / UNAVAILABLE with Retry-After and RetryInfo, bounds the bytes in flight (429 past it), and after Kafka returns a retrying OTel exporter's spans all arrive once each", async () => {
     const [raw] = await ctx.topics(['raw'], 3);
     const proxy = await kafkaProxy(ctx);
     const maxInFlight = 128 * 1024;
-    const receiver = await startReceiver(ctx, raw, {
-      MPLP_RECEIVER_RETRY_AFTER: '1s', MPLP_RECEIVER_KAFKA_TIMEOUT: '3s', MPLP_RECEIVER_MAX_IN_FLIGHT_BYTES: String(maxInFlight),
-    }, proxy.socketFactory);
+    const receiver = await startReceiver(
+      ctx,
+      raw,
+      {
+        MPLP_RECEIVER_RETRY_AFTER: '1s',
+        MPLP_RECEIVER_KAFKA_TIMEOUT: '3s',
+        MPLP_RECEIVER_MAX_IN_FLIGHT_BYTES: String(maxInFlight),
+      },
+      proxy.socketFactory,
+    );
     const { http: httpPort, grpc: grpcPort } = receiver.ports();
-    const post = (body: Buffer) => fetch(`http://127.0.0.1:${httpPort}/v1/traces`, { method: 'POST', body, headers: { 'content-type': 'application/x-protobuf' } });
+    const post = (body: Buffer) =>
+      fetch(`http://127.0.0.1:${httpPort}/v1/traces`, { method: 'POST', body, headers: { 'content-type': 'application/x-protobuf' } });
     await waitFor('a first export accepted', async () => (await post(exportBody(2))).status === 200);
 
     // Kafka unreachable: 503 with Retry-After over HTTP, UNAVAILABLE with a RetryInfo detail over gRPC.
@@ -44,7 +69,16 @@ describe('OTLP receiver when Kafka is unreachable or stalls (TCP proxy in front 
     expect(receiver.publisher.ready).toBe(false);
     const client = new grpc.Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
     ctx.defer(() => client.close());
-    const grpcErr = await new Promise<grpc.ServiceError | null>((resolve) => client.makeUnaryRequest(TRACE_SERVICE.Export.path, (b: Buffer) => b, (b: Buffer) => b, exportBody(2), new grpc.Metadata(), (err) => resolve(err)));
+    const grpcErr = await new Promise<grpc.ServiceError | null>((resolve) =>
+      client.makeUnaryRequest(
+        TRACE_SERVICE.Export.path,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        exportBody(2),
+        new grpc.Metadata(),
+        (err) => resolve(err),
+      ),
+    );
     expect(grpcErr?.code).toBe(grpc.status.UNAVAILABLE);
     const details = grpcErr!.metadata.get('grpc-status-details-bin')[0] as Buffer;
     expect(details.toString('latin1')).toContain('type.googleapis.com/google.rpc.RetryInfo');
@@ -54,8 +88,14 @@ describe('OTLP receiver when Kafka is unreachable or stalls (TCP proxy in front 
     // Kafka stalls (accepts, never answers): exports hold their bytes until the deadline; past the bound, 429 at once.
     proxy.stall();
     let maxUsed = 0;
-    const sampler = setInterval(() => { maxUsed = Math.max(maxUsed, receiver.inFlight.budget.used); }, 5);
-    const storm = await Promise.all(Array.from({ length: 12 }, () => post(exportBody(4, 40 * 1024)).then((r) => ({ status: r.status, retryAfter: r.headers.get('retry-after') }))));
+    const sampler = setInterval(() => {
+      maxUsed = Math.max(maxUsed, receiver.inFlight.budget.used);
+    }, 5);
+    const storm = await Promise.all(
+      Array.from({ length: 12 }, () =>
+        post(exportBody(4, 40 * 1024)).then((r) => ({ status: r.status, retryAfter: r.headers.get('retry-after') })),
+      ),
+    );
     clearInterval(sampler);
     expect(storm.filter((r) => r.status === 200)).toEqual([]);
     expect(storm.filter((r) => r.status === 429).length).toBeGreaterThan(0);
@@ -69,16 +109,32 @@ describe('OTLP receiver when Kafka is unreachable or stalls (TCP proxy in front 
 
     // Cut again while the official exporter sends: it retries on 503 (honouring Retry-After) until Kafka is back.
     proxy.cut();
-    const unavailable = () => receiver.metrics.exports.get().then((m) => m.values.filter((v) => v.labels.outcome === 'unavailable').reduce((n, v) => n + v.value, 0));
+    const unavailable = () =>
+      receiver.metrics.exports
+        .get()
+        .then((m) => m.values.filter((v) => v.labels.outcome === 'unavailable').reduce((n, v) => n + v.value, 0));
     const before = await unavailable();
-    const exported = exportFromChild(ctx, { kind: 'proto', url: `http://127.0.0.1:${httpPort}/v1/traces`, compression: 'gzip', traces: 4, timeoutMillis: 30_000 });
+    const exported = exportFromChild(ctx, {
+      kind: 'proto',
+      url: `http://127.0.0.1:${httpPort}/v1/traces`,
+      compression: 'gzip',
+      traces: 4,
+      timeoutMillis: 30_000,
+    });
     await waitFor('the exporter refused while Kafka is away', async () => (await unavailable()) > before, { timeoutMs: 20_000 });
     proxy.restore();
     const { spans, failed } = await exported;
     expect(failed).toBe(0);
     const { messages } = await ctx.collect(raw);
     const want = new Set(spans.map((s) => s.spanId));
-    const seen = () => messages.flatMap((m) => (ExportTraceServiceRequestType.decode(m.value!) as Req).resourceSpans!.flatMap((rs) => rs.scopeSpans!.flatMap((ss) => ss.spans!.map((s) => Buffer.from(s.spanId).toString('hex'))))).filter((id) => want.has(id));
+    const seen = () =>
+      messages
+        .flatMap((m) =>
+          (ExportTraceServiceRequestType.decode(m.value!) as Req).resourceSpans!.flatMap((rs) =>
+            rs.scopeSpans!.flatMap((ss) => ss.spans!.map((s) => Buffer.from(s.spanId).toString('hex'))),
+          ),
+        )
+        .filter((id) => want.has(id));
     await waitFor('every exported span in the raw topic', () => seen().length >= want.size);
     const ids = seen();
     expect(ids.length).toBe(want.size);
@@ -92,24 +148,45 @@ describe('OTLP receiver process stopped with SIGTERM under load', () => {
 
   it('answers the exports in flight and exits 0 promptly (keep-alive clients do not hold it), and every export answered 200 is in Kafka', async () => {
     const [raw] = await ctx.topics(['raw'], 3);
-    const free = () => new Promise<number>((resolve) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); }); });
+    const free = () =>
+      new Promise<number>((resolve) => {
+        const s = net.createServer().listen(0, '127.0.0.1', () => {
+          const p = (s.address() as net.AddressInfo).port;
+          s.close(() => resolve(p));
+        });
+      });
     const [httpPort, grpcPort, opsPort] = [await free(), await free(), await free()];
     const child = ctx.spawnProcess(path.join(__dirname, '..', 'src', 'main.js'), {
-      MPLP_TOPIC_RAW: raw, MPLP_RECEIVER_HTTP_PORT: String(httpPort), MPLP_RECEIVER_GRPC_PORT: String(grpcPort), MPLP_RECEIVER_OPS_PORT: String(opsPort), MPLP_LOG_LEVEL: 'warn',
+      MPLP_TOPIC_RAW: raw,
+      MPLP_RECEIVER_HTTP_PORT: String(httpPort),
+      MPLP_RECEIVER_GRPC_PORT: String(grpcPort),
+      MPLP_RECEIVER_OPS_PORT: String(opsPort),
+      MPLP_LOG_LEVEL: 'warn',
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    await waitFor('the receiver ready', async () => (await fetch(`http://127.0.0.1:${opsPort}/readyz`)).status === 200, { timeoutMs: 30_000 });
+    await waitFor('the receiver ready', async () => (await fetch(`http://127.0.0.1:${opsPort}/readyz`)).status === 200, {
+      timeoutMs: 30_000,
+    });
     const answered: string[] = [];
     let stop = false;
     const sender = async () => {
       while (!stop) {
         const body = exportBody(20);
-        const traceId = Buffer.from((ExportTraceServiceRequestType.decode(body) as { resourceSpans: { scopeSpans: { spans: { traceId: Uint8Array }[] }[] }[] }).resourceSpans[0].scopeSpans[0].spans[0].traceId).toString('hex');
+        const traceId = Buffer.from(
+          (ExportTraceServiceRequestType.decode(body) as { resourceSpans: { scopeSpans: { spans: { traceId: Uint8Array }[] }[] }[] })
+            .resourceSpans[0].scopeSpans[0].spans[0].traceId,
+        ).toString('hex');
         try {
-          const res = await fetch(`http://127.0.0.1:${httpPort}/v1/traces`, { method: 'POST', body, headers: { 'content-type': 'application/x-protobuf' } });
+          const res = await fetch(`http://127.0.0.1:${httpPort}/v1/traces`, {
+            method: 'POST',
+            body,
+            headers: { 'content-type': 'application/x-protobuf' },
+          });
           await res.arrayBuffer();
           if (res.status === 200) answered.push(traceId);
-        } catch { stop = true; }
+        } catch {
+          stop = true;
+        }
       }
     };
     const senders = Array.from({ length: 6 }, () => sender());
@@ -123,6 +200,9 @@ describe('OTLP receiver process stopped with SIGTERM under load', () => {
     await Promise.all(senders);
     const { messages } = await ctx.collect(raw);
     const inKafka = new Set<string>();
-    await waitFor('every answered export in the raw topic', () => { for (const m of messages) inKafka.add(m.key!.toString()); return answered.every((t) => inKafka.has(t)); });
+    await waitFor('every answered export in the raw topic', () => {
+      for (const m of messages) inKafka.add(m.key!.toString());
+      return answered.every((t) => inKafka.has(t));
+    });
   });
 });

@@ -35,7 +35,14 @@ describe('OTLP receiver on the real Kafka, read by the real ingest', () => {
 
   async function expectDelivered(sdk: SdkSpanView[]) {
     const ids = new Set(sdk.map((s) => s.traceId));
-    const out = await waitFor(`${sdk.length} validated spans`, () => { const s = spansOfTraces(ids); return s.length >= sdk.length ? s : undefined; }, { timeoutMs: 30_000 });
+    const out = await waitFor(
+      `${sdk.length} validated spans`,
+      () => {
+        const s = spansOfTraces(ids);
+        return s.length >= sdk.length ? s : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
     expectSameSpans(out, sdk);
     // One raw record per trace, keyed by it, though the SDK sent all the traces in one request.
     const keys = rawMessages.filter((m) => ids.has(m.key!.toString())).map((m) => m.key!.toString());
@@ -43,13 +50,21 @@ describe('OTLP receiver on the real Kafka, read by the real ingest', () => {
   }
 
   it.each([
-    ['proto', 'none'], ['proto', 'gzip'], ['http', 'none'], ['http', 'gzip'], ['grpc', 'none'], ['grpc', 'gzip'],
-  ] as const)('the official exporter-trace-otlp-%s (compression %s): its spans reach the validated topic with every field right, one raw record per trace', async (kind, compression) => {
-    const url = kind === 'grpc' ? `http://127.0.0.1:${ports.grpc}` : `http://127.0.0.1:${ports.http}/v1/traces`;
-    const { spans, failed } = await exportFromChild(ctx, { kind, url, token: TOKEN, compression, traces: 3 });
-    expect(failed).toBe(0);
-    await expectDelivered(spans);
-  });
+    ['proto', 'none'],
+    ['proto', 'gzip'],
+    ['http', 'none'],
+    ['http', 'gzip'],
+    ['grpc', 'none'],
+    ['grpc', 'gzip'],
+  ] as const)(
+    'the official exporter-trace-otlp-%s (compression %s): its spans reach the validated topic with every field right, one raw record per trace',
+    async (kind, compression) => {
+      const url = kind === 'grpc' ? `http://127.0.0.1:${ports.grpc}` : `http://127.0.0.1:${ports.http}/v1/traces`;
+      const { spans, failed } = await exportFromChild(ctx, { kind, url, token: TOKEN, compression, traces: 3 });
+      expect(failed).toBe(0);
+      await expectDelivered(spans);
+    },
+  );
 
   it('KafkaSpanExporter: spans written straight to Kafka reach the validated topic with every field right, keyed by trace', async () => {
     const exporter = new KafkaSpanExporter({ kafka: ctx.kafka('kafka-span-exporter'), topic: raw });
@@ -61,11 +76,20 @@ describe('OTLP receiver on the real Kafka, read by the real ingest', () => {
   const status = async (res: Response) => ({ status: res.status, retryAfter: res.headers.get('retry-after') });
 
   it('refuses what the OTLP spec says to refuse: 400 undecodable, 401 no token, 413 over the cap (also a gzip bomb), 415 other types', async () => {
-    expect(await status(await post(Buffer.from([0x0a, 0xff, 0xff, 0xff]), { 'content-type': 'application/x-protobuf' }))).toEqual({ status: 400, retryAfter: null });
+    expect(await status(await post(Buffer.from([0x0a, 0xff, 0xff, 0xff]), { 'content-type': 'application/x-protobuf' }))).toEqual({
+      status: 400,
+      retryAfter: null,
+    });
     expect((await post('{"resourceSpans": 3', { 'content-type': 'application/json' })).status).toBe(400);
     expect((await post('{"resourceSpans": {}}', { 'content-type': 'application/json' })).status).toBe(400);
-    expect((await post(Buffer.from('not gzip'), { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' })).status).toBe(400);
-    const noToken = await fetch(`http://127.0.0.1:${ports.http}/v1/traces`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json', authorization: 'Bearer wrong' } });
+    expect((await post(Buffer.from('not gzip'), { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' })).status).toBe(
+      400,
+    );
+    const noToken = await fetch(`http://127.0.0.1:${ports.http}/v1/traces`, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer wrong' },
+    });
     expect(noToken.status).toBe(401);
     expect((await post('x', { 'content-type': 'text/plain' })).status).toBe(415);
     expect((await post('x', { 'content-type': 'application/x-protobuf', 'content-encoding': 'br' })).status).toBe(415);
@@ -81,8 +105,27 @@ describe('OTLP receiver on the real Kafka, read by the real ingest', () => {
 
   it('answers partial success for spans without a valid trace id and delivers the rest (HTTP JSON and gRPC)', async () => {
     const good = 'ab'.repeat(16);
-    const span = (traceId: string, spanId: string) => ({ traceId, spanId, name: 'op', kind: 2, startTimeUnixNano: String(BigInt(Date.now()) * 1_000_000n), endTimeUnixNano: String(BigInt(Date.now() + 1) * 1_000_000n) });
-    const body = { resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'partial' } }] }, scopeSpans: [{ scope: { name: 's' }, spans: [span(good, '0102030405060708'), span('00'.repeat(16), '0102030405060709'), span('zz', '010203040506070a')] }] }] };
+    const span = (traceId: string, spanId: string) => ({
+      traceId,
+      spanId,
+      name: 'op',
+      kind: 2,
+      startTimeUnixNano: String(BigInt(Date.now()) * 1_000_000n),
+      endTimeUnixNano: String(BigInt(Date.now() + 1) * 1_000_000n),
+    });
+    const body = {
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'partial' } }] },
+          scopeSpans: [
+            {
+              scope: { name: 's' },
+              spans: [span(good, '0102030405060708'), span('00'.repeat(16), '0102030405060709'), span('zz', '010203040506070a')],
+            },
+          ],
+        },
+      ],
+    };
     const res = await post(JSON.stringify(body), { 'content-type': 'application/json' });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ partialSuccess: { rejectedSpans: '2', errorMessage: expect.stringContaining('trace id') } });
@@ -91,22 +134,65 @@ describe('OTLP receiver on the real Kafka, read by the real ingest', () => {
     ctx.defer(() => client.close());
     const meta = new grpc.Metadata();
     meta.set('authorization', auth.Authorization);
-    const call = (payload: Buffer) => new Promise<{ err: grpc.ServiceError | null; res?: Buffer }>((resolve) => {
-      client.makeUnaryRequest(TRACE_SERVICE.Export.path, (b: Buffer) => b, (b: Buffer) => b, payload, meta, (err, r) => resolve({ err, res: r }));
-    });
-    const proto = Buffer.from(ExportTraceServiceRequestType.encode(ExportTraceServiceRequestType.fromObject({
-      resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: Buffer.from('cd'.repeat(16), 'hex'), spanId: Buffer.from('0102030405060708', 'hex'), name: 'op', startTimeUnixNano: 1, endTimeUnixNano: 2 }, { traceId: Buffer.alloc(3), spanId: Buffer.alloc(8, 1), name: 'bad' }] }] }],
-    })).finish());
+    const call = (payload: Buffer) =>
+      new Promise<{ err: grpc.ServiceError | null; res?: Buffer }>((resolve) => {
+        client.makeUnaryRequest(
+          TRACE_SERVICE.Export.path,
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          payload,
+          meta,
+          (err, r) => resolve({ err, res: r }),
+        );
+      });
+    const proto = Buffer.from(
+      ExportTraceServiceRequestType.encode(
+        ExportTraceServiceRequestType.fromObject({
+          resourceSpans: [
+            {
+              scopeSpans: [
+                {
+                  spans: [
+                    {
+                      traceId: Buffer.from('cd'.repeat(16), 'hex'),
+                      spanId: Buffer.from('0102030405060708', 'hex'),
+                      name: 'op',
+                      startTimeUnixNano: 1,
+                      endTimeUnixNano: 2,
+                    },
+                    { traceId: Buffer.alloc(3), spanId: Buffer.alloc(8, 1), name: 'bad' },
+                  ],
+                },
+              ],
+            },
+          ],
+        }),
+      ).finish(),
+    );
     const ok = await call(proto);
     expect(ok.err).toBeNull();
-    expect(ExportTraceServiceResponseType.toObject(ExportTraceServiceResponseType.decode(ok.res!), { longs: Number })).toEqual({ partialSuccess: { rejectedSpans: 1, errorMessage: expect.stringContaining('trace id') } });
+    expect(ExportTraceServiceResponseType.toObject(ExportTraceServiceResponseType.decode(ok.res!), { longs: Number })).toEqual({
+      partialSuccess: { rejectedSpans: 1, errorMessage: expect.stringContaining('trace id') },
+    });
     const bad = await call(Buffer.from([0x0a, 0xff, 0xff, 0xff]));
     expect(bad.err?.code).toBe(grpc.status.INVALID_ARGUMENT);
-    const unauth = await new Promise<grpc.ServiceError | null>((resolve) => client.makeUnaryRequest(TRACE_SERVICE.Export.path, (b: Buffer) => b, (b: Buffer) => b, proto, new grpc.Metadata(), (err) => resolve(err)));
+    const unauth = await new Promise<grpc.ServiceError | null>((resolve) =>
+      client.makeUnaryRequest(
+        TRACE_SERVICE.Export.path,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        proto,
+        new grpc.Metadata(),
+        (err) => resolve(err),
+      ),
+    );
     expect(unauth?.code).toBe(grpc.status.UNAUTHENTICATED);
     const big = await call(Buffer.alloc(300 * 1024));
     expect(big.err?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
-    await waitFor('the good spans in the raw topic', () => rawMessages.some((m) => m.key?.toString() === good) && rawMessages.some((m) => m.key?.toString() === 'cd'.repeat(16)));
+    await waitFor(
+      'the good spans in the raw topic',
+      () => rawMessages.some((m) => m.key?.toString() === good) && rawMessages.some((m) => m.key?.toString() === 'cd'.repeat(16)),
+    );
   });
 });
 
@@ -119,24 +205,69 @@ describe('OTLP receiver with TLS and a token', () => {
     ctx.defer(() => rmSync(dir, { recursive: true, force: true }));
     const cert = path.join(dir, 'cert.pem');
     const key = path.join(dir, 'key.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost',
-      '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
     const [raw] = await ctx.topics(['raw'], 1);
-    const receiver = await startReceiver(ctx, raw, { MPLP_RECEIVER_TOKEN: TOKEN, MPLP_RECEIVER_TLS_CERT_FILE: cert, MPLP_RECEIVER_TLS_KEY_FILE: key });
+    const receiver = await startReceiver(ctx, raw, {
+      MPLP_RECEIVER_TOKEN: TOKEN,
+      MPLP_RECEIVER_TLS_CERT_FILE: cert,
+      MPLP_RECEIVER_TLS_KEY_FILE: key,
+    });
     const { http: httpPort, grpc: grpcPort } = receiver.ports();
     const ca = readFileSync(cert);
     const traceId = (b: number) => Buffer.alloc(16, b);
-    const body = (b: number) => Buffer.from(ExportTraceServiceRequestType.encode(ExportTraceServiceRequestType.fromObject({
-      resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: traceId(b), spanId: Buffer.alloc(8, 1), name: 'op', startTimeUnixNano: 1, endTimeUnixNano: 2 }] }] }],
-    })).finish());
-    const post = (authorization: string) => new Promise<{ status: number; wwwAuth?: string }>((resolve, reject) => {
-      const req = https.request({ host: '127.0.0.1', port: httpPort, path: '/v1/traces', method: 'POST', ca, headers: { 'content-type': 'application/x-protobuf', authorization } }, (res) => {
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode!, wwwAuth: res.headers['www-authenticate'] as string | undefined }));
+    const body = (b: number) =>
+      Buffer.from(
+        ExportTraceServiceRequestType.encode(
+          ExportTraceServiceRequestType.fromObject({
+            resourceSpans: [
+              {
+                scopeSpans: [
+                  { spans: [{ traceId: traceId(b), spanId: Buffer.alloc(8, 1), name: 'op', startTimeUnixNano: 1, endTimeUnixNano: 2 }] },
+                ],
+              },
+            ],
+          }),
+        ).finish(),
+      );
+    const post = (authorization: string) =>
+      new Promise<{ status: number; wwwAuth?: string }>((resolve, reject) => {
+        const req = https.request(
+          {
+            host: '127.0.0.1',
+            port: httpPort,
+            path: '/v1/traces',
+            method: 'POST',
+            ca,
+            headers: { 'content-type': 'application/x-protobuf', authorization },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve({ status: res.statusCode!, wwwAuth: res.headers['www-authenticate'] as string | undefined }));
+          },
+        );
+        req.on('error', reject);
+        req.end(body(0x11));
       });
-      req.on('error', reject);
-      req.end(body(0x11));
-    });
     const wrong = await post(`Bearer ${TOKEN}x`);
     expect(wrong.status).toBe(401);
     expect(wrong.wwwAuth).toMatch(/^Bearer/);
@@ -144,11 +275,22 @@ describe('OTLP receiver with TLS and a token', () => {
     expect((await post(`Bearer ${TOKEN}`)).status).toBe(200);
     await expect(fetch(`http://127.0.0.1:${httpPort}/v1/traces`, { method: 'POST', body: body(0x11) })).rejects.toThrow();
 
-    const client = new grpc.Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createSsl(ca), { 'grpc.ssl_target_name_override': 'localhost' });
+    const client = new grpc.Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createSsl(ca), {
+      'grpc.ssl_target_name_override': 'localhost',
+    });
     ctx.defer(() => client.close());
     const meta = new grpc.Metadata();
     meta.set('authorization', `Bearer ${TOKEN}`);
-    const err = await new Promise<grpc.ServiceError | null>((resolve) => client.makeUnaryRequest(TRACE_SERVICE.Export.path, (b: Buffer) => b, (b: Buffer) => b, body(0x22), meta, (e) => resolve(e)));
+    const err = await new Promise<grpc.ServiceError | null>((resolve) =>
+      client.makeUnaryRequest(
+        TRACE_SERVICE.Export.path,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        body(0x22),
+        meta,
+        (e) => resolve(e),
+      ),
+    );
     expect(err).toBeNull();
     const { messages } = await ctx.collect(raw);
     await waitFor('both exports in the raw topic', () => messages.length >= 2);

@@ -17,8 +17,12 @@ function run(script: string, ...args: string[]): Promise<{ status: number | null
   return new Promise((resolve, reject) => {
     const child = spawn('bash', [path.join(root, script), ...args]);
     let output = '';
-    child.stdout.on('data', (d) => { output += d; });
-    child.stderr.on('data', (d) => { output += d; });
+    child.stdout.on('data', (d) => {
+      output += d;
+    });
+    child.stderr.on('data', (d) => {
+      output += d;
+    });
     child.on('error', reject);
     child.on('close', (status) => resolve({ status, output }));
   });
@@ -41,21 +45,77 @@ function brokenCopy(edits: Breakage[]): string {
 }
 
 const copies: string[] = [];
-afterAll(() => { for (const d of copies) fs.rmSync(d, { recursive: true, force: true }); });
+afterAll(() => {
+  for (const d of copies) fs.rmSync(d, { recursive: true, force: true });
+});
 
 // Breakages of one stage share a broken copy (each stage reports every problem it finds, and
 // the test stays at four runs); a kustomize failure stops the build, so it has a copy of its own.
 type Breakage = [what: string, stage: 'schema' | 'build' | 'settings', file: string, edit: (text: string) => string, message: RegExp];
 const breakages: Breakage[] = [
-  ['a misspelt field in a Deployment', 'schema', 'base/ingest.yaml', (t: string) => t.replace('livenessProbe: &liveness', 'livenesProbe: &liveness'), /livenesProbe/],
-  ['a wrong type in a KEDA ScaledObject', 'schema', 'base/indexer.yaml', (t: string) => t.replace('minReplicaCount: 1', 'minReplicaCount: one'), /ScaledObject.*minReplicaCount|minReplicaCount.*(integer|string)/],
-  ['a PodDisruptionBudget without its selector', 'schema', 'base/archiver.yaml', (t: string) => t.replace(/maxUnavailable: 1\n {2}selector:/, 'maxUnavailable: 1\n  selectr:'), /selectr/],
-  ['a resource kustomize cannot find', 'build', 'base/kustomization.yaml', (t: string) => t.replace('- archiver.yaml', '- archivr.yaml'), /kustomize build base failed/],
-  ['an ops port that differs from the worker setting', 'settings', 'base/config/aggregator.env', (t: string) => t.replace('MPLP_AGGREGATOR_HTTP_PORT=9403', 'MPLP_AGGREGATOR_HTTP_PORT=9413'), /aggregator: container port "ops" is 9403, MPLP_AGGREGATOR_HTTP_PORT is 9413/],
-  ['a misspelt worker setting', 'settings', 'base/config/ingest.env', (t: string) => `${t}MPLP_INGEST_WORKER_THREAD=4\n`, /ingest \(base\): .*MPLP_INGEST_WORKER_THREAD.*unknown setting/],
-  ['an invalid shared setting in the overlay', 'settings', 'overlays/local/shared.env', (t: string) => t.replace('MPLP_INDEX_REPLICAS=0', 'MPLP_INDEX_REPLICAS=zero'), /\(local\): .*MPLP_INDEX_REPLICAS/],
-  ['a KEDA trigger reading a setting the ConfigMaps do not set', 'settings', 'base/ingest.yaml', (t: string) => t.replace('topicFromEnv: MPLP_TOPIC_RAW', 'topicFromEnv: MPLP_TOPIC_RAWW'), /KEDA reads topic from MPLP_TOPIC_RAWW/],
-  ['a dashboard query naming a metric nobody registers', 'settings', 'base/dashboards/mplp-pipeline.json', (t: string) => t.replace('mplp_indexer_bulk_seconds_bucket', 'mplp_indexer_bulk_latency_bucket'), /metric mplp_indexer_bulk_latency_bucket is not registered/],
+  [
+    'a misspelt field in a Deployment',
+    'schema',
+    'base/ingest.yaml',
+    (t: string) => t.replace('livenessProbe: &liveness', 'livenesProbe: &liveness'),
+    /livenesProbe/,
+  ],
+  [
+    'a wrong type in a KEDA ScaledObject',
+    'schema',
+    'base/indexer.yaml',
+    (t: string) => t.replace('minReplicaCount: 1', 'minReplicaCount: one'),
+    /ScaledObject.*minReplicaCount|minReplicaCount.*(integer|string)/,
+  ],
+  [
+    'a PodDisruptionBudget without its selector',
+    'schema',
+    'base/archiver.yaml',
+    (t: string) => t.replace(/maxUnavailable: 1\n {2}selector:/, 'maxUnavailable: 1\n  selectr:'),
+    /selectr/,
+  ],
+  [
+    'a resource kustomize cannot find',
+    'build',
+    'base/kustomization.yaml',
+    (t: string) => t.replace('- archiver.yaml', '- archivr.yaml'),
+    /kustomize build base failed/,
+  ],
+  [
+    'an ops port that differs from the worker setting',
+    'settings',
+    'base/config/aggregator.env',
+    (t: string) => t.replace('MPLP_AGGREGATOR_HTTP_PORT=9403', 'MPLP_AGGREGATOR_HTTP_PORT=9413'),
+    /aggregator: container port "ops" is 9403, MPLP_AGGREGATOR_HTTP_PORT is 9413/,
+  ],
+  [
+    'a misspelt worker setting',
+    'settings',
+    'base/config/ingest.env',
+    (t: string) => `${t}MPLP_INGEST_WORKER_THREAD=4\n`,
+    /ingest \(base\): .*MPLP_INGEST_WORKER_THREAD.*unknown setting/,
+  ],
+  [
+    'an invalid shared setting in the overlay',
+    'settings',
+    'overlays/local/shared.env',
+    (t: string) => t.replace('MPLP_INDEX_REPLICAS=0', 'MPLP_INDEX_REPLICAS=zero'),
+    /\(local\): .*MPLP_INDEX_REPLICAS/,
+  ],
+  [
+    'a KEDA trigger reading a setting the ConfigMaps do not set',
+    'settings',
+    'base/ingest.yaml',
+    (t: string) => t.replace('topicFromEnv: MPLP_TOPIC_RAW', 'topicFromEnv: MPLP_TOPIC_RAWW'),
+    /KEDA reads topic from MPLP_TOPIC_RAWW/,
+  ],
+  [
+    'a dashboard query naming a metric nobody registers',
+    'settings',
+    'base/dashboards/mplp-pipeline.json',
+    (t: string) => t.replace('mplp_indexer_bulk_seconds_bucket', 'mplp_indexer_bulk_latency_bucket'),
+    /metric mplp_indexer_bulk_latency_bucket is not registered/,
+  ],
 ];
 
 describe('scripts/validate-deploy.sh', () => {
@@ -96,13 +156,20 @@ describe('the Grafana dashboard', () => {
 
   test('shows consumer lag, throughput, DLQ rate, bulk latency, close-to-publish latency, oldest unsettled age and the span metrics', () => {
     for (const name of [
-      'mplp_ingest_consumer_lag', 'mplp_indexer_consumer_lag',
-      'mplp_ingest_spans_in_total', 'mplp_indexer_documents_indexed_total', 'mplp_aggregator_spans_total',
-      'mplp_ingest_rejected_total', 'mplp_indexer_dlq_total',
-      'mplp_indexer_bulk_seconds_bucket', 'mplp_aggregator_window_close_to_publish_seconds_bucket',
+      'mplp_ingest_consumer_lag',
+      'mplp_indexer_consumer_lag',
+      'mplp_ingest_spans_in_total',
+      'mplp_indexer_documents_indexed_total',
+      'mplp_aggregator_spans_total',
+      'mplp_ingest_rejected_total',
+      'mplp_indexer_dlq_total',
+      'mplp_indexer_bulk_seconds_bucket',
+      'mplp_aggregator_window_close_to_publish_seconds_bucket',
       'mplp_consumer_oldest_unsettled_seconds',
-      'traces_span_metrics_calls_total', 'traces_span_metrics_duration_seconds_bucket',
-    ]) expect([name, used.has(name)]).toEqual([name, true]);
+      'traces_span_metrics_calls_total',
+      'traces_span_metrics_duration_seconds_bucket',
+    ])
+      expect([name, used.has(name)]).toEqual([name, true]);
   });
 
   test('names only metrics the code registers (or the spanmetrics connector exports)', async () => {
@@ -110,13 +177,17 @@ describe('the Grafana dashboard', () => {
     expect(known).toContain('mplp_consumer_oldest_unsettled_seconds'); // registered with name: on its own line
     expect(known).toContain('mplp_process_resident_memory_bytes'); // prom-client's process metrics, prefixed
     expect(dashboardProblems(dashboard, known)).toEqual([]);
-    expect(dashboardProblems(dashboard, new Set([...known].filter((n) => n !== 'mplp_indexer_dlq_total'))))
-      .toEqual(['panel "Dead-letter rate": metric mplp_indexer_dlq_total is not registered by the code (nor a spanmetrics name)']);
+    expect(dashboardProblems(dashboard, new Set([...known].filter((n) => n !== 'mplp_indexer_dlq_total')))).toEqual([
+      'panel "Dead-letter rate": metric mplp_indexer_dlq_total is not registered by the code (nor a spanmetrics name)',
+    ]);
   });
 
   test('metric names are read from PromQL, not labels, functions, ranges or grouping', () => {
-    expect(promqlMetricNames('histogram_quantile(0.99, sum by (le, service_name) (rate(traces_span_metrics_duration_seconds_bucket{service_name=~"$service", status_code="STATUS_CODE_ERROR"}[$__rate_interval])))'))
-      .toEqual(['traces_span_metrics_duration_seconds_bucket']);
+    expect(
+      promqlMetricNames(
+        'histogram_quantile(0.99, sum by (le, service_name) (rate(traces_span_metrics_duration_seconds_bucket{service_name=~"$service", status_code="STATUS_CODE_ERROR"}[$__rate_interval])))',
+      ),
+    ).toEqual(['traces_span_metrics_duration_seconds_bucket']);
     expect(promqlMetricNames('sum(rate(a_total[5m])) / on (job) group_left sum(b_total) > bool 0')).toEqual(['a_total', 'b_total']);
     expect(promqlMetricNames('vector(1)')).toEqual([]);
   });

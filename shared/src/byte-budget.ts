@@ -11,12 +11,19 @@ export class ByteBudget {
   private readonly waiters = new Set<() => void>();
 
   /** `onChange` sees the bytes in use after every change (a gauge). */
-  constructor(readonly limit: number, private readonly onChange?: (used: number) => void) {}
+  constructor(
+    readonly limit: number,
+    private readonly onChange?: (used: number) => void,
+  ) {}
 
-  get used(): number { return this.usedBytes; }
+  get used(): number {
+    return this.usedBytes;
+  }
 
   /** At or over the bound (never once closed). */
-  get full(): boolean { return !this.closed && this.usedBytes >= this.limit; }
+  get full(): boolean {
+    return !this.closed && this.usedBytes >= this.limit;
+  }
 
   take(bytes: number): void {
     this.usedBytes += bytes;
@@ -34,7 +41,11 @@ export class ByteBudget {
     if (!this.full) return Promise.resolve(true);
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
-      const done = (roomy: boolean) => { clearTimeout(timer); this.waiters.delete(wake); resolve(roomy); };
+      const done = (roomy: boolean) => {
+        clearTimeout(timer);
+        this.waiters.delete(wake);
+        resolve(roomy);
+      };
       const wake = () => done(true);
       this.waiters.add(wake);
       if (timeoutMs !== undefined) timer = setTimeout(() => done(false), timeoutMs);

@@ -99,7 +99,7 @@ export const SpanBatchCodec = {
     if (frame.length < 7 || frame.readUInt32LE(0) !== LZ4_MAGIC) throw bad('bad magic number');
     const flg = frame[4];
     const bd = frame[5];
-    if ((flg >> 6) !== 1) throw bad(`unsupported version ${flg >> 6}`);
+    if (flg >> 6 !== 1) throw bad(`unsupported version ${flg >> 6}`);
     const blockChecksum = (flg & 0x10) !== 0;
     const contentSize = (flg & 0x08) !== 0;
     const contentChecksum = (flg & 0x04) !== 0;

@@ -25,7 +25,10 @@ export class CommitTracker {
   private committable: bigint | undefined;
   private committed: bigint | undefined;
 
-  constructor(readonly topic: string, readonly partition: number) {}
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+  ) {}
 
   /**
    * Whether input starting at this offset can follow what was registered. It cannot after a
@@ -60,7 +63,10 @@ export class CommitTracker {
       this.committable = BigInt(this.slots[end - 1].offset) + 1n;
       this.head = end;
       // Drop the settled prefix now and then, so a long-lived tracker does not grow.
-      if (this.head > 1024 && this.head * 2 > this.slots.length) { this.slots = this.slots.slice(this.head); this.head = 0; }
+      if (this.head > 1024 && this.head * 2 > this.slots.length) {
+        this.slots = this.slots.slice(this.head);
+        this.head = 0;
+      }
     }
     if (this.committable === undefined || (this.committed !== undefined && this.committable <= this.committed)) return undefined;
     return this.committable.toString();
@@ -73,8 +79,12 @@ export class CommitTracker {
   }
 
   /** Slots registered and not yet settled-and-passed by toCommit(). */
-  get outstanding(): number { return this.slots.length - this.head; }
+  get outstanding(): number {
+    return this.slots.length - this.head;
+  }
 
   /** Every registered slot is settled (as of the last toCommit()). */
-  get done(): boolean { return this.head === this.slots.length; }
+  get done(): boolean {
+    return this.head === this.slots.length;
+  }
 }

@@ -35,7 +35,10 @@ function boundCheck(name: string, n: number, b: Bound): number {
 export const setting = {
   string(env: string, def: string, doc: string, opts: { secret?: boolean; nonEmpty?: boolean } = {}): Setting<string> {
     return {
-      env, default: def, doc, secret: opts.secret,
+      env,
+      default: def,
+      doc,
+      secret: opts.secret,
       parse: (raw) => {
         if (opts.nonEmpty && raw.trim() === '') throw new ConfigError(env, 'must not be empty');
         return raw;
@@ -44,7 +47,9 @@ export const setting = {
   },
   int(env: string, def: number, doc: string, b: Bound = {}): Setting<number> {
     return {
-      env, default: def, doc,
+      env,
+      default: def,
+      doc,
       parse: (raw) => {
         rejectEmpty(env, raw, def);
         if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(env, `must be an integer, got "${raw}"`);
@@ -54,7 +59,9 @@ export const setting = {
   },
   number(env: string, def: number, doc: string, b: Bound = {}): Setting<number> {
     return {
-      env, default: def, doc,
+      env,
+      default: def,
+      doc,
       parse: (raw) => {
         rejectEmpty(env, raw, def);
         const n = Number(raw.trim());
@@ -65,7 +72,9 @@ export const setting = {
   },
   bool(env: string, def: boolean, doc: string): Setting<boolean> {
     return {
-      env, default: def, doc,
+      env,
+      default: def,
+      doc,
       parse: (raw) => {
         rejectEmpty(env, raw, def);
         const v = raw.trim().toLowerCase();
@@ -77,7 +86,9 @@ export const setting = {
   },
   oneOf<const T extends string>(env: string, def: T, values: readonly T[], doc: string): Setting<T> {
     return {
-      env, default: def, doc,
+      env,
+      default: def,
+      doc,
       parse: (raw) => {
         rejectEmpty(env, raw, def);
         if (!(values as readonly string[]).includes(raw)) throw new ConfigError(env, `must be one of ${values.join(', ')}, got "${raw}"`);
@@ -87,10 +98,15 @@ export const setting = {
   },
   list(env: string, def: string[], doc: string): Setting<string[]> {
     return {
-      env, default: def, doc,
+      env,
+      default: def,
+      doc,
       parse: (raw) => {
         rejectEmpty(env, raw, def);
-        const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+        const items = raw
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
         if (items.length === 0) throw new ConfigError(env, 'must list at least one value');
         return items;
       },
@@ -99,7 +115,9 @@ export const setting = {
   /** An http(s) URL; with allowEmpty, the empty string is a value of its own (e.g. "no custom endpoint"). */
   url(env: string, def: string, doc: string, opts: { allowEmpty?: boolean } = {}): Setting<string> {
     return {
-      env, default: def, doc,
+      env,
+      default: def,
+      doc,
       parse: (raw) => {
         if (opts.allowEmpty && raw.trim() === '') return '';
         rejectEmpty(env, raw, def);
@@ -116,7 +134,9 @@ export const setting = {
   /** A listen address: an IPv4 or IPv6 address or a host name (127.0.0.1 = this machine only, 0.0.0.0 = every interface). */
   host(env: string, def: string, doc: string): Setting<string> {
     return {
-      env, default: def, doc,
+      env,
+      default: def,
+      doc,
       parse: (raw) => {
         rejectEmpty(env, raw, def);
         const v = raw.trim();
@@ -130,7 +150,9 @@ export const setting = {
   /** Durations (shared/src/duration.ts: 500ms, 5s, 2m, 1h, 7d, or a bare number of milliseconds). Parsed to milliseconds. */
   duration(env: string, defMs: number, doc: string, b: Bound = {}): Setting<number> {
     return {
-      env, default: defMs, doc,
+      env,
+      default: defMs,
+      doc,
       parse: (raw) => {
         rejectEmpty(env, raw, defMs);
         const ms = parseDurationMs(raw);
@@ -182,6 +204,9 @@ export function redactConfig<S extends Schema>(schema: S, cfg: ConfigOf<S>): Rec
 /** Markdown table rows for the README's settings reference. */
 export function settingsTable(schema: Schema): string {
   return Object.values(schema)
-    .map((s) => `| \`${s.env}\` | \`${s.secret ? (s.default ? '(local-only, not shown)' : '(empty)') : JSON.stringify(s.default)}\` | ${s.doc} |`)
+    .map(
+      (s) =>
+        `| \`${s.env}\` | \`${s.secret ? (s.default ? '(local-only, not shown)' : '(empty)') : JSON.stringify(s.default)}\` | ${s.doc} |`,
+    )
     .join('\n');
 }

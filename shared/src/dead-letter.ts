@@ -83,7 +83,11 @@ export function dlqSends(messages: Message[], maxSendBytes: number): Message[][]
   let bytes = 0;
   for (const m of messages) {
     const size = dlqMessageBytes(m);
-    if (cur.length > 0 && bytes + size > maxSendBytes) { sends.push(cur); cur = []; bytes = 0; }
+    if (cur.length > 0 && bytes + size > maxSendBytes) {
+      sends.push(cur);
+      cur = [];
+      bytes = 0;
+    }
     cur.push(m);
     bytes += size;
   }

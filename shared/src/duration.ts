@@ -4,7 +4,7 @@
  */
 export type DurationUnit = 'ns' | 'us' | 'µs' | 'ms' | 's' | 'm' | 'h' | 'd';
 
-const UNIT_NANOS: Record<DurationUnit, number> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9, d: 86400e9 };
+const UNIT_NANOS: Record<DurationUnit, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9, d: 86400e9 };
 const DURATION = /^(\d{1,15}(?:\.\d{1,9})?)(ns|us|µs|ms|s|m|h|d)?$/;
 
 export const DURATION_EXAMPLES = '500ms, 1.5s, 2m, 1h, 7d';

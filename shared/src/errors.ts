@@ -61,9 +61,19 @@ export class CancelledError extends MplpError {
 }
 
 const RETRYABLE_NODE_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH',
-  'ENETUNREACH', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
 ]);
 
 function errCode(err: unknown): string | undefined {
@@ -92,8 +102,12 @@ export function classifyElasticsearchError(err: unknown, what = 'elasticsearch r
     return new MplpError(code, message, { disposition, cause: err, details: { status } });
   }
   // Connection errors, timeouts, no living connections: the server may come back.
-  if (e?.name === 'ConnectionError' || e?.name === 'TimeoutError' || e?.name === 'NoLivingConnectionsError'
-      || RETRYABLE_NODE_CODES.has(errCode(err) ?? '')) {
+  if (
+    e?.name === 'ConnectionError' ||
+    e?.name === 'TimeoutError' ||
+    e?.name === 'NoLivingConnectionsError' ||
+    RETRYABLE_NODE_CODES.has(errCode(err) ?? '')
+  ) {
     return new MplpError('es_unavailable', message, { disposition: 'retryable', cause: err });
   }
   if (e?.name === 'ProductNotSupportedError') {
@@ -107,8 +121,12 @@ export function classifyKafkaError(err: unknown, what = 'kafka request'): MplpEr
   if (err instanceof MplpError) return err;
   const e = err as { name?: string; message?: string; retriable?: boolean; type?: string };
   const message = `${what} failed: ${e?.message ?? String(err)}`;
-  if (e?.type === 'SASL_AUTHENTICATION_FAILED' || e?.name === 'KafkaJSSASLAuthenticationError'
-      || e?.type === 'TOPIC_AUTHORIZATION_FAILED' || e?.type === 'GROUP_AUTHORIZATION_FAILED') {
+  if (
+    e?.type === 'SASL_AUTHENTICATION_FAILED' ||
+    e?.name === 'KafkaJSSASLAuthenticationError' ||
+    e?.type === 'TOPIC_AUTHORIZATION_FAILED' ||
+    e?.type === 'GROUP_AUTHORIZATION_FAILED'
+  ) {
     return new MplpError('kafka_auth', message, { disposition: 'permanent', cause: err });
   }
   if (e?.type === 'MESSAGE_TOO_LARGE' || e?.type === 'INVALID_RECORD' || e?.type === 'CORRUPT_MESSAGE') {
@@ -127,8 +145,11 @@ export function classifyKafkaError(err: unknown, what = 'kafka request'): MplpEr
 export function classifyS3Error(err: unknown, what = 's3 request'): MplpError {
   if (err instanceof MplpError) return err;
   const e = err as {
-    name?: string; message?: string; Code?: string;
-    $metadata?: { httpStatusCode?: number }; $retryable?: { throttling?: boolean };
+    name?: string;
+    message?: string;
+    Code?: string;
+    $metadata?: { httpStatusCode?: number };
+    $retryable?: { throttling?: boolean };
   };
   const name = e?.name ?? e?.Code ?? 'Error';
   const status = e?.$metadata?.httpStatusCode;
@@ -154,7 +175,11 @@ export function classifyS3Error(err: unknown, what = 's3 request'): MplpError {
 
 /** An HTTP receiver answered with a status other than 2xx (thrown by callers of fetch). */
 export class HttpStatusError extends Error {
-  constructor(readonly status: number, readonly body: string, readonly retryAfter?: string | null) {
+  constructor(
+    readonly status: number,
+    readonly body: string,
+    readonly retryAfter?: string | null,
+  ) {
     super(`HTTP ${status}${body ? `: ${body.slice(0, 200)}` : ''}`);
   }
 }
@@ -165,11 +190,20 @@ export function classifyHttpError(err: unknown, what = 'http request'): MplpErro
   if (err instanceof HttpStatusError) {
     const secs = Number(err.retryAfter);
     const retryAfterMs = err.retryAfter && Number.isFinite(secs) ? secs * 1000 : undefined;
-    return new MplpError(`http_${err.status}`, `${what} failed: ${err.message}`, { disposition: dispositionForStatus(err.status), cause: err, retryAfterMs, details: { status: err.status } });
+    return new MplpError(`http_${err.status}`, `${what} failed: ${err.message}`, {
+      disposition: dispositionForStatus(err.status),
+      cause: err,
+      retryAfterMs,
+      details: { status: err.status },
+    });
   }
   const e = err as { name?: string; message?: string } | null;
   // fetch: connection refused/reset, DNS, timeouts (AbortSignal.timeout): the receiver may come back.
-  return new MplpError('http_unavailable', `${what} failed: ${e?.name === 'TimeoutError' ? 'timed out' : (errCode(err) ?? e?.message ?? String(err))}`, { disposition: 'retryable', cause: err });
+  return new MplpError(
+    'http_unavailable',
+    `${what} failed: ${e?.name === 'TimeoutError' ? 'timed out' : (errCode(err) ?? e?.message ?? String(err))}`,
+    { disposition: 'retryable', cause: err },
+  );
 }
 
 /** Turns anything thrown into a loggable object without leaking request bodies or credentials. */

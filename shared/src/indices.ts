@@ -11,7 +11,9 @@ export function dailyIndex(prefix: string, kind: IndexKind, time: string | numbe
 
 /** The date in a daily index name, or undefined when the name is not one of ours. */
 export function indexDate(prefix: string, index: string): { kind: IndexKind; date: Date } | undefined {
-  const m = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-(traces|metrics|alerts)-(\\d{4})\\.(\\d{2})\\.(\\d{2})$`).exec(index);
+  const m = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-(traces|metrics|alerts)-(\\d{4})\\.(\\d{2})\\.(\\d{2})$`).exec(
+    index,
+  );
   if (!m) return undefined;
   const date = new Date(Date.UTC(Number(m[2]), Number(m[3]) - 1, Number(m[4])));
   return Number.isNaN(date.getTime()) ? undefined : { kind: m[1] as IndexKind, date };
@@ -27,15 +29,29 @@ export function traceMappings() {
   return {
     dynamic: false,
     properties: {
-      traceId: { type: 'keyword' }, spanId: { type: 'keyword' }, parentSpanId: { type: 'keyword' },
-      name: keyword, kind: { type: 'keyword' }, service: keyword,
-      startTime: { type: 'date_nanos' }, endTime: { type: 'date_nanos' }, durationNanos: { type: 'long' },
+      traceId: { type: 'keyword' },
+      spanId: { type: 'keyword' },
+      parentSpanId: { type: 'keyword' },
+      name: keyword,
+      kind: { type: 'keyword' },
+      service: keyword,
+      startTime: { type: 'date_nanos' },
+      endTime: { type: 'date_nanos' },
+      durationNanos: { type: 'long' },
       status: { properties: { code: { type: 'keyword' }, message: { type: 'text' } } },
-      attributes: flattened, resource: flattened,
+      attributes: flattened,
+      resource: flattened,
       scope: { properties: { name: keyword, version: keyword } },
       events: { properties: { time: { type: 'date_nanos' }, name: keyword, attributes: flattened } },
       links: { properties: { traceId: { type: 'keyword' }, spanId: { type: 'keyword' }, attributes: flattened } },
-      dropped: { properties: { attributes: { type: 'integer' }, events: { type: 'integer' }, links: { type: 'integer' }, truncatedValues: { type: 'integer' } } },
+      dropped: {
+        properties: {
+          attributes: { type: 'integer' },
+          events: { type: 'integer' },
+          links: { type: 'integer' },
+          truncatedValues: { type: 'integer' },
+        },
+      },
     },
   };
 }
@@ -45,9 +61,19 @@ export function metricMappings() {
   return {
     dynamic: false,
     properties: {
-      seriesKey: keyword, service: keyword, operation: keyword, kind: { type: 'keyword' }, dimensions: flattened,
-      windowStart: { type: 'date' }, windowEnd: { type: 'date' }, windowSeconds: { type: 'integer' },
-      count: { type: 'long' }, errorCount: { type: 'long' }, lateCount: { type: 'long' }, errorRate: num, ratePerSecond: num,
+      seriesKey: keyword,
+      service: keyword,
+      operation: keyword,
+      kind: { type: 'keyword' },
+      dimensions: flattened,
+      windowStart: { type: 'date' },
+      windowEnd: { type: 'date' },
+      windowSeconds: { type: 'integer' },
+      count: { type: 'long' },
+      errorCount: { type: 'long' },
+      lateCount: { type: 'long' },
+      errorRate: num,
+      ratePerSecond: num,
       latencyMs: { properties: { min: num, max: num, mean: num, stddev: num, p50: num, p90: num, p95: num, p99: num, p999: num } },
       // The window's encoded HDR histogram ({ encoding, unit, significantDigits, data }): kept in
       // _source so windows can be merged later, never indexed.
@@ -63,15 +89,25 @@ export function alertMappings() {
   return {
     dynamic: false,
     properties: {
-      ruleId: keyword, state: { type: 'keyword' }, seriesKey: keyword, series: flattened,
-      metric: keyword, comparison: { type: 'keyword' }, value: { type: 'double' }, threshold: { type: 'double' },
-      windowEnd: { type: 'date' }, evaluatedAt: { type: 'date' },
+      ruleId: keyword,
+      state: { type: 'keyword' },
+      seriesKey: keyword,
+      series: flattened,
+      metric: keyword,
+      comparison: { type: 'keyword' },
+      value: { type: 'double' },
+      threshold: { type: 'double' },
+      windowEnd: { type: 'date' },
+      evaluatedAt: { type: 'date' },
     },
   };
 }
 
 /** Shards and replicas of the daily indices (MPLP_INDEX_SHARDS, MPLP_INDEX_REPLICAS); the local cluster's one node keeps 0 replicas. */
-export interface IndexLayout { shards: number; replicas: number }
+export interface IndexLayout {
+  shards: number;
+  replicas: number;
+}
 export const LOCAL_INDEX_LAYOUT: IndexLayout = { shards: 1, replicas: 0 };
 
 export function indexTemplates(prefix: string, layout: IndexLayout = LOCAL_INDEX_LAYOUT) {
@@ -91,7 +127,13 @@ export async function ensureIndexTemplates(es: Client, prefix: string, layout: I
   const names: string[] = [];
   for (const t of indexTemplates(prefix, layout)) {
     try {
-      await es.indices.putIndexTemplate({ name: t.name, index_patterns: t.index_patterns, priority: 200, template: t.template as never, _meta: { managedBy: 'mplp' } });
+      await es.indices.putIndexTemplate({
+        name: t.name,
+        index_patterns: t.index_patterns,
+        priority: 200,
+        template: t.template as never,
+        _meta: { managedBy: 'mplp' },
+      });
     } catch (err) {
       throw classifyElasticsearchError(err, `install index template ${t.name}`);
     }

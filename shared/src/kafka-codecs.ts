@@ -39,13 +39,19 @@ export const DEFAULT_MAX_STAND_INS = 10_000;
 function varintLength(n: number): number {
   let v = ((n << 1) ^ (n >> 31)) >>> 0;
   let len = 1;
-  while (v > 0x7f) { v >>>= 7; len++; }
+  while (v > 0x7f) {
+    v >>>= 7;
+    len++;
+  }
   return len;
 }
 
 function writeVarint(n: number, out: Buffer, pos: number): number {
   let v = ((n << 1) ^ (n >> 31)) >>> 0; // zigzag
-  while (v > 0x7f) { out[pos++] = (v & 0x7f) | 0x80; v >>>= 7; }
+  while (v > 0x7f) {
+    out[pos++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
   out[pos++] = v;
   return pos;
 }
@@ -53,10 +59,14 @@ function writeVarint(n: number, out: Buffer, pos: number): number {
 /** The bytes of a record after its offset delta: null key, null value, the given headers. */
 function recordTail(headers: Array<[string, string]>): Buffer {
   const parts: Buffer[] = [];
-  const small = (n: number) => { const b = Buffer.allocUnsafe(5); return b.subarray(0, writeVarint(n, b, 0)); };
+  const small = (n: number) => {
+    const b = Buffer.allocUnsafe(5);
+    return b.subarray(0, writeVarint(n, b, 0));
+  };
   parts.push(small(-1), small(-1), small(headers.length));
   for (const [k, v] of headers) {
-    const kb = Buffer.from(k); const vb = Buffer.from(v);
+    const kb = Buffer.from(k);
+    const vb = Buffer.from(v);
     parts.push(small(kb.length), kb, small(vb.length), vb);
   }
   return Buffer.concat(parts);
@@ -112,8 +122,12 @@ function standInRecords(buffer: Buffer, codecType: number, reason: string, maxSt
   const first = baseOffset.toString();
   const last = (baseOffset + BigInt(lastOffsetDelta)).toString();
   const whole = recordTail([
-    [HEADER_KAFKA_BATCH_ERROR, `${reason} (one dead letter for the whole batch of ${count} records, offsets ${first}..${last}: more than ${STAND_IN_SETTING})`],
-    [HEADER_KAFKA_BATCH_RECORDS, String(count)], [HEADER_KAFKA_BATCH_FIRST_OFFSET, first],
+    [
+      HEADER_KAFKA_BATCH_ERROR,
+      `${reason} (one dead letter for the whole batch of ${count} records, offsets ${first}..${last}: more than ${STAND_IN_SETTING})`,
+    ],
+    [HEADER_KAFKA_BATCH_RECORDS, String(count)],
+    [HEADER_KAFKA_BATCH_FIRST_OFFSET, first],
   ]);
   const hidden = recordTail([]);
   // Offset -1 (or, past 2^31, 2^31 below the batch: an int32 delta can reach no further), so
@@ -160,8 +174,13 @@ const gunzip = promisify(zlib.unzip) as (buf: Buffer, opts: zlib.ZlibOptions) =>
 const gzip = promisify(zlib.gzip) as (buf: Buffer) => Promise<Buffer>;
 
 /** Encoder is kafkajs' internal buffer builder: compress() gets one and reads its buffer. */
-interface KafkajsEncoder { buffer: Buffer }
-export interface KafkaCodec { compress(encoder: KafkajsEncoder): Promise<Buffer>; decompress(buffer: Buffer): Promise<Buffer> }
+interface KafkajsEncoder {
+  buffer: Buffer;
+}
+export interface KafkaCodec {
+  compress(encoder: KafkajsEncoder): Promise<Buffer>;
+  decompress(buffer: Buffer): Promise<Buffer>;
+}
 
 export function gzipCodec(maxBatchBytes: number): KafkaCodec {
   return {
@@ -323,7 +342,10 @@ export function registerKafkaCodecs(maxBatchBytes: number, maxStandIns = DEFAULT
     [CompressionTypes.ZSTD, zstdCodec(maxBatchBytes)],
   ];
   for (const [type, codec] of codecs) {
-    const bounded: KafkaCodec = { compress: codec.compress, decompress: (buffer) => orStandIn(type, buffer, maxStandIns, () => codec.decompress(buffer)) };
+    const bounded: KafkaCodec = {
+      compress: codec.compress,
+      decompress: (buffer) => orStandIn(type, buffer, maxStandIns, () => codec.decompress(buffer)),
+    };
     registry[type] = () => bounded;
   }
 }

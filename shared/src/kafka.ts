@@ -5,32 +5,45 @@ import type { SharedConfig } from './settings';
 import { ConfigError, classifyKafkaError } from './errors';
 import { registerKafkaCodecs } from './kafka-codecs';
 
-type KafkaSettings = Pick<SharedConfig,
-  'kafkaBrokers' | 'kafkaClientId' | 'kafkaSsl' | 'kafkaSslCaFile' | 'kafkaSslRejectUnauthorized' |
-  'kafkaSaslMechanism' | 'kafkaSaslUsername' | 'kafkaSaslPassword' | 'kafkaConnectionTimeoutMs'> &
+type KafkaSettings = Pick<
+  SharedConfig,
+  | 'kafkaBrokers'
+  | 'kafkaClientId'
+  | 'kafkaSsl'
+  | 'kafkaSslCaFile'
+  | 'kafkaSslRejectUnauthorized'
+  | 'kafkaSaslMechanism'
+  | 'kafkaSaslUsername'
+  | 'kafkaSaslPassword'
+  | 'kafkaConnectionTimeoutMs'
+> &
   Partial<Pick<SharedConfig, 'kafkaMaxDecompressedBatchBytes' | 'kafkaMaxStandInRecords'>>;
 
 /** Routes kafkajs' own logging into pino (warn and above: kafkajs is chatty at info). */
 function kafkaLogCreator(logger: Logger) {
-  return () => ({ level, log }: { level: number; log: { message: string; [k: string]: unknown } }) => {
-    const { message, timestamp: _t, logger: _l, ...rest } = log;
-    if (level <= KafkaLogLevel.ERROR) logger.error({ kafka: rest }, message);
-    else if (level <= KafkaLogLevel.WARN) logger.warn({ kafka: rest }, message);
-    else logger.debug({ kafka: rest }, message);
-  };
+  return () =>
+    ({ level, log }: { level: number; log: { message: string; [k: string]: unknown } }) => {
+      const { message, timestamp: _t, logger: _l, ...rest } = log;
+      if (level <= KafkaLogLevel.ERROR) logger.error({ kafka: rest }, message);
+      else if (level <= KafkaLogLevel.WARN) logger.warn({ kafka: rest }, message);
+      else logger.debug({ kafka: rest }, message);
+    };
 }
 
 export function kafkaClientConfig(cfg: KafkaSettings, clientSuffix: string, logger?: Logger): KafkaConfig {
   let sasl: SASLOptions | undefined;
   if (cfg.kafkaSaslMechanism !== 'none') {
-    if (!cfg.kafkaSaslUsername) throw new ConfigError('MPLP_KAFKA_SASL_USERNAME', `required when MPLP_KAFKA_SASL_MECHANISM=${cfg.kafkaSaslMechanism}`);
+    if (!cfg.kafkaSaslUsername)
+      throw new ConfigError('MPLP_KAFKA_SASL_USERNAME', `required when MPLP_KAFKA_SASL_MECHANISM=${cfg.kafkaSaslMechanism}`);
     sasl = { mechanism: cfg.kafkaSaslMechanism, username: cfg.kafkaSaslUsername, password: cfg.kafkaSaslPassword } as SASLOptions;
   }
   let ssl: KafkaConfig['ssl'] = cfg.kafkaSsl;
   if (cfg.kafkaSsl && (cfg.kafkaSslCaFile || !cfg.kafkaSslRejectUnauthorized)) {
     ssl = { rejectUnauthorized: cfg.kafkaSslRejectUnauthorized };
     if (cfg.kafkaSslCaFile) {
-      try { ssl.ca = [readFileSync(cfg.kafkaSslCaFile, 'utf8')]; } catch (err) {
+      try {
+        ssl.ca = [readFileSync(cfg.kafkaSslCaFile, 'utf8')];
+      } catch (err) {
         throw new ConfigError('MPLP_KAFKA_SSL_CA_FILE', `cannot read ${cfg.kafkaSslCaFile}: ${(err as Error).message}`);
       }
     }
@@ -50,7 +63,9 @@ export function kafkaClientConfig(cfg: KafkaSettings, clientSuffix: string, logg
 /** What is unsafe in the Kafka settings: SASL PLAIN sends the password as it is, so without TLS anyone on the path reads it. */
 export function kafkaSecurityWarnings(cfg: Pick<KafkaSettings, 'kafkaSaslMechanism' | 'kafkaSsl'>): string[] {
   if (cfg.kafkaSaslMechanism === 'plain' && !cfg.kafkaSsl) {
-    return ['MPLP_KAFKA_SASL_MECHANISM=plain without MPLP_KAFKA_SSL=true sends the Kafka password in clear text; enable TLS or use scram-sha-512'];
+    return [
+      'MPLP_KAFKA_SASL_MECHANISM=plain without MPLP_KAFKA_SSL=true sends the Kafka password in clear text; enable TLS or use scram-sha-512',
+    ];
   }
   return [];
 }
@@ -63,7 +78,12 @@ export function createKafka(cfg: KafkaSettings, clientSuffix: string, logger?: L
   return new Kafka(kafkaClientConfig(cfg, clientSuffix, logger));
 }
 
-export interface TopicSpec { topic: string; numPartitions: number; replicationFactor: number; configEntries?: ITopicConfig['configEntries'] }
+export interface TopicSpec {
+  topic: string;
+  numPartitions: number;
+  replicationFactor: number;
+  configEntries?: ITopicConfig['configEntries'];
+}
 
 /** Creates the topics that do not exist yet; existing ones are left as they are (idempotent). */
 export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<string[]> {
@@ -82,8 +102,19 @@ export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<st
 }
 
 /** Topic specs of DESIGN.md. */
-export function pipelineTopics(cfg: Pick<SharedConfig, 'topicRaw' | 'topicValidated' | 'topicDlq' | 'topicMetrics' | 'topicAlerts' |
-  'topicSpanPartitions' | 'topicOtherPartitions' | 'topicReplication'>): TopicSpec[] {
+export function pipelineTopics(
+  cfg: Pick<
+    SharedConfig,
+    | 'topicRaw'
+    | 'topicValidated'
+    | 'topicDlq'
+    | 'topicMetrics'
+    | 'topicAlerts'
+    | 'topicSpanPartitions'
+    | 'topicOtherPartitions'
+    | 'topicReplication'
+  >,
+): TopicSpec[] {
   const span = { numPartitions: cfg.topicSpanPartitions, replicationFactor: cfg.topicReplication };
   const other = { numPartitions: cfg.topicOtherPartitions, replicationFactor: cfg.topicReplication };
   return [

@@ -82,7 +82,10 @@ export function runProcess(opts: RunOptions): void {
       logger.error({ err }, 'unrecoverable failure; stopping with a non-zero exit so the process is restarted');
       void stop('failure', 1);
     });
-    process.on('unhandledRejection', (err) => { logger.error({ err }, 'unhandled rejection'); void stop('unhandledRejection'); });
+    process.on('unhandledRejection', (err) => {
+      logger.error({ err }, 'unhandled rejection');
+      void stop('unhandledRejection');
+    });
     try {
       await service.start();
     } catch (err) {

@@ -4,10 +4,26 @@ export type { Logger } from 'pino';
 
 /** Paths pino blanks out wherever they appear, so a logged config or error never carries a secret. */
 export const REDACT_PATHS = [
-  'password', '*.password', 'secret', '*.secret', 'apiKey', '*.apiKey', 'authorization', '*.authorization',
-  'headers.authorization', '*.headers.authorization', 'sasl.password', '*.sasl.password',
-  'esPassword', 'esApiKey', 'kafkaSaslPassword', 's3SecretAccessKey', 'secretAccessKey', '*.secretAccessKey',
-  'credentials', '*.credentials',
+  'password',
+  '*.password',
+  'secret',
+  '*.secret',
+  'apiKey',
+  '*.apiKey',
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  '*.headers.authorization',
+  'sasl.password',
+  '*.sasl.password',
+  'esPassword',
+  'esApiKey',
+  'kafkaSaslPassword',
+  's3SecretAccessKey',
+  'secretAccessKey',
+  '*.secretAccessKey',
+  'credentials',
+  '*.credentials',
 ];
 
 // The userinfo of a URL (`scheme://user:password@`) inside a JSON string: everything between

@@ -5,7 +5,10 @@ import { CommitSlot, CommitTracker } from './commit-tracker';
 import type { Logger } from './logger';
 
 /** Where a partition resumes: its committed offset and metadata, else its low watermark. */
-export interface CommittedPosition { offset: bigint; metadata?: string }
+export interface CommittedPosition {
+  offset: bigint;
+  metadata?: string;
+}
 
 export interface PartitionConsumerOptions<S> {
   kafka: Kafka;
@@ -58,14 +61,22 @@ export class AssignedPartition<S = undefined> {
   /** @internal onAssigned in progress or done. */
   init?: Promise<void>;
 
-  constructor(readonly topic: string, readonly partition: number, private readonly committer: Committer) {
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    private readonly committer: Committer,
+  ) {
     this.tracker = new CommitTracker(topic, partition);
   }
 
-  get revoked(): boolean { return this.revokedNow; }
+  get revoked(): boolean {
+    return this.revokedNow;
+  }
 
   /** Registers input ending at `lastOffset` (in offset order) with `parts` to settle; see CommitTracker.add. */
-  register(lastOffset: string, parts = 1): CommitSlot { return this.tracker.add(lastOffset, parts); }
+  register(lastOffset: string, parts = 1): CommitSlot {
+    return this.tracker.add(lastOffset, parts);
+  }
 
   /**
    * Commits an explicit position, for handlers whose commit point comes from their own state (the
@@ -80,27 +91,45 @@ export class AssignedPartition<S = undefined> {
   /** Commits what became committable; one commit in flight, a request meanwhile makes one more round. */
   requestCommit(): Promise<void> {
     if (this.revokedNow) return Promise.resolve();
-    if (this.loop) { this.again = true; return this.loop; }
+    if (this.loop) {
+      this.again = true;
+      return this.loop;
+    }
     this.loop = (async () => {
       do {
         this.again = false;
         if (!(await this.commitOnce())) break;
       } while (this.again && !this.revokedNow);
-    })().finally(() => { this.loop = undefined; });
+    })().finally(() => {
+      this.loop = undefined;
+    });
     return this.loop;
   }
 
   /** Every slot registered is settled (and what that allows is committed or being committed). */
-  get settled(): boolean { this.tracker.toCommit(); return this.tracker.done; }
+  get settled(): boolean {
+    this.tracker.toCommit();
+    return this.tracker.done;
+  }
 
   /** Wall-clock ms when the oldest input not yet committed was fetched; undefined when everything is. */
-  oldestUnsettledAt(): number | undefined { return this.fetched[0]?.at; }
+  oldestUnsettledAt(): number | undefined {
+    return this.fetched[0]?.at;
+  }
 
   /** @internal false when the commit failed (it stays offered). */
   private async commitOnce(): Promise<boolean> {
-    const next = this.target ?? (() => { const o = this.tracker.toCommit(); return o === undefined ? undefined : { offset: o, metadata: undefined }; })();
+    const next =
+      this.target ??
+      (() => {
+        const o = this.tracker.toCommit();
+        return o === undefined ? undefined : { offset: o, metadata: undefined };
+      })();
     if (!next || this.revokedNow) return true;
-    if (this.committed && this.committed.offset === BigInt(next.offset) && this.committed.metadata === next.metadata) { this.target = undefined; return true; }
+    if (this.committed && this.committed.offset === BigInt(next.offset) && this.committed.metadata === next.metadata) {
+      this.target = undefined;
+      return true;
+    }
     try {
       await this.committer(next.offset, next.metadata);
     } catch {
@@ -120,8 +149,9 @@ export class AssignedPartition<S = undefined> {
     if (out.length) {
       const last = BigInt(out[out.length - 1].offset);
       const newest = this.fetched[this.fetched.length - 1];
-      if (newest && now - newest.at < FETCH_CLOCK_RESOLUTION_MS) { if (last > newest.last) newest.last = last; }
-      else if (!newest || last > newest.last) this.fetched.push({ last, at: now });
+      if (newest && now - newest.at < FETCH_CLOCK_RESOLUTION_MS) {
+        if (last > newest.last) newest.last = last;
+      } else if (!newest || last > newest.last) this.fetched.push({ last, at: now });
     }
     return out;
   }
@@ -139,7 +169,9 @@ export class AssignedPartition<S = undefined> {
   }
 
   /** @internal */
-  revoke(): void { this.revokedNow = true; }
+  revoke(): void {
+    this.revokedNow = true;
+  }
 }
 
 /** What the handler gets for one fetched batch of one partition. */
@@ -198,11 +230,15 @@ export class PartitionConsumer<S = undefined> {
   private rebalancing?: Promise<void>;
 
   constructor(private readonly opts: PartitionConsumerOptions<S>) {
-    this.failure = new Promise((resolve) => { this.resolveFailure = resolve; });
+    this.failure = new Promise((resolve) => {
+      this.resolveFailure = resolve;
+    });
     if (opts.registry) registerAgeGauge(opts.registry, this);
   }
 
-  get groupId(): string { return this.opts.groupId; }
+  get groupId(): string {
+    return this.opts.groupId;
+  }
 
   /** Joined, not crashed, and no partition stalled past maxUnsettledAgeMs. */
   get ready(): boolean {
@@ -250,14 +286,18 @@ export class PartitionConsumer<S = undefined> {
     consumer.on(consumer.events.CRASH, (e) => this.crashed(e.payload.error, e.payload.restart));
     // kafkajs found the rebalance itself (not through a handler's heartbeat) and rejoins now: commit
     // at once what is settled, so the request goes out ahead of the JoinGroup on the coordinator's connection.
-    consumer.on(consumer.events.REBALANCING, () => { for (const p of this.partitions.values()) void p.requestCommit(); });
+    consumer.on(consumer.events.REBALANCING, () => {
+      for (const p of this.partitions.values()) void p.requestCommit();
+    });
     consumer.on(consumer.events.GROUP_JOIN, (e) => this.joinedGroup(e.payload.memberId, e.payload.memberAssignment));
     await consumer.connect();
     await consumer.subscribe({ topics, fromBeginning: true });
     this.timer = setInterval(() => this.maintain(), 1000);
     this.timer.unref();
     await consumer.run({
-      autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: partitionsConsumedConcurrently ?? 1,
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: partitionsConsumedConcurrently ?? 1,
       eachBatch: (payload) => this.track(this.onBatch(payload)),
     });
   }
@@ -269,16 +309,27 @@ export class PartitionConsumer<S = undefined> {
   async stop(drain?: () => Promise<unknown>): Promise<void> {
     this.stopping = true;
     clearInterval(this.timer);
-    try { this.consumer?.pause(this.opts.topics.map((topic) => ({ topic }))); } catch { /* not running */ }
+    try {
+      this.consumer?.pause(this.opts.topics.map((topic) => ({ topic })));
+    } catch {
+      /* not running */
+    }
     while (this.running.size) await Promise.allSettled([...this.running]);
     if (drain) await drain();
     await Promise.allSettled([...this.partitions.values()].map((p) => p.requestCommit()));
-    try { await this.consumer?.disconnect(); } catch (err) { this.opts.logger.warn({ err }, 'consumer disconnect failed'); }
+    try {
+      await this.consumer?.disconnect();
+    } catch (err) {
+      this.opts.logger.warn({ err }, 'consumer disconnect failed');
+    }
   }
 
   private track(run: Promise<void>): Promise<void> {
     this.running.add(run);
-    void run.then(() => this.running.delete(run), () => this.running.delete(run));
+    void run.then(
+      () => this.running.delete(run),
+      () => this.running.delete(run),
+    );
     return run;
   }
 
@@ -286,21 +337,31 @@ export class PartitionConsumer<S = undefined> {
     const { batch, isRunning, isStale, resolveOffset } = payload;
     if (this.stopping || this.rebalancing || batch.messages.length === 0 || !isRunning() || isStale()) return;
     // kafkajs joins before it fetches; a batch of a partition never announced (scripted tests) is assigned here.
-    const p = this.partitions.get(`${batch.topic}/${batch.partition}`) ?? this.assign(batch.topic, batch.partition, Promise.resolve(new Map()));
+    const p =
+      this.partitions.get(`${batch.topic}/${batch.partition}`) ?? this.assign(batch.topic, batch.partition, Promise.resolve(new Map()));
     await this.initialized(p);
     const active = () => !this.stopping && !p.revoked && isRunning() && !isStale();
     if (!active()) return;
     p.highWatermark = BigInt(batch.highWatermark);
     const messages = p.fresh(batch.messages, Date.now());
-    if (messages.length === 0) { resolveOffset(batch.messages[batch.messages.length - 1].offset); return; }
+    if (messages.length === 0) {
+      resolveOffset(batch.messages[batch.messages.length - 1].offset);
+      return;
+    }
     const heartbeatMs = this.heartbeatMs;
     const heartbeat = () => this.heartbeat(payload);
     try {
       await this.opts.handleBatch({
-        partition: p, messages, highWatermark: batch.highWatermark, active,
+        partition: p,
+        messages,
+        highWatermark: batch.highWatermark,
+        active,
         // A rebalance it reports is this component's to handle (below), not the handler's.
         heartbeat: () => heartbeat().catch(() => undefined),
-        handedOut: (offset) => { p.handOut(offset); resolveOffset(offset); },
+        handedOut: (offset) => {
+          p.handOut(offset);
+          resolveOffset(offset);
+        },
         waitForRoom: (budget) => waitWithHeartbeats(budget, heartbeatMs, active, heartbeat),
       });
       await heartbeat().catch(() => undefined);
@@ -313,7 +374,9 @@ export class PartitionConsumer<S = undefined> {
     }
   }
 
-  private get heartbeatMs(): number { return this.opts.consumerConfig?.heartbeatInterval ?? 3000; }
+  private get heartbeatMs(): number {
+    return this.opts.consumerConfig?.heartbeatInterval ?? 3000;
+  }
 
   /** kafkajs' heartbeat; a rebalance it reports starts the settle-and-commit step before the rejoin. */
   private async heartbeat(payload: EachBatchPayload): Promise<void> {
@@ -332,11 +395,17 @@ export class PartitionConsumer<S = undefined> {
     let beat = Date.now();
     while (Date.now() < deadline && ![...this.partitions.values()].every((p) => p.settled)) {
       await new Promise((r) => setTimeout(r, 20));
-      if (Date.now() - beat >= this.heartbeatMs) { beat = Date.now(); await payload.heartbeat().catch(() => undefined); }
+      if (Date.now() - beat >= this.heartbeatMs) {
+        beat = Date.now();
+        await payload.heartbeat().catch(() => undefined);
+      }
     }
     const settled = [...this.partitions.values()].every((p) => p.settled);
     await Promise.allSettled([...this.partitions.values()].map((p) => p.requestCommit()));
-    this.opts.logger.info({ groupId: this.opts.groupId, settled, ms: Date.now() - started }, 'rebalance: input in flight settled and committed before rejoining');
+    this.opts.logger.info(
+      { groupId: this.opts.groupId, settled, ms: Date.now() - started },
+      'rebalance: input in flight settled and committed before rejoining',
+    );
   }
 
   private assign(topic: string, partition: number, committed: Promise<Map<string, CommittedPosition>>): AssignedPartition<S> {
@@ -360,7 +429,9 @@ export class PartitionConsumer<S = undefined> {
 
   /** Runs onAssigned with the partition's committed position; batches of it wait for this. */
   private prepare(p: AssignedPartition<S>, committed: Promise<Map<string, CommittedPosition>>): void {
-    p.init = committed.then(async (all) => { p.state = (await this.opts.onAssigned?.(p, all.get(`${p.topic}/${p.partition}`))) as S; });
+    p.init = committed.then(async (all) => {
+      p.state = (await this.opts.onAssigned?.(p, all.get(`${p.topic}/${p.partition}`))) as S;
+    });
     p.init.catch(() => undefined); // awaited by the partition's next batch, which retries it
   }
 
@@ -371,7 +442,8 @@ export class PartitionConsumer<S = undefined> {
     this.memberId = memberId;
     const owned = new Set(Object.entries(assignment).flatMap(([topic, ps]) => ps.map((p) => `${topic}/${p}`)));
     this.revoke([...this.partitions.entries()].filter(([key]) => rejoined || !owned.has(key)).map(([, p]) => p));
-    const added = Object.entries(assignment).flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })))
+    const added = Object.entries(assignment)
+      .flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })))
       .filter(({ topic, partition }) => !this.partitions.has(`${topic}/${partition}`));
     const committed = this.readCommitted(added);
     for (const { topic, partition } of added) this.assign(topic, partition, committed);
@@ -381,7 +453,10 @@ export class PartitionConsumer<S = undefined> {
 
   private revoke(lost: AssignedPartition<S>[]): void {
     if (!lost.length) return;
-    for (const p of lost) { p.revoke(); this.partitions.delete(`${p.topic}/${p.partition}`); }
+    for (const p of lost) {
+      p.revoke();
+      this.partitions.delete(`${p.topic}/${p.partition}`);
+    }
     this.opts.onRevoked?.(lost);
   }
 
@@ -392,7 +467,10 @@ export class PartitionConsumer<S = undefined> {
       this.opts.logger.warn({ err: error, groupId: this.opts.groupId }, 'consumer crashed; kafkajs restarts it');
       return;
     }
-    this.opts.logger.error({ err: error, groupId: this.opts.groupId }, 'consumer crashed with a non-retriable error; not ready, the process must be restarted');
+    this.opts.logger.error(
+      { err: error, groupId: this.opts.groupId },
+      'consumer crashed with a non-retriable error; not ready, the process must be restarted',
+    );
     this.failedWith = error;
     this.resolveFailure(error);
   }
@@ -406,9 +484,12 @@ export class PartitionConsumer<S = undefined> {
       const low = await admin.fetchTopicOffsets(topic);
       for (const { partition } of parts.filter((p) => p.topic === topic)) {
         const c = committed.partitions.find((x) => x.partition === partition);
-        out.set(`${topic}/${partition}`, c && Number(c.offset) >= 0
-          ? { offset: BigInt(c.offset), metadata: c.metadata ?? undefined }
-          : { offset: BigInt(low.find((o) => o.partition === partition)?.low ?? '0') });
+        out.set(
+          `${topic}/${partition}`,
+          c && Number(c.offset) >= 0
+            ? { offset: BigInt(c.offset), metadata: c.metadata ?? undefined }
+            : { offset: BigInt(low.find((o) => o.partition === partition)?.low ?? '0') },
+        );
       }
     }
     return out;
@@ -416,7 +497,9 @@ export class PartitionConsumer<S = undefined> {
 
   private async commit(p: AssignedPartition<S>, offset: string, metadata: string | undefined): Promise<void> {
     try {
-      await this.consumer!.commitOffsets([{ topic: p.topic, partition: p.partition, offset, ...(metadata !== undefined ? { metadata } : {}) }]);
+      await this.consumer!.commitOffsets([
+        { topic: p.topic, partition: p.partition, offset, ...(metadata !== undefined ? { metadata } : {}) },
+      ]);
     } catch (err) {
       // A rebalance or a broker hiccup: the position stays offered, and the next round (a settle, or maintain()) sends it.
       if (Date.now() - this.commitWarnedAt > 10_000) {
@@ -433,8 +516,14 @@ export class PartitionConsumer<S = undefined> {
     const now = Date.now();
     for (const p of this.partitions.values()) void p.requestCommit();
     const stalled = new Set(this.stalledPartitions(now).map((p) => `${p.topic}/${p.partition}`));
-    for (const key of stalled) if (!this.stalled.has(key)) this.opts.logger.error({ groupId: this.opts.groupId, partition: key, maxUnsettledAgeMs: this.opts.maxUnsettledAgeMs }, 'partition stalled: its oldest unsettled input is older than the limit; not ready');
-    for (const key of this.stalled) if (!stalled.has(key)) this.opts.logger.info({ groupId: this.opts.groupId, partition: key }, 'partition no longer stalled');
+    for (const key of stalled)
+      if (!this.stalled.has(key))
+        this.opts.logger.error(
+          { groupId: this.opts.groupId, partition: key, maxUnsettledAgeMs: this.opts.maxUnsettledAgeMs },
+          'partition stalled: its oldest unsettled input is older than the limit; not ready',
+        );
+    for (const key of this.stalled)
+      if (!stalled.has(key)) this.opts.logger.info({ groupId: this.opts.groupId, partition: key }, 'partition no longer stalled');
     this.stalled.clear();
     for (const key of stalled) this.stalled.add(key);
   }
@@ -455,11 +544,18 @@ function isRebalancing(err: unknown): boolean {
   return type === 'REBALANCE_IN_PROGRESS' || type === 'NOT_COORDINATOR_FOR_GROUP' || type === 'ILLEGAL_GENERATION';
 }
 
-async function waitWithHeartbeats(budget: ByteBudget, heartbeatMs: number, active: () => boolean, heartbeat: () => Promise<void>): Promise<boolean> {
+async function waitWithHeartbeats(
+  budget: ByteBudget,
+  heartbeatMs: number,
+  active: () => boolean,
+  heartbeat: () => Promise<void>,
+): Promise<boolean> {
   while (budget.full) {
     if (!active()) return false;
     if (await budget.waitForRoom(heartbeatMs)) break;
-    try { await heartbeat(); } catch {
+    try {
+      await heartbeat();
+    } catch {
       // REBALANCE_IN_PROGRESS (or the member was dropped): kafkajs rejoins once the handler returns.
       return false;
     }
@@ -467,7 +563,10 @@ async function waitWithHeartbeats(budget: ByteBudget, heartbeatMs: number, activ
   return active();
 }
 
-interface AgeSource { readonly groupId: string; unsettledAges(now: number): [string, number, number][] }
+interface AgeSource {
+  readonly groupId: string;
+  unsettledAges(now: number): [string, number, number][];
+}
 
 const consumersOf = new WeakMap<Registry, Set<AgeSource>>();
 
@@ -486,7 +585,9 @@ function registerAgeGauge(registry: Registry, consumer: AgeSource): void {
       collect() {
         this.reset();
         const now = Date.now();
-        for (const c of consumers) for (const [topic, partition, age] of c.unsettledAges(now)) this.set({ group: c.groupId, topic, partition: String(partition) }, age);
+        for (const c of consumers)
+          for (const [topic, partition, age] of c.unsettledAges(now))
+            this.set({ group: c.groupId, topic, partition: String(partition) }, age);
       },
     });
   }

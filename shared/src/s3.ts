@@ -1,7 +1,10 @@
 import { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import type { SharedConfig } from './settings';
 
-type S3Settings = Pick<SharedConfig, 's3Endpoint' | 's3Region' | 's3AccessKeyId' | 's3SecretAccessKey' | 's3ForcePathStyle' | 's3Checksums'>;
+type S3Settings = Pick<
+  SharedConfig,
+  's3Endpoint' | 's3Region' | 's3AccessKeyId' | 's3SecretAccessKey' | 's3ForcePathStyle' | 's3Checksums'
+>;
 
 /**
  * The one way every process and test makes an S3 client. The SDK's retries stay on (3 attempts)

@@ -4,15 +4,28 @@ export type StatusCode = 'UNSET' | 'OK' | 'ERROR';
 export type AttributeValue = string | number | boolean | Array<string | number | boolean | null>;
 export type Attributes = Record<string, AttributeValue>;
 
-export interface SpanEvent { time: string; name: string; attributes: Attributes }
-export interface SpanLink { traceId: string; spanId: string; attributes: Attributes }
+export interface SpanEvent {
+  time: string;
+  name: string;
+  attributes: Attributes;
+}
+export interface SpanLink {
+  traceId: string;
+  spanId: string;
+  attributes: Attributes;
+}
 
 /**
  * What ingest dropped or cut from a span, each within 0 … 2^31−1 (the Elasticsearch `integer` they
  * are mapped to). truncatedValues also counts attribute keys cut to their byte cap and kvlists kept
  * as JSON text past the depth cap.
  */
-export interface DroppedCounts { attributes: number; events: number; links: number; truncatedValues: number }
+export interface DroppedCounts {
+  attributes: number;
+  events: number;
+  links: number;
+  truncatedValues: number;
+}
 
 export interface NormalizedSpan {
   traceId: string;

@@ -11,7 +11,11 @@ export function packBuffers(parts: readonly (Uint8Array | null)[]): { buf: Array
   const bounds = new Int32Array(parts.length * 2);
   let pos = 0;
   parts.forEach((p, i) => {
-    if (!p) { bounds[2 * i] = -1; bounds[2 * i + 1] = -1; return; }
+    if (!p) {
+      bounds[2 * i] = -1;
+      bounds[2 * i + 1] = -1;
+      return;
+    }
     view.set(p, pos);
     bounds[2 * i] = pos;
     bounds[2 * i + 1] = pos + p.length;

@@ -2,10 +2,20 @@ import { execFileSync } from 'node:child_process';
 import { dailyIndex, indexDate, isoToNanos, lz4Implementation, nanosToIso, NormalizedSpan, SpanBatchCodec, spanDocId } from '../src';
 
 const span: NormalizedSpan = {
-  traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', name: 'GET /cart', kind: 'SERVER',
-  service: 'cart', startTime: '2024-05-01T12:00:00.123456789Z', endTime: '2024-05-01T12:00:00.223456789Z',
-  durationNanos: 100_000_000, status: { code: 'OK' }, attributes: { 'http.status_code': 200, big: '9007199254740993' },
-  resource: { 'service.name': 'cart' }, scope: { name: 'test' }, events: [], links: [],
+  traceId: '0af7651916cd43dd8448eb211c80319c',
+  spanId: 'b7ad6b7169203331',
+  name: 'GET /cart',
+  kind: 'SERVER',
+  service: 'cart',
+  startTime: '2024-05-01T12:00:00.123456789Z',
+  endTime: '2024-05-01T12:00:00.223456789Z',
+  durationNanos: 100_000_000,
+  status: { code: 'OK' },
+  attributes: { 'http.status_code': 200, big: '9007199254740993' },
+  resource: { 'service.name': 'cart' },
+  scope: { name: 'test' },
+  events: [],
+  links: [],
 };
 
 describe('SpanBatchCodec', () => {
@@ -54,7 +64,11 @@ describe('span helpers', () => {
 describe('LZ4 frame decoding', () => {
   it('reads frames written by the lz4 command line tool, multi-block and with checksums', () => {
     const big = Buffer.from(Array.from({ length: 200_000 }, (_, i) => `line ${i} ${i % 7 === 0 ? 'x'.repeat(i % 50) : ''}`).join('\n'));
-    for (const args of [['-c', '-B4'], ['-c', '-B4', '-BX', '--content-size'], ['-c', '-B7', '--no-frame-crc']]) {
+    for (const args of [
+      ['-c', '-B4'],
+      ['-c', '-B4', '-BX', '--content-size'],
+      ['-c', '-B7', '--no-frame-crc'],
+    ]) {
       const frame = execFileSync('lz4', args, { input: big, maxBuffer: 64 * 1024 * 1024 });
       expect(SpanBatchCodec.decompress(frame).equals(big)).toBe(true);
     }

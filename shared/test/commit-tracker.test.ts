@@ -73,12 +73,18 @@ describe('CommitTracker: commit only past input whose output is all settled', ()
 
   it('matches a brute-force model: in any settle order the offset never passes an unsettled part and ends past the last', () => {
     let seed = 42;
-    const random = () => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31; };
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
     for (let round = 0; round < 100; round++) {
       const t = new CommitTracker('t', 0);
       const slots = Array.from({ length: 1 + Math.floor(random() * 300) }, (_, i) => t.add(String(i * 2), Math.floor(random() * 4)));
       const parts = slots.flatMap((s) => Array.from({ length: s.left }, () => s));
-      for (let i = parts.length - 1; i > 0; i--) { const j = Math.floor(random() * (i + 1)); [parts[i], parts[j]] = [parts[j], parts[i]]; }
+      for (let i = parts.length - 1; i > 0; i--) {
+        const j = Math.floor(random() * (i + 1));
+        [parts[i], parts[j]] = [parts[j], parts[i]];
+      }
       let committed = -1n;
       const check = () => {
         let prefix = 0;
@@ -87,10 +93,16 @@ describe('CommitTracker: commit only past input whose output is all settled', ()
         const next = t.toCommit();
         expect(next === undefined ? undefined : BigInt(next)).toBe(expected !== undefined && expected > committed ? expected : undefined);
         // Confirm only some commits: the others must be offered again.
-        if (next !== undefined && random() < 0.5) { committed = BigInt(next); t.confirmCommitted(next); }
+        if (next !== undefined && random() < 0.5) {
+          committed = BigInt(next);
+          t.confirmCommitted(next);
+        }
       };
       check();
-      for (const s of parts) { settle(s); if (random() < 0.3) check(); }
+      for (const s of parts) {
+        settle(s);
+        if (random() < 0.3) check();
+      }
       const last = t.toCommit();
       if (last !== undefined) t.confirmCommitted(last);
       expect(t.toCommit()).toBeUndefined();

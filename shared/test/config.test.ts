@@ -1,4 +1,13 @@
-import { ConfigError, indexTemplates, kafkaSecurityWarnings, loadConfig, loadProcessConfig, setting, sharedSchema, redactConfig } from '../src';
+import {
+  ConfigError,
+  indexTemplates,
+  kafkaSecurityWarnings,
+  loadConfig,
+  loadProcessConfig,
+  setting,
+  sharedSchema,
+  redactConfig,
+} from '../src';
 
 const schema = {
   port: setting.int('MPLP_X_PORT', 8080, 'port', { min: 0, max: 65535 }),
@@ -13,8 +22,11 @@ describe('config', () => {
   });
 
   it('parses durations, integers and enumerations', () => {
-    expect(loadConfig(schema, { MPLP_X_PORT: '9', MPLP_X_INTERVAL: '2m', MPLP_X_MODE: 'safe' }))
-      .toMatchObject({ port: 9, interval: 120_000, mode: 'safe' });
+    expect(loadConfig(schema, { MPLP_X_PORT: '9', MPLP_X_INTERVAL: '2m', MPLP_X_MODE: 'safe' })).toMatchObject({
+      port: 9,
+      interval: 120_000,
+      mode: 'safe',
+    });
   });
 
   it.each([
@@ -47,7 +59,11 @@ describe('config', () => {
   });
 
   it('takes an empty value as empty, not as the default: AWS endpoint, no static keys (IAM role)', () => {
-    const { shared } = loadProcessConfig({ MPLP_S3_ENDPOINT: '', MPLP_S3_ACCESS_KEY_ID: '', MPLP_S3_SECRET_ACCESS_KEY: '', MPLP_S3_PREFIX: '' }, 'MPLP_X_', schema);
+    const { shared } = loadProcessConfig(
+      { MPLP_S3_ENDPOINT: '', MPLP_S3_ACCESS_KEY_ID: '', MPLP_S3_SECRET_ACCESS_KEY: '', MPLP_S3_PREFIX: '' },
+      'MPLP_X_',
+      schema,
+    );
     expect(shared).toMatchObject({ s3Endpoint: '', s3AccessKeyId: '', s3SecretAccessKey: '', s3Prefix: '' });
     expect(loadConfig(schema, { MPLP_X_TOKEN: '' }).token).toBe('');
   });
@@ -60,15 +76,18 @@ describe('config', () => {
   });
 
   it('refuses an access key without its secret', () => {
-    expect(() => loadProcessConfig({ MPLP_S3_ACCESS_KEY_ID: 'AKIA1', MPLP_S3_SECRET_ACCESS_KEY: '' }, 'MPLP_X_', schema))
-      .toThrow(/MPLP_S3_SECRET_ACCESS_KEY: is empty while MPLP_S3_ACCESS_KEY_ID is set/);
+    expect(() => loadProcessConfig({ MPLP_S3_ACCESS_KEY_ID: 'AKIA1', MPLP_S3_SECRET_ACCESS_KEY: '' }, 'MPLP_X_', schema)).toThrow(
+      /MPLP_S3_SECRET_ACCESS_KEY: is empty while MPLP_S3_ACCESS_KEY_ID is set/,
+    );
   });
 
   it('makes index shards and replicas settings; the local default keeps 0 replicas', () => {
     expect(indexTemplates('p')[0].template.settings).toMatchObject({ number_of_shards: 1, number_of_replicas: 0 });
     const cfg = loadConfig(sharedSchema, { MPLP_INDEX_SHARDS: '3', MPLP_INDEX_REPLICAS: '2' });
     const t = indexTemplates('p', { shards: cfg.indexShards, replicas: cfg.indexReplicas });
-    expect(t.map((x) => x.template.settings)).toEqual(Array(3).fill({ number_of_shards: 3, number_of_replicas: 2, refresh_interval: '1s' }));
+    expect(t.map((x) => x.template.settings)).toEqual(
+      Array(3).fill({ number_of_shards: 3, number_of_replicas: 2, refresh_interval: '1s' }),
+    );
   });
 
   it('binds the ops server to loopback unless MPLP_HTTP_HOST says otherwise', () => {

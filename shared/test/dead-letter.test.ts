@@ -1,12 +1,25 @@
 import { dlqMessage, dlqMessageBytes, dlqSends, DLQ_MAX_ERROR_CHARS } from '../src';
 
 describe('dead letters bounded for the DLQ topic', () => {
-  const letter = { value: Buffer.alloc(5000, 0x61), code: 'index_too_large', reason: 'too big', source: 't/0/7', traceId: 'a'.repeat(32), spanId: 'b'.repeat(16) };
+  const letter = {
+    value: Buffer.alloc(5000, 0x61),
+    code: 'index_too_large',
+    reason: 'too big',
+    source: 't/0/7',
+    traceId: 'a'.repeat(32),
+    spanId: 'b'.repeat(16),
+  };
 
   it('keeps a value under the cap whole, with code, reason, source and ids', () => {
     const m = dlqMessage(letter, 8192);
     expect(m.value).toBe(letter.value);
-    expect(m.headers).toEqual({ 'mplp-error': 'too big', 'mplp-error-code': 'index_too_large', 'mplp-source': 't/0/7', 'mplp-trace-id': 'a'.repeat(32), 'mplp-span-id': 'b'.repeat(16) });
+    expect(m.headers).toEqual({
+      'mplp-error': 'too big',
+      'mplp-error-code': 'index_too_large',
+      'mplp-source': 't/0/7',
+      'mplp-trace-id': 'a'.repeat(32),
+      'mplp-span-id': 'b'.repeat(16),
+    });
   });
 
   it('cuts a value over the cap to its first bytes, marked truncated with the original size', () => {

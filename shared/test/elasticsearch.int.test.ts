@@ -11,26 +11,46 @@ describe('Elasticsearch through the project client factory (real server)', () =>
     await ensureIndexTemplates(es, prefix);
     await ensureIndexTemplates(es, prefix);
     const span: NormalizedSpan = {
-      traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', name: 'GET /items', kind: 'SERVER', service: 'shop',
-      startTime: '2024-03-04T05:06:07.123456789Z', endTime: '2024-03-04T05:06:07.223456789Z', durationNanos: 100_000_000,
-      status: { code: 'ERROR', message: 'boom' }, attributes: { 'http.method': 'GET', 'x.custom.key': 'v' },
-      resource: { 'service.name': 'shop' }, scope: { name: 'lib' }, events: [], links: [],
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      spanId: '00f067aa0ba902b7',
+      name: 'GET /items',
+      kind: 'SERVER',
+      service: 'shop',
+      startTime: '2024-03-04T05:06:07.123456789Z',
+      endTime: '2024-03-04T05:06:07.223456789Z',
+      durationNanos: 100_000_000,
+      status: { code: 'ERROR', message: 'boom' },
+      attributes: { 'http.method': 'GET', 'x.custom.key': 'v' },
+      resource: { 'service.name': 'shop' },
+      scope: { name: 'lib' },
+      events: [],
+      links: [],
     };
     const index = dailyIndex(prefix, 'traces', span.startTime);
     const res = await es.bulk({ refresh: 'wait_for', operations: [{ index: { _index: index, _id: spanDocId(span) } }, span] });
     expect(res.errors).toBe(false);
     const found = await waitFor('span searchable', async () => {
-      const r = await es.search({ index, query: { bool: { filter: [{ term: { service: 'shop' } }, { term: { 'attributes.http.method': 'GET' } }] } } });
+      const r = await es.search({
+        index,
+        query: { bool: { filter: [{ term: { service: 'shop' } }, { term: { 'attributes.http.method': 'GET' } }] } },
+      });
       return r.hits.hits.length === 1 ? r.hits.hits[0] : undefined;
     });
     expect(found._id).toBe(spanDocId(span));
-    const mapping = (await es.indices.getMapping({ index }))[index].mappings.properties as Record<string, { type?: string; properties?: Record<string, { type: string }> }>;
+    const mapping = (await es.indices.getMapping({ index }))[index].mappings.properties as Record<
+      string,
+      { type?: string; properties?: Record<string, { type: string }> }
+    >;
     expect(mapping.startTime.type).toBe('date_nanos');
     expect(mapping.durationNanos.type).toBe('long');
     expect(mapping.attributes.type).toBe('flattened');
     expect(mapping.traceId.type).toBe('keyword');
     expect(mapping.status.properties!.code.type).toBe('keyword');
-    const nanos = await es.search({ index, docvalue_fields: [{ field: 'startTime', format: 'strict_date_optional_time_nanos' }] as never, query: { match_all: {} } });
+    const nanos = await es.search({
+      index,
+      docvalue_fields: [{ field: 'startTime', format: 'strict_date_optional_time_nanos' }] as never,
+      query: { match_all: {} },
+    });
     expect((nanos.hits.hits[0].fields as Record<string, string[]>).startTime[0]).toBe('2024-03-04T05:06:07.123456789Z');
   });
 
@@ -45,4 +65,3 @@ describe('Elasticsearch through the project client factory (real server)', () =>
     expect({ shards: settings.number_of_shards, replicas: settings.number_of_replicas }).toEqual({ shards: '2', replicas: '1' });
   });
 });
-

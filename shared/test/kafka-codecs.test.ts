@@ -2,19 +2,32 @@ import { execFileSync } from 'node:child_process';
 import zlib from 'node:zlib';
 import { CompressionCodecs, CompressionTypes } from 'kafkajs';
 import {
-  gzipCodec, HEADER_KAFKA_BATCH_ERROR, kafkaBatchError, lz4Codec, registerKafkaCodecs, snappyCodec, standInDeadLetterHeaders, zstdCodec, zstdFrameLimits, InvalidInputError,
+  gzipCodec,
+  HEADER_KAFKA_BATCH_ERROR,
+  kafkaBatchError,
+  lz4Codec,
+  registerKafkaCodecs,
+  snappyCodec,
+  standInDeadLetterHeaders,
+  zstdCodec,
+  zstdFrameLimits,
+  InvalidInputError,
 } from '../src';
 
 // Made with: head -c 8388608 /dev/zero | zstd -19 -q -c --zstd=wlog=17 | base64 -w0
 // A 436-byte frame with a 128 KiB window that expands to 8 MiB: only counting the output catches it.
-const ZSTD_8MIB_SMALL_WINDOW = 'KLUv/QQ4TAAACAABAPz/ORACAgAQAAIAEAACABAAAgAQAAIAEAACABAAAgAQAEQAAAABAP3/zAsQAgAQAAIAEAACABAAAgAQAAIAEAACABAAAgAQAEQAAAABAP3/zAsQAgAQAAIAEAACABAAAgAQAAIAEAACABAAAgAQAEQAAAABAP3/zAsQAgAQAAIAEAACABAAAgAQAAIAEAACABAAAgAQAEQAAAABAP3/zAsQAgAQAAIAEAACABAAAgAQAAIAEAACABAAAgAQAEQAAAABAP3/zAsQAgAQAAIAEAACABAAAgAQAAIAEAACABAAAgAQAEQAAAABAP3/zAsQAgAQAAIAEAACABAAAgAQAAIAEAACABAAAgAQAEQAAAABAP3/zAsQAgAQAAIAEAACABAAAgAQAAIAEAACABAAAgAQAAEAAA/f9mE=';
+const ZSTD_8MIB_SMALL_WINDOW =
+  'KLUv/QQ4TAAACAABAPz/ORACAgAQAAIAEAACABAAAgAQAAIAEAACABAAAgAQAEQAAAABAP3/zAsQAgAQAAIAEAACABAAAgAQAAIAEAACABAAAgAQAEQAAAABAP3/zAsQAgAQAAIAEAACABAAAgAQAAIAEAACABAAAgAQAEQAAAABAP3/zAsQAgAQAAIAEAACABAAAgAQAAIAEAACABAAAgAQAEQAAAABAP3/zAsQAgAQAAIAEAACABAAAgAQAAIAEAACABAAAgAQAEQAAAABAP3/zAsQAgAQAAIAEAACABAAAgAQAAIAEAACABAAAgAQAEQAAAABAP3/zAsQAgAQAAIAEAACABAAAgAQAAIAEAACABAAAgAQAEQAAAABAP3/zAsQAgAQAAIAEAACABAAAgAQAAIAEAACABAAAgAQAAEAAA/f9mE=';
 // echo -n 'hello kafka zstd records' | zstd -q -c | base64 -w0
 const ZSTD_HELLO = 'KLUv/QRYwQAAaGVsbG8ga2Fma2EgenN0ZCByZWNvcmRzTWOttg==';
 const MiB = 1024 * 1024;
 const enc = (buffer: Buffer) => ({ buffer });
 
 async function refusal(p: Promise<unknown>): Promise<InvalidInputError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(InvalidInputError);
   return err as InvalidInputError;
 }
@@ -22,14 +35,22 @@ async function refusal(p: Promise<unknown>): Promise<InvalidInputError> {
 describe('bounded Kafka compression codecs', () => {
   const records = Buffer.from(Array.from({ length: 5000 }, (_, i) => `record ${i} ${'x'.repeat(i % 97)}`).join('\n'));
 
-  it.each([['gzip', gzipCodec], ['lz4', lz4Codec], ['snappy', snappyCodec]] as const)('%s round-trips a record set bigger than one block', async (_name, make) => {
+  it.each([
+    ['gzip', gzipCodec],
+    ['lz4', lz4Codec],
+    ['snappy', snappyCodec],
+  ] as const)('%s round-trips a record set bigger than one block', async (_name, make) => {
     const codec = make(64 * MiB);
     const compressed = await codec.compress(enc(records));
     expect(compressed.length).toBeLessThan(records.length);
     expect((await codec.decompress(compressed)).equals(records)).toBe(true);
   });
 
-  it.each([['gzip', gzipCodec], ['lz4', lz4Codec], ['snappy', snappyCodec]] as const)('%s refuses a batch that expands past the cap, naming the setting', async (_name, make) => {
+  it.each([
+    ['gzip', gzipCodec],
+    ['lz4', lz4Codec],
+    ['snappy', snappyCodec],
+  ] as const)('%s refuses a batch that expands past the cap, naming the setting', async (_name, make) => {
     const bomb = await make(64 * MiB).compress(enc(Buffer.alloc(8 * MiB)));
     expect(bomb.length).toBeLessThan(MiB);
     const err = await refusal(make(MiB).decompress(bomb));
@@ -44,7 +65,11 @@ describe('bounded Kafka compression codecs', () => {
 
   it('lz4 reads what the lz4 tool writes with independent blocks (as Java clients do)', () => {
     const framed = execFileSync('lz4', ['-c', '-BI', '-B4', '-q'], { input: records });
-    return expect(lz4Codec(64 * MiB).decompress(framed).then((b) => b.equals(records))).resolves.toBe(true);
+    return expect(
+      lz4Codec(64 * MiB)
+        .decompress(framed)
+        .then((b) => b.equals(records)),
+    ).resolves.toBe(true);
   });
 
   it('zstd decodes a frame made by the zstd tool', async () => {
@@ -62,16 +87,28 @@ describe('bounded Kafka compression codecs', () => {
     expect((await refusal(zstdCodec(MiB).decompress(header))).code).toBe('too_large');
   });
 
-  it.each([['gzip', gzipCodec], ['lz4', lz4Codec], ['snappy', snappyCodec], ['zstd', zstdCodec]] as const)('%s turns garbage into a decode error, not a crash', async (name, make) => {
-    const garbage = Buffer.concat([Buffer.from([0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 9]), zlib.deflateSync(records).subarray(0, 50)]);
-    const err = await refusal(make(64 * MiB).decompress(name === 'zstd' ? Buffer.concat([Buffer.from(ZSTD_HELLO, 'base64').subarray(0, 6), garbage]) : garbage));
+  it.each([
+    ['gzip', gzipCodec],
+    ['lz4', lz4Codec],
+    ['snappy', snappyCodec],
+    ['zstd', zstdCodec],
+  ] as const)('%s turns garbage into a decode error, not a crash', async (name, make) => {
+    const garbage = Buffer.concat([
+      Buffer.from([0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 9]),
+      zlib.deflateSync(records).subarray(0, 50),
+    ]);
+    const err = await refusal(
+      make(64 * MiB).decompress(name === 'zstd' ? Buffer.concat([Buffer.from(ZSTD_HELLO, 'base64').subarray(0, 6), garbage]) : garbage),
+    );
     expect(err.code).toBe('decode');
   });
 });
 
 describe('kafkaBatchError', () => {
   it('reads the code and reason a stand-in record carries', () => {
-    const e = kafkaBatchError('too_large: a gzip-compressed Kafka record batch expands past MPLP_KAFKA_MAX_DECOMPRESSED_BATCH_BYTES (1048576 bytes)');
+    const e = kafkaBatchError(
+      'too_large: a gzip-compressed Kafka record batch expands past MPLP_KAFKA_MAX_DECOMPRESSED_BATCH_BYTES (1048576 bytes)',
+    );
     expect(e.code).toBe('too_large');
     expect(e.message).toMatch(/^a gzip-compressed/);
     expect(kafkaBatchError('Something odd: no code').code).toBe('decode');
@@ -81,7 +118,11 @@ describe('kafkaBatchError', () => {
 describe('stand-in records of a refused batch, as kafkajs decodes them', () => {
   const decodeBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder') as (d: unknown) => Promise<{ records: KafkaRecord[] }>;
   const Decoder = require('kafkajs/src/protocol/decoder') as new (b: Buffer) => unknown;
-  const Batch = require('kafkajs/src/consumer/batch') as new (topic: string, fetchedOffset: string, data: unknown) => { messages: KafkaRecord[]; rawMessages: KafkaRecord[] };
+  const Batch = require('kafkajs/src/consumer/batch') as new (
+    topic: string,
+    fetchedOffset: string,
+    data: unknown,
+  ) => { messages: KafkaRecord[]; rawMessages: KafkaRecord[] };
   type KafkaRecord = { offset: string; value: Buffer | null; headers: Record<string, Buffer> };
 
   /** A RecordBatch v2 as a broker serves it: gzip (attributes 1), `count` records from baseOffset, records that inflate to 200 KB. */
@@ -135,15 +176,24 @@ describe('stand-in records of a refused batch, as kafkajs decodes them', () => {
   });
 
   it('a batch past the cap after others in the same fetch response: its hidden records stay hidden', async () => {
-    const batch = await fetched([[0n, 50], [50n, 5000], [5050n, 3000]]);
+    const batch = await fetched([
+      [0n, 50],
+      [50n, 5000],
+      [5050n, 3000],
+    ]);
     expect(batch.messages.map((m) => m.offset)).toEqual([...Array.from({ length: 50 }, (_, i) => String(i)), '5049', '8049']);
-    const high = await fetched([[3_000_000_000n, 50], [3_000_000_050n, 5000]]);
+    const high = await fetched([
+      [3_000_000_000n, 50],
+      [3_000_000_050n, 5000],
+    ]);
     expect(high.messages.map((m) => m.offset).slice(-2)).toEqual(['3000000049', '3000005049']);
   });
 
   it('builds 100k stand-ins in one buffer of a few bytes each', async () => {
     registerKafkaCodecs(65_536, 200_000);
-    const codec = (CompressionCodecs as unknown as Record<number, () => { decompress(b: Buffer): Promise<Buffer> }>)[CompressionTypes.GZIP]();
+    const codec = (CompressionCodecs as unknown as Record<number, () => { decompress(b: Buffer): Promise<Buffer> }>)[
+      CompressionTypes.GZIP
+    ]();
     const batch = gzipBatch(0n, 100_000);
     const out = await codec.decompress(batch.subarray(61));
     const perRecord = out.length / 100_000;

@@ -22,7 +22,14 @@ describe('Kafka protocol versions (real broker)', () => {
     const [host, port] = testConfig().kafkaBrokers[0].split(':');
     const logger = createLogger({ level: LEVELS.NOTHING, logCreator: () => () => undefined });
     const broker = new Broker({
-      connectionPool: new ConnectionPool({ host, port: Number(port), logger, socketFactory: socketFactory(), connectionTimeout: 5000, requestTimeout: 10_000 }),
+      connectionPool: new ConnectionPool({
+        host,
+        port: Number(port),
+        logger,
+        socketFactory: socketFactory(),
+        connectionTimeout: 5000,
+        requestTimeout: 10_000,
+      }),
       logger,
     });
     await broker.connect();
@@ -37,7 +44,9 @@ describe('Kafka protocol versions (real broker)', () => {
         const sent = range ? Math.min(Math.max(...implemented), range.maxVersion) : -1;
         checked++;
         if (!range || sent < range.minVersion || !implemented.includes(sent)) {
-          refused.push(`${name}: kafkajs v${Math.min(...implemented)}-${Math.max(...implemented)}, broker ${range ? `v${range.minVersion}-${range.maxVersion}` : 'none'}`);
+          refused.push(
+            `${name}: kafkajs v${Math.min(...implemented)}-${Math.max(...implemented)}, broker ${range ? `v${range.minVersion}-${range.maxVersion}` : 'none'}`,
+          );
         }
       }
       expect(checked).toBeGreaterThan(30);

@@ -17,16 +17,30 @@ describe('Kafka through the project client factory (real broker)', () => {
     const [topic] = await ctx.topics(['batches'], 6);
     const producer = await ctx.producer();
     const spans: NormalizedSpan[] = Array.from({ length: 20 }, (_, i) => ({
-      traceId: `${(i % 4).toString(16).padStart(32, 'a')}`, spanId: (i + 1).toString(16).padStart(16, '0'), name: 'op', kind: 'INTERNAL',
-      service: 'svc', startTime: '2024-01-01T00:00:00.000000001Z', endTime: '2024-01-01T00:00:00.000000002Z', durationNanos: 1,
-      status: { code: 'UNSET' }, attributes: {}, resource: {}, scope: { name: 's' }, events: [], links: [],
+      traceId: `${(i % 4).toString(16).padStart(32, 'a')}`,
+      spanId: (i + 1).toString(16).padStart(16, '0'),
+      name: 'op',
+      kind: 'INTERNAL',
+      service: 'svc',
+      startTime: '2024-01-01T00:00:00.000000001Z',
+      endTime: '2024-01-01T00:00:00.000000002Z',
+      durationNanos: 1,
+      status: { code: 'UNSET' },
+      attributes: {},
+      resource: {},
+      scope: { name: 's' },
+      events: [],
+      links: [],
     }));
     const byTrace = new Map<string, NormalizedSpan[]>();
     for (const s of spans) byTrace.set(s.traceId, [...(byTrace.get(s.traceId) ?? []), s]);
     await producer.send({
-      topic, acks: -1,
+      topic,
+      acks: -1,
       messages: [...byTrace].map(([traceId, group]) => ({
-        key: traceId, value: SpanBatchCodec.encode(group), headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, 'mplp-spans': String(group.length) },
+        key: traceId,
+        value: SpanBatchCodec.encode(group),
+        headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, 'mplp-spans': String(group.length) },
       })),
     });
     const { messages } = await ctx.collect(topic);

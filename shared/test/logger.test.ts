@@ -4,7 +4,12 @@ import { createLogger, redactLogLine } from '../src';
 /** A logger writing into an array of lines, flushed synchronously. */
 function capture() {
   const lines: string[] = [];
-  const destination = new Writable({ write(chunk, _enc, cb) { lines.push(...String(chunk).split('\n').filter(Boolean)); cb(); } });
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(...String(chunk).split('\n').filter(Boolean));
+      cb();
+    },
+  });
   return { logger: createLogger({ name: 't', destination }), lines };
 }
 
@@ -12,11 +17,14 @@ describe('log redaction', () => {
   it('redacts URL userinfo at any depth: nested objects, arrays, URL objects, messages, errors, child bindings', () => {
     const { logger, lines } = capture();
     const url = 'https://elastic:s3cr3t@es.example:9200';
-    logger.child({ node: url }).info({
-      shared: { es: { nodes: [{ url }] } },
-      meta: { connection: { url: new URL(url) } }, // as the Elasticsearch client's errors carry it
-      err: new Error(`connect ECONNREFUSED ${url}/_bulk`),
-    }, `starting against ${url}`);
+    logger.child({ node: url }).info(
+      {
+        shared: { es: { nodes: [{ url }] } },
+        meta: { connection: { url: new URL(url) } }, // as the Elasticsearch client's errors carry it
+        err: new Error(`connect ECONNREFUSED ${url}/_bulk`),
+      },
+      `starting against ${url}`,
+    );
     expect(lines).toHaveLength(1);
     expect(lines[0]).not.toContain('s3cr3t');
     expect(lines[0]).not.toContain('elastic:');
@@ -29,7 +37,10 @@ describe('log redaction', () => {
 
   it('redacts secret-named values at any depth, not only at the fixed paths', () => {
     const { logger, lines } = capture();
-    logger.info({ a: { b: { c: { kafkaSaslPassword: 'pw1', queryToken: 'tok', headers: { Authorization: 'Bearer abc' } } } }, count: 3 }, 'x');
+    logger.info(
+      { a: { b: { c: { kafkaSaslPassword: 'pw1', queryToken: 'tok', headers: { Authorization: 'Bearer abc' } } } }, count: 3 },
+      'x',
+    );
     expect(lines[0]).not.toMatch(/pw1|tok"|Bearer abc/);
     expect(JSON.parse(lines[0]).count).toBe(3);
   });

@@ -7,7 +7,9 @@ import { BatchContext, ByteBudget, CommitSlot, createLogger, PartitionConsumer }
  * is the commit rule (only the settled prefix, one commit in flight per partition), revocation,
  * the heartbeating wait for room, and the crash/readiness rule.
  */
-function harness(opts: { maxUnsettledAgeMs?: number; commitFails?: () => boolean; onBatch?: (b: BatchContext<undefined>) => Promise<void> } = {}) {
+function harness(
+  opts: { maxUnsettledAgeMs?: number; commitFails?: () => boolean; onBatch?: (b: BatchContext<undefined>) => Promise<void> } = {},
+) {
   const commits: string[] = [];
   const listeners = new Map<string, (e: { payload: unknown }) => void>();
   let eachBatch: ((p: EachBatchPayload) => Promise<void>) | undefined;
@@ -15,11 +17,22 @@ function harness(opts: { maxUnsettledAgeMs?: number; commitFails?: () => boolean
   let holdCommits = false;
   const consumer = {
     events: { GROUP_JOIN: 'join', CRASH: 'crash' },
-    on: (name: string, f: (e: { payload: unknown }) => void) => { listeners.set(name, f); },
-    connect: async () => undefined, subscribe: async () => undefined, pause: () => undefined, disconnect: async () => undefined, seek: () => undefined,
-    run: async (o: { eachBatch: typeof eachBatch }) => { eachBatch = o.eachBatch; },
+    on: (name: string, f: (e: { payload: unknown }) => void) => {
+      listeners.set(name, f);
+    },
+    connect: async () => undefined,
+    subscribe: async () => undefined,
+    pause: () => undefined,
+    disconnect: async () => undefined,
+    seek: () => undefined,
+    run: async (o: { eachBatch: typeof eachBatch }) => {
+      eachBatch = o.eachBatch;
+    },
     commitOffsets: async (o: Array<{ topic: string; partition: number; offset: string; metadata?: string }>) => {
-      if (holdCommits) await new Promise<void>((r) => { release = r; });
+      if (holdCommits)
+        await new Promise<void>((r) => {
+          release = r;
+        });
       if (opts.commitFails?.()) throw new Error('REBALANCE_IN_PROGRESS');
       commits.push(`${o[0].partition}:${o[0].offset}${o[0].metadata ? `:${o[0].metadata}` : ''}`);
     },
@@ -30,29 +43,63 @@ function harness(opts: { maxUnsettledAgeMs?: number; commitFails?: () => boolean
   const slots = new Map<string, CommitSlot>();
   const revoked: number[] = [];
   const pc = new PartitionConsumer({
-    kafka, groupId: 'g', topics: ['t'], logger: createLogger({ name: 't', level: 'silent' }), registry, maxUnsettledAgeMs: opts.maxUnsettledAgeMs ?? 60_000,
+    kafka,
+    groupId: 'g',
+    topics: ['t'],
+    logger: createLogger({ name: 't', level: 'silent' }),
+    registry,
+    maxUnsettledAgeMs: opts.maxUnsettledAgeMs ?? 60_000,
     consumerConfig: { heartbeatInterval: 20 },
     onRevoked: (lost) => revoked.push(...lost.map((p) => p.partition)),
-    handleBatch: opts.onBatch ?? (async (b) => {
-      for (const m of b.messages) { handed.push(`${b.partition.partition}:${m.offset}`); slots.set(`${b.partition.partition}:${m.offset}`, b.partition.register(m.offset)); }
-      b.handedOut(b.messages[b.messages.length - 1].offset);
-    }),
+    handleBatch:
+      opts.onBatch ??
+      (async (b) => {
+        for (const m of b.messages) {
+          handed.push(`${b.partition.partition}:${m.offset}`);
+          slots.set(`${b.partition.partition}:${m.offset}`, b.partition.register(m.offset));
+        }
+        b.handedOut(b.messages[b.messages.length - 1].offset);
+      }),
   });
   const heartbeats: number[] = [];
   let heartbeatError: Error | undefined;
-  const feed = (partition: number, offsets: string[]) => eachBatch!({
-    batch: { topic: 't', partition, highWatermark: '100', messages: offsets.map((offset) => ({ offset, value: Buffer.from('x'), headers: {} }) as unknown as KafkaMessage) },
-    resolveOffset: () => undefined, isRunning: () => true, isStale: () => false,
-    heartbeat: async () => { heartbeats.push(Date.now()); if (heartbeatError) throw heartbeatError; },
-  } as unknown as EachBatchPayload);
+  const feed = (partition: number, offsets: string[]) =>
+    eachBatch!({
+      batch: {
+        topic: 't',
+        partition,
+        highWatermark: '100',
+        messages: offsets.map((offset) => ({ offset, value: Buffer.from('x'), headers: {} }) as unknown as KafkaMessage),
+      },
+      resolveOffset: () => undefined,
+      isRunning: () => true,
+      isStale: () => false,
+      heartbeat: async () => {
+        heartbeats.push(Date.now());
+        if (heartbeatError) throw heartbeatError;
+      },
+    } as unknown as EachBatchPayload);
   const tick = () => new Promise((r) => setImmediate(r)).then(() => new Promise((r) => setImmediate(r)));
   return {
-    pc, commits, handed, revoked, registry, heartbeats, feed, tick,
+    pc,
+    commits,
+    handed,
+    revoked,
+    registry,
+    heartbeats,
+    feed,
+    tick,
     settle: (key: string) => pc.settle(slots.get(key)!),
-    join: (memberId: string, partitions: number[]) => listeners.get('join')!({ payload: { memberId, memberAssignment: { t: partitions } } }),
+    join: (memberId: string, partitions: number[]) =>
+      listeners.get('join')!({ payload: { memberId, memberAssignment: { t: partitions } } }),
     crash: (restart: boolean) => listeners.get('crash')!({ payload: { error: new Error('INCONSISTENT_GROUP_PROTOCOL'), restart } }),
-    holdCommits: (on: boolean) => { holdCommits = on; if (!on) release?.(); },
-    failHeartbeats: (err?: Error) => { heartbeatError = err; },
+    holdCommits: (on: boolean) => {
+      holdCommits = on;
+      if (!on) release?.();
+    },
+    failHeartbeats: (err?: Error) => {
+      heartbeatError = err;
+    },
   };
 }
 
@@ -62,11 +109,15 @@ describe('PartitionConsumer', () => {
     await h.pc.start();
     h.join('m1', [0]);
     await h.feed(0, ['10', '11', '12', '13']);
-    h.settle('0:12'); h.settle('0:13'); await h.tick();
+    h.settle('0:12');
+    h.settle('0:13');
+    await h.tick();
     expect(h.commits).toEqual([]); // 10 and 11 are out
-    h.settle('0:11'); await h.tick();
+    h.settle('0:11');
+    await h.tick();
     expect(h.commits).toEqual([]);
-    h.settle('0:10'); await h.tick();
+    h.settle('0:10');
+    await h.tick();
     expect(h.commits).toEqual(['0:14']);
     await h.pc.stop();
   });
@@ -77,16 +128,21 @@ describe('PartitionConsumer', () => {
     h.join('m1', [0]);
     await h.feed(0, ['0', '1', '2', '3']);
     h.holdCommits(true);
-    h.settle('0:0'); await h.tick();
-    h.settle('0:1'); await h.tick();
-    h.settle('0:2'); await h.tick();
+    h.settle('0:0');
+    await h.tick();
+    h.settle('0:1');
+    await h.tick();
+    h.settle('0:2');
+    await h.tick();
     expect(h.commits).toEqual([]);
-    h.holdCommits(false); await h.tick(); await h.tick();
+    h.holdCommits(false);
+    await h.tick();
+    await h.tick();
     expect(h.commits).toEqual(['0:1', '0:3']);
     await h.pc.stop();
   });
 
-  it('after a rebalance: commits nothing for a lost partition, and never hands a kept partition\'s input out twice', async () => {
+  it("after a rebalance: commits nothing for a lost partition, and never hands a kept partition's input out twice", async () => {
     const h = harness();
     await h.pc.start();
     h.join('m1', [0, 1]);
@@ -94,12 +150,15 @@ describe('PartitionConsumer', () => {
     await h.feed(1, ['7']);
     h.join('m1', [1]); // partition 0 went to another member
     expect(h.revoked).toEqual([0]);
-    h.settle('0:5'); await h.tick();
+    h.settle('0:5');
+    await h.tick();
     expect(h.commits).toEqual([]);
     // kafkajs reads the kept partition again from its committed offset.
     await h.feed(1, ['7', '8']);
     expect(h.handed).toEqual(['0:5', '1:7', '1:8']);
-    h.settle('1:7'); h.settle('1:8'); await h.tick();
+    h.settle('1:7');
+    h.settle('1:8');
+    await h.tick();
     expect(h.commits).toEqual(['1:9']);
     await h.pc.stop();
   });
@@ -111,7 +170,8 @@ describe('PartitionConsumer', () => {
     await h.feed(0, ['5']);
     h.join('m2', [0]);
     expect(h.revoked).toEqual([0]);
-    h.settle('0:5'); await h.tick();
+    h.settle('0:5');
+    await h.tick();
     expect(h.commits).toEqual([]); // someone else may have committed further meanwhile
     await h.feed(0, ['5']);
     expect(h.handed).toEqual(['0:5', '0:5']);
@@ -119,7 +179,11 @@ describe('PartitionConsumer', () => {
   });
 
   it('commits a position the handler computes, with its metadata, and again when only the metadata changes', async () => {
-    const h = harness({ onBatch: async (b) => { b.handedOut(b.messages[0].offset); } });
+    const h = harness({
+      onBatch: async (b) => {
+        b.handedOut(b.messages[0].offset);
+      },
+    });
     await h.pc.start();
     h.join('m1', [2]);
     await h.feed(2, ['40']);
@@ -137,7 +201,8 @@ describe('PartitionConsumer', () => {
     await h.pc.start();
     h.join('m1', [0]);
     await h.feed(0, ['0', '1']);
-    h.settle('0:0'); await h.tick();
+    h.settle('0:0');
+    await h.tick();
     expect(h.commits).toEqual([]);
     fail = false;
     await h.pc.assignedPartition('t', 0)!.requestCommit();
@@ -148,7 +213,11 @@ describe('PartitionConsumer', () => {
   it('holds the handler while the budget is full, heartbeating, and lets it go when room frees or a rebalance starts', async () => {
     const budget = new ByteBudget(100);
     const results: boolean[] = [];
-    const h = harness({ onBatch: async (b) => { results.push(await b.waitForRoom(budget)); } });
+    const h = harness({
+      onBatch: async (b) => {
+        results.push(await b.waitForRoom(budget));
+      },
+    });
     await h.pc.start();
     h.join('m1', [0]);
     budget.take(100);
@@ -171,10 +240,14 @@ describe('PartitionConsumer', () => {
     await h.feed(0, ['0', '1']);
     h.failHeartbeats(Object.assign(new Error('rebalancing'), { type: 'REBALANCE_IN_PROGRESS' }));
     let returned = false;
-    const batch = h.feed(1, ['5']).then(() => { returned = true; });
+    const batch = h.feed(1, ['5']).then(() => {
+      returned = true;
+    });
     await new Promise((r) => setTimeout(r, 100));
     expect(returned).toBe(false); // 0:0, 0:1 and 1:5 are still in flight
-    h.settle('0:0'); h.settle('0:1'); h.settle('1:5');
+    h.settle('0:0');
+    h.settle('0:1');
+    h.settle('1:5');
     await batch;
     expect(h.commits.sort()).toEqual(['0:2', '1:6']);
     await h.feed(1, ['6']); // nothing new is handed out until the group is joined again
@@ -196,7 +269,9 @@ describe('PartitionConsumer', () => {
     h.join('m2', [0]);
     expect(h.pc.ready).toBe(true);
     let failed: Error | undefined;
-    void h.pc.failure.then((err) => { failed = err; });
+    void h.pc.failure.then((err) => {
+      failed = err;
+    });
     h.crash(false);
     await h.tick();
     expect(h.pc.ready).toBe(false);
@@ -206,7 +281,7 @@ describe('PartitionConsumer', () => {
     await h.pc.stop();
   });
 
-  it('is not ready while a partition\'s oldest unsettled input is older than the limit, and exports its age', async () => {
+  it("is not ready while a partition's oldest unsettled input is older than the limit, and exports its age", async () => {
     const h = harness({ maxUnsettledAgeMs: 1000 });
     await h.pc.start();
     h.join('m1', [0]);
@@ -220,7 +295,9 @@ describe('PartitionConsumer', () => {
       expect(h.pc.ready).toBe(false);
       const text = await h.registry.getSingleMetricAsString('mplp_consumer_oldest_unsettled_seconds');
       expect(text).toContain('mplp_consumer_oldest_unsettled_seconds{group="g",topic="t",partition="0"} 1.5');
-      h.settle('0:0'); h.settle('0:1'); await h.tick();
+      h.settle('0:0');
+      h.settle('0:1');
+      await h.tick();
       expect(h.commits).toEqual(['0:2']);
       expect(h.pc.ready).toBe(true);
     } finally {
@@ -234,7 +311,10 @@ describe('PartitionConsumer', () => {
     await h.pc.start();
     h.join('m1', [0]);
     await h.feed(0, ['0', '1']);
-    await h.pc.stop(async () => { h.settle('0:0'); h.settle('0:1'); });
+    await h.pc.stop(async () => {
+      h.settle('0:0');
+      h.settle('0:1');
+    });
     expect(h.commits).toEqual(['0:2']);
   });
 });

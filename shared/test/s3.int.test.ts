@@ -19,15 +19,29 @@ describe('S3 through the project client factory (real server)', () => {
     expect(await got.Body!.transformToString()).toBe('hello 1');
 
     const big = randomBytes(12 * 1024 * 1024);
-    const up = new Upload({ client: s3, params: { Bucket: bucket, Key: `${prefix}/big`, Body: big }, partSize: 5 * 1024 * 1024, queueSize: 2 });
+    const up = new Upload({
+      client: s3,
+      params: { Bucket: bucket, Key: `${prefix}/big`, Body: big },
+      partSize: 5 * 1024 * 1024,
+      queueSize: 2,
+    });
     await up.done();
-    const back = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `${prefix}/big` }))).Body!.transformToByteArray());
+    const back = Buffer.from(
+      await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `${prefix}/big` }))).Body!.transformToByteArray(),
+    );
     expect(createHash('sha256').update(back).digest('hex')).toBe(createHash('sha256').update(big).digest('hex'));
 
     const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/` }));
-    expect(listed.Contents!.map((o) => o.Key).sort()).toEqual([`${prefix}/big`, `${prefix}/small-0`, `${prefix}/small-1`, `${prefix}/small-2`]);
+    expect(listed.Contents!.map((o) => o.Key).sort()).toEqual([
+      `${prefix}/big`,
+      `${prefix}/small-0`,
+      `${prefix}/small-1`,
+      `${prefix}/small-2`,
+    ]);
 
-    const del = await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: listed.Contents!.map((o) => ({ Key: o.Key! })) } }));
+    const del = await s3.send(
+      new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: listed.Contents!.map((o) => ({ Key: o.Key! })) } }),
+    );
     expect(del.Errors ?? []).toEqual([]);
     const after = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/` }));
     expect(after.KeyCount).toBe(0);

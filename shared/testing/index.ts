@@ -21,15 +21,20 @@ export function uniqueName(base: string): string {
   return `${base}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 }
 
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false,
-  { timeoutMs = 30_000, intervalMs = 100 } = {}): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  { timeoutMs = 30_000, intervalMs = 100 } = {},
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const v = await check();
       if (v !== undefined && v !== false) return v as T;
-    } catch (err) { last = err; }
+    } catch (err) {
+      last = err;
+    }
     if (Date.now() > deadline) {
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     }
@@ -43,18 +48,28 @@ type Cleanup = () => Promise<unknown> | unknown;
 export class TestContext {
   private cleanups: Cleanup[] = [];
   readonly cfg: SharedConfig;
-  constructor(overrides: Partial<SharedConfig> = {}) { this.cfg = testConfig(overrides); }
+  constructor(overrides: Partial<SharedConfig> = {}) {
+    this.cfg = testConfig(overrides);
+  }
 
-  defer(fn: Cleanup): void { this.cleanups.push(fn); }
+  defer(fn: Cleanup): void {
+    this.cleanups.push(fn);
+  }
 
   async cleanup(): Promise<void> {
     while (this.cleanups.length) {
       const fn = this.cleanups.pop()!;
-      try { await fn(); } catch { /* best effort */ }
+      try {
+        await fn();
+      } catch {
+        /* best effort */
+      }
     }
   }
 
-  kafka(suffix = 'test'): Kafka { return createKafka(this.cfg, suffix); }
+  kafka(suffix = 'test'): Kafka {
+    return createKafka(this.cfg, suffix);
+  }
 
   async admin(): Promise<Admin> {
     const a = this.kafka('test-admin').admin();
@@ -67,13 +82,25 @@ export class TestContext {
   async topics(bases: string[], numPartitions = 3): Promise<string[]> {
     const admin = await this.admin();
     const names = bases.map((b) => uniqueName(`test.${b}`));
-    await ensureTopics(admin, names.map((topic) => ({ topic, numPartitions, replicationFactor: 1 })));
-    this.defer(async () => { const a = this.kafka('test-admin').admin(); await a.connect(); await a.deleteTopics({ topics: names }).catch(() => undefined); await a.disconnect(); });
+    await ensureTopics(
+      admin,
+      names.map((topic) => ({ topic, numPartitions, replicationFactor: 1 })),
+    );
+    this.defer(async () => {
+      const a = this.kafka('test-admin').admin();
+      await a.connect();
+      await a.deleteTopics({ topics: names }).catch(() => undefined);
+      await a.disconnect();
+    });
     return names;
   }
 
   async producer(opts: Parameters<Kafka['producer']>[0] = {}): Promise<Producer> {
-    const p = this.kafka('test-producer').producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, ...opts });
+    const p = this.kafka('test-producer').producer({
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      ...opts,
+    });
     await p.connect();
     this.defer(() => p.disconnect());
     return p;
@@ -86,7 +113,11 @@ export class TestContext {
     this.defer(() => consumer.disconnect());
     await consumer.subscribe({ topic, fromBeginning: true });
     const messages: EachMessagePayload['message'][] = [];
-    await consumer.run({ eachMessage: async ({ message }) => { messages.push(message); } });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        messages.push(message);
+      },
+    });
     return { messages, consumer };
   }
 
@@ -94,7 +125,9 @@ export class TestContext {
   spawnProcess(mainJs: string, env: Record<string, string>): ChildProcess {
     const child = spawn(process.execPath, [mainJs], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr!.on('data', () => undefined);
-    this.defer(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+    this.defer(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
     return child;
   }
 

@@ -13,35 +13,51 @@ export class AlertState {
 
   async load(): Promise<void> {
     onAlert((a) => this.apply(a));
-    onResync(() => { void this.reload(true); });
+    onResync(() => {
+      void this.reload(true);
+    });
     await this.reload(false);
     // A change that reached Kafka before the stream opened but Elasticsearch only after the first
     // read (the indexer's lag) is in neither: read once more when the indexer has caught up.
-    setTimeout(() => { void this.reload(false).catch(() => undefined); }, RECHECK_MS);
+    setTimeout(() => {
+      void this.reload(false).catch(() => undefined);
+    }, RECHECK_MS);
   }
 
   /** `replace` after a break in the stream; otherwise a change already known stays unless the API has a newer one. */
   private async reload(replace: boolean): Promise<void> {
     const { firing, resolved } = await api.alerts();
     if (replace) this.firing.clear();
-    const older = (a: AlertChange) => { const known = this.firing.get(keyOf(a)); return !known || known.evaluatedAt < a.evaluatedAt; };
+    const older = (a: AlertChange) => {
+      const known = this.firing.get(keyOf(a));
+      return !known || known.evaluatedAt < a.evaluatedAt;
+    };
     for (const a of firing) if (older(a)) this.firing.set(keyOf(a), a);
     for (const a of resolved) if (older(a)) this.firing.delete(keyOf(a));
     this.resolved.splice(0, this.resolved.length, ...resolved);
     this.emit();
   }
 
-  subscribe(fn: () => void): () => void { this.listeners.add(fn); return () => this.listeners.delete(fn); }
+  subscribe(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
 
   private apply(a: AlertChange): void {
     const known = this.firing.get(keyOf(a));
     if (known && known.evaluatedAt > a.evaluatedAt) return;
     if (a.state === 'firing') this.firing.set(keyOf(a), a);
-    else { this.firing.delete(keyOf(a)); this.resolved.unshift(a); this.resolved.splice(50); }
+    else {
+      this.firing.delete(keyOf(a));
+      this.resolved.unshift(a);
+      this.resolved.splice(50);
+    }
     this.emit();
   }
 
-  private emit(): void { for (const fn of this.listeners) fn(); }
+  private emit(): void {
+    for (const fn of this.listeners) fn();
+  }
 }
 
 const describe = (a: AlertChange) => `${a.ruleId} on ${a.series?.service}: ${a.series?.operation}`;
@@ -51,11 +67,22 @@ const round = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : Number(v.toPre
 export function renderBanner(el: HTMLElement, alerts: AlertState): void {
   const firing = [...alerts.firing.values()];
   el.hidden = firing.length === 0;
-  if (!firing.length) { clear(el); return; }
-  el.replaceChildren(h('a', { href: '#/alerts' },
-    h('strong', {}, `${firing.length} alert${firing.length === 1 ? '' : 's'} firing: `),
-    firing.slice(0, 3).map((a) => `${describe(a)} (${condition(a)})`).join(' · '),
-    firing.length > 3 ? ` and ${firing.length - 3} more` : ''));
+  if (!firing.length) {
+    clear(el);
+    return;
+  }
+  el.replaceChildren(
+    h(
+      'a',
+      { href: '#/alerts' },
+      h('strong', {}, `${firing.length} alert${firing.length === 1 ? '' : 's'} firing: `),
+      firing
+        .slice(0, 3)
+        .map((a) => `${describe(a)} (${condition(a)})`)
+        .join(' · '),
+      firing.length > 3 ? ` and ${firing.length - 3} more` : '',
+    ),
+  );
 }
 
 export function alertsView(root: HTMLElement, alerts: AlertState): () => void {
@@ -66,19 +93,48 @@ export function alertsView(root: HTMLElement, alerts: AlertState): () => void {
       h('h2', {}, `Firing (${firing.length})`),
       firing.length ? alertTable(firing, 'firing') : h('p', { class: 'muted' }, 'Nothing is firing.'),
       h('h2', {}, 'Recently resolved'),
-      alerts.resolved.length ? alertTable(alerts.resolved, 'resolved') : h('p', { class: 'muted' }, 'Nothing resolved in the last 24 hours.'));
+      alerts.resolved.length
+        ? alertTable(alerts.resolved, 'resolved')
+        : h('p', { class: 'muted' }, 'Nothing resolved in the last 24 hours.'),
+    );
   };
   draw();
   return alerts.subscribe(draw);
 }
 
 function alertTable(list: AlertChange[], state: string): HTMLElement {
-  return h('table', { class: `grid alerts ${state}` },
-    h('thead', {}, h('tr', {}, h('th', {}, 'Rule'), h('th', {}, 'Service'), h('th', {}, 'Operation'), h('th', {}, 'Condition'), h('th', {}, 'Window end'), h('th', {}, state === 'firing' ? 'Since' : 'Resolved'))),
-    h('tbody', {}, ...list.map((a) => h('tr', { 'data-rule': a.ruleId, 'data-series': a.series?.key },
-      h('td', {}, h('span', { class: `badge ${state === 'firing' ? 'bad' : 'ok'}` }, state), ' ', a.ruleId),
-      h('td', {}, a.series?.service ?? ''), h('td', {}, a.series?.operation ?? ''),
-      h('td', { class: 'mono' }, condition(a), a.reason ? ` (${a.reason})` : ''),
-      h('td', {}, fmtDateTime(Date.parse(a.windowEnd))), h('td', {}, fmtDateTime(Date.parse(a.evaluatedAt)))))));
+  return h(
+    'table',
+    { class: `grid alerts ${state}` },
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        h('th', {}, 'Rule'),
+        h('th', {}, 'Service'),
+        h('th', {}, 'Operation'),
+        h('th', {}, 'Condition'),
+        h('th', {}, 'Window end'),
+        h('th', {}, state === 'firing' ? 'Since' : 'Resolved'),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      ...list.map((a) =>
+        h(
+          'tr',
+          { 'data-rule': a.ruleId, 'data-series': a.series?.key },
+          h('td', {}, h('span', { class: `badge ${state === 'firing' ? 'bad' : 'ok'}` }, state), ' ', a.ruleId),
+          h('td', {}, a.series?.service ?? ''),
+          h('td', {}, a.series?.operation ?? ''),
+          h('td', { class: 'mono' }, condition(a), a.reason ? ` (${a.reason})` : ''),
+          h('td', {}, fmtDateTime(Date.parse(a.windowEnd))),
+          h('td', {}, fmtDateTime(Date.parse(a.evaluatedAt))),
+        ),
+      ),
+    ),
+  );
 }
-

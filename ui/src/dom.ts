@@ -2,7 +2,11 @@
 type Attr = string | number | boolean | undefined | null | ((e: Event) => void);
 type Child = Node | string | number | null | undefined | false;
 
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, Attr> = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, Attr> = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === null || v === false) continue;
@@ -62,7 +66,9 @@ export function sparkline(values: number[], opts: { width?: number; height?: num
   return el;
 }
 
-export function clear(el: Element): void { while (el.firstChild) el.firstChild.remove(); }
+export function clear(el: Element): void {
+  while (el.firstChild) el.firstChild.remove();
+}
 
 export function errorBox(err: unknown): HTMLElement {
   return h('div', { class: 'error-box' }, `Error: ${(err as Error).message ?? String(err)}`);

@@ -26,13 +26,23 @@ async function route(): Promise<void> {
   try {
     let off: () => void;
     switch (page) {
-      case 'search': off = await searchView(view, params); break;
-      case 'trace': off = await traceView(view, decodeURIComponent(path.split('/')[2] ?? '')); break;
-      case 'alerts': off = alertsView(view, alerts); break;
-      case 'map': off = await mapView(view, params); break;
-      default: off = await overviewView(view);
+      case 'search':
+        off = await searchView(view, params);
+        break;
+      case 'trace':
+        off = await traceView(view, decodeURIComponent(path.split('/')[2] ?? ''));
+        break;
+      case 'alerts':
+        off = alertsView(view, alerts);
+        break;
+      case 'map':
+        off = await mapView(view, params);
+        break;
+      default:
+        off = await overviewView(view);
     }
-    if (gen === generation) leave = off; else off();
+    if (gen === generation) leave = off;
+    else off();
   } catch (err) {
     view.replaceChildren(errorBox(err));
   }
@@ -48,6 +58,11 @@ document.getElementById('trace-id-form')!.addEventListener('submit', (e) => {
 
 connectLive(document.getElementById('live-status')!);
 alerts.subscribe(() => renderBanner(banner, alerts));
-alerts.load().catch((err) => { banner.hidden = false; banner.replaceChildren(errorBox(err)); });
-window.addEventListener('hashchange', () => { void route(); });
+alerts.load().catch((err) => {
+  banner.hidden = false;
+  banner.replaceChildren(errorBox(err));
+});
+window.addEventListener('hashchange', () => {
+  void route();
+});
 void route();

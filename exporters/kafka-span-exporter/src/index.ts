@@ -58,7 +58,11 @@ export class KafkaSpanExporter implements SpanExporter {
     await this.forceFlush();
     const p = this.producer;
     this.producer = undefined;
-    if (p) await p.then((x) => x.disconnect(), () => undefined);
+    if (p)
+      await p.then(
+        (x) => x.disconnect(),
+        () => undefined,
+      );
   }
 
   private async send(spans: ReadableSpan[]): Promise<void> {
@@ -67,7 +71,10 @@ export class KafkaSpanExporter implements SpanExporter {
     const producer = await this.connected();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`Kafka did not acknowledge the export within ${this.timeoutMillis} ms`)), this.timeoutMillis);
+      timer = setTimeout(
+        () => reject(new Error(`Kafka did not acknowledge the export within ${this.timeoutMillis} ms`)),
+        this.timeoutMillis,
+      );
     });
     try {
       await Promise.race([producer.send({ topic: this.topic, acks: -1, messages }), deadline]);
@@ -81,10 +88,17 @@ export class KafkaSpanExporter implements SpanExporter {
 
   private connected(): Promise<Producer> {
     if (!this.producer) {
-      const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+      const producer = this.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
       const connecting = producer.connect().then(() => producer);
       this.producer = connecting;
-      connecting.catch(() => { if (this.producer === connecting) this.producer = undefined; });
+      connecting.catch(() => {
+        if (this.producer === connecting) this.producer = undefined;
+      });
     }
     return this.producer;
   }
@@ -113,7 +127,11 @@ export function recordsByTrace(spans: ReadableSpan[]): { key: string; value: Buf
   for (const [traceId, list] of byTrace) {
     const bytes = ProtobufTraceSerializer.serializeRequest(list);
     if (!bytes) throw new Error(`the OTLP serializer returned nothing for trace ${traceId}`);
-    out.push({ key: traceId, value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), headers: { 'content-type': 'application/x-protobuf' } });
+    out.push({
+      key: traceId,
+      value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+      headers: { 'content-type': 'application/x-protobuf' },
+    });
   }
   return out;
 }

@@ -17,7 +17,9 @@ describe('KafkaSpanExporter on the real Kafka', () => {
     const memory = new InMemorySpanExporter();
     const exporter = new KafkaSpanExporter({ kafka: ctx.kafka('kse'), topic });
     // A long schedule: nothing is exported before shutdown() flushes.
-    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(memory), new BatchSpanProcessor(exporter, { scheduledDelayMillis: 600_000 })] });
+    const provider = new BasicTracerProvider({
+      spanProcessors: [new SimpleSpanProcessor(memory), new BatchSpanProcessor(exporter, { scheduledDelayMillis: 600_000 })],
+    });
     const tracer = provider.getTracer('t');
     for (let i = 0; i < 7; i++) {
       const root = tracer.startSpan(`root-${i}`, {}, ROOT_CONTEXT);
@@ -59,7 +61,13 @@ describe('KafkaSpanExporter on the real Kafka', () => {
   });
 
   it('reports a Kafka it cannot reach as FAILED through the result callback, and fails exports after shutdown', async () => {
-    const unreachable = new Kafka({ clientId: 'kse-down', brokers: ['127.0.0.1:1'], connectionTimeout: 300, retry: { retries: 1, initialRetryTime: 50 }, logLevel: logLevel.NOTHING });
+    const unreachable = new Kafka({
+      clientId: 'kse-down',
+      brokers: ['127.0.0.1:1'],
+      connectionTimeout: 300,
+      retry: { retries: 1, initialRetryTime: 50 },
+      logLevel: logLevel.NOTHING,
+    });
     const exporter = new KafkaSpanExporter({ kafka: unreachable, topic: 'never', timeoutMillis: 5_000 });
     const memory = new InMemorySpanExporter();
     const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(memory)] });
