@@ -1,3 +1,5 @@
+import { loadConfig } from '../../shared/src';
+import { ingestSchema } from '../src/config';
 import { MessageProcessor, ProcessorLimits } from '../src/message-processor';
 import { encodeRequestProtobuf } from '../src/otlp-decoder';
 import { FORMATS, formatOf, MessageView } from '../src/formats';
@@ -230,5 +232,32 @@ describe('input formats: detection', () => {
   it('OTLP messages keep their metric label (protobuf / json)', () => {
     expect(auto.process(otlpJson, undefined, 't/0/1').encoding).toBe('json');
     expect(auto.process(otlpProto, 'application/x-protobuf', 't/0/1').encoding).toBe('protobuf');
+  });
+});
+
+describe('input formats: limits and settings', () => {
+  it('a rejected Zipkin span larger than MPLP_INGEST_MAX_DLQ_VALUE_BYTES becomes a reference (source, ids, sizes)', () => {
+    const bad = zipkinSpan({ name: '', tags: { big: 'x'.repeat(5000) } });
+    const r = auto.process(Buffer.from(JSON.stringify([bad])), undefined, 't/1/5');
+    expect(r.dlq).toHaveLength(1);
+    expect(r.dlq[0]).toMatchObject({ code: 'name', truncated: true, spans: 1 });
+    const ref = JSON.parse(r.dlq[0].value.toString()).mplpReference;
+    expect(ref).toMatchObject({ source: 't/1/5', traceId: TRACE, spanId: SPAN, limitBytes: 4096 });
+    expect(ref.bytes).toBeGreaterThan(5000);
+  });
+
+  it('MPLP_INGEST_ENCODING outside its values stops the configuration, naming it', () => {
+    expect(() => loadConfig(ingestSchema, { MPLP_INGEST_ENCODING: 'thrift' })).toThrow(/MPLP_INGEST_ENCODING/);
+    expect(loadConfig(ingestSchema, {}).encoding).toBe('auto');
+    expect(loadConfig(ingestSchema, { MPLP_INGEST_ENCODING: 'zipkin_json' }).encoding).toBe('zipkin_json');
+  });
+});
+
+describe('input formats: Zipkin ids', () => {
+  it('short hex ids are left-padded as zipkin2 reads them; a 17-digit span id is rejected', () => {
+    const s = auto.process(Buffer.from(JSON.stringify([zipkinSpan({ traceId: 'ABC', id: '1f', parentId: '2' })])), undefined, 't/0/1').spans[0];
+    expect(s).toMatchObject({ traceId: '0'.repeat(29) + 'abc', spanId: '000000000000001f', parentSpanId: '0000000000000002' });
+    const r = auto.process(Buffer.from(JSON.stringify([zipkinSpan({ id: '1'.repeat(17) })])), undefined, 't/0/1');
+    expect(r.dlq).toMatchObject([{ code: 'span_id' }]);
   });
 });

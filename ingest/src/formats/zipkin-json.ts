@@ -22,9 +22,18 @@ function micros(v: unknown): bigint | undefined {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? BigInt(Math.trunc(v)) * 1000n : undefined;
 }
 
-/** A 64-bit zipkin trace id is the low half of a 128-bit one. */
-const traceIdOf = (v: unknown) => (typeof v === 'string' && v.length === 16 ? `0000000000000000${v}` : v);
-const hexOf = (v: unknown) => (typeof v === 'string' ? v.toLowerCase() : v === undefined || v === null ? undefined : String(v));
+const HEX = /^[0-9a-fA-F]{1,32}$/;
+
+/**
+ * A zipkin id as 16 (span) or 32 (trace) lowercase hex digits: zipkin2 and zipkin-go read ids
+ * as hex numbers, so shorter ids are left-padded, and a 64-bit trace id is the low half of a
+ * 128-bit one. Anything else is passed on for the normalizer to reject.
+ */
+function idOf(v: unknown, digits: 16 | 32): string | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'string' || !HEX.test(v)) return String(v);
+  return v.length > digits ? v : v.toLowerCase().padStart(digits, '0');
+}
 
 /**
  * The server half of a span shared with its client (`shared: true`, same id) gets its own id,
@@ -67,9 +76,9 @@ function zipkinToOtlp(z: ZipkinSpan): { span: OtlpSpan; scope: { name?: string; 
   endpointAttributes(z.remoteEndpoint, 'net.peer', attributes);
   const code = statusCode === 'ERROR' || (statusCode === undefined && error !== undefined) ? 2 : statusCode === 'OK' ? 1 : 0;
   if (code === 2 && statusMessage === undefined && error && error !== 'true') statusMessage = error;
-  const traceId = hexOf(traceIdOf(z.traceId));
-  let spanId = hexOf(z.id);
-  let parentSpanId = hexOf(z.parentId);
+  const traceId = idOf(z.traceId, 32);
+  let spanId = idOf(z.id, 16);
+  let parentSpanId = idOf(z.parentId, 16);
   if (z.shared === true && z.kind === 'SERVER' && typeof traceId === 'string' && typeof spanId === 'string') {
     parentSpanId = spanId;
     spanId = sharedServerSpanId(traceId, spanId);
