@@ -18,7 +18,7 @@ export const otlpProto: InputFormat = {
   decode(value): DecodedMessage {
     assertNotEmpty(value, 'OTLP request');
     try {
-      return { req: decodeRequest(value, 'protobuf'), undecodable: [] };
+      return { req: decodeRequest(value), undecodable: [] };
     } catch (err) {
       try { return decodeProtobufBySpan(value); } catch { throw err; }
     }
