@@ -1,5 +1,6 @@
 import { ConfigError, ConfigOf, ingestMaxPastSetting, setting } from '../../shared/src';
 import { RECORD_OVERHEAD_BYTES } from './batch-encoder';
+import { FORMAT_NAMES } from './formats/types';
 
 /** Settings of the ingest worker (MPLP_INGEST_*). Defaults work on the local cluster. */
 export const ingestSchema = {
@@ -8,6 +9,7 @@ export const ingestSchema = {
   partitionsConcurrently: setting.int('MPLP_INGEST_PARTITIONS_CONCURRENTLY', 3, 'input partitions processed at once by one process', { min: 1, max: 64 }),
   fetchMaxBytesPerPartition: setting.int('MPLP_INGEST_FETCH_MAX_BYTES_PER_PARTITION', 4 * 1024 * 1024, 'Kafka fetch size per partition: bounds the memory of one in-flight batch', { min: 65536 }),
   producer: setting.oneOf('MPLP_INGEST_PRODUCER', 'auto', ['auto', 'librdkafka', 'kafkajs'] as const, 'client that produces the output: librdkafka (@confluentinc/kafka-javascript, native; auto = it when its addon is installed, else kafkajs) or kafkajs'),
+  encoding: setting.oneOf('MPLP_INGEST_ENCODING', 'auto', ['auto', ...FORMAT_NAMES] as const, 'input format of the raw topic: auto (by content-type header, else content: a JSON list is Zipkin v2, an object with resourceSpans OTLP/JSON, one with traceID/spanID a Jaeger span, anything else OTLP/protobuf) or one forced: otlp_proto, otlp_json, jaeger_proto, jaeger_json, zipkin_json'),
   workerThreads: setting.int('MPLP_INGEST_WORKER_THREADS', 2, 'Piscina threads doing decode, normalize and lz4 (0 = in the consumer thread)', { min: 0, max: 64 }),
   workerYoungGenerationMb: setting.int('MPLP_INGEST_WORKER_YOUNG_GENERATION_MB', 192, 'young-generation heap of each pool thread: decoding allocates many short-lived objects, and a larger nursery means fewer scavenges', { min: 8, max: 4096 }),
   maxInFlightBytes: setting.int('MPLP_INGEST_MAX_IN_FLIGHT_BYTES', 8 * 1024 * 1024, 'input bytes fetched plus output bytes produced, not yet acknowledged downstream; past it, fetching waits (a chunk whose output passes it is produced in parts)', { min: 65536 }),

@@ -1,5 +1,6 @@
 import { kafkaBatchError, MplpError, NormalizedSpan } from '../../shared/src/threads';
-import { decodeProtobufBySpan, decodeRequest, detectEncoding, Encoding, hex, otlpPartJson, otlpSpanJson, OtlpRequest, UndecodablePart } from './otlp-decoder';
+import { DecodedMessage, EncodingSetting, FormatName, formatOf, MessageView } from './formats';
+import { hex, otlpPartJson, otlpSpanJson, UndecodablePart } from './otlp-decoder';
 import { normalizeRequest, NormalizeLimits, OutputTooLargeError, SpanRejection } from './span-normalizer';
 
 export { DLQ_HEADER_CODE, DLQ_HEADER_ERROR, DLQ_HEADER_SOURCE, DLQ_HEADER_TRUNCATED } from '../../shared/src/threads';
@@ -12,14 +13,21 @@ export { DLQ_HEADER_CODE, DLQ_HEADER_ERROR, DLQ_HEADER_SOURCE, DLQ_HEADER_TRUNCA
 export interface DlqRecord { value: Buffer; code: string; reason: string; source: string; truncated: boolean; spans: number; contentType?: string }
 
 export interface ProcessedMessage {
-  encoding?: Encoding;
+  /** The `encoding` label of the input metric: `protobuf` / `json` for OTLP, else the format's name. */
+  encoding?: string;
+  format?: FormatName;
   spans: NormalizedSpan[];
   dlq: DlqRecord[];
   droppedAttributes: number;
   truncatedValues: number;
 }
 
-export interface ProcessorLimits extends NormalizeLimits { maxMessageBytes: number; maxDlqValueBytes: number }
+export interface ProcessorLimits extends NormalizeLimits {
+  maxMessageBytes: number;
+  maxDlqValueBytes: number;
+  /** MPLP_INGEST_ENCODING: the input format of every message, or `auto` (detected per message). */
+  encoding?: EncodingSetting;
+}
 
 const MAX_REASON_CHARS = 2000;
 
@@ -45,14 +53,17 @@ export class MessageProcessor {
       return out;
     }
     try {
-      out.encoding = detectEncoding(bytes, contentType);
-      const { req, undecodable } = this.decode(bytes, out.encoding);
-      const res = normalizeRequest(req, this.limits, this.now());
+      const view = new MessageView(bytes);
+      const format = formatOf(bytes, contentType, this.limits.encoding ?? 'auto', view);
+      out.encoding = format.metricLabel;
+      out.format = format.name;
+      const decoded = format.decode(bytes, view);
+      const res = normalizeRequest(decoded.req, this.limits, this.now());
       out.spans = res.spans;
       out.droppedAttributes = res.droppedAttributes;
       out.truncatedValues = res.truncatedValues;
-      for (const u of undecodable) out.dlq.push(this.undecodablePart(u, source));
-      out.dlq.push(...deadLetterSpans(res.rejected, source, this.limits.maxDlqValueBytes));
+      for (const u of decoded.undecodable) out.dlq.push(this.undecodablePart(u, source));
+      out.dlq.push(...this.deadLetters(res.rejected, decoded, source));
     } catch (err) {
       const code = err instanceof MplpError ? err.code : 'decode';
       out.spans = [];
@@ -67,14 +78,21 @@ export class MessageProcessor {
     return { value: truncated ? bytes.subarray(0, this.limits.maxDlqValueBytes) : bytes, code, reason: capReason(reason), source, truncated, spans: 0, ...(contentType ? { contentType } : {}) };
   }
 
-  /** The whole request, or, when protobuf fails as a whole, every part that does decode on its own. */
-  private decode(bytes: Buffer, encoding: Encoding): { req: OtlpRequest; undecodable: UndecodablePart[] } {
-    try {
-      return { req: decodeRequest(bytes, encoding), undecodable: [] };
-    } catch (err) {
-      if (encoding !== 'protobuf' || bytes.length === 0) throw err;
-      try { return decodeProtobufBySpan(bytes); } catch { throw err; }
+  /**
+   * Rejected spans in their own format when it keeps them (a Jaeger message, a one-span Zipkin
+   * list), each alone with the content type it came in; OTLP spans grouped as OTLP/JSON.
+   */
+  private deadLetters(rejected: readonly SpanRejection[], decoded: DecodedMessage, source: string): DlqRecord[] {
+    const { originals, originalContentType } = decoded;
+    if (!originals) return deadLetterSpans(rejected, source, this.limits.maxDlqValueBytes);
+    const out: DlqRecord[] = [];
+    for (const r of rejected) {
+      const original = originals.get(r.span);
+      if (original === undefined) { out.push(...deadLetterSpans([r], source, this.limits.maxDlqValueBytes)); continue; }
+      if (original.length > this.limits.maxDlqValueBytes) { out.push(spanReference(r, r.code, source, original.length, this.limits.maxDlqValueBytes)); continue; }
+      out.push({ value: original, code: r.code, reason: capReason(r.reason), source, truncated: false, spans: 1, ...(originalContentType ? { contentType: originalContentType } : {}) });
     }
+    return out;
   }
 
   private undecodablePart(u: UndecodablePart, source: string): DlqRecord {
@@ -152,7 +170,7 @@ function groupRecords(code: string, list: SpanRejection[], source: string, maxVa
 function spanReference(r: SpanRejection, code: string, source: string, bytes: number | undefined, maxValueBytes: number): DlqRecord {
   const id = (v: unknown) => { try { return hex(v as Uint8Array | string)?.slice(0, 64); } catch { return undefined; } };
   const value = referenceValue({ source, traceId: id(r.span?.traceId), spanId: id(r.span?.spanId), bytes, limitBytes: maxValueBytes });
-  const why = bytes === undefined ? 'could not be written as JSON' : `is ${bytes} bytes as OTLP/JSON, over MPLP_INGEST_MAX_DLQ_VALUE_BYTES (${maxValueBytes})`;
+  const why = bytes === undefined ? 'could not be written as JSON' : `is ${bytes} bytes, over MPLP_INGEST_MAX_DLQ_VALUE_BYTES (${maxValueBytes})`;
   return { value, code, reason: capReason(`${r.reason} (the span ${why}; the value is a reference to it)`), source, truncated: true, spans: 1 };
 }
 

@@ -29,44 +29,14 @@ export interface OtlpScopeSpans { scope?: { name?: string | null; version?: stri
 export interface OtlpResourceSpans { resource?: { attributes?: KeyValue[] | null } | null; scopeSpans?: OtlpScopeSpans[] | null }
 export interface OtlpRequest { resourceSpans?: OtlpResourceSpans[] | null }
 
-export type Encoding = 'protobuf' | 'json';
-
-/** DESIGN.md: the content-type header decides; otherwise a first non-blank `{` means JSON. */
-export function detectEncoding(value: Buffer, contentType?: string): Encoding {
-  if (contentType) {
-    const ct = contentType.toLowerCase();
-    if (ct.includes('json')) return 'json';
-    if (ct.includes('protobuf') || ct.includes('proto')) return 'protobuf';
-  }
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i];
-    if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) continue;
-    return c === 0x7b ? 'json' : 'protobuf';
-  }
-  return 'protobuf';
-}
-
-export function decodeRequest(value: Buffer, encoding: Encoding): OtlpRequest {
+/** An OTLP/protobuf ExportTraceServiceRequest, decoded whole (`src/formats/otlp-proto.ts` falls back to decodeProtobufBySpan). */
+export function decodeRequest(value: Buffer): OtlpRequest {
   if (value.length === 0) throw new InvalidInputError('empty', 'empty message: no OTLP request');
-  if (encoding === 'protobuf') {
-    try {
-      return ExportTraceServiceRequest.decode(value);
-    } catch (err) {
-      throw new InvalidInputError('decode', `not an OTLP/protobuf ExportTraceServiceRequest: ${(err as Error).message}`);
-    }
-  }
-  let parsed: unknown;
   try {
-    parsed = JSON.parse(value.toString('utf8'));
+    return ExportTraceServiceRequest.decode(value);
   } catch (err) {
-    throw new InvalidInputError('decode', `not valid OTLP/JSON: ${(err as Error).message}`);
+    throw new InvalidInputError('decode', `not an OTLP/protobuf ExportTraceServiceRequest: ${(err as Error).message}`);
   }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new InvalidInputError('decode', 'OTLP/JSON must be an ExportTraceServiceRequest object');
-  }
-  const rs = (parsed as OtlpRequest).resourceSpans;
-  if (rs !== undefined && rs !== null && !Array.isArray(rs)) throw new InvalidInputError('decode', 'OTLP/JSON resourceSpans must be an array');
-  return parsed as OtlpRequest;
 }
 
 export const hex = (v: Uint8Array | string | null | undefined): string | undefined => {
