@@ -11,7 +11,10 @@ export interface AnyValue {
   kvlistValue?: { values?: KeyValue[] | null } | null;
   bytesValue?: Uint8Array | string | null;
 }
-export interface KeyValue { key?: string | null; value?: AnyValue | null }
+export interface KeyValue {
+  key?: string | null;
+  value?: AnyValue | null;
+}
 
 export interface AttributeLimits {
   maxAttributes: number;
@@ -27,9 +30,15 @@ export interface AttributeLimits {
  * deep), and about how many characters of output it made: the caller's budget against inputs that
  * would multiply (a long key repeated on every leaf of a kvlist).
  */
-export interface AttributeCounts { dropped: number; truncated: number; size: number }
+export interface AttributeCounts {
+  dropped: number;
+  truncated: number;
+  size: number;
+}
 
-export function newCounts(): AttributeCounts { return { dropped: 0, truncated: 0, size: 0 }; }
+export function newCounts(): AttributeCounts {
+  return { dropped: 0, truncated: 0, size: 0 };
+}
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const INTEGER = /^\s*[-+]?\d+\s*$/;
@@ -67,7 +76,12 @@ export function truncateUtf8(s: string, maxBytes: number): string {
   return buf.toString('utf8', 0, end);
 }
 
-interface Frame { key: string; value: AnyValue | null | undefined; depth: number; keyCut: boolean }
+interface Frame {
+  key: string;
+  value: AnyValue | null | undefined;
+  depth: number;
+  keyCut: boolean;
+}
 
 /**
  * Flattens OTLP attributes into a flat key → value object: kvlist values become dotted keys,
@@ -83,8 +97,14 @@ export function flattenAttributes(list: KeyValue[] | null | undefined, limits: A
   const put = (f: Frame, value: AttributeValue, valueSize: number) => {
     // Elasticsearch cannot take an empty key, nor an empty path segment at either end (".a", "a.").
     const key = f.key;
-    if (key === '' || key.charCodeAt(0) === 0x2e || key.charCodeAt(key.length - 1) === 0x2e) { counts.dropped++; return; }
-    if (key in out ? f.keyCut : n >= limits.maxAttributes) { counts.dropped++; return; }
+    if (key === '' || key.charCodeAt(0) === 0x2e || key.charCodeAt(key.length - 1) === 0x2e) {
+      counts.dropped++;
+      return;
+    }
+    if (key in out ? f.keyCut : n >= limits.maxAttributes) {
+      counts.dropped++;
+      return;
+    }
     if (!(key in out)) n++;
     if (f.keyCut) counts.truncated++;
     out[key] = value;
@@ -98,7 +118,10 @@ export function flattenAttributes(list: KeyValue[] | null | undefined, limits: A
     for (let i = kvs.length - 1; i >= 0; i--) {
       const kv = kvs[i];
       const name = String(kv?.key ?? '');
-      if (depth === 1 && name === '') { counts.dropped++; continue; }
+      if (depth === 1 && name === '') {
+        counts.dropped++;
+        continue;
+      }
       const full = prefix === '' ? name : `${prefix}.${name}`;
       const key = truncateUtf8(full, limits.maxAttributeKeyBytes);
       stack.push({ key, value: kv?.value, depth, keyCut: prefixCut || key.length !== full.length });
@@ -108,7 +131,10 @@ export function flattenAttributes(list: KeyValue[] | null | undefined, limits: A
   while (stack.length) {
     const f = stack.pop()!;
     const v = f.value;
-    if (!v || typeof v !== 'object') { put(f, '', 2); continue; }
+    if (!v || typeof v !== 'object') {
+      put(f, '', 2);
+      continue;
+    }
     if (has(v, 'kvlistValue')) {
       if (f.depth >= limits.maxAttributeDepth) {
         // Past the depth cap: JSON text, counted once whether or not it was also cut.
@@ -172,8 +198,14 @@ export function anyValueJson(root: AnyValue, maxChars: number): { text: string; 
   while (stack.length) {
     if (out.length > maxChars) return { text: out.slice(0, maxChars), cut: true };
     const t = stack.pop();
-    if (typeof t === 'string') { out += t; continue; }
-    if (!t || typeof t !== 'object') { out += 'null'; continue; }
+    if (typeof t === 'string') {
+      out += t;
+      continue;
+    }
+    if (!t || typeof t !== 'object') {
+      out += 'null';
+      continue;
+    }
     if (has(t, 'kvlistValue')) {
       const kvs = Array.isArray(t.kvlistValue!.values) ? t.kvlistValue!.values : [];
       out += '{';
@@ -201,7 +233,10 @@ function plainScalar(v: AnyValue): string | number | boolean | null {
   if (has(v, 'stringValue')) return String(v.stringValue);
   if (has(v, 'boolValue')) return Boolean(v.boolValue);
   if (has(v, 'intValue')) return int64Value(v.intValue);
-  if (has(v, 'doubleValue')) { const d = Number(v.doubleValue); return Number.isFinite(d) ? d : String(v.doubleValue); }
+  if (has(v, 'doubleValue')) {
+    const d = Number(v.doubleValue);
+    return Number.isFinite(d) ? d : String(v.doubleValue);
+  }
   if (has(v, 'bytesValue')) return bytesToBase64(v.bytesValue!);
   return null;
 }

@@ -4,13 +4,20 @@ import { DlqRecord, MessageProcessor, referenceValue } from './message-processor
 
 /** One input message as the batch encoder takes it. */
 export interface InputMessage {
-  value: Buffer | null; contentType?: string; source: string;
+  value: Buffer | null;
+  contentType?: string;
+  source: string;
   /** Set on a stand-in record of a Kafka batch that could not be decompressed (shared/kafka-codecs): why. */
   batchError?: string;
 }
 
 /** An lz4 frame of one trace's normalized spans, ready for the validated topic; `sources` are the input offsets its spans came from. */
-export interface OutputRecord { key: string; value: Buffer; spans: number; sources: string[] }
+export interface OutputRecord {
+  key: string;
+  value: Buffer;
+  spans: number;
+  sources: string[];
+}
 
 export interface BatchStats {
   messagesByEncoding: Record<string, number>;
@@ -27,7 +34,12 @@ export interface BatchStats {
 }
 
 /** `consumed`: how many of the inputs this covers (fewer than given when the output budget ran out). */
-export interface EncodedBatch { records: OutputRecord[]; dlq: DlqRecord[]; stats: BatchStats; consumed: number }
+export interface EncodedBatch {
+  records: OutputRecord[];
+  dlq: DlqRecord[];
+  stats: BatchStats;
+  consumed: number;
+}
 
 export interface EncodeLimits {
   /** Uncompressed NDJSON per output record (MPLP_INGEST_MAX_BATCH_BYTES). */
@@ -44,10 +56,25 @@ export interface EncodeLimits {
 export const RECORD_OVERHEAD_BYTES = 1024;
 
 export function emptyStats(): BatchStats {
-  return { messagesByEncoding: {}, spansIn: 0, spansValid: 0, rejectedByCode: {}, droppedAttributes: 0, truncatedValues: 0, bytesIn: 0, ndjsonBytesOut: 0, bytesOut: 0, dlqBytesOut: 0 };
+  return {
+    messagesByEncoding: {},
+    spansIn: 0,
+    spansValid: 0,
+    rejectedByCode: {},
+    droppedAttributes: 0,
+    truncatedValues: 0,
+    bytesIn: 0,
+    ndjsonBytesOut: 0,
+    bytesOut: 0,
+    dlqBytesOut: 0,
+  };
 }
 
-interface TraceLines { lines: string[]; bytes: number[]; sources: string[] }
+interface TraceLines {
+  lines: string[];
+  bytes: number[];
+  sources: string[];
+}
 
 /**
  * Decodes, normalizes and compresses a run of input messages: the CPU side of ingest, pure so
@@ -74,12 +101,22 @@ export function encodeBatch(processor: MessageProcessor, inputs: readonly InputM
       const line = spanLine(s);
       const n = Buffer.byteLength(line) + 1;
       if (n > lineCap) dead = [...dead, lineReference(s, m.source, n, limits.maxRecordBytes)];
-      else { lines.push({ traceId: s.traceId, line, bytes: n }); bytes += n; }
+      else {
+        lines.push({ traceId: s.traceId, line, bytes: n });
+        bytes += n;
+      }
     }
     for (const d of dead) bytes += d.value.length;
     if (bytes > limits.maxOutputBytesPerMessage) {
       lines.length = 0;
-      dead = [processor.wholeMessage(m.value ?? Buffer.alloc(0), 'too_large', `message of ${m.value?.length ?? 0} bytes would become ${bytes} bytes of output, over MPLP_INGEST_MAX_OUTPUT_BYTES_PER_MESSAGE (${limits.maxOutputBytesPerMessage})`, m.source)];
+      dead = [
+        processor.wholeMessage(
+          m.value ?? Buffer.alloc(0),
+          'too_large',
+          `message of ${m.value?.length ?? 0} bytes would become ${bytes} bytes of output, over MPLP_INGEST_MAX_OUTPUT_BYTES_PER_MESSAGE (${limits.maxOutputBytesPerMessage})`,
+          m.source,
+        ),
+      ];
       bytes = dead[0].value.length;
     }
     made += bytes;
@@ -123,7 +160,10 @@ export function encodeBatch(processor: MessageProcessor, inputs: readonly InputM
 function lineReference(s: NormalizedSpan, source: string, bytes: number, maxRecordBytes: number): DlqRecord {
   return {
     value: referenceValue({ source, traceId: s.traceId, spanId: s.spanId, ndjsonBytes: bytes, limitBytes: maxRecordBytes }),
-    code: 'too_large', source, truncated: true, spans: 1,
+    code: 'too_large',
+    source,
+    truncated: true,
+    spans: 1,
     reason: `span ${s.traceId}/${s.spanId} is ${bytes} bytes of NDJSON, more than a record of MPLP_INGEST_MAX_RECORD_BYTES (${maxRecordBytes}) holds; the value is a reference to it`,
   };
 }
@@ -136,7 +176,11 @@ export function chunkLines(lines: string[], maxBytes: number, lineBytes?: number
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i];
     const len = lineBytes ? lineBytes[i] : Buffer.byteLength(l) + 1;
-    if (cur.length && size + len > maxBytes) { chunks.push(cur); cur = []; size = 0; }
+    if (cur.length && size + len > maxBytes) {
+      chunks.push(cur);
+      cur = [];
+      size = 0;
+    }
     cur.push(l);
     size += len;
   }
@@ -148,7 +192,10 @@ export function chunkLines(lines: string[], maxBytes: number, lineBytes?: number
 const jsonOfShared = new WeakMap<object, string>();
 function sharedJson(o: object): string {
   let j = jsonOfShared.get(o);
-  if (j === undefined) { j = JSON.stringify(o); jsonOfShared.set(o, j); }
+  if (j === undefined) {
+    j = JSON.stringify(o);
+    jsonOfShared.set(o, j);
+  }
   return j;
 }
 
@@ -160,11 +207,31 @@ function sharedJson(o: object): string {
 export function spanLine(s: NormalizedSpan): string {
   let line = '{"traceId":"' + s.traceId + '","spanId":"' + s.spanId + '"';
   if (s.parentSpanId !== undefined) line += ',"parentSpanId":"' + s.parentSpanId + '"';
-  line += ',"name":' + JSON.stringify(s.name) + ',"kind":"' + s.kind + '","service":' + JSON.stringify(s.service)
-    + ',"startTime":"' + s.startTime + '","endTime":"' + s.endTime + '","durationNanos":' + s.durationNanos
-    + ',"status":' + JSON.stringify(s.status) + ',"attributes":' + JSON.stringify(s.attributes)
-    + ',"resource":' + sharedJson(s.resource) + ',"scope":' + sharedJson(s.scope)
-    + ',"events":' + (s.events.length ? JSON.stringify(s.events) : '[]') + ',"links":' + (s.links.length ? JSON.stringify(s.links) : '[]');
+  line +=
+    ',"name":' +
+    JSON.stringify(s.name) +
+    ',"kind":"' +
+    s.kind +
+    '","service":' +
+    JSON.stringify(s.service) +
+    ',"startTime":"' +
+    s.startTime +
+    '","endTime":"' +
+    s.endTime +
+    '","durationNanos":' +
+    s.durationNanos +
+    ',"status":' +
+    JSON.stringify(s.status) +
+    ',"attributes":' +
+    JSON.stringify(s.attributes) +
+    ',"resource":' +
+    sharedJson(s.resource) +
+    ',"scope":' +
+    sharedJson(s.scope) +
+    ',"events":' +
+    (s.events.length ? JSON.stringify(s.events) : '[]') +
+    ',"links":' +
+    (s.links.length ? JSON.stringify(s.links) : '[]');
   if (s.dropped !== undefined) line += ',"dropped":' + JSON.stringify(s.dropped);
   return line + '}';
 }

@@ -24,7 +24,16 @@ export interface DecodeTask {
 export interface DecodeResult {
   buf: ArrayBuffer;
   records: { key: string; start: number; end: number; spans: number; sources: string[] }[];
-  dlq: { start: number; end: number; code: string; reason: string; source: string; truncated: boolean; spans: number; contentType?: string }[];
+  dlq: {
+    start: number;
+    end: number;
+    code: string;
+    reason: string;
+    source: string;
+    truncated: boolean;
+    spans: number;
+    contentType?: string;
+  }[];
   stats: BatchStats;
   consumed: number;
 }
@@ -46,9 +55,21 @@ export default function decode(task: DecodeTask): DecodeResult {
   const n = out.records.length;
   return {
     buf: pack.buf,
-    records: out.records.map((r, i) => ({ key: r.key, start: pack.bounds[2 * i], end: pack.bounds[2 * i + 1], spans: r.spans, sources: r.sources })),
+    records: out.records.map((r, i) => ({
+      key: r.key,
+      start: pack.bounds[2 * i],
+      end: pack.bounds[2 * i + 1],
+      spans: r.spans,
+      sources: r.sources,
+    })),
     dlq: out.dlq.map((d, j) => ({
-      start: pack.bounds[2 * (n + j)], end: pack.bounds[2 * (n + j) + 1], code: d.code, reason: d.reason, source: d.source, truncated: d.truncated, spans: d.spans,
+      start: pack.bounds[2 * (n + j)],
+      end: pack.bounds[2 * (n + j) + 1],
+      code: d.code,
+      reason: d.reason,
+      source: d.source,
+      truncated: d.truncated,
+      spans: d.spans,
       ...(d.contentType ? { contentType: d.contentType } : {}),
     })),
     stats: out.stats,

@@ -1,7 +1,16 @@
 import path from 'node:path';
 import Piscina from 'piscina';
 import type { Env } from '../../shared/src';
-import { createKafka, createLogger, createRegistry, loadProcessConfig, OpsServer, redactConfig, Service, sharedSchema } from '../../shared/src';
+import {
+  createKafka,
+  createLogger,
+  createRegistry,
+  loadProcessConfig,
+  OpsServer,
+  redactConfig,
+  Service,
+  sharedSchema,
+} from '../../shared/src';
 import { checkIngestSettings, ingestSchema, IngestSettings } from './config';
 import { IngestWorker } from './ingest-worker';
 import { IngestMetrics } from './metrics';
@@ -11,10 +20,17 @@ export { ingestSchema } from './config';
 export { MessageProcessor } from './message-processor';
 export { IngestWorker } from './ingest-worker';
 
-export interface Ingest extends Service { readonly worker: IngestWorker; readonly port: () => number | undefined }
+export interface Ingest extends Service {
+  readonly worker: IngestWorker;
+  readonly port: () => number | undefined;
+}
 
 /** Builds the ingest worker from the environment: config, logger, Kafka, metrics server. */
-export function createIngest(env: Env, overrides: Partial<IngestSettings> = {}, hooks: Pick<ConstructorParameters<typeof IngestWorker>[0], 'onBatchCommitted'> = {}) {
+export function createIngest(
+  env: Env,
+  overrides: Partial<IngestSettings> = {},
+  hooks: Pick<ConstructorParameters<typeof IngestWorker>[0], 'onBatchCommitted'> = {},
+) {
   const cfg = loadProcessConfig(env, 'MPLP_INGEST_', ingestSchema);
   const settings: IngestSettings = { ...cfg.own, ...overrides };
   checkIngestSettings(settings);
@@ -22,9 +38,15 @@ export function createIngest(env: Env, overrides: Partial<IngestSettings> = {}, 
   const registry = createRegistry();
   const metrics = new IngestMetrics(registry);
   const kafka = createKafka(cfg.shared, 'ingest', logger.child({ component: 'kafka' }));
-  const pool = settings.workerThreads > 0
-    ? new Piscina({ filename: path.join(__dirname, 'decode-worker.js'), minThreads: settings.workerThreads, maxThreads: settings.workerThreads, resourceLimits: { maxYoungGenerationSizeMb: settings.workerYoungGenerationMb } })
-    : undefined;
+  const pool =
+    settings.workerThreads > 0
+      ? new Piscina({
+          filename: path.join(__dirname, 'decode-worker.js'),
+          minThreads: settings.workerThreads,
+          maxThreads: settings.workerThreads,
+          resourceLimits: { maxYoungGenerationSizeMb: settings.workerYoungGenerationMb },
+        })
+      : undefined;
   const worker = new IngestWorker({ kafka, shared: cfg.shared, settings, logger, metrics, registry, pool, ...hooks });
   const ops = new OpsServer({ port: settings.httpPort, host: cfg.shared.httpHost, registry, ready: () => worker.ready });
   let port: number | undefined;

@@ -2,11 +2,31 @@ import type Piscina from 'piscina';
 import type { Kafka, Message } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import {
-  BatchContext, ByteBudget, CancelledError, CommitSlot, FORMAT_NDJSON_V1, HEADER_FORMAT, HEADER_KAFKA_BATCH_ERROR, HEADER_SPANS, Logger, MplpError, PartitionConsumer, Service,
-  SharedConfig, classifyKafkaError, retry,
+  BatchContext,
+  ByteBudget,
+  CancelledError,
+  CommitSlot,
+  FORMAT_NDJSON_V1,
+  HEADER_FORMAT,
+  HEADER_KAFKA_BATCH_ERROR,
+  HEADER_SPANS,
+  Logger,
+  MplpError,
+  PartitionConsumer,
+  Service,
+  SharedConfig,
+  classifyKafkaError,
+  retry,
 } from '../../shared/src';
 import type { IngestSettings } from './config';
-import { DLQ_HEADER_CODE, DLQ_HEADER_ERROR, DLQ_HEADER_SOURCE, DLQ_HEADER_TRUNCATED, DlqRecord, MessageProcessor } from './message-processor';
+import {
+  DLQ_HEADER_CODE,
+  DLQ_HEADER_ERROR,
+  DLQ_HEADER_SOURCE,
+  DLQ_HEADER_TRUNCATED,
+  DlqRecord,
+  MessageProcessor,
+} from './message-processor';
 import { IngestMetrics } from './metrics';
 import { createOutputProducer, deliveredOf, OutputProducer } from './output-producer';
 import { BatchStats, EncodedBatch, encodeBatch, EncodeLimits, InputMessage, OutputRecord } from './batch-encoder';
@@ -14,7 +34,11 @@ import { deadLetterReference, outputRecordReference } from './refused-output';
 import { DecodeResult, DecodeTask, packBuffers } from './decode-worker';
 
 export interface IngestWorkerDeps {
-  kafka: Kafka; shared: SharedConfig; settings: IngestSettings; logger: Logger; metrics: IngestMetrics;
+  kafka: Kafka;
+  shared: SharedConfig;
+  settings: IngestSettings;
+  logger: Logger;
+  metrics: IngestMetrics;
   /** Where the consumer's per-partition gauges go (/metrics). */
   registry?: Registry;
   /** Threads running decode + normalize + lz4; absent: done in the consumer's thread. */
@@ -46,23 +70,36 @@ export class IngestWorker implements Service {
     const { kafka, shared, settings, logger, registry } = deps;
     this.budget = new ByteBudget(settings.maxInFlightBytes);
     this.consumer = new PartitionConsumer({
-      kafka, groupId: settings.groupId, topics: [shared.topicRaw], logger, registry, maxUnsettledAgeMs: shared.kafkaMaxUnsettledAgeMs,
+      kafka,
+      groupId: settings.groupId,
+      topics: [shared.topicRaw],
+      logger,
+      registry,
+      maxUnsettledAgeMs: shared.kafkaMaxUnsettledAgeMs,
       partitionsConsumedConcurrently: settings.partitionsConcurrently,
       consumerConfig: {
-        maxBytesPerPartition: settings.fetchMaxBytesPerPartition, maxBytes: settings.fetchMaxBytesPerPartition * 4, sessionTimeout: settings.sessionTimeoutMs,
+        maxBytesPerPartition: settings.fetchMaxBytesPerPartition,
+        maxBytes: settings.fetchMaxBytesPerPartition * 4,
+        sessionTimeout: settings.sessionTimeoutMs,
         heartbeatInterval: Math.min(3_000, Math.floor(settings.sessionTimeoutMs / 3)),
       },
       handleBatch: (batch) => this.handleBatch(batch),
     });
   }
 
-  get ready(): boolean { return this.consumer.ready; }
+  get ready(): boolean {
+    return this.consumer.ready;
+  }
 
   /** Settles with the error of a non-retriable consumer crash (the harness exits non-zero). */
-  get failure(): Promise<Error> { return this.consumer.failure; }
+  get failure(): Promise<Error> {
+    return this.consumer.failure;
+  }
 
   /** The client producing the output (after start). */
-  get producerKind(): OutputProducer['kind'] | undefined { return this.producer?.kind; }
+  get producerKind(): OutputProducer['kind'] | undefined {
+    return this.producer?.kind;
+  }
 
   async start(): Promise<void> {
     const { kafka, shared, settings, logger } = this.deps;
@@ -71,7 +108,16 @@ export class IngestWorker implements Service {
     await this.consumer.start();
     this.summaryTimer = setInterval(() => this.logSummary(), settings.summaryIntervalMs);
     this.summaryTimer.unref();
-    logger.info({ input: shared.topicRaw, output: shared.topicValidated, dlq: shared.topicDlq, groupId: settings.groupId, producer: this.producer.kind }, 'ingest started');
+    logger.info(
+      {
+        input: shared.topicRaw,
+        output: shared.topicValidated,
+        dlq: shared.topicDlq,
+        groupId: settings.groupId,
+        producer: this.producer.kind,
+      },
+      'ingest started',
+    );
   }
 
   /**
@@ -88,9 +134,18 @@ export class IngestWorker implements Service {
     let curBytes = 0;
     for (const m of batch.messages) {
       const batchError = m.headers?.[HEADER_KAFKA_BATCH_ERROR]?.toString();
-      cur.push({ value: m.value, contentType: m.headers?.['content-type']?.toString(), source: `${key}/${m.offset}`, ...(batchError !== undefined ? { batchError } : {}) });
+      cur.push({
+        value: m.value,
+        contentType: m.headers?.['content-type']?.toString(),
+        source: `${key}/${m.offset}`,
+        ...(batchError !== undefined ? { batchError } : {}),
+      });
       curBytes += m.value?.length ?? 0;
-      if (curBytes >= this.deps.settings.taskBytes) { chunks.push({ inputs: cur, bytes: curBytes, last: m.offset }); cur = []; curBytes = 0; }
+      if (curBytes >= this.deps.settings.taskBytes) {
+        chunks.push({ inputs: cur, bytes: curBytes, last: m.offset });
+        cur = [];
+        curBytes = 0;
+      }
     }
     if (cur.length) chunks.push({ inputs: cur, bytes: curBytes, last: batch.messages[batch.messages.length - 1].offset });
     for (const chunk of chunks) {
@@ -99,10 +154,16 @@ export class IngestWorker implements Service {
       this.budget.take(chunk.bytes);
       const run = handled(this.runChunk(chunk.inputs, chunk.bytes, slot));
       this.inFlight.add(run);
-      run.then(() => this.inFlight.delete(run), () => this.inFlight.delete(run));
+      run.then(
+        () => this.inFlight.delete(run),
+        () => this.inFlight.delete(run),
+      );
       batch.handedOut(chunk.last);
     }
-    this.deps.metrics.lag.set({ partition: String(batch.partition.partition) }, Number(BigInt(batch.highWatermark) - BigInt(chunks[chunks.length - 1].last) - 1n));
+    this.deps.metrics.lag.set(
+      { partition: String(batch.partition.partition) },
+      Number(BigInt(batch.highWatermark) - BigInt(chunks[chunks.length - 1].last) - 1n),
+    );
     if (batch.active()) await batch.heartbeat();
   }
 
@@ -165,7 +226,7 @@ export class IngestWorker implements Service {
       const delivered = deliveredOf(err) ?? [];
       let refusedSpans = 0;
       for (const [i, r] of records.entries()) {
-        if (!delivered[i] && await this.sendOrRefer([r], [], (e) => outputRecordReference(r, e))) refusedSpans += r.spans;
+        if (!delivered[i] && (await this.sendOrRefer([r], [], (e) => outputRecordReference(r, e)))) refusedSpans += r.spans;
       }
       for (const [j, d] of dlq.entries()) {
         if (!delivered[records.length + j]) await this.sendOrRefer([], [d], (e) => deadLetterReference(d, e));
@@ -186,9 +247,16 @@ export class IngestWorker implements Service {
       // A reference is a few hundred bytes: if even that is refused the DLQ topic itself is
       // misconfigured (ACLs, a compacted topic), which retrying outlives once fixed.
       await retry(() => this.producer!.send(this.outputOf([], [ref])), {
-        attempts: Infinity, baseDelayMs: 200, maxDelayMs: 10_000, signal: this.abort.signal,
-        classify: (e) => { const m = classifyKafkaError(e, 'produce'); return m.retryable ? m : new MplpError(m.code, m.message, { disposition: 'retryable', cause: m }); },
-        onRetry: (e, attempt, wait) => this.deps.logger.error({ err: e, attempt, waitMs: wait }, 'DLQ refused a reference record; retrying'),
+        attempts: Infinity,
+        baseDelayMs: 200,
+        maxDelayMs: 10_000,
+        signal: this.abort.signal,
+        classify: (e) => {
+          const m = classifyKafkaError(e, 'produce');
+          return m.retryable ? m : new MplpError(m.code, m.message, { disposition: 'retryable', cause: m });
+        },
+        onRetry: (e, attempt, wait) =>
+          this.deps.logger.error({ err: e, attempt, waitMs: wait }, 'DLQ refused a reference record; retrying'),
       });
       return true;
     }
@@ -196,11 +264,17 @@ export class IngestWorker implements Service {
 
   private outputOf(records: OutputRecord[], dead: DlqRecord[]): { topic: string; messages: Message[] }[] {
     const { shared } = this.deps;
-    const out: Message[] = records.map((r) => ({ key: r.key, value: r.value, headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(r.spans) } }));
+    const out: Message[] = records.map((r) => ({
+      key: r.key,
+      value: r.value,
+      headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(r.spans) },
+    }));
     const dlq: Message[] = dead.map((d) => ({
       value: d.value,
       headers: {
-        [DLQ_HEADER_ERROR]: d.reason, [DLQ_HEADER_CODE]: d.code, [DLQ_HEADER_SOURCE]: d.source,
+        [DLQ_HEADER_ERROR]: d.reason,
+        [DLQ_HEADER_CODE]: d.code,
+        [DLQ_HEADER_SOURCE]: d.source,
         ...(d.truncated ? { [DLQ_HEADER_TRUNCATED]: 'true' } : {}),
         ...(d.spans > 0 ? { [HEADER_SPANS]: String(d.spans) } : {}),
         ...(d.contentType ? { 'content-type': d.contentType } : {}),
@@ -215,7 +289,10 @@ export class IngestWorker implements Service {
   /** acks=all, retried until it succeeds or we shut down: the batch must not be committed without it. */
   private async send(topicMessages: { topic: string; messages: Message[] }[]): Promise<void> {
     await retry(() => this.producer!.send(topicMessages), {
-      attempts: Infinity, baseDelayMs: 200, maxDelayMs: 10_000, signal: this.abort.signal,
+      attempts: Infinity,
+      baseDelayMs: 200,
+      maxDelayMs: 10_000,
+      signal: this.abort.signal,
       classify: (e) => classifyKafkaError(e, 'produce'),
       onRetry: (err, attempt, wait) => this.deps.logger.warn({ err, attempt, waitMs: wait }, 'produce failed, retrying'),
     });
@@ -225,21 +302,35 @@ export class IngestWorker implements Service {
   private async encode(inputs: InputMessage[]): Promise<EncodedBatch> {
     const { settings } = this.deps;
     const limits: EncodeLimits = {
-      maxBatchBytes: settings.maxBatchBytes, maxRecordBytes: settings.maxRecordBytes,
-      maxOutputBytesPerMessage: settings.maxOutputBytesPerMessage, outputBudget: settings.maxInFlightBytes,
+      maxBatchBytes: settings.maxBatchBytes,
+      maxRecordBytes: settings.maxRecordBytes,
+      maxOutputBytesPerMessage: settings.maxOutputBytesPerMessage,
+      outputBudget: settings.maxInFlightBytes,
     };
     if (!this.deps.pool) return encodeBatch(this.processor, inputs, limits);
     const { buf, bounds } = packBuffers(inputs.map((m) => m.value));
     const task: DecodeTask = {
-      buf, bounds, contentTypes: inputs.map((m) => m.contentType), sources: inputs.map((m) => m.source),
+      buf,
+      bounds,
+      contentTypes: inputs.map((m) => m.contentType),
+      sources: inputs.map((m) => m.source),
       ...(inputs.some((m) => m.batchError !== undefined) ? { batchErrors: inputs.map((m) => m.batchError) } : {}),
-      limits: settings, encode: limits,
+      limits: settings,
+      encode: limits,
     };
-    const res = await this.deps.pool.run(task, { transferList: [buf] }) as DecodeResult;
+    const res = (await this.deps.pool.run(task, { transferList: [buf] })) as DecodeResult;
     const at = (start: number, end: number) => Buffer.from(res.buf, start, end - start);
     return {
       records: res.records.map((r) => ({ key: r.key, value: at(r.start, r.end), spans: r.spans, sources: r.sources })),
-      dlq: res.dlq.map((d) => ({ value: at(d.start, d.end), code: d.code, reason: d.reason, source: d.source, truncated: d.truncated, spans: d.spans, contentType: d.contentType })),
+      dlq: res.dlq.map((d) => ({
+        value: at(d.start, d.end),
+        code: d.code,
+        reason: d.reason,
+        source: d.source,
+        truncated: d.truncated,
+        spans: d.spans,
+        contentType: d.contentType,
+      })),
       stats: res.stats,
       consumed: res.consumed,
     };
@@ -247,8 +338,14 @@ export class IngestWorker implements Service {
 
   private count(st: BatchStats): void {
     const { metrics } = this.deps;
-    for (const [encoding, n] of Object.entries(st.messagesByEncoding)) { metrics.messagesIn.inc({ encoding }, n); this.totals.messages += n; }
-    for (const [code, n] of Object.entries(st.rejectedByCode)) { metrics.rejected.inc({ code }, n); this.totals.rejected += n; }
+    for (const [encoding, n] of Object.entries(st.messagesByEncoding)) {
+      metrics.messagesIn.inc({ encoding }, n);
+      this.totals.messages += n;
+    }
+    for (const [code, n] of Object.entries(st.rejectedByCode)) {
+      metrics.rejected.inc({ code }, n);
+      this.totals.rejected += n;
+    }
     metrics.bytesIn.inc(st.bytesIn);
     metrics.spansIn.inc(st.spansIn);
     if (st.droppedAttributes) metrics.droppedAttributes.inc(st.droppedAttributes);
@@ -274,9 +371,15 @@ export class IngestWorker implements Service {
     // At the deadline, cancel the produce retries: what is not acknowledged stays uncommitted.
     signal?.addEventListener('abort', () => this.abort.abort(), { once: true });
     // Finish the chunks in flight and commit them while still a member of the group.
-    await this.consumer.stop(async () => { while (this.inFlight.size) await Promise.allSettled([...this.inFlight]); });
+    await this.consumer.stop(async () => {
+      while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
+    });
     this.abort.abort();
-    try { await this.producer?.disconnect(); } catch (err) { this.deps.logger.warn({ err }, 'producer disconnect failed'); }
+    try {
+      await this.producer?.disconnect();
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'producer disconnect failed');
+    }
     this.logSummary();
   }
 }

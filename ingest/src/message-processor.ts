@@ -10,7 +10,15 @@ export { DLQ_HEADER_CODE, DLQ_HEADER_ERROR, DLQ_HEADER_SOURCE, DLQ_HEADER_TRUNCA
  * counted). `contentType` is set when the value is not OTLP/JSON (a whole message keeps the input's
  * own encoding, undecodable protobuf spans stay protobuf).
  */
-export interface DlqRecord { value: Buffer; code: string; reason: string; source: string; truncated: boolean; spans: number; contentType?: string }
+export interface DlqRecord {
+  value: Buffer;
+  code: string;
+  reason: string;
+  source: string;
+  truncated: boolean;
+  spans: number;
+  contentType?: string;
+}
 
 export interface ProcessedMessage {
   /** The `encoding` label of the input metric: `protobuf` / `json` for OTLP, else the format's name. */
@@ -36,7 +44,10 @@ const MAX_REASON_CHARS = 2000;
  * of DESIGN.md "Input" is unit-testable; the worker does the Kafka side.
  */
 export class MessageProcessor {
-  constructor(private readonly limits: ProcessorLimits, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly limits: ProcessorLimits,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   process(value: Buffer | null, contentType: string | undefined, source: string, batchError?: string): ProcessedMessage {
     const out: ProcessedMessage = { spans: [], dlq: [], droppedAttributes: 0, truncatedValues: 0 };
@@ -49,7 +60,14 @@ export class MessageProcessor {
       return out;
     }
     if (bytes.length > this.limits.maxMessageBytes) {
-      out.dlq.push(this.wholeMessage(bytes, 'too_large', `message of ${bytes.length} bytes is over MPLP_INGEST_MAX_MESSAGE_BYTES (${this.limits.maxMessageBytes})`, source));
+      out.dlq.push(
+        this.wholeMessage(
+          bytes,
+          'too_large',
+          `message of ${bytes.length} bytes is over MPLP_INGEST_MAX_MESSAGE_BYTES (${this.limits.maxMessageBytes})`,
+          source,
+        ),
+      );
       return out;
     }
     try {
@@ -67,7 +85,14 @@ export class MessageProcessor {
     } catch (err) {
       const code = err instanceof MplpError ? err.code : 'decode';
       out.spans = [];
-      out.dlq = [this.wholeMessage(bytes, code, err instanceof OutputTooLargeError ? `message of ${bytes.length} bytes: ${err.message}` : (err as Error).message, source)];
+      out.dlq = [
+        this.wholeMessage(
+          bytes,
+          code,
+          err instanceof OutputTooLargeError ? `message of ${bytes.length} bytes: ${err.message}` : (err as Error).message,
+          source,
+        ),
+      ];
     }
     return out;
   }
@@ -75,7 +100,15 @@ export class MessageProcessor {
   /** The whole input message as a dead letter: truncated past MPLP_INGEST_MAX_DLQ_VALUE_BYTES, in its own encoding. */
   wholeMessage(bytes: Buffer, code: string, reason: string, source: string, contentType?: string): DlqRecord {
     const truncated = bytes.length > this.limits.maxDlqValueBytes;
-    return { value: truncated ? bytes.subarray(0, this.limits.maxDlqValueBytes) : bytes, code, reason: capReason(reason), source, truncated, spans: 0, ...(contentType ? { contentType } : {}) };
+    return {
+      value: truncated ? bytes.subarray(0, this.limits.maxDlqValueBytes) : bytes,
+      code,
+      reason: capReason(reason),
+      source,
+      truncated,
+      spans: 0,
+      ...(contentType ? { contentType } : {}),
+    };
   }
 
   /**
@@ -88,9 +121,23 @@ export class MessageProcessor {
     const out: DlqRecord[] = [];
     for (const r of rejected) {
       const original = originals.get(r.span);
-      if (original === undefined) { out.push(...deadLetterSpans([r], source, this.limits.maxDlqValueBytes)); continue; }
-      if (original.length > this.limits.maxDlqValueBytes) { out.push(spanReference(r, r.code, source, original.length, this.limits.maxDlqValueBytes)); continue; }
-      out.push({ value: original, code: r.code, reason: capReason(r.reason), source, truncated: false, spans: 1, ...(originalContentType ? { contentType: originalContentType } : {}) });
+      if (original === undefined) {
+        out.push(...deadLetterSpans([r], source, this.limits.maxDlqValueBytes));
+        continue;
+      }
+      if (original.length > this.limits.maxDlqValueBytes) {
+        out.push(spanReference(r, r.code, source, original.length, this.limits.maxDlqValueBytes));
+        continue;
+      }
+      out.push({
+        value: original,
+        code: r.code,
+        reason: capReason(r.reason),
+        source,
+        truncated: false,
+        spans: 1,
+        ...(originalContentType ? { contentType: originalContentType } : {}),
+      });
     }
     return out;
   }
@@ -116,7 +163,8 @@ export function deadLetterSpans(rejected: readonly SpanRejection[], source: stri
     let byCode = groups.get(r.resource);
     if (!byCode) groups.set(r.resource, (byCode = new Map()));
     const list = byCode.get(r.code);
-    if (list) list.push(r); else byCode.set(r.code, [r]);
+    if (list) list.push(r);
+    else byCode.set(r.code, [r]);
   }
   const out: DlqRecord[] = [];
   for (const byCode of groups.values()) {
@@ -128,7 +176,11 @@ export function deadLetterSpans(rejected: readonly SpanRejection[], source: stri
 function groupRecords(code: string, list: SpanRejection[], source: string, maxValueBytes: number): DlqRecord[] {
   const out: DlqRecord[] = [];
   let resourceJson: string;
-  try { resourceJson = otlpPartJson(list[0].resource); } catch { resourceJson = '{}'; }
+  try {
+    resourceJson = otlpPartJson(list[0].resource);
+  } catch {
+    resourceJson = '{}';
+  }
   const scopeJsons = new Map<unknown, string>();
   let cur: { scope: unknown; scopeJson: string; spans: string[] }[] = [];
   let curReasons: string[] = [];
@@ -139,8 +191,17 @@ function groupRecords(code: string, list: SpanRejection[], source: string, maxVa
     const body = cur.map((s) => `{"scope":${s.scopeJson},"spans":[${s.spans.join(',')}]}`).join(',');
     const distinct = [...new Set(curReasons)];
     const reason = (curReasons.length > 1 ? `${curReasons.length} spans: ` : '') + distinct.join('; ');
-    out.push({ value: Buffer.from(`${head}${body}]}]}`), code, reason: capReason(reason), source, truncated: false, spans: curReasons.length });
-    cur = []; curReasons = []; curBytes = 0;
+    out.push({
+      value: Buffer.from(`${head}${body}]}]}`),
+      code,
+      reason: capReason(reason),
+      source,
+      truncated: false,
+      spans: curReasons.length,
+    });
+    cur = [];
+    curReasons = [];
+    curBytes = 0;
   };
   for (const r of list) {
     let spanJson: string | undefined;
@@ -148,7 +209,9 @@ function groupRecords(code: string, list: SpanRejection[], source: string, maxVa
     try {
       if (scopeJson === undefined) scopeJsons.set(r.scope, (scopeJson = otlpPartJson(r.scope)));
       spanJson = otlpSpanJson(r.span);
-    } catch { /* not writable as JSON (nested past the stack): a reference below */ }
+    } catch {
+      /* not writable as JSON (nested past the stack): a reference below */
+    }
     const spanBytes = spanJson === undefined ? Infinity : Buffer.byteLength(spanJson) + Buffer.byteLength(scopeJson!) + 16;
     const alone = Buffer.byteLength(head) + 8 + spanBytes;
     if (alone > maxValueBytes) {
@@ -158,7 +221,8 @@ function groupRecords(code: string, list: SpanRejection[], source: string, maxVa
     if (curBytes && curBytes + spanBytes > maxValueBytes) flush();
     if (!curBytes) curBytes = Buffer.byteLength(head) + 8;
     const last = cur[cur.length - 1];
-    if (last && last.scope === r.scope) last.spans.push(spanJson!); else cur.push({ scope: r.scope, scopeJson: scopeJson!, spans: [spanJson!] });
+    if (last && last.scope === r.scope) last.spans.push(spanJson!);
+    else cur.push({ scope: r.scope, scopeJson: scopeJson!, spans: [spanJson!] });
     curReasons.push(r.reason);
     curBytes += spanBytes;
   }
@@ -168,10 +232,24 @@ function groupRecords(code: string, list: SpanRejection[], source: string, maxVa
 
 /** A dead letter standing for one span too large (or too deep) to be written: where it came from, its ids, the sizes. */
 function spanReference(r: SpanRejection, code: string, source: string, bytes: number | undefined, maxValueBytes: number): DlqRecord {
-  const id = (v: unknown) => { try { return hex(v as Uint8Array | string)?.slice(0, 64); } catch { return undefined; } };
+  const id = (v: unknown) => {
+    try {
+      return hex(v as Uint8Array | string)?.slice(0, 64);
+    } catch {
+      return undefined;
+    }
+  };
   const value = referenceValue({ source, traceId: id(r.span?.traceId), spanId: id(r.span?.spanId), bytes, limitBytes: maxValueBytes });
-  const why = bytes === undefined ? 'could not be written as JSON' : `is ${bytes} bytes, over MPLP_INGEST_MAX_DLQ_VALUE_BYTES (${maxValueBytes})`;
-  return { value, code, reason: capReason(`${r.reason} (the span ${why}; the value is a reference to it)`), source, truncated: true, spans: 1 };
+  const why =
+    bytes === undefined ? 'could not be written as JSON' : `is ${bytes} bytes, over MPLP_INGEST_MAX_DLQ_VALUE_BYTES (${maxValueBytes})`;
+  return {
+    value,
+    code,
+    reason: capReason(`${r.reason} (the span ${why}; the value is a reference to it)`),
+    source,
+    truncated: true,
+    spans: 1,
+  };
 }
 
 /** The value of a reference dead letter: `{"mplpReference":{...}}`, JSON. */

@@ -1,4 +1,11 @@
-import { ExportTraceServiceRequestType, InvalidInputError, OtlpResourceType, OtlpScopeType, OtlpSpanType, ProtoMessageType } from '../../shared/src/threads';
+import {
+  ExportTraceServiceRequestType,
+  InvalidInputError,
+  OtlpResourceType,
+  OtlpScopeType,
+  OtlpSpanType,
+  ProtoMessageType,
+} from '../../shared/src/threads';
 import type { KeyValue } from './attributes';
 
 const ExportTraceServiceRequest = ExportTraceServiceRequestType as ProtoMessageType<OtlpRequest>;
@@ -19,15 +26,33 @@ export interface OtlpSpan {
   endTimeUnixNano?: unknown;
   attributes?: KeyValue[] | null;
   droppedAttributesCount?: number | null;
-  events?: Array<{ timeUnixNano?: unknown; name?: string | null; attributes?: KeyValue[] | null; droppedAttributesCount?: number | null }> | null;
+  events?: Array<{
+    timeUnixNano?: unknown;
+    name?: string | null;
+    attributes?: KeyValue[] | null;
+    droppedAttributesCount?: number | null;
+  }> | null;
   droppedEventsCount?: number | null;
-  links?: Array<{ traceId?: Uint8Array | string | null; spanId?: Uint8Array | string | null; attributes?: KeyValue[] | null; droppedAttributesCount?: number | null }> | null;
+  links?: Array<{
+    traceId?: Uint8Array | string | null;
+    spanId?: Uint8Array | string | null;
+    attributes?: KeyValue[] | null;
+    droppedAttributesCount?: number | null;
+  }> | null;
   droppedLinksCount?: number | null;
   status?: { code?: number | string | null; message?: string | null } | null;
 }
-export interface OtlpScopeSpans { scope?: { name?: string | null; version?: string | null } | null; spans?: OtlpSpan[] | null }
-export interface OtlpResourceSpans { resource?: { attributes?: KeyValue[] | null } | null; scopeSpans?: OtlpScopeSpans[] | null }
-export interface OtlpRequest { resourceSpans?: OtlpResourceSpans[] | null }
+export interface OtlpScopeSpans {
+  scope?: { name?: string | null; version?: string | null } | null;
+  spans?: OtlpSpan[] | null;
+}
+export interface OtlpResourceSpans {
+  resource?: { attributes?: KeyValue[] | null } | null;
+  scopeSpans?: OtlpScopeSpans[] | null;
+}
+export interface OtlpRequest {
+  resourceSpans?: OtlpResourceSpans[] | null;
+}
 
 /** An OTLP/protobuf ExportTraceServiceRequest, decoded whole (`src/formats/otlp-proto.ts` falls back to decodeProtobufBySpan). */
 export function decodeRequest(value: Buffer): OtlpRequest {
@@ -46,12 +71,21 @@ export const hex = (v: Uint8Array | string | null | undefined): string | undefin
 
 /** JSON text of decoded OTLP (64-bit integers as decimal strings, bytes as base64), as OTLP/JSON spells them. */
 function otlpJsonText(o: unknown): string {
-  return JSON.stringify(o, (_k, v) => {
-    if (v && typeof v === 'object' && typeof (v as { low?: unknown }).low === 'number' && typeof (v as { high?: unknown }).high === 'number') return String(v);
-    if (v instanceof Uint8Array) return Buffer.from(v).toString('base64');
-    if (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) return Buffer.from((v as { data: number[] }).data).toString('base64');
-    return v;
-  }) ?? 'null';
+  return (
+    JSON.stringify(o, (_k, v) => {
+      if (
+        v &&
+        typeof v === 'object' &&
+        typeof (v as { low?: unknown }).low === 'number' &&
+        typeof (v as { high?: unknown }).high === 'number'
+      )
+        return String(v);
+      if (v instanceof Uint8Array) return Buffer.from(v).toString('base64');
+      if (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data))
+        return Buffer.from((v as { data: number[] }).data).toString('base64');
+      return v;
+    }) ?? 'null'
+  );
 }
 
 /** The resource or scope of an OTLP/JSON request, as JSON text. */
@@ -61,11 +95,14 @@ export function otlpPartJson(part: OtlpResourceSpans['resource'] | OtlpScopeSpan
 
 /** One span as OTLP/JSON text (ids hex, 64-bit integers as strings). Throws on input JSON cannot write (too deep). */
 export function otlpSpanJson(span: OtlpSpan): string {
-  const s = JSON.parse(otlpJsonText({ ...span, traceId: undefined, spanId: undefined, parentSpanId: undefined, links: undefined })) as Record<string, unknown>;
+  const s = JSON.parse(
+    otlpJsonText({ ...span, traceId: undefined, spanId: undefined, parentSpanId: undefined, links: undefined }),
+  ) as Record<string, unknown>;
   s.traceId = hex(span.traceId);
   s.spanId = hex(span.spanId);
   if (span.parentSpanId && hex(span.parentSpanId)) s.parentSpanId = hex(span.parentSpanId);
-  if (Array.isArray(span.links)) s.links = span.links.map((l) => ({ ...(JSON.parse(otlpJsonText(l)) as object), traceId: hex(l?.traceId), spanId: hex(l?.spanId) }));
+  if (Array.isArray(span.links))
+    s.links = span.links.map((l) => ({ ...(JSON.parse(otlpJsonText(l)) as object), traceId: hex(l?.traceId), spanId: hex(l?.spanId) }));
   return JSON.stringify(s);
 }
 
@@ -74,11 +111,17 @@ export function otlpSpanJson(span: OtlpSpan): string {
  * strings), for the DLQ: anyone can replay it after fixing the producer.
  */
 export function spanAsOtlpJson(resource: OtlpResourceSpans['resource'], scope: OtlpScopeSpans['scope'], span: OtlpSpan): Buffer {
-  return Buffer.from(`{"resourceSpans":[{"resource":${otlpPartJson(resource)},"scopeSpans":[{"scope":${otlpPartJson(scope)},"spans":[${otlpSpanJson(span)}]}]}]}`);
+  return Buffer.from(
+    `{"resourceSpans":[{"resource":${otlpPartJson(resource)},"scopeSpans":[{"scope":${otlpPartJson(scope)},"spans":[${otlpSpanJson(span)}]}]}]}`,
+  );
 }
 
 /** A part of a protobuf request that did not decode: a one-part OTLP/protobuf request of its raw bytes, and why. */
-export interface UndecodablePart { request: Buffer; reason: string; spans: number }
+export interface UndecodablePart {
+  request: Buffer;
+  reason: string;
+  spans: number;
+}
 
 /**
  * Protobuf decoding one span at a time, for a message whose whole decode failed: the request,
@@ -93,7 +136,9 @@ export function decodeProtobufBySpan(value: Buffer): { req: OtlpRequest; undecod
   for (const rsBytes of fields(value, 1)) {
     const resourceBytes = fields(rsBytes, 1);
     let resource: OtlpResourceSpans['resource'];
-    try { resource = resourceBytes.length ? ResourceMessage.decode(resourceBytes[resourceBytes.length - 1]) : undefined; } catch (err) {
+    try {
+      resource = resourceBytes.length ? ResourceMessage.decode(resourceBytes[resourceBytes.length - 1]) : undefined;
+    } catch (err) {
       undecodable.push({ request: field(1, rsBytes), reason: `resource: ${why(err)}`, spans: 0 });
       continue;
     }
@@ -102,14 +147,22 @@ export function decodeProtobufBySpan(value: Buffer): { req: OtlpRequest; undecod
       const scopeBytes = fields(ssBytes, 1);
       const wrap = (inner: Buffer) => field(1, Buffer.concat([...resourceBytes.map((r) => field(1, r)), field(2, inner)]));
       let scope: OtlpScopeSpans['scope'];
-      try { scope = scopeBytes.length ? ScopeMessage.decode(scopeBytes[scopeBytes.length - 1]) : undefined; } catch (err) {
+      try {
+        scope = scopeBytes.length ? ScopeMessage.decode(scopeBytes[scopeBytes.length - 1]) : undefined;
+      } catch (err) {
         undecodable.push({ request: wrap(ssBytes), reason: `scope: ${why(err)}`, spans: 0 });
         continue;
       }
       const spans: OtlpSpan[] = [];
       for (const spanBytes of fields(ssBytes, 2)) {
-        try { spans.push(SpanMessage.decode(spanBytes)); } catch (err) {
-          undecodable.push({ request: wrap(Buffer.concat([...scopeBytes.map((b) => field(1, b)), field(2, spanBytes)])), reason: `span: ${why(err)}`, spans: 1 });
+        try {
+          spans.push(SpanMessage.decode(spanBytes));
+        } catch (err) {
+          undecodable.push({
+            request: wrap(Buffer.concat([...scopeBytes.map((b) => field(1, b)), field(2, spanBytes)])),
+            reason: `span: ${why(err)}`,
+            spans: 1,
+          });
         }
       }
       scopeSpans.push({ scope, spans });
@@ -154,7 +207,10 @@ function fields(buf: Buffer, n: number): Buffer[] {
 function field(n: number, body: Buffer): Buffer {
   const head: number[] = [n * 8 + 2];
   let len = body.length;
-  while (len > 127) { head.push((len & 127) | 128); len >>>= 7; }
+  while (len > 127) {
+    head.push((len & 127) | 128);
+    len >>>= 7;
+  }
   head.push(len);
   return Buffer.concat([Buffer.from(head), body]);
 }

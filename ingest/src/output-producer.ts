@@ -2,7 +2,10 @@ import { Partitioners } from 'kafkajs';
 import type { Kafka, Message, Producer } from 'kafkajs';
 import { classifyKafkaError, ConfigError, Logger, MplpError, SharedConfig } from '../../shared/src';
 
-export interface TopicMessages { topic: string; messages: Message[] }
+export interface TopicMessages {
+  topic: string;
+  messages: Message[];
+}
 
 /**
  * Where ingest's output goes: validated batches and dead letters, acknowledged by every in-sync
@@ -26,11 +29,20 @@ export class KafkajsOutputProducer implements OutputProducer {
   readonly kind = 'kafkajs';
   private readonly producer: Producer;
   /** maxRequestBytes: what one sendBatch may carry (the topics' max.message.bytes); see send. */
-  constructor(kafka: Kafka, private readonly maxRequestBytes = 8 * 1024 * 1024) {
+  constructor(
+    kafka: Kafka,
+    private readonly maxRequestBytes = 8 * 1024 * 1024,
+  ) {
     // The default (Java-compatible murmur2) partitioner: the same trace id lands in the same partition whoever produces it.
-    this.producer = kafka.producer({ allowAutoTopicCreation: false, maxInFlightRequests: 5, createPartitioner: Partitioners.DefaultPartitioner });
+    this.producer = kafka.producer({
+      allowAutoTopicCreation: false,
+      maxInFlightRequests: 5,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
   }
-  connect(): Promise<void> { return this.producer.connect(); }
+  connect(): Promise<void> {
+    return this.producer.connect();
+  }
   /**
    * kafkajs writes all the messages of one sendBatch for a partition as one record batch, which
    * the broker refuses whole past the topic's max.message.bytes: the messages go in sendBatch calls
@@ -45,17 +57,24 @@ export class KafkajsOutputProducer implements OutputProducer {
     const delivered = results.flatMap((r, g) => groups[g].flatMap((t) => t.messages.map(() => r.status === 'fulfilled')));
     throw withDelivered(classifyKafkaError(failed.reason, 'produce'), delivered);
   }
-  disconnect(): Promise<void> { return this.producer.disconnect(); }
+  disconnect(): Promise<void> {
+    return this.producer.disconnect();
+  }
 }
 
 /** Which messages of a failed send were acknowledged all the same (undefined: not known). */
 export function deliveredOf(err: unknown): boolean[] | undefined {
   const d = err instanceof MplpError ? err.details?.delivered : undefined;
-  return Array.isArray(d) ? d as boolean[] : undefined;
+  return Array.isArray(d) ? (d as boolean[]) : undefined;
 }
 
 function withDelivered(err: MplpError, delivered: boolean[]): MplpError {
-  return new MplpError(err.code, err.message, { disposition: err.disposition, cause: err.cause ?? err, retryAfterMs: err.retryAfterMs, details: { ...err.details, delivered } });
+  return new MplpError(err.code, err.message, {
+    disposition: err.disposition,
+    cause: err.cause ?? err,
+    retryAfterMs: err.retryAfterMs,
+    details: { ...err.details, delivered },
+  });
 }
 
 /** Splits topic messages into groups of at most maxBytes of keys and values (a larger message goes alone). */
@@ -70,7 +89,9 @@ export function splitByBytes(batch: TopicMessages[], maxBytes: number): TopicMes
       if (size > 0 && size + len > maxBytes) {
         if (msgs.length) cur.push({ topic: t.topic, messages: msgs });
         groups.push(cur);
-        cur = []; msgs = []; size = 0;
+        cur = [];
+        msgs = [];
+        size = 0;
       }
       msgs.push(m);
       size += len;
@@ -87,17 +108,33 @@ function lengthOf(v: Message['value'] | Message['key']): number {
 }
 
 /** The part of @confluentinc/kafka-javascript's node-rdkafka-style API used here (it is an optional dependency). */
-interface RdError extends Error { code: number; isFatal?: boolean; isRetriable?: boolean }
+interface RdError extends Error {
+  code: number;
+  isFatal?: boolean;
+  isRetriable?: boolean;
+}
 interface RdProducer {
   connect(opts: unknown, cb: (err: RdError | null) => void): void;
   disconnect(timeout: number, cb: (err: RdError | null) => void): void;
   flush(timeout: number, cb: (err: RdError | null) => void): void;
-  produce(topic: string, partition: number | null, value: Buffer | null, key: Buffer | string | null | undefined, timestamp: number | undefined, opaque: unknown, headers?: Record<string, Buffer | string>[]): boolean;
+  produce(
+    topic: string,
+    partition: number | null,
+    value: Buffer | null,
+    key: Buffer | string | null | undefined,
+    timestamp: number | undefined,
+    opaque: unknown,
+    headers?: Record<string, Buffer | string>[],
+  ): boolean;
   setPollInterval(ms: number): void;
   on(event: 'delivery-report', cb: (err: RdError | null, report: { opaque: unknown }) => void): void;
   on(event: 'event.error', cb: (err: RdError) => void): void;
 }
-interface RdModule { Producer: new (conf: Record<string, unknown>, topicConf?: Record<string, unknown>) => RdProducer; librdkafkaVersion: string; features: string[] }
+interface RdModule {
+  Producer: new (conf: Record<string, unknown>, topicConf?: Record<string, unknown>) => RdProducer;
+  librdkafkaVersion: string;
+  features: string[];
+}
 
 /** The native client, or why it is not available (not installed, or its addon failed to build). */
 export function loadLibrdkafka(): { module?: RdModule; error?: string } {
@@ -137,14 +174,22 @@ export function librdkafkaConfig(shared: SharedConfig, features: string[]): Reco
   }
   if (sasl) {
     if (!features.includes('sasl')) throw new ConfigError('MPLP_INGEST_PRODUCER', 'this librdkafka build has no SASL support; use kafkajs');
-    conf['sasl.mechanisms'] = { plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' }[shared.kafkaSaslMechanism];
+    conf['sasl.mechanisms'] = { plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' }[
+      shared.kafkaSaslMechanism
+    ];
     conf['sasl.username'] = shared.kafkaSaslUsername;
     conf['sasl.password'] = shared.kafkaSaslPassword;
   }
   return conf;
 }
 
-interface Pending { left: number; delivered: boolean[]; failure?: RdError; resolve: () => void; reject: (err: Error) => void }
+interface Pending {
+  left: number;
+  delivered: boolean[];
+  failure?: RdError;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
 
 /**
  * librdkafka's producer. Measured on this project's 2-core box: kafkajs spends ~33 µs of CPU per
@@ -161,7 +206,11 @@ export class LibrdkafkaOutputProducer implements OutputProducer {
   private nextId = 0;
   private errorLoggedAt = 0;
 
-  constructor(private readonly rd: RdModule, private readonly conf: Record<string, unknown>, private readonly logger: Logger) {}
+  constructor(
+    private readonly rd: RdModule,
+    private readonly conf: Record<string, unknown>,
+    private readonly logger: Logger,
+  ) {}
 
   async connect(): Promise<void> {
     const producer = new this.rd.Producer(this.conf);
@@ -172,13 +221,27 @@ export class LibrdkafkaOutputProducer implements OutputProducer {
       const now = Date.now();
       if (err.isFatal || now - this.errorLoggedAt > 10_000) {
         this.errorLoggedAt = now;
-        this.logger[err.isFatal ? 'error' : 'warn']({ err: { message: err.message, code: err.code, fatal: err.isFatal } }, 'librdkafka producer error');
+        this.logger[err.isFatal ? 'error' : 'warn'](
+          { err: { message: err.message, code: err.code, fatal: err.isFatal } },
+          'librdkafka producer error',
+        );
       }
       // A fatal error (for example a broken idempotence sequence) ends this producer instance:
       // fail what is pending so it is sent again through a fresh one.
       if (err.isFatal) void this.replace(err);
     });
-    await new Promise<void>((resolve, reject) => producer.connect({}, (err) => (err ? reject(new MplpError('kafka_unavailable', `librdkafka producer could not connect: ${err.message}`, { disposition: 'retryable', cause: err })) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      producer.connect({}, (err) =>
+        err
+          ? reject(
+              new MplpError('kafka_unavailable', `librdkafka producer could not connect: ${err.message}`, {
+                disposition: 'retryable',
+                cause: err,
+              }),
+            )
+          : resolve(),
+      ),
+    );
     // Delivery reports are handed to JavaScript when polled; 5 ms bounds the wait for an ack.
     producer.setPollInterval(5);
     this.producer = producer;
@@ -188,23 +251,33 @@ export class LibrdkafkaOutputProducer implements OutputProducer {
   private delivered(err: RdError | null, { id, i }: { id: number; i: number }): void {
     const p = this.pending.get(id);
     if (!p) return;
-    if (err) p.failure ??= err; else p.delivered[i] = true;
+    if (err) p.failure ??= err;
+    else p.delivered[i] = true;
     if (--p.left > 0) return;
     this.pending.delete(id);
-    if (p.failure) p.reject(withDelivered(rdError(p.failure, 'produce'), p.delivered)); else p.resolve();
+    if (p.failure) p.reject(withDelivered(rdError(p.failure, 'produce'), p.delivered));
+    else p.resolve();
   }
 
   private async replace(err: RdError): Promise<void> {
     const old = this.producer;
     this.producer = undefined;
-    for (const [id, p] of this.pending) { this.pending.delete(id); p.reject(rdError(err, 'produce')); }
+    for (const [id, p] of this.pending) {
+      this.pending.delete(id);
+      p.reject(rdError(err, 'produce'));
+    }
     if (old) old.disconnect(1000, () => undefined);
-    try { await this.connect(); } catch (e) { this.logger.error({ err: e }, 'librdkafka producer could not be recreated; sends fail until it can'); }
+    try {
+      await this.connect();
+    } catch (e) {
+      this.logger.error({ err: e }, 'librdkafka producer could not be recreated; sends fail until it can');
+    }
   }
 
   send(batch: TopicMessages[]): Promise<void> {
     const producer = this.producer;
-    if (!producer) return Promise.reject(new MplpError('kafka_unavailable', 'librdkafka producer not connected', { disposition: 'retryable' }));
+    if (!producer)
+      return Promise.reject(new MplpError('kafka_unavailable', 'librdkafka producer not connected', { disposition: 'retryable' }));
     let total = 0;
     for (const t of batch) total += t.messages.length;
     if (total === 0) return Promise.resolve();
@@ -216,7 +289,15 @@ export class LibrdkafkaOutputProducer implements OutputProducer {
         for (const t of batch) {
           for (const m of t.messages) {
             const headers = m.headers ? Object.entries(m.headers).map(([k, v]) => ({ [k]: v as Buffer | string })) : undefined;
-            producer.produce(t.topic, null, (m.value as Buffer | null) ?? null, m.key as Buffer | string | null | undefined, undefined, { id, i: i++ }, headers);
+            producer.produce(
+              t.topic,
+              null,
+              (m.value as Buffer | null) ?? null,
+              m.key as Buffer | string | null | undefined,
+              undefined,
+              { id, i: i++ },
+              headers,
+            );
           }
         }
       } catch (err) {
@@ -233,7 +314,10 @@ export class LibrdkafkaOutputProducer implements OutputProducer {
     this.producer = undefined;
     await new Promise<void>((resolve) => producer.flush(10_000, () => resolve()));
     await new Promise<void>((resolve) => producer.disconnect(5_000, () => resolve()));
-    for (const [id, p] of this.pending) { this.pending.delete(id); p.reject(new MplpError('kafka_unavailable', 'producer closed before delivery', { disposition: 'retryable' })); }
+    for (const [id, p] of this.pending) {
+      this.pending.delete(id);
+      p.reject(new MplpError('kafka_unavailable', 'producer closed before delivery', { disposition: 'retryable' }));
+    }
   }
 }
 
@@ -252,11 +336,21 @@ function rdError(err: RdError, what: string): MplpError {
  * The producer MPLP_INGEST_PRODUCER asks for. `auto` takes librdkafka when its addon loads and
  * kafkajs otherwise (logged, so a benchmark says which one it measured).
  */
-export function createOutputProducer(choice: 'auto' | 'librdkafka' | 'kafkajs', kafka: Kafka, shared: SharedConfig, logger: Logger, maxRecordBytes?: number): OutputProducer {
+export function createOutputProducer(
+  choice: 'auto' | 'librdkafka' | 'kafkajs',
+  kafka: Kafka,
+  shared: SharedConfig,
+  logger: Logger,
+  maxRecordBytes?: number,
+): OutputProducer {
   if (choice === 'kafkajs') return new KafkajsOutputProducer(kafka, maxRecordBytes);
   const rd = loadLibrdkafka();
   if (!rd.module) {
-    if (choice === 'librdkafka') throw new ConfigError('MPLP_INGEST_PRODUCER', `librdkafka is not available (${rd.error}); install @confluentinc/kafka-javascript or use kafkajs`);
+    if (choice === 'librdkafka')
+      throw new ConfigError(
+        'MPLP_INGEST_PRODUCER',
+        `librdkafka is not available (${rd.error}); install @confluentinc/kafka-javascript or use kafkajs`,
+      );
     logger.warn({ reason: rd.error }, 'librdkafka not available; producing with kafkajs');
     return new KafkajsOutputProducer(kafka, maxRecordBytes);
   }

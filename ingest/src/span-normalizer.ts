@@ -19,9 +19,20 @@ export interface NormalizeLimits {
 }
 
 /** A span that failed validation: DLQ code (stable token) and a reason naming the field. */
-export interface SpanRejection { code: string; reason: string; resource: OtlpResourceSpans['resource']; scope: OtlpScopeSpans['scope']; span: OtlpSpan }
+export interface SpanRejection {
+  code: string;
+  reason: string;
+  resource: OtlpResourceSpans['resource'];
+  scope: OtlpScopeSpans['scope'];
+  span: OtlpSpan;
+}
 
-export interface NormalizeResult { spans: NormalizedSpan[]; rejected: SpanRejection[]; droppedAttributes: number; truncatedValues: number }
+export interface NormalizeResult {
+  spans: NormalizedSpan[];
+  rejected: SpanRejection[];
+  droppedAttributes: number;
+  truncatedValues: number;
+}
 
 /**
  * The normalized spans of one message would pass MPLP_INGEST_MAX_OUTPUT_BYTES_PER_MESSAGE: thrown
@@ -29,7 +40,9 @@ export interface NormalizeResult { spans: NormalizedSpan[]; rejected: SpanReject
  */
 export class OutputTooLargeError extends MplpError {
   constructor(limit: number) {
-    super('too_large', `its spans would become more than MPLP_INGEST_MAX_OUTPUT_BYTES_PER_MESSAGE (${limit}) bytes of output`, { disposition: 'permanent' });
+    super('too_large', `its spans would become more than MPLP_INGEST_MAX_OUTPUT_BYTES_PER_MESSAGE (${limit}) bytes of output`, {
+      disposition: 'permanent',
+    });
   }
 }
 
@@ -47,20 +60,32 @@ const SPAN_LINE_BASE = 320;
 
 const KINDS: SpanKind[] = ['INTERNAL', 'INTERNAL', 'SERVER', 'CLIENT', 'PRODUCER', 'CONSUMER'];
 const KIND_NAMES: Record<string, SpanKind> = {
-  SPAN_KIND_UNSPECIFIED: 'INTERNAL', SPAN_KIND_INTERNAL: 'INTERNAL', SPAN_KIND_SERVER: 'SERVER', SPAN_KIND_CLIENT: 'CLIENT',
-  SPAN_KIND_PRODUCER: 'PRODUCER', SPAN_KIND_CONSUMER: 'CONSUMER',
+  SPAN_KIND_UNSPECIFIED: 'INTERNAL',
+  SPAN_KIND_INTERNAL: 'INTERNAL',
+  SPAN_KIND_SERVER: 'SERVER',
+  SPAN_KIND_CLIENT: 'CLIENT',
+  SPAN_KIND_PRODUCER: 'PRODUCER',
+  SPAN_KIND_CONSUMER: 'CONSUMER',
 };
 const STATUS: StatusCode[] = ['UNSET', 'OK', 'ERROR'];
 const STATUS_NAMES: Record<string, StatusCode> = { STATUS_CODE_UNSET: 'UNSET', STATUS_CODE_OK: 'OK', STATUS_CODE_ERROR: 'ERROR' };
 
-class SpanInvalid extends Error { constructor(readonly code: string, message: string) { super(message); } }
+class SpanInvalid extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 const HEX = /^[0-9a-f]*$/;
 
 /** An id as lowercase hex of exactly `bytes` bytes, not all zero; `field` names it in the error. */
 function idHex(v: Uint8Array | string | null | undefined, bytes: number, field: string, code: string): string {
   let h: string;
-  if (v === null || v === undefined || (typeof v !== 'string' && v.length === 0) || v === '') throw new SpanInvalid(code, `${field} is missing`);
+  if (v === null || v === undefined || (typeof v !== 'string' && v.length === 0) || v === '')
+    throw new SpanInvalid(code, `${field} is missing`);
   if (typeof v === 'string') {
     h = v.toLowerCase();
     if (!HEX.test(h)) throw new SpanInvalid(code, `${field} "${v.slice(0, 64)}" is not hex (OTLP/JSON ids are hex strings)`);
@@ -94,10 +119,19 @@ function statusOf(c: number | string | null | undefined): StatusCode {
   return STATUS[c ?? 0] ?? 'UNSET';
 }
 
-interface TimeWindow { minStart: SplitNanos; maxStart: SplitNanos; maxEnd: SplitNanos; maxDurationNanos: number }
+interface TimeWindow {
+  minStart: SplitNanos;
+  maxStart: SplitNanos;
+  maxEnd: SplitNanos;
+  maxDurationNanos: number;
+}
 
 /** The flattened resource shared by the spans of one ResourceSpans, and what it costs on each span line. */
-interface SharedResource { resource: Attributes; service: string; counts: AttributeCounts }
+interface SharedResource {
+  resource: Attributes;
+  service: string;
+  counts: AttributeCounts;
+}
 
 /** Charges output against the message's budget; throws OutputTooLargeError once it is spent. */
 type Charge = (chars: number) => void;
@@ -124,16 +158,27 @@ export function normalizeRequest(req: OtlpRequest, limits: NormalizeLimits, nowM
   for (const rs of Array.isArray(req.resourceSpans) ? req.resourceSpans : []) {
     let shared: SharedResource | undefined;
     let resourceError: unknown;
-    try { shared = sharedResource(rs, limits); } catch (err) { resourceError = err; }
+    try {
+      shared = sharedResource(rs, limits);
+    } catch (err) {
+      resourceError = err;
+    }
     for (const ss of Array.isArray(rs?.scopeSpans) ? rs.scopeSpans : []) {
       let scope: NormalizedSpan['scope'] | undefined;
       let scopeError = resourceError;
-      try { scope = scopeOf(ss); } catch (err) { scopeError ??= err; }
+      try {
+        scope = scopeOf(ss);
+      } catch (err) {
+        scopeError ??= err;
+      }
       for (const span of Array.isArray(ss?.spans) ? ss.spans : []) {
         try {
           if (scopeError !== undefined) throw scopeError;
           const n = normalizeSpan(span, shared!, scope!, limits, window, charge);
-          if (n.dropped) { result.droppedAttributes += n.dropped.attributes; result.truncatedValues += n.dropped.truncatedValues; }
+          if (n.dropped) {
+            result.droppedAttributes += n.dropped.attributes;
+            result.truncatedValues += n.dropped.truncatedValues;
+          }
           result.spans.push(n);
         } catch (err) {
           if (err instanceof OutputTooLargeError) throw err;
@@ -171,7 +216,14 @@ function reasonOf(err: unknown): string {
   return `span could not be read: ${String((err as Error)?.message ?? err).slice(0, 200)}`;
 }
 
-function normalizeSpan(span: OtlpSpan, shared: SharedResource, scope: NormalizedSpan['scope'], limits: NormalizeLimits, window: TimeWindow, charge: Charge): NormalizedSpan {
+function normalizeSpan(
+  span: OtlpSpan,
+  shared: SharedResource,
+  scope: NormalizedSpan['scope'],
+  limits: NormalizeLimits,
+  window: TimeWindow,
+  charge: Charge,
+): NormalizedSpan {
   if (!span || typeof span !== 'object') throw new SpanInvalid('decode', 'span is not an object');
   const traceId = idHex(span.traceId, 16, 'traceId', 'trace_id');
   const spanId = idHex(span.spanId, 8, 'spanId', 'span_id');
@@ -221,9 +273,21 @@ function normalizeSpan(span: OtlpSpan, shared: SharedResource, scope: Normalized
   // One literal in the order of DESIGN.md, no spreads (they showed in profiles). A root keeps an
   // undefined parentSpanId, which JSON leaves out: deleting it would slow every later access.
   const out: NormalizedSpan = {
-    traceId, spanId, parentSpanId, name, kind: kindOf(span.kind), service: shared.service,
-    startTime: splitNanosToIso(start), endTime: splitNanosToIso(end), durationNanos: diffNanos(start, end),
-    status, attributes, resource: shared.resource, scope, events, links,
+    traceId,
+    spanId,
+    parentSpanId,
+    name,
+    kind: kindOf(span.kind),
+    service: shared.service,
+    startTime: splitNanosToIso(start),
+    endTime: splitNanosToIso(end),
+    durationNanos: diffNanos(start, end),
+    status,
+    attributes,
+    resource: shared.resource,
+    scope,
+    events,
+    links,
   };
   if (dropped.attributes || dropped.events || dropped.links || dropped.truncatedValues) out.dropped = dropped;
   return out;
@@ -236,12 +300,27 @@ function normalizeSpan(span: OtlpSpan, shared: SharedResource, scope: Normalized
 function checkedTimes(span: OtlpSpan, window: TimeWindow): { start: SplitNanos; end: SplitNanos } {
   const start = nanos(span.startTimeUnixNano, 'startTimeUnixNano');
   const end = nanos(span.endTimeUnixNano, 'endTimeUnixNano');
-  if (compareNanos(end, start) < 0) throw new SpanInvalid('timestamps', `endTimeUnixNano ${splitNanosToDecimal(end)} is before startTimeUnixNano ${splitNanosToDecimal(start)}`);
-  if (compareNanos(start, window.minStart) < 0) throw new SpanInvalid('timestamps', `startTimeUnixNano ${splitNanosToIso(start)} is further in the past than allowed (MPLP_INGEST_MAX_PAST)`);
-  if (compareNanos(start, window.maxStart) > 0) throw new SpanInvalid('timestamps', `startTimeUnixNano ${splitNanosToIso(start)} is further in the future than allowed (MPLP_INGEST_MAX_FUTURE)`);
+  if (compareNanos(end, start) < 0)
+    throw new SpanInvalid(
+      'timestamps',
+      `endTimeUnixNano ${splitNanosToDecimal(end)} is before startTimeUnixNano ${splitNanosToDecimal(start)}`,
+    );
+  if (compareNanos(start, window.minStart) < 0)
+    throw new SpanInvalid(
+      'timestamps',
+      `startTimeUnixNano ${splitNanosToIso(start)} is further in the past than allowed (MPLP_INGEST_MAX_PAST)`,
+    );
+  if (compareNanos(start, window.maxStart) > 0)
+    throw new SpanInvalid(
+      'timestamps',
+      `startTimeUnixNano ${splitNanosToIso(start)} is further in the future than allowed (MPLP_INGEST_MAX_FUTURE)`,
+    );
   // Compared in whole seconds first: the nanosecond difference of a far end is not exact in a double.
   if (end.sec - start.sec > window.maxDurationNanos / 1e9 + 1 || diffNanos(start, end) > window.maxDurationNanos) {
-    throw new SpanInvalid('timestamps', `endTimeUnixNano ${splitNanosToDecimal(end)} is longer after the start than allowed (MPLP_INGEST_MAX_DURATION)`);
+    throw new SpanInvalid(
+      'timestamps',
+      `endTimeUnixNano ${splitNanosToDecimal(end)} is longer after the start than allowed (MPLP_INGEST_MAX_DURATION)`,
+    );
   }
   return { start, end };
 }

@@ -3,7 +3,10 @@
  * plain doubles. OTLP times are uint64 nanoseconds (~1.8e18, past 2^53); going through BigInt
  * for each of them (build, divide, format) was a tenth of ingest's CPU per span.
  */
-export interface SplitNanos { sec: number; nano: number }
+export interface SplitNanos {
+  sec: number;
+  nano: number;
+}
 
 /** OTLP times are uint64: 2^64 − 1 ns is 2554-07-21T23:34:33.709551615Z. */
 const UINT64_MAX_DECIMAL = '18446744073709551615';
@@ -49,15 +52,18 @@ export function toSplitNanos(v: unknown): SplitNanos | undefined {
       if (typeof o.low === 'number' && typeof o.high === 'number') return fromHalves(o.high, o.low);
       return fromDecimal(String(v));
     }
-    case 'string': return fromDecimal(v);
+    case 'string':
+      return fromDecimal(v);
     case 'number': {
       if (!Number.isFinite(v) || v <= 0) return undefined;
       const t = Math.trunc(v);
       const sec = Math.floor(t / 1e9);
       return sec > UINT64_MAX_SEC ? undefined : { sec, nano: Math.max(0, t - sec * 1e9) };
     }
-    case 'bigint': return v > 0n ? fromDecimal(v.toString()) : undefined;
-    default: return undefined;
+    case 'bigint':
+      return v > 0n ? fromDecimal(v.toString()) : undefined;
+    default:
+      return undefined;
   }
 }
 

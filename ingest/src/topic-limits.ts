@@ -19,16 +19,26 @@ export async function checkTopicLimits(kafka: Kafka, shared: SharedConfig, setti
       includeSynonyms: false,
       resources: topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['max.message.bytes'] })),
     });
-    limits = new Map(res.resources.flatMap((r) => r.configEntries.filter((e) => e.configName === 'max.message.bytes').map((e) => [r.resourceName, Number(e.configValue)] as const)));
+    limits = new Map(
+      res.resources.flatMap((r) =>
+        r.configEntries.filter((e) => e.configName === 'max.message.bytes').map((e) => [r.resourceName, Number(e.configValue)] as const),
+      ),
+    );
   } catch (err) {
-    logger.warn({ err, topics }, 'could not read max.message.bytes of the output topics; MPLP_INGEST_MAX_RECORD_BYTES is not checked against them');
+    logger.warn(
+      { err, topics },
+      'could not read max.message.bytes of the output topics; MPLP_INGEST_MAX_RECORD_BYTES is not checked against them',
+    );
     return;
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
   for (const [topic, limit] of limits) {
     if (Number.isFinite(limit) && limit < settings.maxRecordBytes) {
-      throw new ConfigError('MPLP_INGEST_MAX_RECORD_BYTES', `${settings.maxRecordBytes} is above max.message.bytes of topic ${topic} (${limit}); set it to at most ${limit}`);
+      throw new ConfigError(
+        'MPLP_INGEST_MAX_RECORD_BYTES',
+        `${settings.maxRecordBytes} is above max.message.bytes of topic ${topic} (${limit}); set it to at most ${limit}`,
+      );
     }
   }
 }

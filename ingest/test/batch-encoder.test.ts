@@ -6,8 +6,21 @@ import decode, { packBuffers } from '../src/decode-worker';
 import { MessageProcessor } from '../src/message-processor';
 import { encodeTraces, TraceGenerator } from '../src/loadgen/trace-generator';
 
-const limits = { maxAttributes: 128, maxAttributeValueLength: 8192, maxEvents: 128, maxLinks: 128, maxPastMs: 86400e3, maxFutureMs: 3600e3, maxMessageBytes: 1 << 20, maxDlqValueBytes: 1024,
-  maxAttributeKeyBytes: 1024, maxAttributeDepth: 16, maxDurationMs: 86400e3, maxRecordBytes: 8 << 20, maxOutputBytesPerMessage: 32 << 20 };
+const limits = {
+  maxAttributes: 128,
+  maxAttributeValueLength: 8192,
+  maxEvents: 128,
+  maxLinks: 128,
+  maxPastMs: 86400e3,
+  maxFutureMs: 3600e3,
+  maxMessageBytes: 1 << 20,
+  maxDlqValueBytes: 1024,
+  maxAttributeKeyBytes: 1024,
+  maxAttributeDepth: 16,
+  maxDurationMs: 86400e3,
+  maxRecordBytes: 8 << 20,
+  maxOutputBytesPerMessage: 32 << 20,
+};
 
 const encodeLimits = { maxBatchBytes: 1 << 20, maxRecordBytes: 8 << 20, maxOutputBytesPerMessage: 32 << 20 };
 
@@ -18,14 +31,17 @@ function sample(n = 5) {
 }
 
 describe('lz4 frames', () => {
-  it.each([0, 10, 100_000, 5 * 1024 * 1024])('a frame of %d bytes is read back by SpanBatchCodec, the lz4 package and the lz4 CLI', (size) => {
-    const input = Buffer.alloc(size);
-    for (let i = 0; i < size; i++) input[i] = (i * 7919) % 251 < 120 ? 97 : (i * 31) & 0xff;
-    const frame = SpanBatchCodec.encodeLines(input);
-    expect(SpanBatchCodec.decompress(frame).equals(input)).toBe(true);
-    expect(lz4.decode(frame).equals(input)).toBe(true);
-    if (size <= 100_000) expect(execFileSync('lz4', ['-d', '-c'], { input: frame }).equals(input)).toBe(true);
-  });
+  it.each([0, 10, 100_000, 5 * 1024 * 1024])(
+    'a frame of %d bytes is read back by SpanBatchCodec, the lz4 package and the lz4 CLI',
+    (size) => {
+      const input = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) input[i] = (i * 7919) % 251 < 120 ? 97 : (i * 31) & 0xff;
+      const frame = SpanBatchCodec.encodeLines(input);
+      expect(SpanBatchCodec.decompress(frame).equals(input)).toBe(true);
+      expect(lz4.decode(frame).equals(input)).toBe(true);
+      if (size <= 100_000) expect(execFileSync('lz4', ['-d', '-c'], { input: frame }).equals(input)).toBe(true);
+    },
+  );
 });
 
 describe('batch encoding', () => {
@@ -37,7 +53,11 @@ describe('batch encoding', () => {
 
   it('groups spans into one record per trace, keyed by trace id, and the pool task gives the same output', () => {
     const { traces, value } = sample(8);
-    const inputs = [{ value, source: 't/0/1' }, { value: Buffer.from('{bad'), source: 't/0/2' }, { value: null, source: 't/0/3' }];
+    const inputs = [
+      { value, source: 't/0/1' },
+      { value: Buffer.from('{bad'), source: 't/0/2' },
+      { value: null, source: 't/0/3' },
+    ];
     const local = encodeBatch(new MessageProcessor(limits), inputs, encodeLimits);
     expect(local.records.map((r) => r.key).sort()).toEqual(traces.map((t) => t[0].traceId.toString('hex')).sort());
     for (const r of local.records) {
@@ -45,14 +65,29 @@ describe('batch encoding', () => {
       expect(spans.length).toBe(r.spans);
       expect(new Set(spans.map((s) => s.traceId))).toEqual(new Set([r.key]));
     }
-    expect(local.dlq.map((d) => [d.code, d.source])).toEqual([['decode', 't/0/2'], ['empty', 't/0/3']]);
-    expect(local.stats).toMatchObject({ spansIn: traces.flat().length, spansValid: traces.flat().length, rejectedByCode: { decode: 1, empty: 1 } });
+    expect(local.dlq.map((d) => [d.code, d.source])).toEqual([
+      ['decode', 't/0/2'],
+      ['empty', 't/0/3'],
+    ]);
+    expect(local.stats).toMatchObject({
+      spansIn: traces.flat().length,
+      spansValid: traces.flat().length,
+      rejectedByCode: { decode: 1, empty: 1 },
+    });
 
     const { buf, bounds } = packBuffers(inputs.map((m) => m.value));
-    const res = decode({ buf, bounds, contentTypes: inputs.map(() => undefined), sources: inputs.map((m) => m.source), limits, encode: encodeLimits });
+    const res = decode({
+      buf,
+      bounds,
+      contentTypes: inputs.map(() => undefined),
+      sources: inputs.map((m) => m.source),
+      limits,
+      encode: encodeLimits,
+    });
     const whole = Buffer.from(res.buf);
-    expect(res.records.map((r) => [r.key, SpanBatchCodec.decode(whole.subarray(r.start, r.end))]))
-      .toEqual(local.records.map((r) => [r.key, SpanBatchCodec.decode(r.value)]));
+    expect(res.records.map((r) => [r.key, SpanBatchCodec.decode(whole.subarray(r.start, r.end))])).toEqual(
+      local.records.map((r) => [r.key, SpanBatchCodec.decode(r.value)]),
+    );
     expect(res.dlq.map((d) => whole.subarray(d.start, d.end).toString())).toEqual(local.dlq.map((d) => d.value.toString()));
   });
 });

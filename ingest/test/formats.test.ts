@@ -9,8 +9,20 @@ import { sharedServerSpanId } from '../src/formats/zipkin-json';
 
 const NOW = Date.UTC(2024, 4, 1, 12, 0, 0);
 const nowSec = NOW / 1000;
-const limits: ProcessorLimits = { maxAttributes: 128, maxAttributeValueLength: 8192, maxEvents: 128, maxLinks: 128, maxPastMs: 86400e3, maxFutureMs: 3600e3, maxMessageBytes: 64 * 1024, maxDlqValueBytes: 4096,
-  maxAttributeKeyBytes: 1024, maxAttributeDepth: 16, maxDurationMs: 86400e3, maxOutputBytesPerMessage: 32 << 20 };
+const limits: ProcessorLimits = {
+  maxAttributes: 128,
+  maxAttributeValueLength: 8192,
+  maxEvents: 128,
+  maxLinks: 128,
+  maxPastMs: 86400e3,
+  maxFutureMs: 3600e3,
+  maxMessageBytes: 64 * 1024,
+  maxDlqValueBytes: 4096,
+  maxAttributeKeyBytes: 1024,
+  maxAttributeDepth: 16,
+  maxDurationMs: 86400e3,
+  maxOutputBytesPerMessage: 32 << 20,
+};
 const auto = new MessageProcessor(limits, () => NOW);
 const forced = (encoding: ProcessorLimits['encoding']) => new MessageProcessor({ ...limits, encoding }, () => NOW);
 
@@ -25,51 +37,107 @@ const b64 = (h: string) => hexBytes(h).toString('base64');
 /** A jaeger.api_v2.Span as plain JS, fromObject's input: every field the mapping reads. */
 function jaegerObject(over: Record<string, unknown> = {}) {
   return {
-    traceId: hexBytes(TRACE), spanId: hexBytes(SPAN), operationName: 'GET /users',
+    traceId: hexBytes(TRACE),
+    spanId: hexBytes(SPAN),
+    operationName: 'GET /users',
     references: [
       { traceId: hexBytes(TRACE), spanId: hexBytes(PARENT), refType: 0 },
       { traceId: hexBytes(OTHER_TRACE), spanId: hexBytes(LINKED), refType: 1 },
     ],
     flags: 1,
-    startTime: { seconds: nowSec, nanos: 123 }, duration: { seconds: 0, nanos: 1500 },
+    startTime: { seconds: nowSec, nanos: 123 },
+    duration: { seconds: 0, nanos: 1500 },
     tags: [
       { key: 'span.kind', vStr: 'client' },
-      { key: 'otel.status_code', vStr: 'ERROR' }, { key: 'otel.status_description', vStr: 'boom' },
-      { key: 'otel.scope.name', vStr: 'io.lib' }, { key: 'otel.scope.version', vStr: '1.2' },
-      { key: 'http.method', vStr: 'GET' }, { key: 'retry', vType: 1, vBool: true },
-      { key: 'big', vType: 2, vInt64: '9007199254740993' }, { key: 'small', vType: 2, vInt64: 42 },
-      { key: 'ratio', vType: 3, vFloat64: 0.25 }, { key: 'blob', vType: 4, vBinary: Buffer.from('hi') },
+      { key: 'otel.status_code', vStr: 'ERROR' },
+      { key: 'otel.status_description', vStr: 'boom' },
+      { key: 'otel.scope.name', vStr: 'io.lib' },
+      { key: 'otel.scope.version', vStr: '1.2' },
+      { key: 'http.method', vStr: 'GET' },
+      { key: 'retry', vType: 1, vBool: true },
+      { key: 'big', vType: 2, vInt64: '9007199254740993' },
+      { key: 'small', vType: 2, vInt64: 42 },
+      { key: 'ratio', vType: 3, vFloat64: 0.25 },
+      { key: 'blob', vType: 4, vBinary: Buffer.from('hi') },
     ],
-    logs: [{ timestamp: { seconds: nowSec, nanos: 1000 }, fields: [{ key: 'event', vStr: 'retrying' }, { key: 'attempt', vType: 2, vInt64: 2 }] }],
-    process: { serviceName: 'users', tags: [{ key: 'hostname', vStr: 'h1' }, { key: 'jaeger.version', vStr: 'Go-2.30' }] },
+    logs: [
+      {
+        timestamp: { seconds: nowSec, nanos: 1000 },
+        fields: [
+          { key: 'event', vStr: 'retrying' },
+          { key: 'attempt', vType: 2, vInt64: 2 },
+        ],
+      },
+    ],
+    process: {
+      serviceName: 'users',
+      tags: [
+        { key: 'hostname', vStr: 'h1' },
+        { key: 'jaeger.version', vStr: 'Go-2.30' },
+      ],
+    },
     ...over,
   };
 }
-const jaegerProto = (over: Record<string, unknown> = {}) => Buffer.from(JaegerSpanType.encode(JaegerSpanType.fromObject(jaegerObject(over))).finish());
+const jaegerProto = (over: Record<string, unknown> = {}) =>
+  Buffer.from(JaegerSpanType.encode(JaegerSpanType.fromObject(jaegerObject(over))).finish());
 
 /** The same span as the Jaeger collector's Kafka writer writes it with encoding json (jsonpb). */
 function jaegerJsonObject(over: Record<string, unknown> = {}) {
   return {
-    traceId: b64(TRACE), spanId: b64(SPAN), operationName: 'GET /users',
-    references: [{ traceId: b64(TRACE), spanId: b64(PARENT) }, { traceId: b64(OTHER_TRACE), spanId: b64(LINKED), refType: 'FOLLOWS_FROM' }],
-    flags: 1, startTime: '2024-05-01T12:00:00.000000123Z', duration: '0.000001500s',
+    traceId: b64(TRACE),
+    spanId: b64(SPAN),
+    operationName: 'GET /users',
+    references: [
+      { traceId: b64(TRACE), spanId: b64(PARENT) },
+      { traceId: b64(OTHER_TRACE), spanId: b64(LINKED), refType: 'FOLLOWS_FROM' },
+    ],
+    flags: 1,
+    startTime: '2024-05-01T12:00:00.000000123Z',
+    duration: '0.000001500s',
     tags: [
       { key: 'span.kind', vStr: 'client' },
-      { key: 'otel.status_code', vStr: 'ERROR' }, { key: 'otel.status_description', vStr: 'boom' },
-      { key: 'otel.scope.name', vStr: 'io.lib' }, { key: 'otel.scope.version', vStr: '1.2' },
-      { key: 'http.method', vStr: 'GET' }, { key: 'retry', vType: 'BOOL', vBool: true },
-      { key: 'big', vType: 'INT64', vInt64: '9007199254740993' }, { key: 'small', vType: 'INT64', vInt64: '42' },
-      { key: 'ratio', vType: 'FLOAT64', vFloat64: 0.25 }, { key: 'blob', vType: 'BINARY', vBinary: Buffer.from('hi').toString('base64') },
+      { key: 'otel.status_code', vStr: 'ERROR' },
+      { key: 'otel.status_description', vStr: 'boom' },
+      { key: 'otel.scope.name', vStr: 'io.lib' },
+      { key: 'otel.scope.version', vStr: '1.2' },
+      { key: 'http.method', vStr: 'GET' },
+      { key: 'retry', vType: 'BOOL', vBool: true },
+      { key: 'big', vType: 'INT64', vInt64: '9007199254740993' },
+      { key: 'small', vType: 'INT64', vInt64: '42' },
+      { key: 'ratio', vType: 'FLOAT64', vFloat64: 0.25 },
+      { key: 'blob', vType: 'BINARY', vBinary: Buffer.from('hi').toString('base64') },
     ],
-    logs: [{ timestamp: '2024-05-01T12:00:00.000001Z', fields: [{ key: 'event', vStr: 'retrying' }, { key: 'attempt', vType: 'INT64', vInt64: '2' }] }],
-    process: { serviceName: 'users', tags: [{ key: 'hostname', vStr: 'h1' }, { key: 'jaeger.version', vStr: 'Go-2.30' }] },
+    logs: [
+      {
+        timestamp: '2024-05-01T12:00:00.000001Z',
+        fields: [
+          { key: 'event', vStr: 'retrying' },
+          { key: 'attempt', vType: 'INT64', vInt64: '2' },
+        ],
+      },
+    ],
+    process: {
+      serviceName: 'users',
+      tags: [
+        { key: 'hostname', vStr: 'h1' },
+        { key: 'jaeger.version', vStr: 'Go-2.30' },
+      ],
+    },
     ...over,
   };
 }
 
 const EXPECTED_JAEGER = {
-  traceId: TRACE, spanId: SPAN, parentSpanId: PARENT, name: 'GET /users', kind: 'CLIENT', service: 'users',
-  startTime: '2024-05-01T12:00:00.000000123Z', endTime: '2024-05-01T12:00:00.000001623Z', durationNanos: 1500,
+  traceId: TRACE,
+  spanId: SPAN,
+  parentSpanId: PARENT,
+  name: 'GET /users',
+  kind: 'CLIENT',
+  service: 'users',
+  startTime: '2024-05-01T12:00:00.000000123Z',
+  endTime: '2024-05-01T12:00:00.000001623Z',
+  durationNanos: 1500,
   status: { code: 'ERROR', message: 'boom' },
   attributes: { 'http.method': 'GET', retry: true, big: '9007199254740993', small: 42, ratio: 0.25, blob: 'aGk=' },
   resource: { 'service.name': 'users', hostname: 'h1', 'jaeger.version': 'Go-2.30' },
@@ -80,8 +148,13 @@ const EXPECTED_JAEGER = {
 
 function zipkinSpan(over: Record<string, unknown> = {}) {
   return {
-    traceId: TRACE, id: SPAN, parentId: PARENT, name: 'get /users', kind: 'SERVER',
-    timestamp: NOW * 1000 + 7, duration: 1500,
+    traceId: TRACE,
+    id: SPAN,
+    parentId: PARENT,
+    name: 'get /users',
+    kind: 'SERVER',
+    timestamp: NOW * 1000 + 7,
+    duration: 1500,
     localEndpoint: { serviceName: 'frontend', ipv4: '10.0.0.1', port: 8080 },
     remoteEndpoint: { serviceName: 'backend', ipv4: '10.0.0.2', port: 9000 },
     annotations: [{ timestamp: NOW * 1000 + 100, value: 'ws' }],
@@ -91,7 +164,7 @@ function zipkinSpan(over: Record<string, unknown> = {}) {
 }
 
 describe('input formats: Jaeger api_v2 protobuf', () => {
-  it('maps every field the way Jaeger\'s OTLP translator does (content-type names Jaeger)', () => {
+  it("maps every field the way Jaeger's OTLP translator does (content-type names Jaeger)", () => {
     const r = auto.process(jaegerProto(), JAEGER_PROTO_CONTENT_TYPE, 't/0/1');
     expect(r.format).toBe('jaeger_proto');
     expect(r.dlq).toEqual([]);
@@ -104,15 +177,34 @@ describe('input formats: Jaeger api_v2 protobuf', () => {
   });
 
   it('an error tag without otel.status_code is status ERROR; span.kind server/producer/consumer; the error tag leaves the attributes', () => {
-    for (const [kind, want] of [['server', 'SERVER'], ['producer', 'PRODUCER'], ['consumer', 'CONSUMER'], ['internal', 'INTERNAL']]) {
-      const r = forced('jaeger_proto').process(jaegerProto({ references: [], tags: [{ key: 'span.kind', vStr: kind }, { key: 'error', vType: 1, vBool: true }] }), undefined, 't/0/1');
+    for (const [kind, want] of [
+      ['server', 'SERVER'],
+      ['producer', 'PRODUCER'],
+      ['consumer', 'CONSUMER'],
+      ['internal', 'INTERNAL'],
+    ]) {
+      const r = forced('jaeger_proto').process(
+        jaegerProto({
+          references: [],
+          tags: [
+            { key: 'span.kind', vStr: kind },
+            { key: 'error', vType: 1, vBool: true },
+          ],
+        }),
+        undefined,
+        't/0/1',
+      );
       expect(r.spans[0]).toMatchObject({ kind: want, status: { code: 'ERROR' }, attributes: {}, links: [] });
       expect(r.spans[0].parentSpanId).toBeUndefined();
     }
   });
 
   it('a CHILD_OF reference into another trace is a link, not the parent', () => {
-    const r = forced('jaeger_proto').process(jaegerProto({ references: [{ traceId: hexBytes(OTHER_TRACE), spanId: hexBytes(LINKED) }] }), undefined, 't/0/1');
+    const r = forced('jaeger_proto').process(
+      jaegerProto({ references: [{ traceId: hexBytes(OTHER_TRACE), spanId: hexBytes(LINKED) }] }),
+      undefined,
+      't/0/1',
+    );
     expect(r.spans[0].parentSpanId).toBeUndefined();
     expect(r.spans[0].links).toEqual([{ traceId: OTHER_TRACE, spanId: LINKED, attributes: {} }]);
   });
@@ -121,7 +213,17 @@ describe('input formats: Jaeger api_v2 protobuf', () => {
     const bad = jaegerProto({ operationName: '' });
     const r = auto.process(bad, JAEGER_PROTO_CONTENT_TYPE, 't/0/9');
     expect(r.spans).toEqual([]);
-    expect(r.dlq).toEqual([{ value: bad, code: 'name', reason: 'name is empty', source: 't/0/9', truncated: false, spans: 1, contentType: JAEGER_PROTO_CONTENT_TYPE }]);
+    expect(r.dlq).toEqual([
+      {
+        value: bad,
+        code: 'name',
+        reason: 'name is empty',
+        source: 't/0/9',
+        truncated: false,
+        spans: 1,
+        contentType: JAEGER_PROTO_CONTENT_TYPE,
+      },
+    ]);
     const short = jaegerProto({ spanId: hexBytes('0102') });
     expect(auto.process(short, JAEGER_PROTO_CONTENT_TYPE, 't/0/9').dlq[0]).toMatchObject({ value: short, code: 'span_id' });
   });
@@ -141,7 +243,13 @@ describe('input formats: Jaeger api_v2 JSON (jsonpb)', () => {
   });
 
   it('detected by content alone; traceID/spanID spelling and hex ids read too', () => {
-    const o = jaegerJsonObject({ traceId: undefined, spanId: undefined, traceID: TRACE, spanID: SPAN, references: [{ traceID: TRACE, spanID: PARENT, refType: 'CHILD_OF' }] });
+    const o = jaegerJsonObject({
+      traceId: undefined,
+      spanId: undefined,
+      traceID: TRACE,
+      spanID: SPAN,
+      references: [{ traceID: TRACE, spanID: PARENT, refType: 'CHILD_OF' }],
+    });
     const r = auto.process(Buffer.from(JSON.stringify(o)), undefined, 't/0/1');
     expect(r.format).toBe('jaeger_json');
     expect(r.spans[0]).toMatchObject({ traceId: TRACE, spanId: SPAN, parentSpanId: PARENT, links: [] });
@@ -158,24 +266,56 @@ describe('input formats: Jaeger api_v2 JSON (jsonpb)', () => {
 });
 
 describe('input formats: Zipkin v2 JSON', () => {
-  it('maps every field like the Collector\'s zipkin receiver: service, kind, tags, error, scope, endpoints, annotations, µs times', () => {
+  it("maps every field like the Collector's zipkin receiver: service, kind, tags, error, scope, endpoints, annotations, µs times", () => {
     const r = auto.process(Buffer.from(JSON.stringify([zipkinSpan()])), undefined, 't/0/1');
     expect(r.format).toBe('zipkin_json');
     expect(r.dlq).toEqual([]);
-    expect(r.spans).toEqual([{
-      traceId: TRACE, spanId: SPAN, parentSpanId: PARENT, name: 'get /users', kind: 'SERVER', service: 'frontend',
-      startTime: '2024-05-01T12:00:00.000007000Z', endTime: '2024-05-01T12:00:00.001507000Z', durationNanos: 1_500_000,
-      status: { code: 'ERROR', message: 'timeout' },
-      attributes: { 'http.path': '/users', 'net.host.ip': '10.0.0.1', 'net.host.port': 8080, 'peer.service': 'backend', 'net.peer.ip': '10.0.0.2', 'net.peer.port': 9000 },
-      resource: { 'service.name': 'frontend' }, scope: { name: 'brave', version: '5.13' },
-      events: [{ time: '2024-05-01T12:00:00.000100000Z', name: 'ws', attributes: {} }], links: [],
-    }]);
+    expect(r.spans).toEqual([
+      {
+        traceId: TRACE,
+        spanId: SPAN,
+        parentSpanId: PARENT,
+        name: 'get /users',
+        kind: 'SERVER',
+        service: 'frontend',
+        startTime: '2024-05-01T12:00:00.000007000Z',
+        endTime: '2024-05-01T12:00:00.001507000Z',
+        durationNanos: 1_500_000,
+        status: { code: 'ERROR', message: 'timeout' },
+        attributes: {
+          'http.path': '/users',
+          'net.host.ip': '10.0.0.1',
+          'net.host.port': 8080,
+          'peer.service': 'backend',
+          'net.peer.ip': '10.0.0.2',
+          'net.peer.port': 9000,
+        },
+        resource: { 'service.name': 'frontend' },
+        scope: { name: 'brave', version: '5.13' },
+        events: [{ time: '2024-05-01T12:00:00.000100000Z', name: 'ws', attributes: {} }],
+        links: [],
+      },
+    ]);
   });
 
   it('64-bit trace ids are widened to 128; no kind is INTERNAL; no duration ends at the start; otel.status_code OK', () => {
-    const z = zipkinSpan({ traceId: 'D269B633813FC60C', kind: undefined, duration: undefined, tags: { 'otel.status_code': 'OK' }, parentId: undefined, remoteEndpoint: undefined, localEndpoint: { serviceName: 'a' } });
+    const z = zipkinSpan({
+      traceId: 'D269B633813FC60C',
+      kind: undefined,
+      duration: undefined,
+      tags: { 'otel.status_code': 'OK' },
+      parentId: undefined,
+      remoteEndpoint: undefined,
+      localEndpoint: { serviceName: 'a' },
+    });
     const s = auto.process(Buffer.from(JSON.stringify([z])), 'application/json', 't/0/1').spans[0];
-    expect(s).toMatchObject({ traceId: '0000000000000000d269b633813fc60c', kind: 'INTERNAL', durationNanos: 0, status: { code: 'OK' }, attributes: {} });
+    expect(s).toMatchObject({
+      traceId: '0000000000000000d269b633813fc60c',
+      kind: 'INTERNAL',
+      durationNanos: 0,
+      status: { code: 'OK' },
+      attributes: {},
+    });
     expect(s.parentSpanId).toBeUndefined();
   });
 
@@ -255,7 +395,8 @@ describe('input formats: limits and settings', () => {
 
 describe('input formats: Zipkin ids', () => {
   it('short hex ids are left-padded as zipkin2 reads them; a 17-digit span id is rejected', () => {
-    const s = auto.process(Buffer.from(JSON.stringify([zipkinSpan({ traceId: 'ABC', id: '1f', parentId: '2' })])), undefined, 't/0/1').spans[0];
+    const s = auto.process(Buffer.from(JSON.stringify([zipkinSpan({ traceId: 'ABC', id: '1f', parentId: '2' })])), undefined, 't/0/1')
+      .spans[0];
     expect(s).toMatchObject({ traceId: '0'.repeat(29) + 'abc', spanId: '000000000000001f', parentSpanId: '0000000000000002' });
     const r = auto.process(Buffer.from(JSON.stringify([zipkinSpan({ id: '1'.repeat(17) })])), undefined, 't/0/1');
     expect(r.dlq).toMatchObject([{ code: 'span_id' }]);

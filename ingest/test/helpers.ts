@@ -10,8 +10,13 @@ export const INGEST_MAIN = path.join(__dirname, '..', 'src', 'main.js');
 export async function ingestTopics(ctx: TestContext, extraEnv: Record<string, string> = {}) {
   const [raw, validated, dlq] = await ctx.topics(['raw', 'validated', 'dlq'], 3);
   const env: Record<string, string> = {
-    MPLP_TOPIC_RAW: raw, MPLP_TOPIC_VALIDATED: validated, MPLP_TOPIC_DLQ: dlq,
-    MPLP_INGEST_GROUP_ID: uniqueName('test-ingest'), MPLP_INGEST_HTTP_PORT: '0', MPLP_LOG_LEVEL: 'warn', ...extraEnv,
+    MPLP_TOPIC_RAW: raw,
+    MPLP_TOPIC_VALIDATED: validated,
+    MPLP_TOPIC_DLQ: dlq,
+    MPLP_INGEST_GROUP_ID: uniqueName('test-ingest'),
+    MPLP_INGEST_HTTP_PORT: '0',
+    MPLP_LOG_LEVEL: 'warn',
+    ...extraEnv,
   };
   return { raw, validated, dlq, env };
 }

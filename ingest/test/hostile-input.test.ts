@@ -8,13 +8,25 @@ import { deadLetterReference, outputRecordReference } from '../src/refused-outpu
 import { ES_INTEGER_MAX } from '../src/span-normalizer';
 import { loadConfig } from '../../shared/src';
 import {
-  amplifyingRequest, badSpansSharingAResource, deepKvlistJson, jsonRequest, jsonRequestWithDeepSpan, jsonSpan, longKeyOverKvlist, noise, protobufRequest,
+  amplifyingRequest,
+  badSpansSharingAResource,
+  deepKvlistJson,
+  jsonRequest,
+  jsonRequestWithDeepSpan,
+  jsonSpan,
+  longKeyOverKvlist,
+  noise,
+  protobufRequest,
   protobufRequestWithDeepSpan,
 } from './hostile-inputs';
 
 const settings = loadConfig(ingestSchema, {}) as IngestSettings;
 const limits: ProcessorLimits = settings;
-const encodeLimits: EncodeLimits = { maxBatchBytes: settings.maxBatchBytes, maxRecordBytes: settings.maxRecordBytes, maxOutputBytesPerMessage: settings.maxOutputBytesPerMessage };
+const encodeLimits: EncodeLimits = {
+  maxBatchBytes: settings.maxBatchBytes,
+  maxRecordBytes: settings.maxRecordBytes,
+  maxOutputBytesPerMessage: settings.maxOutputBytesPerMessage,
+};
 const proc = new MessageProcessor(limits);
 const attrLimits = { maxAttributes: 128, maxAttributeValueLength: 100, maxAttributeKeyBytes: 32, maxAttributeDepth: 3 };
 
@@ -22,7 +34,14 @@ describe('attribute flattening bounds (issue #12 items 1, 7, 9)', () => {
   it('cuts keys at maxAttributeKeyBytes on a UTF-8 character boundary and counts it; a cut key colliding with a kept one is dropped and counted', () => {
     const counts = newCounts();
     const key = 'é'.repeat(40); // 80 bytes
-    const out = flattenAttributes([{ key, value: { stringValue: 'a' } }, { key: `${key}x`, value: { stringValue: 'b' } }], attrLimits, counts);
+    const out = flattenAttributes(
+      [
+        { key, value: { stringValue: 'a' } },
+        { key: `${key}x`, value: { stringValue: 'b' } },
+      ],
+      attrLimits,
+      counts,
+    );
     expect(Object.keys(out)).toEqual(['é'.repeat(16)]);
     expect(Buffer.byteLength(Object.keys(out)[0])).toBe(32);
     expect(out['é'.repeat(16)]).toBe('a');
@@ -34,7 +53,14 @@ describe('attribute flattening bounds (issue #12 items 1, 7, 9)', () => {
   it('flattens kvlists to the depth cap and keeps anything deeper as truncated JSON text, counted', () => {
     const counts = newCounts();
     const nested = JSON.parse(deepKvlistJson(5));
-    const out = flattenAttributes([{ key: 'a', value: nested }, { key: 'b', value: { kvlistValue: { values: [{ key: 'c', value: { intValue: '7' } }] } } }], attrLimits, counts);
+    const out = flattenAttributes(
+      [
+        { key: 'a', value: nested },
+        { key: 'b', value: { kvlistValue: { values: [{ key: 'c', value: { intValue: '7' } }] } } },
+      ],
+      attrLimits,
+      counts,
+    );
     expect(out['b.c']).toBe(7);
     // depth 1 'a', 2 'a.k', 3 'a.k.k' is a kvlist at the cap: its value as JSON text
     expect(out['a.k.k']).toBe('{"k":{"k":{"k":"leaf"}}}');
@@ -47,8 +73,12 @@ describe('attribute flattening bounds (issue #12 items 1, 7, 9)', () => {
     expect((out['a.k.k'] as string).length).toBe(100);
     expect(counts.truncated).toBe(1);
     expect(anyValueJson(JSON.parse(deepKvlistJson(100_000)), 50).cut).toBe(true);
-    expect(anyValueJson({ arrayValue: { values: [{ intValue: 1 }, { kvlistValue: { values: [{ key: 'x', value: { boolValue: true } }] } }, {}] } }, 100))
-      .toEqual({ text: '[1,{"x":true},null]', cut: false });
+    expect(
+      anyValueJson(
+        { arrayValue: { values: [{ intValue: 1 }, { kvlistValue: { values: [{ key: 'x', value: { boolValue: true } }] } }, {}] } },
+        100,
+      ),
+    ).toEqual({ text: '[1,{"x":true},null]', cut: false });
   });
 });
 
@@ -76,7 +106,7 @@ describe('one bad span, not the whole message (issue #12 item 10)', () => {
     expect(r.spans[0].dropped?.truncatedValues).toBe(1);
   });
 
-  it('a protobuf span nested past the decoder\'s stack goes alone to the DLQ as a one-span protobuf request; the good span goes on', () => {
+  it("a protobuf span nested past the decoder's stack goes alone to the DLQ as a one-span protobuf request; the good span goes on", () => {
     const deep = jsonSpan();
     const good = jsonSpan();
     const r = proc.process(protobufRequestWithDeepSpan(20_000, deep, [good]), 'application/x-protobuf', 'raw/0/3');
@@ -91,7 +121,13 @@ describe('one bad span, not the whole message (issue #12 item 10)', () => {
 describe('times and counters Elasticsearch can take (issue #12 item 9)', () => {
   it.each([
     ['an end in 2554', { endTimeUnixNano: '18446744073709551615' }],
-    ['an end 25 h after the start', (() => { const s = BigInt(Date.now()) * 1_000_000n; return { startTimeUnixNano: String(s), endTimeUnixNano: String(s + 25n * 3600n * 10n ** 9n) }; })()],
+    [
+      'an end 25 h after the start',
+      (() => {
+        const s = BigInt(Date.now()) * 1_000_000n;
+        return { startTimeUnixNano: String(s), endTimeUnixNano: String(s + 25n * 3600n * 10n ** 9n) };
+      })(),
+    ],
     ['an event in 2554', { events: [{ timeUnixNano: '18446744073709551615', name: 'e' }] }],
   ])('rejects a span with %s (timestamps)', (_what, over) => {
     const r = proc.process(jsonRequest([jsonSpan(over)]), undefined, 'raw/0/4');
@@ -101,10 +137,19 @@ describe('times and counters Elasticsearch can take (issue #12 item 9)', () => {
 
   it('clamps dropped counters to the ES integer range and keeps durationNanos an exact long', () => {
     const s = BigInt(Date.now()) * 1_000_000n;
-    const r = proc.process(jsonRequest([jsonSpan({
-      startTimeUnixNano: String(s), endTimeUnixNano: String(s + 23n * 3600n * 10n ** 9n + 7n),
-      droppedAttributesCount: 4294967295, droppedEventsCount: -5, droppedLinksCount: 'x',
-    })]), undefined, 'raw/0/5');
+    const r = proc.process(
+      jsonRequest([
+        jsonSpan({
+          startTimeUnixNano: String(s),
+          endTimeUnixNano: String(s + 23n * 3600n * 10n ** 9n + 7n),
+          droppedAttributesCount: 4294967295,
+          droppedEventsCount: -5,
+          droppedLinksCount: 'x',
+        }),
+      ]),
+      undefined,
+      'raw/0/5',
+    );
     expect(r.spans[0].dropped).toEqual({ attributes: ES_INTEGER_MAX, events: 0, links: 0, truncatedValues: 0 });
     expect(r.spans[0].durationNanos).toBe(23 * 3600e9 + 7);
   });
@@ -140,7 +185,12 @@ describe('what one message can become (issue #12 items 1 and 5)', () => {
     expect(r.dlq.reduce((n, d) => n + d.spans, 0)).toBe(6);
     for (const d of r.dlq) expect(d.value.length).toBeLessThanOrEqual(4096);
     const ref = r.dlq.find((d) => d.truncated)!;
-    expect(JSON.parse(ref.value.toString()).mplpReference).toMatchObject({ source: 'raw/0/8', traceId: 'abcd', spanId: bad[5].spanId, limitBytes: 4096 });
+    expect(JSON.parse(ref.value.toString()).mplpReference).toMatchObject({
+      source: 'raw/0/8',
+      traceId: 'abcd',
+      spanId: bad[5].spanId,
+      limitBytes: 4096,
+    });
     expect(ref.code).toBe('trace_id');
   });
 
@@ -168,13 +218,19 @@ describe('what one message can become (issue #12 items 1 and 5)', () => {
 
   it('the exact NDJSON count also applies: lines over the cap send the message whole to the DLQ', () => {
     const spans = Array.from({ length: 40 }, () => jsonSpan({ attributes: [{ key: 'v', value: { stringValue: noise(4000) } }] }));
-    const r = encodeBatch(proc, [{ value: protobufRequest(spans), source: 'raw/0/11' }], { ...encodeLimits, maxOutputBytesPerMessage: 100_000 });
+    const r = encodeBatch(proc, [{ value: protobufRequest(spans), source: 'raw/0/11' }], {
+      ...encodeLimits,
+      maxOutputBytesPerMessage: 100_000,
+    });
     expect(r.records).toEqual([]);
     expect(r.dlq.map((d) => d.code)).toEqual(['too_large']);
   });
 
   it('stops at the output budget and leaves the rest of the inputs for the next call, with the same result', () => {
-    const inputs = Array.from({ length: 6 }, (_, i) => ({ value: protobufRequest(Array.from({ length: 20 }, () => jsonSpan())), source: `raw/0/${i}` }));
+    const inputs = Array.from({ length: 6 }, (_, i) => ({
+      value: protobufRequest(Array.from({ length: 20 }, () => jsonSpan())),
+      source: `raw/0/${i}`,
+    }));
     const whole = encodeBatch(proc, inputs, encodeLimits);
     expect(whole.consumed).toBe(6);
     const first = encodeBatch(proc, inputs, { ...encodeLimits, outputBudget: 1 });
@@ -187,25 +243,50 @@ describe('what one message can become (issue #12 items 1 and 5)', () => {
 describe('produce: splitting and references for refused records', () => {
   it('splits a send into groups of at most maxBytes (a larger message alone)', () => {
     const m = (n: number) => ({ value: Buffer.alloc(n) });
-    const groups = splitByBytes([{ topic: 'a', messages: [m(400), m(400), m(2000)] }, { topic: 'b', messages: [m(100)] }], 1000);
+    const groups = splitByBytes(
+      [
+        { topic: 'a', messages: [m(400), m(400), m(2000)] },
+        { topic: 'b', messages: [m(100)] },
+      ],
+      1000,
+    );
     expect(groups.map((g) => g.map((t) => [t.topic, t.messages.length]))).toEqual([[['a', 2]], [['a', 1]], [['b', 1]]]);
-    expect(splitByBytes([{ topic: 'a', messages: [m(10), m(10)] }, { topic: 'b', messages: [m(10)] }], 1000)).toHaveLength(1);
+    expect(
+      splitByBytes(
+        [
+          { topic: 'a', messages: [m(10), m(10)] },
+          { topic: 'b', messages: [m(10)] },
+        ],
+        1000,
+      ),
+    ).toHaveLength(1);
   });
 
   it('a refused validated record or dead letter becomes a reference with its code, sources and sizes', () => {
     const err = new MplpError('kafka_record_rejected', 'produce failed: Broker: Message size too large', { disposition: 'permanent' });
     const ref = outputRecordReference({ key: 'ab'.repeat(16), value: Buffer.alloc(5000), spans: 3, sources: ['raw/1/5', 'raw/1/6'] }, err);
     expect(ref).toMatchObject({ code: 'too_large', source: 'raw/1/5', spans: 3, truncated: true });
-    expect(JSON.parse(ref.value.toString()).mplpReference).toMatchObject({ sources: ['raw/1/5', 'raw/1/6'], traceId: 'ab'.repeat(16), bytes: 5000 });
+    expect(JSON.parse(ref.value.toString()).mplpReference).toMatchObject({
+      sources: ['raw/1/5', 'raw/1/6'],
+      traceId: 'ab'.repeat(16),
+      bytes: 5000,
+    });
     const other = new MplpError('kafka_error', 'produce failed: invalid record', { disposition: 'permanent' });
-    const dead = deadLetterReference({ value: Buffer.alloc(900), code: 'decode', reason: 'bad', source: 'raw/0/1', truncated: false, spans: 0 }, other);
+    const dead = deadLetterReference(
+      { value: Buffer.alloc(900), code: 'decode', reason: 'bad', source: 'raw/0/1', truncated: false, spans: 0 },
+      other,
+    );
     expect(dead).toMatchObject({ code: 'decode', source: 'raw/0/1', truncated: true });
     expect(outputRecordReference({ key: 'k', value: Buffer.alloc(1), spans: 1, sources: [] }, other).code).toBe('produce_rejected');
   });
 
   it('refuses settings that would make records over MPLP_INGEST_MAX_RECORD_BYTES, naming the setting', () => {
-    expect(() => checkIngestSettings({ ...settings, maxRecordBytes: 1 << 20, maxBatchBytes: 1 << 20 })).toThrow(/MPLP_INGEST_MAX_BATCH_BYTES/);
-    expect(() => checkIngestSettings({ ...settings, maxRecordBytes: 1 << 20, maxBatchBytes: 4096, maxDlqValueBytes: 1 << 20 })).toThrow(/MPLP_INGEST_MAX_DLQ_VALUE_BYTES/);
+    expect(() => checkIngestSettings({ ...settings, maxRecordBytes: 1 << 20, maxBatchBytes: 1 << 20 })).toThrow(
+      /MPLP_INGEST_MAX_BATCH_BYTES/,
+    );
+    expect(() => checkIngestSettings({ ...settings, maxRecordBytes: 1 << 20, maxBatchBytes: 4096, maxDlqValueBytes: 1 << 20 })).toThrow(
+      /MPLP_INGEST_MAX_DLQ_VALUE_BYTES/,
+    );
     expect(() => checkIngestSettings(settings)).not.toThrow();
   });
 });

@@ -10,7 +10,9 @@ const nowNs = () => BigInt(Date.now()) * 1_000_000n;
 
 /** Incompressible text of n characters (lz4 cannot shrink it, as a real hostile key would not be). */
 export function noise(n: number): string {
-  return randomBytes(Math.ceil((n * 3) / 4) + 3).toString('base64').slice(0, n);
+  return randomBytes(Math.ceil((n * 3) / 4) + 3)
+    .toString('base64')
+    .slice(0, n);
 }
 
 export type Kv = { key: string; value: Record<string, unknown> };
@@ -19,20 +21,35 @@ export type Kv = { key: string; value: Record<string, unknown> };
 export function jsonSpan(over: Record<string, unknown> = {}): Record<string, unknown> {
   const start = nowNs() - 1_000_000n;
   return {
-    traceId: randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex'), name: 'op', kind: 2,
-    startTimeUnixNano: String(start), endTimeUnixNano: String(start + 500_000n), ...over,
+    traceId: randomBytes(16).toString('hex'),
+    spanId: randomBytes(8).toString('hex'),
+    name: 'op',
+    kind: 2,
+    startTimeUnixNano: String(start),
+    endTimeUnixNano: String(start + 500_000n),
+    ...over,
   };
 }
 
 /** An OTLP/JSON request of one resource and one scope. */
-export function jsonRequest(spans: Record<string, unknown>[], resourceAttributes: Kv[] = [{ key: 'service.name', value: { stringValue: 'hostile' } }]): Buffer {
-  return Buffer.from(JSON.stringify({ resourceSpans: [{ resource: { attributes: resourceAttributes }, scopeSpans: [{ scope: { name: 'lib' }, spans }] }] }));
+export function jsonRequest(
+  spans: Record<string, unknown>[],
+  resourceAttributes: Kv[] = [{ key: 'service.name', value: { stringValue: 'hostile' } }],
+): Buffer {
+  return Buffer.from(
+    JSON.stringify({ resourceSpans: [{ resource: { attributes: resourceAttributes }, scopeSpans: [{ scope: { name: 'lib' }, spans }] }] }),
+  );
 }
 
 /** The same as OTLP/protobuf (ids as bytes). */
-export function protobufRequest(spans: Record<string, unknown>[], resourceAttributes: Kv[] = [{ key: 'service.name', value: { stringValue: 'hostile' } }]): Buffer {
+export function protobufRequest(
+  spans: Record<string, unknown>[],
+  resourceAttributes: Kv[] = [{ key: 'service.name', value: { stringValue: 'hostile' } }],
+): Buffer {
   const pb = spans.map((s) => ({ ...s, traceId: Buffer.from(s.traceId as string, 'hex'), spanId: Buffer.from(s.spanId as string, 'hex') }));
-  return encodeRequestProtobuf({ resourceSpans: [{ resource: { attributes: resourceAttributes }, scopeSpans: [{ scope: { name: 'lib' }, spans: pb }] }] });
+  return encodeRequestProtobuf({
+    resourceSpans: [{ resource: { attributes: resourceAttributes }, scopeSpans: [{ scope: { name: 'lib' }, spans: pb }] }],
+  });
 }
 
 /** Issue #12 item 1: one ~108 KB span whose 100 KB attribute key sits over a kvlist of 128 leaves (the key was repeated on every leaf). */
@@ -71,14 +88,19 @@ export function deepKvlistJson(depth: number): string {
 export function jsonRequestWithDeepSpan(depth: number, deep: Record<string, unknown>, others: Record<string, unknown>[]): Buffer {
   const deepText = JSON.stringify(deep).replace(/}$/, `,"attributes":[{"key":"deep","value":${deepKvlistJson(depth)}}]}`);
   const rest = others.map((s) => JSON.stringify(s)).join(',');
-  return Buffer.from(`{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"deep"}}]},"scopeSpans":[{"scope":{"name":"lib"},"spans":[${deepText}${rest ? ',' + rest : ''}]}]}]}`);
+  return Buffer.from(
+    `{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"deep"}}]},"scopeSpans":[{"scope":{"name":"lib"},"spans":[${deepText}${rest ? ',' + rest : ''}]}]}]}`,
+  );
 }
 
 /** A length-delimited protobuf field: tag byte, varint length, body. */
 function ld(tag: number, b: Buffer): Buffer {
   const len: number[] = [];
   let n = b.length;
-  while (n > 127) { len.push((n & 127) | 128); n >>>= 7; }
+  while (n > 127) {
+    len.push((n & 127) | 128);
+    n >>>= 7;
+  }
   len.push(n);
   return Buffer.concat([Buffer.from([tag, ...len]), b]);
 }
@@ -96,7 +118,10 @@ export function protobufRequestWithDeepSpan(depth: number, deep: Record<string, 
 
 function varint(n: number): number[] {
   const out: number[] = [];
-  while (n > 127) { out.push((n & 127) | 128); n >>>= 7; }
+  while (n > 127) {
+    out.push((n & 127) | 128);
+    n >>>= 7;
+  }
   out.push(n);
   return out;
 }
@@ -127,7 +152,12 @@ function fieldsOf(b: Buffer): { tag: number; whole: Buffer }[] {
     let len = 0;
     let shift = 0;
     let i = pos + 1;
-    for (;;) { const x = b[i++]; len += (x & 0x7f) * 2 ** shift; shift += 7; if (!(x & 0x80)) break; }
+    for (;;) {
+      const x = b[i++];
+      len += (x & 0x7f) * 2 ** shift;
+      shift += 7;
+      if (!(x & 0x80)) break;
+    }
     out.push({ tag, whole: b.subarray(pos, i + len) });
     pos = i + len;
   }
@@ -144,5 +174,7 @@ function bodyOf(field: Buffer): Buffer {
 function spanFields(req: Buffer): Buffer[] {
   const rs = bodyOf(fieldsOf(req)[0].whole);
   const ss = bodyOf(fieldsOf(rs).find((f) => f.tag === 0x12)!.whole);
-  return fieldsOf(ss).filter((f) => f.tag === 0x12).map((f) => f.whole);
+  return fieldsOf(ss)
+    .filter((f) => f.tag === 0x12)
+    .map((f) => f.whole);
 }

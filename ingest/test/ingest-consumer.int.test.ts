@@ -37,12 +37,20 @@ async function startStream(ctx: TestContext, topic: string): Promise<{ stop: () 
       await new Promise((r) => setTimeout(r, 20)); // pacing of the load, not a synchronisation
     }
   })();
-  return { stop: async () => { running = false; await loop; return ids; } };
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return ids;
+    },
+  };
 }
 
 /** The group's one member id while the group is Stable with exactly one member, else undefined. */
 async function soleMember(admin: Admin, groupId: string): Promise<string | undefined> {
-  const { groups: [g] } = await admin.describeGroups([groupId]);
+  const {
+    groups: [g],
+  } = await admin.describeGroups([groupId]);
   return g.state === 'Stable' && g.members.length === 1 ? g.members[0].memberId : undefined;
 }
 
@@ -53,12 +61,15 @@ async function committedToEnd(admin: Admin, groupId: string, topic: string): Pro
   return high.every((h) => committed.partitions.find((c) => c.partition === h.partition)?.offset === h.high);
 }
 
-async function readiness(port: number): Promise<number> { return (await fetch(`http://127.0.0.1:${port}/readyz`)).status; }
+async function readiness(port: number): Promise<number> {
+  return (await fetch(`http://127.0.0.1:${port}/readyz`)).status;
+}
 
 async function unsettledAge(port: number, topic: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const ages = [...text.matchAll(/^mplp_consumer_oldest_unsettled_seconds\{([^}]*)\} ([\d.e+-]+)$/gm)]
-    .filter((m) => m[1].includes(`topic="${topic}"`)).map((m) => Number(m[2]));
+    .filter((m) => m[1].includes(`topic="${topic}"`))
+    .map((m) => Number(m[2]));
   return Math.max(0, ...ages);
 }
 
@@ -70,8 +81,12 @@ describe('ingest consumption on the real Kafka: stalls, heartbeats, crashes', ()
     const admin = await ctx.admin();
     // The output topic does not exist yet: every produce is retried, nothing settles, the in-flight bound fills.
     const { raw, env } = await ingestTopics(ctx, {
-      MPLP_INGEST_SESSION_TIMEOUT: '6000', MPLP_INGEST_MAX_IN_FLIGHT_BYTES: '65536', MPLP_INGEST_TASK_BYTES: '8192',
-      MPLP_INGEST_PRODUCER: 'kafkajs', MPLP_KAFKA_MAX_UNSETTLED_AGE: '3000', MPLP_LOG_LEVEL: 'fatal',
+      MPLP_INGEST_SESSION_TIMEOUT: '6000',
+      MPLP_INGEST_MAX_IN_FLIGHT_BYTES: '65536',
+      MPLP_INGEST_TASK_BYTES: '8192',
+      MPLP_INGEST_PRODUCER: 'kafkajs',
+      MPLP_KAFKA_MAX_UNSETTLED_AGE: '3000',
+      MPLP_LOG_LEVEL: 'fatal',
     });
     const validated = uniqueName('test.validated');
     env.MPLP_TOPIC_VALIDATED = validated;
@@ -82,7 +97,10 @@ describe('ingest consumption on the real Kafka: stalls, heartbeats, crashes', ()
     const groupId = env.MPLP_INGEST_GROUP_ID;
     const member = await waitFor('the worker alone in its group', () => soleMember(admin, groupId), { timeoutMs: 30_000 });
 
-    await waitFor('/readyz not ready: a partition stalled past MPLP_KAFKA_MAX_UNSETTLED_AGE', async () => (await readiness(port)) === 503, { timeoutMs: 30_000, intervalMs: 250 });
+    await waitFor('/readyz not ready: a partition stalled past MPLP_KAFKA_MAX_UNSETTLED_AGE', async () => (await readiness(port)) === 503, {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+    });
     expect(await unsettledAge(port, raw)).toBeGreaterThan(3);
     // Three session timeouts of stall: the group keeps the same member all along (no eviction, no rebalance).
     const until = Date.now() + 18_000;
@@ -93,10 +111,14 @@ describe('ingest consumption on the real Kafka: stalls, heartbeats, crashes', ()
 
     await admin.createTopics({ topics: [{ topic: validated, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true });
     const out = await ctx.collect(validated);
-    const seen = await waitFor('every span once output flows', () => {
-      const got = new Set(spansOf(out.messages).map((s) => s.spanId));
-      return got.size >= sent.size ? got : undefined;
-    }, { timeoutMs: 90_000, intervalMs: 250 });
+    const seen = await waitFor(
+      'every span once output flows',
+      () => {
+        const got = new Set(spansOf(out.messages).map((s) => s.spanId));
+        return got.size >= sent.size ? got : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 250 },
+    );
     expect(seen).toEqual(sent);
     await waitFor('committed to the end of the input', () => committedToEnd(admin, groupId, raw), { timeoutMs: 30_000, intervalMs: 250 });
     await waitFor('/readyz ready again', async () => (await readiness(port)) === 200, { timeoutMs: 10_000, intervalMs: 250 });
@@ -110,23 +132,32 @@ describe('ingest consumption on the real Kafka: stalls, heartbeats, crashes', ()
     // A member of the group whose only partition assignor the worker does not speak: its JoinGroup gets INCONSISTENT_GROUP_PROTOCOL.
     const other = ctx.kafka('test-other-protocol').consumer({
       groupId,
-      partitionAssigners: [() => ({
-        name: 'test-only-assignor', version: 0,
-        protocol: () => ({ name: 'test-only-assignor', metadata: Buffer.alloc(0) }),
-        assign: async () => [],
-      })],
+      partitionAssigners: [
+        () => ({
+          name: 'test-only-assignor',
+          version: 0,
+          protocol: () => ({ name: 'test-only-assignor', metadata: Buffer.alloc(0) }),
+          assign: async () => [],
+        }),
+      ],
     });
     await other.connect();
     ctx.defer(() => other.disconnect());
     await other.subscribe({ topic: raw });
     await other.run({ eachMessage: async () => undefined });
     const admin = await ctx.admin();
-    await waitFor('the other member in the group', async () => (await admin.describeGroups([groupId])).groups[0].state === 'Stable', { timeoutMs: 30_000 });
+    await waitFor('the other member in the group', async () => (await admin.describeGroups([groupId])).groups[0].state === 'Stable', {
+      timeoutMs: 30_000,
+    });
 
     const child = spawn(process.execPath, [INGEST_MAIN], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    ctx.defer(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+    ctx.defer(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
     let log = '';
-    child.stdout.on('data', (d: Buffer) => { log += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      log += d.toString();
+    });
     child.stderr.on('data', () => undefined);
     const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
     expect(code).toBe(1);
@@ -137,22 +168,35 @@ describe('ingest consumption on the real Kafka: stalls, heartbeats, crashes', ()
   /** Every span id in the collected output, with repeats: a replay shows as a repeat. */
   const spanIdsOf = (messages: { value: Buffer | null }[]) => spansOf(messages).map((s) => s.spanId);
   const exited = (child: ReturnType<typeof spawnIngest>) => new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-  const stream = { MPLP_INGEST_FETCH_MAX_BYTES_PER_PARTITION: '65536', MPLP_INGEST_PARTITIONS_CONCURRENTLY: '1', MPLP_INGEST_TASK_BYTES: '16384' };
+  const stream = {
+    MPLP_INGEST_FETCH_MAX_BYTES_PER_PARTITION: '65536',
+    MPLP_INGEST_PARTITIONS_CONCURRENTLY: '1',
+    MPLP_INGEST_TASK_BYTES: '16384',
+  };
 
   it('SIGTERM under load: exit 0 after a clean commit, and the restarted worker replays nothing (every span exactly once)', async () => {
     const { raw, validated, env } = await ingestTopics(ctx, stream);
     const out = await ctx.collect(validated);
     const load = await startStream(ctx, raw);
     const first = spawnIngest(ctx, env);
-    await waitFor('spans flowing through the first worker', () => spanIdsOf(out.messages).length > 2000, { timeoutMs: 90_000, intervalMs: 20 });
+    await waitFor('spans flowing through the first worker', () => spanIdsOf(out.messages).length > 2000, {
+      timeoutMs: 90_000,
+      intervalMs: 20,
+    });
     first.kill('SIGTERM');
     expect(await exited(first)).toBe(0);
     const sent = await load.stop();
     expect(new Set(spanIdsOf(out.messages)).size).toBeLessThan(sent.size); // stopped mid-stream
     spawnIngest(ctx, env);
-    await waitFor('every span after the restart', () => new Set(spanIdsOf(out.messages)).size >= sent.size, { timeoutMs: 120_000, intervalMs: 250 });
+    await waitFor('every span after the restart', () => new Set(spanIdsOf(out.messages)).size >= sent.size, {
+      timeoutMs: 120_000,
+      intervalMs: 250,
+    });
     const admin = await ctx.admin();
-    await waitFor('committed to the end of the input', () => committedToEnd(admin, env.MPLP_INGEST_GROUP_ID, raw), { timeoutMs: 30_000, intervalMs: 250 });
+    await waitFor('committed to the end of the input', () => committedToEnd(admin, env.MPLP_INGEST_GROUP_ID, raw), {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+    });
     const ids = spanIdsOf(out.messages);
     expect(new Set(ids)).toEqual(sent);
     expect(ids.length).toBe(sent.size);
@@ -164,17 +208,32 @@ describe('ingest consumption on the real Kafka: stalls, heartbeats, crashes', ()
     const out = await ctx.collect(validated);
     const load = await startStream(ctx, raw);
     spawnIngest(ctx, env);
-    await waitFor('spans flowing through the first worker', () => spanIdsOf(out.messages).length > 2000, { timeoutMs: 90_000, intervalMs: 20 });
+    await waitFor('spans flowing through the first worker', () => spanIdsOf(out.messages).length > 2000, {
+      timeoutMs: 90_000,
+      intervalMs: 20,
+    });
     spawnIngest(ctx, env);
-    await waitFor('both workers in the group', async () => {
-      const { groups: [g] } = await admin.describeGroups([env.MPLP_INGEST_GROUP_ID]);
-      return g.state === 'Stable' && g.members.length === 2;
-    }, { timeoutMs: 60_000, intervalMs: 100 });
+    await waitFor(
+      'both workers in the group',
+      async () => {
+        const {
+          groups: [g],
+        } = await admin.describeGroups([env.MPLP_INGEST_GROUP_ID]);
+        return g.state === 'Stable' && g.members.length === 2;
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
     const before = spanIdsOf(out.messages).length;
-    await waitFor('spans flowing after the rebalance', () => spanIdsOf(out.messages).length > before + 2000, { timeoutMs: 60_000, intervalMs: 20 });
+    await waitFor('spans flowing after the rebalance', () => spanIdsOf(out.messages).length > before + 2000, {
+      timeoutMs: 60_000,
+      intervalMs: 20,
+    });
     const sent = await load.stop();
     await waitFor('every span', () => new Set(spanIdsOf(out.messages)).size >= sent.size, { timeoutMs: 120_000, intervalMs: 250 });
-    await waitFor('committed to the end of the input', () => committedToEnd(admin, env.MPLP_INGEST_GROUP_ID, raw), { timeoutMs: 60_000, intervalMs: 250 });
+    await waitFor('committed to the end of the input', () => committedToEnd(admin, env.MPLP_INGEST_GROUP_ID, raw), {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+    });
     const ids = spanIdsOf(out.messages);
     expect(new Set(ids)).toEqual(sent);
     expect(ids.length).toBe(sent.size);

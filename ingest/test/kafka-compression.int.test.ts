@@ -27,7 +27,9 @@ describe('ingest reads Kafka-compressed input (real Kafka)', () => {
     const { validated, dlq, env } = await ingestTopics(ctx);
     const raw = uniqueName(`test.raw-${codec}`);
     const admin = await ctx.admin();
-    await ensureTopics(admin, [{ topic: raw, numPartitions: 2, replicationFactor: 1, configEntries: [{ name: 'compression.type', value: codec }] }]);
+    await ensureTopics(admin, [
+      { topic: raw, numPartitions: 2, replicationFactor: 1, configEntries: [{ name: 'compression.type', value: codec }] },
+    ]);
     ctx.defer(() => admin.deleteTopics({ topics: [raw] }).catch(() => undefined));
     const { values, ids } = requests(40);
     const producer = await ctx.producer();
@@ -35,7 +37,9 @@ describe('ingest reads Kafka-compressed input (real Kafka)', () => {
     await startIngest(ctx, { ...env, MPLP_TOPIC_RAW: raw });
     const ok = await ctx.collect(validated);
     const dead = await ctx.collect(dlq);
-    await waitFor(`every span of the ${codec} topic validated`, () => new Set(spansOf(ok.messages).map((s) => s.spanId)).size >= ids.size, { timeoutMs: 60_000 });
+    await waitFor(`every span of the ${codec} topic validated`, () => new Set(spansOf(ok.messages).map((s) => s.spanId)).size >= ids.size, {
+      timeoutMs: 60_000,
+    });
     expect(new Set(spansOf(ok.messages).map((s) => s.spanId))).toEqual(ids);
     expect(dead.messages).toHaveLength(0);
   });
@@ -57,7 +61,11 @@ describe('ingest reads Kafka-compressed input (real Kafka)', () => {
     const ok = await ctx.collect(validated);
     const dead = await ctx.collect(dlq);
     const expected = new Set([...before.ids, ...after.ids]);
-    await waitFor('the requests around the refused batch validated', () => new Set(spansOf(ok.messages).map((s) => s.spanId)).size >= expected.size, { timeoutMs: 60_000 });
+    await waitFor(
+      'the requests around the refused batch validated',
+      () => new Set(spansOf(ok.messages).map((s) => s.spanId)).size >= expected.size,
+      { timeoutMs: 60_000 },
+    );
     await waitFor('both records of the refused batch dead-lettered', () => dead.messages.length >= 2, { timeoutMs: 30_000 });
     expect(new Set(spansOf(ok.messages).map((s) => s.spanId))).toEqual(expected);
     expect(dead.messages).toHaveLength(2);

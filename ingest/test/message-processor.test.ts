@@ -3,16 +3,38 @@ import { encodeRequestProtobuf } from '../src/otlp-decoder';
 
 const NOW = Date.UTC(2024, 4, 1, 12, 0, 0);
 const nowNs = BigInt(NOW) * 1_000_000n;
-const limits = { maxAttributes: 128, maxAttributeValueLength: 8192, maxEvents: 128, maxLinks: 128, maxPastMs: 86400e3, maxFutureMs: 3600e3, maxMessageBytes: 64 * 1024, maxDlqValueBytes: 1024,
-  maxAttributeKeyBytes: 1024, maxAttributeDepth: 16, maxDurationMs: 86400e3, maxRecordBytes: 8 << 20, maxOutputBytesPerMessage: 32 << 20 };
+const limits = {
+  maxAttributes: 128,
+  maxAttributeValueLength: 8192,
+  maxEvents: 128,
+  maxLinks: 128,
+  maxPastMs: 86400e3,
+  maxFutureMs: 3600e3,
+  maxMessageBytes: 64 * 1024,
+  maxDlqValueBytes: 1024,
+  maxAttributeKeyBytes: 1024,
+  maxAttributeDepth: 16,
+  maxDurationMs: 86400e3,
+  maxRecordBytes: 8 << 20,
+  maxOutputBytesPerMessage: 32 << 20,
+};
 const proc = new MessageProcessor(limits, () => NOW);
 
 function jsonReq(span: Record<string, unknown>, resourceAttrs: unknown[] = [{ key: 'service.name', value: { stringValue: 'svc' } }]) {
-  return Buffer.from(JSON.stringify({ resourceSpans: [{ resource: { attributes: resourceAttrs }, scopeSpans: [{ scope: { name: 'lib', version: '1' }, spans: [span] }] }] }));
+  return Buffer.from(
+    JSON.stringify({
+      resourceSpans: [{ resource: { attributes: resourceAttrs }, scopeSpans: [{ scope: { name: 'lib', version: '1' }, spans: [span] }] }],
+    }),
+  );
 }
 const good = (over: Record<string, unknown> = {}) => ({
-  traceId: '5b8efff798038103d269b633813fc60c', spanId: 'eee19b7ec3c1b174', name: 'op', kind: 2,
-  startTimeUnixNano: String(nowNs), endTimeUnixNano: String(nowNs + 1500n), ...over,
+  traceId: '5b8efff798038103d269b633813fc60c',
+  spanId: 'eee19b7ec3c1b174',
+  name: 'op',
+  kind: 2,
+  startTimeUnixNano: String(nowNs),
+  endTimeUnixNano: String(nowNs + 1500n),
+  ...over,
 });
 
 describe('MessageProcessor (DESIGN.md input rules)', () => {
@@ -20,24 +42,62 @@ describe('MessageProcessor (DESIGN.md input rules)', () => {
     const r = proc.process(jsonReq(good({ status: { code: 2, message: 'boom' }, parentSpanId: 'eee19b7ec3c1b175' })), undefined, 't/0/1');
     expect(r.dlq).toEqual([]);
     expect(r.spans[0]).toEqual({
-      traceId: '5b8efff798038103d269b633813fc60c', spanId: 'eee19b7ec3c1b174', parentSpanId: 'eee19b7ec3c1b175', name: 'op', kind: 'SERVER',
-      service: 'svc', startTime: '2024-05-01T12:00:00.000000000Z', endTime: '2024-05-01T12:00:00.000001500Z', durationNanos: 1500,
-      status: { code: 'ERROR', message: 'boom' }, attributes: {}, resource: { 'service.name': 'svc' }, scope: { name: 'lib', version: '1' }, events: [], links: [],
+      traceId: '5b8efff798038103d269b633813fc60c',
+      spanId: 'eee19b7ec3c1b174',
+      parentSpanId: 'eee19b7ec3c1b175',
+      name: 'op',
+      kind: 'SERVER',
+      service: 'svc',
+      startTime: '2024-05-01T12:00:00.000000000Z',
+      endTime: '2024-05-01T12:00:00.000001500Z',
+      durationNanos: 1500,
+      status: { code: 'ERROR', message: 'boom' },
+      attributes: {},
+      resource: { 'service.name': 'svc' },
+      scope: { name: 'lib', version: '1' },
+      events: [],
+      links: [],
     });
   });
 
   it('decodes protobuf with the official definitions, keeping nanoseconds and 64-bit integers', () => {
-    const buf = encodeRequestProtobuf({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'p' } }] }, scopeSpans: [{ scope: { name: 's' }, spans: [{
-      traceId: Buffer.from('5b8efff798038103d269b633813fc60c', 'hex'), spanId: Buffer.from('eee19b7ec3c1b174', 'hex'), name: 'x', kind: 3,
-      startTimeUnixNano: String(nowNs + 123n), endTimeUnixNano: String(nowNs + 456n),
-      attributes: [{ key: 'big', value: { intValue: '9007199254740993' } }, { key: 'small', value: { intValue: 42 } }, { key: 'b', value: { bytesValue: Buffer.from('hi') } },
-        { key: 'arr', value: { arrayValue: { values: [{ stringValue: 'a' }, { intValue: 1 }, { boolValue: false }] } } },
-        { key: 'kv', value: { kvlistValue: { values: [{ key: 'inner', value: { doubleValue: 1.5 } }] } } }],
-    }] }] }] });
+    const buf = encodeRequestProtobuf({
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'p' } }] },
+          scopeSpans: [
+            {
+              scope: { name: 's' },
+              spans: [
+                {
+                  traceId: Buffer.from('5b8efff798038103d269b633813fc60c', 'hex'),
+                  spanId: Buffer.from('eee19b7ec3c1b174', 'hex'),
+                  name: 'x',
+                  kind: 3,
+                  startTimeUnixNano: String(nowNs + 123n),
+                  endTimeUnixNano: String(nowNs + 456n),
+                  attributes: [
+                    { key: 'big', value: { intValue: '9007199254740993' } },
+                    { key: 'small', value: { intValue: 42 } },
+                    { key: 'b', value: { bytesValue: Buffer.from('hi') } },
+                    { key: 'arr', value: { arrayValue: { values: [{ stringValue: 'a' }, { intValue: 1 }, { boolValue: false }] } } },
+                    { key: 'kv', value: { kvlistValue: { values: [{ key: 'inner', value: { doubleValue: 1.5 } }] } } },
+                  ],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    });
     const r = proc.process(buf, 'application/x-protobuf', 't/0/1');
     expect(r.encoding).toBe('protobuf');
-    expect(r.spans[0]).toMatchObject({ kind: 'CLIENT', startTime: '2024-05-01T12:00:00.000000123Z', durationNanos: 333,
-      attributes: { big: '9007199254740993', small: 42, b: 'aGk=', arr: ['a', 1, false], 'kv.inner': 1.5 } });
+    expect(r.spans[0]).toMatchObject({
+      kind: 'CLIENT',
+      startTime: '2024-05-01T12:00:00.000000123Z',
+      durationNanos: 333,
+      attributes: { big: '9007199254740993', small: 42, b: 'aGk=', arr: ['a', 1, false], 'kv.inner': 1.5 },
+    });
   });
 
   it.each([
@@ -60,8 +120,18 @@ describe('MessageProcessor (DESIGN.md input rules)', () => {
     ['a long span id', { spanId: 'eee19b7ec3c1b17400' }, 'span_id', /9 bytes/],
     ['an empty name', { name: '' }, 'name', /name is empty/],
     ['end before start', { endTimeUnixNano: String(nowNs - 1n) }, 'timestamps', /before/],
-    ['a start far in the past', { startTimeUnixNano: String(nowNs - 3n * 86400n * 10n ** 9n), endTimeUnixNano: String(nowNs) }, 'timestamps', /MPLP_INGEST_MAX_PAST/],
-    ['a start far in the future', { startTimeUnixNano: String(nowNs + 7200n * 10n ** 9n), endTimeUnixNano: String(nowNs + 7201n * 10n ** 9n) }, 'timestamps', /MPLP_INGEST_MAX_FUTURE/],
+    [
+      'a start far in the past',
+      { startTimeUnixNano: String(nowNs - 3n * 86400n * 10n ** 9n), endTimeUnixNano: String(nowNs) },
+      'timestamps',
+      /MPLP_INGEST_MAX_PAST/,
+    ],
+    [
+      'a start far in the future',
+      { startTimeUnixNano: String(nowNs + 7200n * 10n ** 9n), endTimeUnixNano: String(nowNs + 7201n * 10n ** 9n) },
+      'timestamps',
+      /MPLP_INGEST_MAX_FUTURE/,
+    ],
   ])('sends a span with %s alone to the DLQ (%s) and keeps the good one', (_w, over, code, reason) => {
     const req = JSON.parse(jsonReq(good()).toString());
     req.resourceSpans[0].scopeSpans[0].spans.push(good({ spanId: 'aaaaaaaaaaaaaaaa', ...over }));
@@ -75,7 +145,10 @@ describe('MessageProcessor (DESIGN.md input rules)', () => {
   });
 
   it('caps attributes and truncates long values, recording what it dropped', () => {
-    const attributes = Array.from({ length: 200 }, (_, i) => ({ key: `k${i}`, value: { stringValue: i === 0 ? 'x'.repeat(10_000) : 'v' } }));
+    const attributes = Array.from({ length: 200 }, (_, i) => ({
+      key: `k${i}`,
+      value: { stringValue: i === 0 ? 'x'.repeat(10_000) : 'v' },
+    }));
     const r = proc.process(jsonReq(good({ attributes })), undefined, 's');
     const span = r.spans[0];
     expect(Object.keys(span.attributes)).toHaveLength(128);
@@ -90,7 +163,11 @@ describe('MessageProcessor (DESIGN.md input rules)', () => {
   });
 
   it('keeps keys like __proto__ as plain data, without polluting prototypes; drops empty keys', () => {
-    const attributes = [{ key: '__proto__', value: { stringValue: 'p' } }, { key: 'constructor', value: { stringValue: 'c' } }, { key: '', value: { stringValue: 'e' } }];
+    const attributes = [
+      { key: '__proto__', value: { stringValue: 'p' } },
+      { key: 'constructor', value: { stringValue: 'c' } },
+      { key: '', value: { stringValue: 'e' } },
+    ];
     const r = proc.process(jsonReq(good({ attributes })), undefined, 's');
     const line = JSON.stringify(r.spans[0]);
     expect(JSON.parse(line).attributes).toEqual(JSON.parse('{"__proto__":"p","constructor":"c"}'));

@@ -41,7 +41,11 @@ describe('output producers on the real Kafka', () => {
       await consumer.connect();
       ctx.defer(() => consumer.disconnect());
       await consumer.subscribe({ topic: t, fromBeginning: true });
-      await consumer.run({ eachMessage: async ({ partition, message }) => { got.set(message.key!.toString(), partition); } });
+      await consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          got.set(message.key!.toString(), partition);
+        },
+      });
       await waitFor(`all keys of ${t}`, () => got.size >= keys.length, { timeoutMs: 30_000 });
       return got;
     };
@@ -54,7 +58,11 @@ describe('output producers on the real Kafka', () => {
     if (!librdkafkaForTests()) return;
     const t = await topic(3);
     const p = await connected(native());
-    const messages = Array.from({ length: 500 }, (_, i) => ({ key: `k${i}`, value: Buffer.from(`v${i}`), headers: { 'mplp-spans': String(i) } }));
+    const messages = Array.from({ length: 500 }, (_, i) => ({
+      key: `k${i}`,
+      value: Buffer.from(`v${i}`),
+      headers: { 'mplp-spans': String(i) },
+    }));
     await p.send([{ topic: t, messages }]);
     // Acknowledged with acks=all means readable now: every record is there at once.
     const admin = await ctx.admin();
@@ -71,7 +79,10 @@ describe('output producers on the real Kafka', () => {
     if (!librdkafkaForTests()) return;
     const t = await topic(1, [{ name: 'max.message.bytes', value: '2000' }]);
     const p = await connected(native());
-    const err = await p.send([{ topic: t, messages: [{ key: 'x', value: Buffer.alloc(10_000, 1) }] }]).then(() => undefined, (e: unknown) => e);
+    const err = await p.send([{ topic: t, messages: [{ key: 'x', value: Buffer.alloc(10_000, 1) }] }]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(MplpError);
     expect((err as MplpError).retryable).toBe(false);
     expect((err as MplpError).message).toMatch(/too large/i);

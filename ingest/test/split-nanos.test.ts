@@ -6,8 +6,21 @@ const MAX_NANOS = (1n << 64n) - 1n; // OTLP times are uint64
 
 /** Random uint64 values in range, plus the edges where carries happen. */
 function samples(): bigint[] {
-  const out = [1n, 999_999_999n, 1_000_000_000n, 1_000_000_001n, (1n << 32n) - 1n, 1n << 32n, (1n << 48n) - 1n, 1n << 48n, (1n << 53n) + 1n,
-    1_700_000_000_123_456_789n, 1_700_000_000_000_000_000n, 4_102_444_800_000_000_007n, MAX_NANOS];
+  const out = [
+    1n,
+    999_999_999n,
+    1_000_000_000n,
+    1_000_000_001n,
+    (1n << 32n) - 1n,
+    1n << 32n,
+    (1n << 48n) - 1n,
+    1n << 48n,
+    (1n << 53n) + 1n,
+    1_700_000_000_123_456_789n,
+    1_700_000_000_000_000_000n,
+    4_102_444_800_000_000_007n,
+    MAX_NANOS,
+  ];
   while (out.length < 5000) {
     const v = randomBytes(8).readBigUInt64BE() % MAX_NANOS;
     if (v > 0n) out.push(v);
@@ -31,7 +44,23 @@ describe('split nanosecond timestamps', () => {
   });
 
   it('refuses zero, negatives, non-integers and values past uint64', () => {
-    for (const bad of [0, '0', '', '-5', '12a', '1.5', ' 1', null, undefined, {}, 0n, -3n, (MAX_NANOS + 1n).toString(), '99999999999999999999', 2e19]) {
+    for (const bad of [
+      0,
+      '0',
+      '',
+      '-5',
+      '12a',
+      '1.5',
+      ' 1',
+      null,
+      undefined,
+      {},
+      0n,
+      -3n,
+      (MAX_NANOS + 1n).toString(),
+      '99999999999999999999',
+      2e19,
+    ]) {
       expect(toSplitNanos(bad)).toBeUndefined();
     }
     expect(fromHalves(0, 0)).toBeUndefined();

@@ -40,9 +40,7 @@ export class TestAlertmanager {
   }
 
   /** GET /api/v2/alerts (Alertmanager lists only alerts not resolved) of one rule. */
-  async alerts(
-    ruleId: string,
-  ): Promise<
+  async alerts(ruleId: string): Promise<
     {
       labels: Record<string, string>;
       annotations: Record<string, string>;

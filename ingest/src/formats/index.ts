@@ -10,7 +10,11 @@ export type { DecodedMessage, EncodingSetting, FormatName, InputFormat } from '.
 
 /** Every input format by its MPLP_INGEST_ENCODING name. */
 export const FORMATS: Record<FormatName, InputFormat> = {
-  otlp_proto: otlpProto, otlp_json: otlpJson, jaeger_proto: jaegerProto, jaeger_json: jaegerJson, zipkin_json: zipkinJson,
+  otlp_proto: otlpProto,
+  otlp_json: otlpJson,
+  jaeger_proto: jaegerProto,
+  jaeger_json: jaegerJson,
+  zipkin_json: zipkinJson,
 };
 
 /** Order of `auto` detection: the content-type names Jaeger or Zipkin, else JSON by its shape, else OTLP protobuf. */

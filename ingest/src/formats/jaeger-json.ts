@@ -51,9 +51,12 @@ export const jaegerJson: InputFormat = {
   decode(value, view): DecodedMessage {
     assertNotEmpty(value, 'Jaeger span');
     const parsed = view.json('Jaeger JSON');
-    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new InvalidInputError('decode', 'Jaeger JSON must be one jaeger.api_v2.Span object');
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
+      throw new InvalidInputError('decode', 'Jaeger JSON must be one jaeger.api_v2.Span object');
     const o = parsed as Record<string, unknown>;
-    const refs = Array.isArray(o.references) ? o.references.map((r: Record<string, unknown>) => ({ ...r, traceId: r?.traceId ?? r?.traceID, spanId: r?.spanId ?? r?.spanID })) : o.references;
+    const refs = Array.isArray(o.references)
+      ? o.references.map((r: Record<string, unknown>) => ({ ...r, traceId: r?.traceId ?? r?.traceID, spanId: r?.spanId ?? r?.spanID }))
+      : o.references;
     const span = { ...o, traceId: o.traceId ?? o.traceID, spanId: o.spanId ?? o.spanID, references: refs } as JaegerSpan;
     const res = jaegerToOtlp(span, jsonId, rfc3339Nanos, durationNanos);
     return { req: res.req, undecodable: [], originals: new Map([[res.span, value]]), originalContentType: JAEGER_JSON_CONTENT_TYPE };

@@ -6,11 +6,22 @@ import type { OtlpRequest, OtlpSpan } from '../otlp-decoder';
  * Timestamp/Duration objects) or as jsonpb writes it (ids base64, enums names, int64 strings,
  * RFC 3339 times, "1.5s" durations). The readers below take either.
  */
-export interface JaegerKeyValue { key?: string | null; vType?: number | string | null; vStr?: string | null; vBool?: boolean | null; vInt64?: unknown; vFloat64?: number | string | null; vBinary?: Uint8Array | string | null }
+export interface JaegerKeyValue {
+  key?: string | null;
+  vType?: number | string | null;
+  vStr?: string | null;
+  vBool?: boolean | null;
+  vInt64?: unknown;
+  vFloat64?: number | string | null;
+  vBinary?: Uint8Array | string | null;
+}
 export interface JaegerSpan {
-  traceId?: unknown; spanId?: unknown; operationName?: string | null;
+  traceId?: unknown;
+  spanId?: unknown;
+  operationName?: string | null;
   references?: Array<{ traceId?: unknown; spanId?: unknown; refType?: number | string | null }> | null;
-  startTime?: unknown; duration?: unknown;
+  startTime?: unknown;
+  duration?: unknown;
   tags?: JaegerKeyValue[] | null;
   logs?: Array<{ timestamp?: unknown; fields?: JaegerKeyValue[] | null }> | null;
   process?: { serviceName?: string | null; tags?: JaegerKeyValue[] | null } | null;
@@ -27,11 +38,20 @@ function attribute(kv: JaegerKeyValue): KeyValue {
   const t = typeof kv.vType === 'number' ? VALUE_TYPES[kv.vType] : (kv.vType ?? 'STRING');
   let value: AnyValue;
   switch (t) {
-    case 'BOOL': value = { boolValue: Boolean(kv.vBool) }; break;
-    case 'INT64': value = { intValue: kv.vInt64 ?? 0 }; break;
-    case 'FLOAT64': value = { doubleValue: kv.vFloat64 ?? 0 }; break;
-    case 'BINARY': value = { bytesValue: kv.vBinary ?? '' }; break;
-    default: value = { stringValue: kv.vStr ?? '' };
+    case 'BOOL':
+      value = { boolValue: Boolean(kv.vBool) };
+      break;
+    case 'INT64':
+      value = { intValue: kv.vInt64 ?? 0 };
+      break;
+    case 'FLOAT64':
+      value = { doubleValue: kv.vFloat64 ?? 0 };
+      break;
+    case 'BINARY':
+      value = { bytesValue: kv.vBinary ?? '' };
+      break;
+    default:
+      value = { stringValue: kv.vStr ?? '' };
   }
   return { key: kv.key, value };
 }
@@ -49,7 +69,12 @@ function tagText(kv: JaegerKeyValue): string {
  * CHILD_OF reference in the same trace → parent, every other reference → a link; logs → events
  * named by their `event` field.
  */
-export function jaegerToOtlp(span: JaegerSpan, id: (v: unknown) => Uint8Array | string | undefined, time: TimeReader, duration: TimeReader): { req: OtlpRequest; span: OtlpSpan } {
+export function jaegerToOtlp(
+  span: JaegerSpan,
+  id: (v: unknown) => Uint8Array | string | undefined,
+  time: TimeReader,
+  duration: TimeReader,
+): { req: OtlpRequest; span: OtlpSpan } {
   const attributes: KeyValue[] = [];
   let kind = 0;
   let statusCode: string | undefined;
@@ -84,16 +109,25 @@ export function jaegerToOtlp(span: JaegerSpan, id: (v: unknown) => Uint8Array | 
     let name = '';
     const eventAttributes: KeyValue[] = [];
     for (const f of Array.isArray(log?.fields) ? log.fields : []) {
-      if (f?.key === 'event') name = tagText(f); else eventAttributes.push(attribute(f));
+      if (f?.key === 'event') name = tagText(f);
+      else eventAttributes.push(attribute(f));
     }
     const t = time(log?.timestamp);
     return { timeUnixNano: t === undefined ? undefined : String(t), name, attributes: eventAttributes };
   });
   const out: OtlpSpan = {
-    traceId, spanId: id(span.spanId), parentSpanId, traceState, name: span.operationName, kind,
+    traceId,
+    spanId: id(span.spanId),
+    parentSpanId,
+    traceState,
+    name: span.operationName,
+    kind,
     startTimeUnixNano: start === undefined ? undefined : String(start),
     endTimeUnixNano: start === undefined || d === undefined ? undefined : String(start + d),
-    attributes, events, links, status: { code, message: statusMessage },
+    attributes,
+    events,
+    links,
+    status: { code, message: statusMessage },
   };
   const resourceAttributes: KeyValue[] = [{ key: 'service.name', value: { stringValue: span.process?.serviceName ?? '' } }];
   for (const kv of Array.isArray(span.process?.tags) ? span.process.tags : []) resourceAttributes.push(attribute(kv));

@@ -19,7 +19,8 @@ export const otlpJson: InputFormat = {
       throw new InvalidInputError('decode', 'OTLP/JSON must be an ExportTraceServiceRequest object');
     }
     const rs = (parsed as OtlpRequest).resourceSpans;
-    if (rs !== undefined && rs !== null && !Array.isArray(rs)) throw new InvalidInputError('decode', 'OTLP/JSON resourceSpans must be an array');
+    if (rs !== undefined && rs !== null && !Array.isArray(rs))
+      throw new InvalidInputError('decode', 'OTLP/JSON resourceSpans must be an array');
     return { req: parsed as OtlpRequest, undecodable: [] };
   },
 };

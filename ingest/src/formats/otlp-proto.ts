@@ -20,7 +20,11 @@ export const otlpProto: InputFormat = {
     try {
       return { req: decodeRequest(value), undecodable: [] };
     } catch (err) {
-      try { return decodeProtobufBySpan(value); } catch { throw err; }
+      try {
+        return decodeProtobufBySpan(value);
+      } catch {
+        throw err;
+      }
     }
   },
 };

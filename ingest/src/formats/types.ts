@@ -37,7 +37,11 @@ export class MessageView {
   /** The message as JSON; throws `decode` (with `what` in the reason) when it is not JSON. */
   json(what: string): unknown {
     if (!this.parsed) {
-      try { this.parsed = { value: JSON.parse(this.value.toString('utf8')) }; } catch (err) { this.parsed = { error: err as Error }; }
+      try {
+        this.parsed = { value: JSON.parse(this.value.toString('utf8')) };
+      } catch (err) {
+        this.parsed = { error: err as Error };
+      }
     }
     if (this.parsed.error) throw new InvalidInputError('decode', `not valid ${what}: ${this.parsed.error.message}`);
     return this.parsed.value;
@@ -67,15 +71,27 @@ export function jsonKind(view: MessageView): 'zipkin' | 'jaeger' | 'otlp' | unde
   if (c === 0x5b) return 'zipkin';
   if (c !== 0x7b) return undefined;
   let o: unknown;
-  try { o = view.json('JSON'); } catch { return 'otlp'; }
+  try {
+    o = view.json('JSON');
+  } catch {
+    return 'otlp';
+  }
   if (!o || typeof o !== 'object' || Array.isArray(o)) return 'otlp';
   const keys = o as Record<string, unknown>;
   if (keys.resourceSpans !== undefined) return 'otlp';
-  return keys.traceID !== undefined || keys.spanID !== undefined || keys.traceId !== undefined || keys.spanId !== undefined || keys.operationName !== undefined ? 'jaeger' : 'otlp';
+  return keys.traceID !== undefined ||
+    keys.spanID !== undefined ||
+    keys.traceId !== undefined ||
+    keys.spanId !== undefined ||
+    keys.operationName !== undefined
+    ? 'jaeger'
+    : 'otlp';
 }
 
 /** The content-type header, lowercased, split into what it names. */
-export function contentTypeOf(contentType: string | undefined): { json: boolean; proto: boolean; jaeger: boolean; zipkin: boolean } | undefined {
+export function contentTypeOf(
+  contentType: string | undefined,
+): { json: boolean; proto: boolean; jaeger: boolean; zipkin: boolean } | undefined {
   if (!contentType) return undefined;
   const ct = contentType.toLowerCase();
   const c = { json: ct.includes('json'), proto: ct.includes('proto'), jaeger: ct.includes('jaeger'), zipkin: ct.includes('zipkin') };

@@ -5,12 +5,26 @@ import type { OtlpResourceSpans, OtlpSpan } from '../otlp-decoder';
 import { assertNotEmpty, contentTypeOf, DecodedMessage, InputFormat, jsonKind } from './types';
 
 /** A zipkin2 v2 JSON span (zipkin-api's zipkin2-api.yaml). */
-interface ZipkinEndpoint { serviceName?: string; ipv4?: string; ipv6?: string; port?: number }
+interface ZipkinEndpoint {
+  serviceName?: string;
+  ipv4?: string;
+  ipv6?: string;
+  port?: number;
+}
 interface ZipkinSpan {
-  traceId?: string; id?: string; parentId?: string; name?: string; kind?: string;
-  timestamp?: number; duration?: number; debug?: boolean; shared?: boolean;
-  localEndpoint?: ZipkinEndpoint; remoteEndpoint?: ZipkinEndpoint;
-  annotations?: Array<{ timestamp?: number; value?: string }>; tags?: Record<string, unknown>;
+  traceId?: string;
+  id?: string;
+  parentId?: string;
+  name?: string;
+  kind?: string;
+  timestamp?: number;
+  duration?: number;
+  debug?: boolean;
+  shared?: boolean;
+  localEndpoint?: ZipkinEndpoint;
+  remoteEndpoint?: ZipkinEndpoint;
+  annotations?: Array<{ timestamp?: number; value?: string }>;
+  tags?: Record<string, unknown>;
 }
 
 const KINDS: Record<string, number> = { SERVER: 2, CLIENT: 3, PRODUCER: 4, CONSUMER: 5 };
@@ -90,10 +104,16 @@ function zipkinToOtlp(z: ZipkinSpan): { span: OtlpSpan; scope: { name?: string; 
     return { timeUnixNano: t === undefined ? undefined : String(t), name: String(a?.value ?? '') };
   });
   const span: OtlpSpan = {
-    traceId, spanId, parentSpanId, name: z.name, kind: KINDS[String(z.kind)] ?? 1,
+    traceId,
+    spanId,
+    parentSpanId,
+    name: z.name,
+    kind: KINDS[String(z.kind)] ?? 1,
     startTimeUnixNano: start === undefined ? undefined : String(start),
     endTimeUnixNano: start === undefined ? undefined : String(start + duration),
-    attributes, events, status: { code, message: statusMessage },
+    attributes,
+    events,
+    status: { code, message: statusMessage },
   };
   return { span, scope };
 }

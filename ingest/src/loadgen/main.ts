@@ -12,7 +12,10 @@ export const loadgenSchema = {
   durationMs: setting.duration('MPLP_LOADGEN_DURATION', 60_000, 'how long to publish (0 = until Ctrl-C)', { min: 0 }),
   encoding: setting.oneOf('MPLP_LOADGEN_ENCODING', 'mixed', ['protobuf', 'json', 'mixed'] as const, 'OTLP encoding of the messages'),
   errorRate: setting.number('MPLP_LOADGEN_ERROR_RATE', 0.02, 'share of spans with status ERROR', { min: 0, max: 1 }),
-  badShare: setting.number('MPLP_LOADGEN_BAD_SHARE', 0.001, 'share of messages that are invalid input (end in the DLQ)', { min: 0, max: 1 }),
+  badShare: setting.number('MPLP_LOADGEN_BAD_SHARE', 0.001, 'share of messages that are invalid input (end in the DLQ)', {
+    min: 0,
+    max: 1,
+  }),
   tracesPerMessage: setting.int('MPLP_LOADGEN_TRACES_PER_MESSAGE', 10, 'traces in one OTLP request', { min: 1, max: 10_000 }),
 };
 
@@ -23,9 +26,17 @@ async function main(): Promise<void> {
   await producer.connect();
   const gen = new TraceGenerator({ errorRate: own.errorRate });
   const started = Date.now();
-  let spans = 0, messages = 0, bad = 0, bytes = 0, stop = false;
-  process.once('SIGINT', () => { stop = true; });
-  process.once('SIGTERM', () => { stop = true; });
+  let spans = 0,
+    messages = 0,
+    bad = 0,
+    bytes = 0,
+    stop = false;
+  process.once('SIGINT', () => {
+    stop = true;
+  });
+  process.once('SIGTERM', () => {
+    stop = true;
+  });
   const tty = process.stdout.isTTY;
   let lastReport = started;
   const tickMs = 100;
@@ -54,7 +65,8 @@ async function main(): Promise<void> {
     if (Date.now() - lastReport >= (tty ? 1000 : 10_000)) {
       lastReport = Date.now();
       const line = `loadgen: ${spans} spans in ${messages} messages (${bad} bad), ${Math.round(spans / ((Date.now() - started) / 1000))} spans/s`;
-      if (tty) process.stdout.write(`\r${line}   `); else console.log(line);
+      if (tty) process.stdout.write(`\r${line}   `);
+      else console.log(line);
     }
     const wait = tickMs - (Date.now() - tickStart);
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
@@ -62,12 +74,17 @@ async function main(): Promise<void> {
   await producer.disconnect();
   const secs = (Date.now() - started) / 1000;
   if (tty) process.stdout.write('\n');
-  console.log(`loadgen: done: ${spans} spans in ${messages} messages (${bad} bad input), ${(bytes / 1048576).toFixed(1)} MiB, ${secs.toFixed(1)} s, ${Math.round(spans / secs)} spans/s to ${shared.topicRaw}`);
+  console.log(
+    `loadgen: done: ${spans} spans in ${messages} messages (${bad} bad input), ${(bytes / 1048576).toFixed(1)} MiB, ${secs.toFixed(1)} s, ${Math.round(spans / secs)} spans/s to ${shared.topicRaw}`,
+  );
 }
 
 if (require.main === module) {
   main().catch((err) => {
-    if (err instanceof ConfigError) { process.stderr.write(`loadgen: invalid setting ${err.message}\n`); process.exit(2); }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`loadgen: invalid setting ${err.message}\n`);
+      process.exit(2);
+    }
     process.stderr.write(`loadgen: ${(err as Error).message}\n`);
     process.exit(1);
   });
