@@ -1,20 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
-import { ExportTraceServiceResponseType, InvalidInputError, Logger, MplpError } from '../../shared/src';
-import { ExportAnswer, ExportHandler, InFlightBytes } from './export-handler';
-import type { ReceiverMetrics } from './metrics';
+import { ExportTraceServiceResponseType, InvalidInputError, MplpError } from '../../shared/src';
+import { ExportAnswer } from './export-handler';
 import { TooLargeError } from './otlp-payload';
 import { encodeRpcStatus } from './rpc-status';
+import type { OtlpHttpOptions } from './otlp-http';
 
-export interface OtlpGrpcOptions {
-  host: string;
-  port: number;
-  tls?: { cert: Buffer; key: Buffer };
-  authorized: (header: string | undefined) => boolean;
-  maxRequestBytes: number;
-  inFlight: InFlightBytes;
-  handler: ExportHandler;
-  metrics: ReceiverMetrics;
-  logger: Logger;
+export interface OtlpGrpcOptions extends OtlpHttpOptions {
   /** How long a graceful shutdown may take before open connections are cut. */
   graceMs: number;
 }
