@@ -1,5 +1,6 @@
 import path from 'node:path';
 import Piscina from 'piscina';
+import type { ISocketFactory } from 'kafkajs';
 import type { Env } from '../../shared/src';
 import { createKafka, createLogger, createRegistry, loadProcessConfig, OpsServer, redactConfig, Service, sharedSchema } from '../../shared/src';
 import { checkIngestSettings, ingestSchema, IngestSettings } from './config';
@@ -14,14 +15,18 @@ export { IngestWorker } from './ingest-worker';
 export interface Ingest extends Service { readonly worker: IngestWorker; readonly port: () => number | undefined }
 
 /** Builds the ingest worker from the environment: config, logger, Kafka, metrics server. */
-export function createIngest(env: Env, overrides: Partial<IngestSettings> = {}, hooks: Pick<ConstructorParameters<typeof IngestWorker>[0], 'onBatchCommitted'> = {}) {
+export function createIngest(
+  env: Env,
+  overrides: Partial<IngestSettings> = {},
+  { kafkaSocketFactory, ...hooks }: Pick<ConstructorParameters<typeof IngestWorker>[0], 'onBatchCommitted'> & { kafkaSocketFactory?: ISocketFactory } = {},
+) {
   const cfg = loadProcessConfig(env, 'MPLP_INGEST_', ingestSchema);
   const settings: IngestSettings = { ...cfg.own, ...overrides };
   checkIngestSettings(settings);
   const logger = createLogger({ name: 'ingest', level: cfg.shared.logLevel });
   const registry = createRegistry();
   const metrics = new IngestMetrics(registry);
-  const kafka = createKafka(cfg.shared, 'ingest', logger.child({ component: 'kafka' }));
+  const kafka = createKafka(cfg.shared, 'ingest', logger.child({ component: 'kafka' }), kafkaSocketFactory);
   const pool = settings.workerThreads > 0
     ? new Piscina({ filename: path.join(__dirname, 'decode-worker.js'), minThreads: settings.workerThreads, maxThreads: settings.workerThreads, resourceLimits: { maxYoungGenerationSizeMb: settings.workerYoungGenerationMb } })
     : undefined;
