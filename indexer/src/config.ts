@@ -111,6 +111,12 @@ export const indexerSchema = {
   fetchMaxWaitMs: setting.duration('MPLP_INDEXER_FETCH_MAX_WAIT', 250, 'how long a Kafka fetch waits when there is no new data', {
     min: 10,
   }),
+  sessionTimeoutMs: setting.duration(
+    'MPLP_INDEXER_SESSION_TIMEOUT',
+    60_000,
+    'Kafka consumer session timeout: a member silent this long (e.g. cut off from the brokers) is dropped from the group and rejoins when it can',
+    { min: 6000, max: 300_000 },
+  ),
   bulkMaxDocs: setting.int('MPLP_INDEXER_BULK_MAX_DOCS', 2000, 'most documents per bulk request', { min: 1 }),
   bulkMaxBytes: setting.int(
     'MPLP_INDEXER_BULK_MAX_BYTES',

@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import type { ISocketFactory } from 'kafkajs';
 import type { Env } from '../../shared/src';
 import {
   createElasticsearch,
@@ -36,14 +37,14 @@ export interface Indexer extends Service {
 }
 
 /** Builds the indexer from the environment: Kafka consumer, bulk indexer, query API, metrics server. */
-export function createIndexer(env: Env, overrides: Partial<IndexerSettings> = {}) {
+export function createIndexer(env: Env, overrides: Partial<IndexerSettings> = {}, hooks: { kafkaSocketFactory?: ISocketFactory } = {}) {
   const cfg = loadProcessConfig(env, 'MPLP_INDEXER_', indexerSchema);
   const settings: IndexerSettings = { ...cfg.own, ...overrides };
   const logger = createLogger({ name: 'indexer', level: cfg.shared.logLevel });
   const registry = createRegistry();
   const metrics = new IndexerMetrics(registry);
   const es = createElasticsearch(cfg.shared);
-  const kafka = createKafka(cfg.shared, 'indexer', logger.child({ component: 'kafka' }));
+  const kafka = createKafka(cfg.shared, 'indexer', logger.child({ component: 'kafka' }), hooks.kafkaSocketFactory);
   const bulk = new BulkIndexer(es, settings, metrics, logger.child({ component: 'bulk' }));
   const worker = new IndexerWorker({ kafka, shared: cfg.shared, settings, logger, metrics, bulk, registry });
   const live =

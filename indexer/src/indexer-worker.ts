@@ -80,8 +80,8 @@ export class IndexerWorker implements Service {
         maxBytesPerPartition: settings.fetchMaxBytesPerPartition,
         maxBytes: settings.fetchMaxBytesPerPartition * 4,
         maxWaitTimeInMs: settings.fetchMaxWaitMs,
-        sessionTimeout: 60_000,
-        heartbeatInterval: 3_000,
+        sessionTimeout: settings.sessionTimeoutMs,
+        heartbeatInterval: Math.min(3_000, Math.floor(settings.sessionTimeoutMs / 3)),
       },
       handleBatch: (batch) => this.handleBatch(batch),
       onCommitted: (p, offset) =>

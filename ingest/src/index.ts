@@ -1,5 +1,6 @@
 import path from 'node:path';
 import Piscina from 'piscina';
+import type { ISocketFactory } from 'kafkajs';
 import type { Env } from '../../shared/src';
 import {
   createKafka,
@@ -29,7 +30,10 @@ export interface Ingest extends Service {
 export function createIngest(
   env: Env,
   overrides: Partial<IngestSettings> = {},
-  hooks: Pick<ConstructorParameters<typeof IngestWorker>[0], 'onBatchCommitted'> = {},
+  {
+    kafkaSocketFactory,
+    ...hooks
+  }: Pick<ConstructorParameters<typeof IngestWorker>[0], 'onBatchCommitted'> & { kafkaSocketFactory?: ISocketFactory } = {},
 ) {
   const cfg = loadProcessConfig(env, 'MPLP_INGEST_', ingestSchema);
   const settings: IngestSettings = { ...cfg.own, ...overrides };
@@ -37,7 +41,7 @@ export function createIngest(
   const logger = createLogger({ name: 'ingest', level: cfg.shared.logLevel });
   const registry = createRegistry();
   const metrics = new IngestMetrics(registry);
-  const kafka = createKafka(cfg.shared, 'ingest', logger.child({ component: 'kafka' }));
+  const kafka = createKafka(cfg.shared, 'ingest', logger.child({ component: 'kafka' }), kafkaSocketFactory);
   const pool =
     settings.workerThreads > 0
       ? new Piscina({

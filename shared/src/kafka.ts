@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Kafka, KafkaConfig, logLevel as KafkaLogLevel, SASLOptions, Admin, ITopicConfig } from 'kafkajs';
+import { Kafka, KafkaConfig, logLevel as KafkaLogLevel, SASLOptions, Admin, ITopicConfig, ISocketFactory } from 'kafkajs';
 import type { Logger } from './logger';
 import type { SharedConfig } from './settings';
 import { ConfigError, classifyKafkaError } from './errors';
@@ -70,12 +70,15 @@ export function kafkaSecurityWarnings(cfg: Pick<KafkaSettings, 'kafkaSaslMechani
   return [];
 }
 
-/** The one way every process and test makes a Kafka client; unsafe settings are logged as warnings when a logger is given. */
-export function createKafka(cfg: KafkaSettings, clientSuffix: string, logger?: Logger): Kafka {
+/**
+ * The one way every process and test makes a Kafka client; unsafe settings are logged as warnings when a logger is given.
+ * `socketFactory` is for tests that route a worker's connections through a proxy they can cut.
+ */
+export function createKafka(cfg: KafkaSettings, clientSuffix: string, logger?: Logger, socketFactory?: ISocketFactory): Kafka {
   for (const warning of kafkaSecurityWarnings(cfg)) logger?.warn({ client: clientSuffix }, warning);
   // Process-wide in kafkajs: every client made here reads gzip, snappy, lz4 and zstd batches, bounded.
   registerKafkaCodecs(cfg.kafkaMaxDecompressedBatchBytes ?? 64 * 1024 * 1024, cfg.kafkaMaxStandInRecords);
-  return new Kafka(kafkaClientConfig(cfg, clientSuffix, logger));
+  return new Kafka({ ...kafkaClientConfig(cfg, clientSuffix, logger), ...(socketFactory ? { socketFactory } : {}) });
 }
 
 export interface TopicSpec {
