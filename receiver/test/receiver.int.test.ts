@@ -5,25 +5,38 @@ import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
-import { TestContext, waitFor } from '../../shared/testing';
-import { ExportTraceServiceRequestType, ExportTraceServiceResponseType } from '../../shared/src';
+import { TestContext, uniqueName, waitFor } from '../../shared/testing';
+import { ensureIndexTemplates, ExportTraceServiceRequestType, ExportTraceServiceResponseType, NormalizedSpan } from '../../shared/src';
 import { ingestTopics, spansOf, startIngest } from '../../ingest/test/helpers';
+import { startIndexer } from '../../indexer/test/helpers';
 import { KafkaSpanExporter } from '../../exporters/kafka-span-exporter/src';
 import { TRACE_SERVICE } from '../src';
 import { exportFromChild, exportSdkTraces, expectSameSpans, SdkSpanView, startReceiver } from './helpers';
 
 const TOKEN = 'receiver-test-token';
 
-describe('OTLP receiver on the real Kafka, read by the real ingest', () => {
+describe('OTLP receiver on the real Kafka, read by the real ingest and indexer into Elasticsearch', () => {
   const ctx = new TestContext();
   let raw: string;
   let rawMessages: { key: Buffer | null; value: Buffer | null }[];
   let validated: { value: Buffer | null }[];
   let ports: ReturnType<Awaited<ReturnType<typeof startReceiver>>['ports']>;
+  let prefix: string;
   beforeAll(async () => {
     const topics = await ingestTopics(ctx);
     raw = topics.raw;
     await startIngest(ctx, topics.env);
+    prefix = ctx.indexPrefix('test-recv');
+    await ensureIndexTemplates(ctx.es(), prefix);
+    await startIndexer(ctx, {
+      ...topics.env,
+      MPLP_INDEXER_TOPICS: 'spans',
+      MPLP_INDEX_PREFIX: prefix,
+      MPLP_INDEXER_GROUP_ID: uniqueName('test-recv-indexer'),
+      MPLP_INDEXER_HTTP_PORT: '0',
+      MPLP_INDEXER_QUERY_PORT: '0',
+      MPLP_INDEXER_UI_LIVE: 'false',
+    });
     ports = (await startReceiver(ctx, raw, { MPLP_RECEIVER_TOKEN: TOKEN, MPLP_RECEIVER_MAX_REQUEST_BYTES: String(256 * 1024) })).ports();
     rawMessages = (await ctx.collect(raw)).messages;
     validated = (await ctx.collect(topics.validated)).messages;
@@ -44,6 +57,25 @@ describe('OTLP receiver on the real Kafka, read by the real ingest', () => {
       { timeoutMs: 30_000 },
     );
     expectSameSpans(out, sdk);
+    // And in Elasticsearch, as the indexer wrote them: every field as the SDK recorded it.
+    const es = ctx.es();
+    const indexed = await waitFor(
+      `${sdk.length} spans in Elasticsearch`,
+      async () => {
+        await es.indices.refresh({ index: `${prefix}-traces-*`, ignore_unavailable: true, allow_no_indices: true } as never);
+        const r = await es.search<NormalizedSpan>({
+          index: `${prefix}-traces-*`,
+          size: 1000,
+          query: { terms: { traceId: [...ids] } },
+          ignore_unavailable: true,
+          allow_no_indices: true,
+        } as never);
+        const docs = r.hits.hits.map((h) => h._source!);
+        return docs.length >= sdk.length ? docs : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
+    expectSameSpans(indexed, sdk);
     // One raw record per trace, keyed by it, though the SDK sent all the traces in one request.
     const keys = rawMessages.filter((m) => ids.has(m.key!.toString())).map((m) => m.key!.toString());
     expect(keys.sort()).toEqual([...ids].sort());
@@ -57,7 +89,7 @@ describe('OTLP receiver on the real Kafka, read by the real ingest', () => {
     ['grpc', 'none'],
     ['grpc', 'gzip'],
   ] as const)(
-    'the official exporter-trace-otlp-%s (compression %s): its spans reach the validated topic with every field right, one raw record per trace',
+    'the official exporter-trace-otlp-%s (compression %s): its spans reach the validated topic and Elasticsearch with every field right, one raw record per trace',
     async (kind, compression) => {
       const url = kind === 'grpc' ? `http://127.0.0.1:${ports.grpc}` : `http://127.0.0.1:${ports.http}/v1/traces`;
       const { spans, failed } = await exportFromChild(ctx, { kind, url, token: TOKEN, compression, traces: 3 });
@@ -66,7 +98,7 @@ describe('OTLP receiver on the real Kafka, read by the real ingest', () => {
     },
   );
 
-  it('KafkaSpanExporter: spans written straight to Kafka reach the validated topic with every field right, keyed by trace', async () => {
+  it('KafkaSpanExporter: spans written straight to Kafka reach the validated topic and Elasticsearch with every field right, keyed by trace', async () => {
     const exporter = new KafkaSpanExporter({ kafka: ctx.kafka('kafka-span-exporter'), topic: raw });
     await expectDelivered(await exportSdkTraces(exporter, 3));
   });
