@@ -1,4 +1,6 @@
-import { TestContext, waitFor } from '../../shared/testing';
+import { ensureIndexTemplates, NormalizedSpan } from '../../shared/src';
+import { TestContext, uniqueName, waitFor } from '../../shared/testing';
+import { startIndexer } from '../../indexer/test/helpers';
 import { JAEGER_PROTO_CONTENT_TYPE, JaegerSpanType } from '../src/formats/jaeger-proto';
 import { JAEGER_JSON_CONTENT_TYPE } from '../src/formats/jaeger-json';
 import { ingestTopics, spansOf, startIngest } from './helpers';
@@ -81,7 +83,7 @@ describe('input formats on the real Kafka', () => {
   const ctx = new TestContext();
   afterAll(() => ctx.cleanup());
 
-  it('Jaeger protobuf and JSON and Zipkin v2 JSON (MPLP_INGEST_ENCODING=auto) arrive normalized with every field right; a bad span of each goes to the DLQ alone, as it came', async () => {
+  it('Jaeger protobuf and JSON and Zipkin v2 JSON (MPLP_INGEST_ENCODING=auto) arrive normalized with every field right, in the validated topic and in Elasticsearch; a bad span of each goes to the DLQ alone, as it came', async () => {
     const { raw, validated, dlq, env } = await ingestTopics(ctx);
     await startIngest(ctx, env);
     const now = BigInt(Date.now()) * 1_000_000n + 123n;
@@ -168,6 +170,36 @@ describe('input formats on the real Kafka', () => {
       links: [],
     });
     for (const m of ok.messages) expect(m.key!.toString()).toBe(trace);
+    // Indexed like any other span: Elasticsearch holds the same three documents.
+    const prefix = ctx.indexPrefix('test-fmt');
+    await ensureIndexTemplates(ctx.es(), prefix);
+    await startIndexer(ctx, {
+      ...env,
+      MPLP_INDEXER_TOPICS: 'spans',
+      MPLP_INDEX_PREFIX: prefix,
+      MPLP_INDEXER_GROUP_ID: uniqueName('test-fmt-indexer'),
+      MPLP_INDEXER_HTTP_PORT: '0',
+      MPLP_INDEXER_QUERY_PORT: '0',
+      MPLP_INDEXER_UI_LIVE: 'false',
+    });
+    const es = ctx.es();
+    const docs = await waitFor(
+      '3 spans in Elasticsearch',
+      async () => {
+        await es.indices.refresh({ index: `${prefix}-traces-*`, ignore_unavailable: true, allow_no_indices: true } as never);
+        const r = await es.search<NormalizedSpan>({
+          index: `${prefix}-traces-*`,
+          size: 10,
+          query: { term: { traceId: trace } },
+          ignore_unavailable: true,
+          allow_no_indices: true,
+        } as never);
+        const found = r.hits.hits.map((h) => h._source!);
+        return found.length >= 3 ? found : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
+    expect(Object.fromEntries(docs.map((d) => [d.spanId, d]))).toEqual(byId);
 
     const letters = Object.fromEntries(
       dead.messages.map((m) => [m.headers!['mplp-error-code']!.toString() + ':' + (m.headers!['content-type']?.toString() ?? ''), m]),
