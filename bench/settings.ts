@@ -25,6 +25,8 @@ export function benchSchema(d: BenchDefaults) {
     liveRate: setting.int('MPLP_BENCH_LIVE_RATE', 10_000, 'aggregator live bench: spans/s produced', { min: 1 }),
     liveSeconds: setting.int('MPLP_BENCH_LIVE_SECONDS', 120, 'aggregator live bench: seconds of traffic', { min: 1 }),
     liveSeries: setting.int('MPLP_BENCH_LIVE_SERIES', 40, 'aggregator live bench: distinct series', { min: 1 }),
+    steadyMinutes: setting.int('MPLP_BENCH_STEADY_MINUTES', 60, 'anomaly bench: minutes of steady demo traffic (event time)', { min: 5 }),
+    steadyRate: setting.int('MPLP_BENCH_STEADY_RATE', 10, 'anomaly bench: demo traces per second of event time', { min: 1 }),
   };
 }
 

@@ -1,6 +1,7 @@
 import type { AlertRecord, AnomalyDetail } from '../../shared/src';
 import type { AlertRule, AnomalyRule, ThresholdRule } from './alert-rules';
 import { Baseline, judge, Judgement, learn } from './anomaly';
+import { WINDOW_MS } from './config';
 import type { WindowRecord } from './window-record';
 
 /** A record of `mplp.alerts` as this evaluator makes it. */
@@ -162,6 +163,10 @@ export class AlertEvaluator {
    * rules' one (`windows` in a row to fire and to resolve).
    */
   private anomaly(rule: AnomalyRule, r: WindowRecord, states: AlertStates, now: number): AlertChange | undefined {
+    // Sliding windows overlap (60 s every 5 s): judged every 5 s, one slow span would breach 12
+    // windows in a row and the baseline's variance would be that of overlapping, correlated
+    // samples. Only windows ending on a window-length boundary are judged and learned.
+    if (Date.parse(r.windowEnd) % WINDOW_MS !== 0) return undefined;
     const value = metricValue(r, rule.metric);
     const k = AlertStates.key(rule.id, r.seriesKey);
     let b = states.baselines.get(k);

@@ -10,7 +10,7 @@ import { createAggregator } from '../src';
 import type { AlertChange } from '../src/alert-evaluator';
 import type { WindowTiming } from '../src/merge-stage';
 import { DURATION_BUCKETS_MS } from '../src/partial';
-import { PANE, span } from './helpers';
+import { span } from './helpers';
 import { parsePromText, select } from './prom-text';
 import { aggregatorEnv, deletePartials, MAIN, scrape, setupTopics } from './run-helpers';
 
@@ -64,6 +64,7 @@ function rulesFile(): string {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+const MINUTE = 60_000;
 
 describe('anomaly rules and span metrics on real Kafka', () => {
   let ctx: TestContext;
@@ -74,12 +75,14 @@ describe('anomaly rules and span metrics on real Kafka', () => {
     await ctx.cleanup();
   });
 
-  it('a 3x latency shift on one operation is flagged on the second window, steady operations raise nothing, and /metrics counts every span under the connector names', async () => {
+  it('a 3x latency shift on one operation is flagged on the second judged (minute-aligned) window, steady operations raise nothing, and /metrics counts every span under the connector names', async () => {
     const t = await setupTopics(ctx, 3);
     const producer = await ctx.producer();
-    // 150 s of steady history up to about now, then live traffic in which GET /b turns 3× slower.
-    const t0 = Math.floor((Date.now() - 150_000) / PANE) * PANE;
-    const shiftAt = t0 + 150_000;
+    // Anomaly rules judge the windows ending on a minute boundary (non-overlapping): 15 minutes of
+    // steady history, GET /b 3× slower from 20 s before the last boundary, then live traffic.
+    const boundary = Math.floor(Date.now() / MINUTE) * MINUTE;
+    const shiftAt = boundary - 20_000;
+    const t0 = shiftAt - 15 * MINUTE;
     const sent: NormalizedSpan[] = traffic(t0, shiftAt);
     await produce(producer, t.validated, sent);
     const group = uniqueName('test-agg-anomaly');
@@ -105,12 +108,12 @@ describe('anomaly rules and span metrics on real Kafka', () => {
         await produce(producer, t.validated, spans);
         return false;
       },
-      { timeoutMs: 60_000, intervalMs: 200 },
+      { timeoutMs: 120_000, intervalMs: 200 },
     );
 
     const fired = changes().filter((c) => c.state === 'firing');
-    // Pane [shift, shift + 5 s) first counts in the window ending at shift + 5 s; two windows in a row fire.
-    expect(fired.map((c) => c.id)).toEqual([`latency-anomaly|shop|GET /b|SERVER|${iso(shiftAt + 10_000)}|firing`]);
+    // The window ending at `boundary` holds 20 s of the shift, the next one a minute of it: two judged windows in a row fire.
+    expect(fired.map((c) => c.id)).toEqual([`latency-anomaly|shop|GET /b|SERVER|${iso(boundary + MINUTE)}|firing`]);
     const a = fired[0];
     expect(a.type).toBe('anomaly');
     expect(a.anomaly!.measure).toBe('latencyMs.p99');
@@ -120,7 +123,7 @@ describe('anomaly rules and span metrics on real Kafka', () => {
     expect(a.anomaly!.deviation).toBeGreaterThan(3);
     expect(a.anomaly!.baselineWindows).toBeGreaterThanOrEqual(12);
     expect(sent.some((s) => s.traceId === a.anomaly!.exemplarTraceId && s.name === 'GET /b' && s.durationNanos >= 120e6)).toBe(true);
-    const close = timings.filter((w) => w.end === shiftAt + 10_000).map((w) => w.publishedAt - w.closableAt);
+    const close = timings.filter((w) => w.end === boundary + MINUTE).map((w) => w.publishedAt - w.closableAt);
     process.stderr.write(`window close -> anomaly record acked: ${Math.max(...close)} ms (per partials partition: ${close.join(', ')})\n`);
     expect(Math.max(...close)).toBeLessThan(1000);
 
@@ -180,11 +183,13 @@ describe('anomaly rules and span metrics on real Kafka', () => {
     if (existsSync(promtool)) expect(execFileSync(promtool, ['check', 'metrics'], { input: spanFamilies }).toString()).toBe('');
   });
 
-  it('the learned baseline survives a kill -9: after the restart a shift is flagged on the second window, with the baseline learned before the kill', async () => {
+  it('the learned baseline survives a kill -9: after the restart a shift is flagged on the second judged window, with the baseline learned before the kill', async () => {
     const t = await setupTopics(ctx, 3);
     const producer = await ctx.producer();
-    const t0 = Math.floor((Date.now() - 10 * 60_000) / PANE) * PANE;
-    const shiftAt = t0 + 150_000;
+    // 16 minutes of steady history (15 judged windows learned before the kill), the shift 20 s before a minute boundary.
+    const boundary = Math.floor((Date.now() - 8 * MINUTE) / MINUTE) * MINUTE;
+    const shiftAt = boundary - 20_000;
+    const t0 = shiftAt - 16 * MINUTE;
     await produce(producer, t.validated, traffic(t0, shiftAt, Number.POSITIVE_INFINITY, ['GET /b']));
     const group = uniqueName('test-agg-anomaly-kill');
     await deletePartials(ctx, group);
@@ -206,15 +211,15 @@ describe('anomaly rules and span metrics on real Kafka', () => {
     first.kill('SIGKILL');
     await new Promise((r) => first.once('exit', r));
 
-    await produce(producer, t.validated, traffic(shiftAt, shiftAt + 30_000, shiftAt, ['GET /b']));
+    await produce(producer, t.validated, traffic(shiftAt, boundary + MINUTE + 15_000, shiftAt, ['GET /b']));
     ctx.spawnProcess(MAIN, env);
     await waitFor('the anomaly firing after the restart', () => changes().some((c) => c.state === 'firing'), {
       timeoutMs: 60_000,
       intervalMs: 200,
     });
     const fired = changes().filter((c) => c.state === 'firing');
-    expect(fired.map((c) => c.id)).toEqual([`latency-anomaly|shop|GET /b|SERVER|${iso(shiftAt + 10_000)}|firing`]);
+    expect(fired.map((c) => c.id)).toEqual([`latency-anomaly|shop|GET /b|SERVER|${iso(boundary + MINUTE)}|firing`]);
     // Learned before the kill (a fresh baseline would still be warming up and judge nothing).
-    expect(fired[0].anomaly!.baselineWindows).toBeGreaterThanOrEqual(28);
+    expect(fired[0].anomaly!.baselineWindows).toBeGreaterThanOrEqual(12);
   });
 });

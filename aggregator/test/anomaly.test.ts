@@ -14,14 +14,17 @@ const anomalyRule = {
 };
 const rules = () => parseRules(JSON.stringify({ rules: [anomalyRule] }));
 
+/** Anomaly rules judge windows ending on a window-length boundary: one such window per minute. */
+const WINDOW = 60_000;
+
 function rec(i: number, p99: number, count = 600, key = 'k'): WindowRecord {
   return {
-    id: `${key}@${i * 5000}`,
+    id: `${key}@${i * WINDOW}`,
     seriesKey: key,
     service: 's',
     operation: 'o',
     kind: 'SERVER',
-    windowEnd: new Date(i * 5000).toISOString(),
+    windowEnd: new Date(i * WINDOW).toISOString(),
     count,
     latencyMs: { p99 },
     exemplars: [{ traceId: `trace-${i}`, durationMs: p99 }],
@@ -68,7 +71,7 @@ describe('anomaly rules', () => {
       [107, 'resolved'],
     ]);
     const fired = changes[0][1];
-    expect(fired.id).toBe(`p99-anomaly|k|${new Date(101 * 5000).toISOString()}|firing`);
+    expect(fired.id).toBe(`p99-anomaly|k|${new Date(101 * WINDOW).toISOString()}|firing`);
     expect(fired.type).toBe('anomaly');
     expect(fired.comparison).toBe('>');
     expect(fired.value).toBeCloseTo(3 * steady(101));
@@ -119,14 +122,14 @@ describe('anomaly rules', () => {
     const live = run(before).states;
     // Many series' baselines: the snapshot is chunked, the alert entries first.
     for (let s = 0; s < SNAPSHOT_CHUNK; s++) new AlertEvaluator().evaluate(rules(), rec(79, 100, 600, `other${s}`), live, 0);
-    const snap = JSON.parse(JSON.stringify(live.snapshot(79 * 5000))) as ReturnType<AlertStates['snapshot']>;
+    const snap = JSON.parse(JSON.stringify(live.snapshot(79 * WINDOW))) as ReturnType<AlertStates['snapshot']>;
     expect(snap.map((m) => [m.seq, m.last, m.alerts.length, m.baselines?.length])).toEqual([
       [0, false, 0, SNAPSHOT_CHUNK],
       [1, true, 0, 1],
     ]);
     const restored = new AlertStates();
     for (const m of snap) restored.restore(m);
-    expect(restored.through).toBe(79 * 5000);
+    expect(restored.through).toBe(79 * WINDOW);
     expect(restored.baselines.size).toBe(SNAPSHOT_CHUNK + 1);
     const a = run(after, live, undefined, 80).changes;
     const b = run(after, restored, undefined, 80).changes;
