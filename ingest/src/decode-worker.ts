@@ -4,7 +4,7 @@
  * go back the same way, so nothing is copied through structured clone.
  */
 import { BatchStats, encodeBatch, EncodeLimits, InputMessage } from './batch-encoder';
-import { MessageProcessor, ProcessorLimits } from './message-processor';
+import { DlqRecord, MessageProcessor, ProcessorLimits } from './message-processor';
 import { packBuffers } from '../../shared/src/threads';
 
 export { packBuffers };
@@ -24,16 +24,8 @@ export interface DecodeTask {
 export interface DecodeResult {
   buf: ArrayBuffer;
   records: { key: string; start: number; end: number; spans: number; sources: string[] }[];
-  dlq: {
-    start: number;
-    end: number;
-    code: string;
-    reason: string;
-    source: string;
-    truncated: boolean;
-    spans: number;
-    contentType?: string;
-  }[];
+  /** Dead letters with their value as a range of `buf` (moved, not copied). */
+  dlq: (Omit<DlqRecord, 'value'> & { start: number; end: number })[];
   stats: BatchStats;
   consumed: number;
 }
