@@ -1,4 +1,5 @@
 import { TestContext, uniqueName, waitFor } from '../../shared/testing';
+import { FORMAT_NDJSON_V1, HEADER_FORMAT, HEADER_SPANS, SpanBatchCodec } from '../../shared/src';
 import type { NormalizedSpan } from '../../shared/src';
 import { createAggregator } from '../src';
 import { expectedWindows, PANE, produceSpans, span } from './helpers';
@@ -59,6 +60,21 @@ describe('aggregator idleness follows the upstream group', () => {
     const lastBefore = Date.now();
     const before = spansBetween(3000, lastBefore - 20_000, lastBefore);
     await produceSpans(producer, t.validated, before, 20);
+    // Every partition's event time reaches the end of the live traffic: with upstream input
+    // pending no partition advances by idleness, so one whose newest span happened to be older
+    // would hold the windows back (messages are keyed by trace id, partitions fall as they may).
+    const tails = [0, 1, 2].map(() => span('search', 'GET /q', lastBefore, 5, false));
+    await producer.send({
+      topic: t.validated,
+      acks: -1,
+      messages: tails.map((s, partition) => ({
+        partition,
+        key: s.traceId,
+        value: SpanBatchCodec.encode([s]),
+        headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: '1' },
+      })),
+    });
+    before.push(...tails);
     const closableBefore = [...expectedWindows(before).entries()].filter(([, w]) => w.end <= lastBefore - LATENESS_MS - 500);
     await waitFor(
       'windows closed by event time before the stall',
