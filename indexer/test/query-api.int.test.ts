@@ -1,11 +1,11 @@
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import net, { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { TestContext, waitFor } from '../../shared/testing';
+import { selfSignedCert, TestContext, waitFor } from '../../shared/testing';
 import { dailyIndex, NormalizedSpan, spanDocId } from '../../shared/src';
 import { INDEXER_MAIN, indexerSetup, makeSpans, metricValue, spawnIndexer, startIndexer } from './helpers';
 
@@ -121,31 +121,7 @@ describe('query API on the real Elasticsearch', () => {
   });
 
   it('with a token set, refuses requests without it or with a wrong one (401); serves HTTPS with the configured certificate', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'mplp-tls-'));
-    ctx.defer(() => rmSync(dir, { recursive: true, force: true }));
-    const cert = path.join(dir, 'cert.pem');
-    const key = path.join(dir, 'key.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
+    const { cert, key } = selfSignedCert(ctx);
     const token = 'correct-horse-battery-staple';
     const { env } = await indexerSetup(ctx, {
       MPLP_INDEXER_QUERY_TOKEN: token,

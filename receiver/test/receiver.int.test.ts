@@ -1,11 +1,8 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import https from 'node:https';
-import os from 'node:os';
-import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
-import { TestContext, uniqueName, waitFor } from '../../shared/testing';
+import { selfSignedCert, TestContext, uniqueName, waitFor } from '../../shared/testing';
 import { ensureIndexTemplates, ExportTraceServiceRequestType, ExportTraceServiceResponseType, NormalizedSpan } from '../../shared/src';
 import { ingestTopics, spansOf, startIngest } from '../../ingest/test/helpers';
 import { startIndexer } from '../../indexer/test/helpers';
@@ -233,31 +230,7 @@ describe('OTLP receiver with TLS and a token', () => {
   afterAll(() => ctx.cleanup());
 
   it('serves OTLP/HTTP and OTLP/gRPC over TLS with the configured certificate, and only to the right bearer token', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'mplp-receiver-tls-'));
-    ctx.defer(() => rmSync(dir, { recursive: true, force: true }));
-    const cert = path.join(dir, 'cert.pem');
-    const key = path.join(dir, 'key.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
+    const { cert, key } = selfSignedCert(ctx);
     const [raw] = await ctx.topics(['raw'], 1);
     const receiver = await startReceiver(ctx, raw, {
       MPLP_RECEIVER_TOKEN: TOKEN,

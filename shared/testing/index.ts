@@ -4,7 +4,10 @@
  * Wait on conditions with a deadline, never on sleeps.
  */
 import { randomBytes } from 'node:crypto';
-import { spawn, ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Partitioners } from 'kafkajs';
 import type { Admin, Consumer, Kafka, Producer, EachMessagePayload } from 'kafkajs';
 import type { Client } from '@elastic/elasticsearch';
@@ -154,4 +157,17 @@ export class TestContext {
     this.defer(() => c.destroy());
     return c;
   }
+}
+
+/** A self-signed certificate for 127.0.0.1 made by openssl for one test (removed at cleanup): PEM file paths. */
+export function selfSignedCert(ctx: TestContext): { cert: string; key: string } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'mplp-tls-'));
+  ctx.defer(() => rmSync(dir, { recursive: true, force: true }));
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  const subject = ['-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'];
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', ...subject], {
+    stdio: 'ignore',
+  });
+  return { cert, key };
 }
