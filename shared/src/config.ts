@@ -32,6 +32,19 @@ function boundCheck(name: string, n: number, b: Bound): number {
   return n;
 }
 
+/** A setting whose value may not be empty: parse sees the raw value only once it is known not to be. */
+function nonEmpty<T>(env: string, def: T, doc: string, parse: (raw: string) => T): Setting<T> {
+  return {
+    env,
+    default: def,
+    doc,
+    parse: (raw) => {
+      rejectEmpty(env, raw, def);
+      return parse(raw);
+    },
+  };
+}
+
 export const setting = {
   string(env: string, def: string, doc: string, opts: { secret?: boolean; nonEmpty?: boolean } = {}): Setting<string> {
     return {
@@ -46,120 +59,72 @@ export const setting = {
     };
   },
   int(env: string, def: number, doc: string, b: Bound = {}): Setting<number> {
-    return {
-      env,
-      default: def,
-      doc,
-      parse: (raw) => {
-        rejectEmpty(env, raw, def);
-        if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(env, `must be an integer, got "${raw}"`);
-        return boundCheck(env, Number(raw.trim()), b);
-      },
-    };
+    return nonEmpty(env, def, doc, (raw) => {
+      if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(env, `must be an integer, got "${raw}"`);
+      return boundCheck(env, Number(raw.trim()), b);
+    });
   },
   number(env: string, def: number, doc: string, b: Bound = {}): Setting<number> {
-    return {
-      env,
-      default: def,
-      doc,
-      parse: (raw) => {
-        rejectEmpty(env, raw, def);
-        const n = Number(raw.trim());
-        if (raw.trim() === '' || !Number.isFinite(n)) throw new ConfigError(env, `must be a number, got "${raw}"`);
-        return boundCheck(env, n, b);
-      },
-    };
+    return nonEmpty(env, def, doc, (raw) => {
+      const n = Number(raw.trim());
+      if (!Number.isFinite(n)) throw new ConfigError(env, `must be a number, got "${raw}"`);
+      return boundCheck(env, n, b);
+    });
   },
   bool(env: string, def: boolean, doc: string): Setting<boolean> {
-    return {
-      env,
-      default: def,
-      doc,
-      parse: (raw) => {
-        rejectEmpty(env, raw, def);
-        const v = raw.trim().toLowerCase();
-        if (['1', 'true', 'yes', 'on'].includes(v)) return true;
-        if (['0', 'false', 'no', 'off'].includes(v)) return false;
-        throw new ConfigError(env, `must be true or false, got "${raw}"`);
-      },
-    };
+    return nonEmpty(env, def, doc, (raw) => {
+      const v = raw.trim().toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+      if (['0', 'false', 'no', 'off'].includes(v)) return false;
+      throw new ConfigError(env, `must be true or false, got "${raw}"`);
+    });
   },
   oneOf<const T extends string>(env: string, def: T, values: readonly T[], doc: string): Setting<T> {
-    return {
-      env,
-      default: def,
-      doc,
-      parse: (raw) => {
-        rejectEmpty(env, raw, def);
-        if (!(values as readonly string[]).includes(raw)) throw new ConfigError(env, `must be one of ${values.join(', ')}, got "${raw}"`);
-        return raw as T;
-      },
-    };
+    return nonEmpty(env, def, doc, (raw) => {
+      if (!(values as readonly string[]).includes(raw)) throw new ConfigError(env, `must be one of ${values.join(', ')}, got "${raw}"`);
+      return raw as T;
+    });
   },
   list(env: string, def: string[], doc: string): Setting<string[]> {
-    return {
-      env,
-      default: def,
-      doc,
-      parse: (raw) => {
-        rejectEmpty(env, raw, def);
-        const items = raw
-          .split(',')
-          .map((s) => s.trim())
-          .filter(Boolean);
-        if (items.length === 0) throw new ConfigError(env, 'must list at least one value');
-        return items;
-      },
-    };
+    return nonEmpty(env, def, doc, (raw) => {
+      const items = raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      if (items.length === 0) throw new ConfigError(env, 'must list at least one value');
+      return items;
+    });
   },
   /** An http(s) URL; with allowEmpty, the empty string is a value of its own (e.g. "no custom endpoint"). */
   url(env: string, def: string, doc: string, opts: { allowEmpty?: boolean } = {}): Setting<string> {
-    return {
-      env,
-      default: def,
-      doc,
-      parse: (raw) => {
-        if (opts.allowEmpty && raw.trim() === '') return '';
-        rejectEmpty(env, raw, def);
-        try {
-          const u = new URL(raw);
-          if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('protocol');
-        } catch {
-          throw new ConfigError(env, `must be an http(s) URL, got "${raw}"`);
-        }
-        return raw.replace(/\/+$/, '');
-      },
-    };
+    const checked = nonEmpty(env, def, doc, (raw) => {
+      try {
+        const u = new URL(raw);
+        if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('protocol');
+      } catch {
+        throw new ConfigError(env, `must be an http(s) URL, got "${raw}"`);
+      }
+      return raw.replace(/\/+$/, '');
+    });
+    return { ...checked, parse: (raw) => (opts.allowEmpty && raw.trim() === '' ? '' : checked.parse(raw)) };
   },
   /** A listen address: an IPv4 or IPv6 address or a host name (127.0.0.1 = this machine only, 0.0.0.0 = every interface). */
   host(env: string, def: string, doc: string): Setting<string> {
-    return {
-      env,
-      default: def,
-      doc,
-      parse: (raw) => {
-        rejectEmpty(env, raw, def);
-        const v = raw.trim();
-        if (isIP(v) === 0 && !/^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,62})(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,62}))*$/.test(v)) {
-          throw new ConfigError(env, `must be an IP address or host name, got "${raw}"`);
-        }
-        return v;
-      },
-    };
+    return nonEmpty(env, def, doc, (raw) => {
+      const v = raw.trim();
+      if (isIP(v) === 0 && !/^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,62})(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,62}))*$/.test(v)) {
+        throw new ConfigError(env, `must be an IP address or host name, got "${raw}"`);
+      }
+      return v;
+    });
   },
   /** Durations (shared/src/duration.ts: 500ms, 5s, 2m, 1h, 7d, or a bare number of milliseconds). Parsed to milliseconds. */
   duration(env: string, defMs: number, doc: string, b: Bound = {}): Setting<number> {
-    return {
-      env,
-      default: defMs,
-      doc,
-      parse: (raw) => {
-        rejectEmpty(env, raw, defMs);
-        const ms = parseDurationMs(raw);
-        if (ms === undefined) throw new ConfigError(env, `must be a duration like ${DURATION_EXAMPLES}, got "${raw}"`);
-        return boundCheck(env, ms, b);
-      },
-    };
+    return nonEmpty(env, defMs, doc, (raw) => {
+      const ms = parseDurationMs(raw);
+      if (ms === undefined) throw new ConfigError(env, `must be a duration like ${DURATION_EXAMPLES}, got "${raw}"`);
+      return boundCheck(env, ms, b);
+    });
   },
 };
 
