@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { TestContext, uniqueName, waitFor } from '../../shared/testing';
 import { createNotifier } from '../src';
 import type { NotifierSettings } from '../src/config';
-import { alertRecord, freePort, recordingServer, TestAlertmanager } from './helpers';
+import { alertRecord, notifierRig, recordingServer } from './helpers';
 
 jest.setTimeout(90_000);
 
@@ -12,18 +12,7 @@ afterEach(() => ctx.cleanup());
 const SECRET = 'hook-secret';
 
 async function setup(overrides: Partial<NotifierSettings> = {}) {
-  const [alerts] = await ctx.topics(['alerts']);
-  const am = new TestAlertmanager(await freePort());
-  ctx.defer(() => am.remove());
-  await am.start();
-  const hook = await recordingServer(200);
-  ctx.defer(() => hook.close());
-  const stateTopic = uniqueName('test.notifier.state');
-  const dlqTopic = uniqueName('test.notifier.dlq');
-  ctx.defer(async () => {
-    const a = await ctx.admin();
-    await a.deleteTopics({ topics: [stateTopic, dlqTopic] }).catch(() => undefined);
-  });
+  const { alerts, am, hook, stateTopic, dlqTopic } = await notifierRig(ctx);
   const env = { ...process.env, MPLP_TOPIC_ALERTS: alerts, MPLP_LOG_LEVEL: 'warn' };
   const settings: Partial<NotifierSettings> = {
     groupId: uniqueName('test-notifier'),

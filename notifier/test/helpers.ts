@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { TestContext, uniqueName } from '../../shared/testing';
 import type { AlertRecord } from '../src/alert-record';
 
 const run = promisify(execFile);
@@ -117,4 +118,25 @@ export function alertRecord(
     evaluatedAt: new Date().toISOString(),
     ...extra,
   };
+}
+
+/**
+ * What every notifier integration test needs, with its cleanup registered: a fresh alerts topic,
+ * an Alertmanager of its own, a webhook recording server answering 200, and fresh names for the
+ * notifier's state and dead-letter topics (deleted at cleanup; the notifier creates them).
+ */
+export async function notifierRig(ctx: TestContext) {
+  const [alerts] = await ctx.topics(['alerts']);
+  const am = new TestAlertmanager(await freePort());
+  ctx.defer(() => am.remove());
+  await am.start();
+  const hook = await recordingServer(200);
+  ctx.defer(() => hook.close());
+  const stateTopic = uniqueName('test.notifier.state');
+  const dlqTopic = uniqueName('test.notifier.dlq');
+  ctx.defer(async () => {
+    const a = await ctx.admin();
+    await a.deleteTopics({ topics: [stateTopic, dlqTopic] }).catch(() => undefined);
+  });
+  return { alerts, am, hook, stateTopic, dlqTopic };
 }

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { TestContext, uniqueName, waitFor } from '../../shared/testing';
-import { alertRecord, freePort, recordingServer, TestAlertmanager } from './helpers';
+import { alertRecord, notifierRig } from './helpers';
 
 jest.setTimeout(120_000);
 
@@ -10,18 +10,7 @@ afterEach(() => ctx.cleanup());
 const main = path.resolve(__dirname, '../src/main.js');
 
 test('a notifier killed with -9 while an alert fires: its successor re-sends the firing alert and delivers the resolve, nothing twice', async () => {
-  const [alerts] = await ctx.topics(['alerts']);
-  const am = new TestAlertmanager(await freePort());
-  ctx.defer(() => am.remove());
-  await am.start();
-  const hook = await recordingServer(200);
-  ctx.defer(() => hook.close());
-  const stateTopic = uniqueName('test.notifier.state');
-  const dlqTopic = uniqueName('test.notifier.dlq');
-  ctx.defer(async () => {
-    const a = await ctx.admin();
-    await a.deleteTopics({ topics: [stateTopic, dlqTopic] }).catch(() => undefined);
-  });
+  const { alerts, am, hook, stateTopic, dlqTopic } = await notifierRig(ctx);
   const env = {
     MPLP_TOPIC_ALERTS: alerts,
     MPLP_LOG_LEVEL: 'warn',

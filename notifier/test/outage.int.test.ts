@@ -2,7 +2,7 @@ import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { TestContext, uniqueName, waitFor } from '../../shared/testing';
 import { createNotifier } from '../src';
-import { alertRecord, freePort, recordingServer, TestAlertmanager } from './helpers';
+import { alertRecord, notifierRig } from './helpers';
 
 jest.setTimeout(120_000);
 
@@ -51,19 +51,8 @@ async function countingProxy(target: string) {
 }
 
 test('Alertmanager down for 30 s: every change reaches it once it is back, none twice, and the webhook gets each once', async () => {
-  const [alerts] = await ctx.topics(['alerts']);
-  const am = new TestAlertmanager(await freePort());
-  ctx.defer(() => am.remove());
-  await am.start();
+  const { alerts, am, hook, stateTopic, dlqTopic } = await notifierRig(ctx);
   const proxy = await countingProxy(am.url);
-  const hook = await recordingServer(200);
-  ctx.defer(() => hook.close());
-  const stateTopic = uniqueName('test.notifier.state');
-  const dlqTopic = uniqueName('test.notifier.dlq');
-  ctx.defer(async () => {
-    const a = await ctx.admin();
-    await a.deleteTopics({ topics: [stateTopic, dlqTopic] }).catch(() => undefined);
-  });
   const { service } = createNotifier(
     { ...process.env, MPLP_TOPIC_ALERTS: alerts, MPLP_LOG_LEVEL: 'error' },
     {
