@@ -52,7 +52,8 @@ export class WorkerProcess {
   async term(timeoutMs = 60_000): Promise<void> {
     const child = this.child;
     await this.signal('SIGTERM', timeoutMs);
-    if (child?.exitCode !== 0) throw new Error(`${this.name} exited ${child?.exitCode ?? child?.signalCode} after SIGTERM:\n${this.output()}`);
+    if (child?.exitCode !== 0)
+      throw new Error(`${this.name} exited ${child?.exitCode ?? child?.signalCode} after SIGTERM:\n${this.output()}`);
   }
 
   /** What the process wrote last (stdout and stderr of all its runs). */
@@ -103,7 +104,11 @@ export async function waitForRejoin(admin: Admin, groupId: string, size: number,
 }
 
 /** Committed offsets of a group against the ends of a topic, per partition (a missing commit counts as 0). */
-export async function groupOffsets(admin: Admin, groupId: string, topic: string): Promise<{ partition: number; committed: number; end: number }[]> {
+export async function groupOffsets(
+  admin: Admin,
+  groupId: string,
+  topic: string,
+): Promise<{ partition: number; committed: number; end: number }[]> {
   const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
   const ends = await admin.fetchTopicOffsets(topic);
   return ends.map((e) => {
