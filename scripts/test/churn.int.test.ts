@@ -146,7 +146,16 @@ async function churn(
     else await target.term();
     target.start();
     log.push(`${plan[i] === 'kill' ? 'kill -9' : 'SIGTERM'} ${target.name}`);
-    await Promise.all(groups.map((g, j) => waitForRejoin(admin, g, 2, before[j])));
+    try {
+      await Promise.all(groups.map((g, j) => waitForRejoin(admin, g, 2, before[j])));
+    } catch (err) {
+      const { groups: described } = await admin.describeGroups(groups);
+      const state = described.map((g) => `${g.groupId}: ${g.state}, ${g.members.length} members`).join('; ');
+      const copiesNow = copies.map(
+        (c) => `${c.name} ${c.running ? 'running' : `exited ${c.exitCode()}`}, output:\n${c.output().slice(-3000)}`,
+      );
+      throw new Error(`${(err as Error).message} after ${log[log.length - 1]} (${state})\n${copiesNow.join('\n')}`);
+    }
     await pace(3000);
   }
 }
@@ -285,6 +294,7 @@ describe('the pipeline under churn', () => {
         }),
       );
     }, BAD_EVERY_MS);
+    ctx.defer(() => clearInterval(badTimer));
 
     const faults: string[] = [];
     const lastStart = loadStart + LAST_FAULT_MS;
