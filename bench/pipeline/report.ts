@@ -11,7 +11,7 @@ import { barChart, lineChart } from './charts';
 import type { Ceilings } from './ceilings';
 import type { MachineInfo } from './probes';
 import { ROOT } from './processes';
-import { GROWTH_SHARE, STAGES, StepPlan, StepResult } from './steps';
+import { BACKLOG_FLOOR_SECONDS, GROWTH_SHARE, STAGES, StepPlan, StepResult } from './steps';
 
 export interface BenchResult {
   startedAt: string;
@@ -219,8 +219,9 @@ const HOW_TO_READ = [
   "- Each step offers a rate for its length; every second the bench reads each stage's counter from the worker's own `/metrics`",
   '  (`mplp_ingest_spans_valid_total`, `mplp_aggregator_spans_total`, `mplp_indexer_documents_indexed_total`) and the spans the load',
   "  generators had acknowledged (acks=all). A stage's backlog is produced minus its counter; its slope is fitted over the",
-  `  second half of the step. A slope above ${GROWTH_SHARE * 100} % of the offered rate is lag that grows: the run stops there, and the step`,
-  '  before it is the sustained rate. `indexed` counts window and alert documents too (a few per second).',
+  `  second half of the step. A slope above ${GROWTH_SHARE * 100} % of the offered rate, with more than ${BACKLOG_FLOOR_SECONDS} s of traffic in the backlog at`,
+  '  the end of the step, is lag that grows: the run stops there, and the step before it is the sustained rate. `indexed`',
+  '  counts window and alert documents too (a few per second).',
   "- produced → searchable: one span id per 100 ms per load generator, from its request's Kafka acknowledgement until a search",
   '  for it on Elasticsearch finds it (polled every 100 ms, so up to 100 ms of the figure is the poll; the index refresh',
   '  interval is most of the rest).',

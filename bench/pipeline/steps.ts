@@ -1,8 +1,8 @@
 /**
  * The rate steps: offer a rate for a step's length, sample every stage's counter each second,
  * and stop at the first step where end-to-end lag grows (a stage's backlog rising through the
- * second half of the step by more than GROWTH_SHARE of the offered rate) or where the load
- * generators could not produce the offered rate.
+ * second half of the step by more than GROWTH_SHARE of the offered rate, and past
+ * BACKLOG_FLOOR_SECONDS of traffic) or where the load generators could not produce the offered rate.
  */
 import { median, percentile } from '../util';
 import { cpuSeconds, machineJiffies, memoryMiB, quantileBetween, countBetween, buckets, scrape, total, Scrape } from './probes';
@@ -19,8 +19,13 @@ export const CLOSE_TO_PUBLISH = 'mplp_aggregator_window_close_to_publish_seconds
 export type Stage = keyof typeof STAGE_COUNTERS;
 export const STAGES = Object.keys(STAGE_COUNTERS) as Stage[];
 
-/** A backlog rising by more than this share of the offered rate means the stage falls behind. */
+/** A backlog rising by more than this share of the offered rate means the stage falls behind… */
 export const GROWTH_SHARE = 0.05;
+/**
+ * …once it holds more than this many seconds of traffic: below, a rising slope is the sawtooth
+ * of batches in flight (an indexer bulk, an aggregator task), which a short step can fit as growth.
+ */
+export const BACKLOG_FLOOR_SECONDS = 2;
 /** Below this share of the offered rate produced, the step did not offer what it claims. */
 const PRODUCED_SHARE = 0.9;
 
@@ -150,7 +155,7 @@ async function measureStep(p: Pipeline, memory: MemoryWatch, step: number, rate:
     endedAt: b.t,
     spansPerSecond: perSecond,
     backlog,
-    lagGrows: STAGES.some((s) => backlog[s].slope > GROWTH_SHARE * rate),
+    lagGrows: STAGES.some((s) => lagGrows(rate, backlog[s])),
     limit,
     searchable: { samples: 0, missing: 0, pending: 0 },
     closeToPublish: {
@@ -166,12 +171,14 @@ async function measureStep(p: Pipeline, memory: MemoryWatch, step: number, rate:
   return result;
 }
 
+const lagGrows = (rate: number, b: { slope: number; end: number }) => b.slope > GROWTH_SHARE * rate && b.end > BACKLOG_FLOOR_SECONDS * rate;
+
 /**
  * Why a step ends the run, or undefined when the pipeline kept up: a stage whose backlog grew by
  * more than GROWTH_SHARE of the offered rate, or load generators that could not produce it.
  */
 export function stepLimit(rate: number, produced: number, backlog: StepResult['backlog']): string | undefined {
-  const growing = STAGES.filter((s) => backlog[s].slope > GROWTH_SHARE * rate);
+  const growing = STAGES.filter((s) => lagGrows(rate, backlog[s]));
   if (growing.length) return `backlog growing at ${growing.map((s) => `${s} +${Math.round(backlog[s].slope)} spans/s`).join(', ')}`;
   if (produced < PRODUCED_SHARE * rate) return `the load generators produced ${Math.round(produced)} of ${rate} spans/s`;
   return undefined;
