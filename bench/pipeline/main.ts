@@ -139,7 +139,8 @@ function stepLine(r: StepResult, of: number): string {
     `step ${r.step}/${of} ${fmt(r.offered)} spans/s offered: produced ${fmt(s.produced)}, ingest ${fmt(s.ingest)}, aggregator ${fmt(s.aggregator)}, ` +
     `indexed ${fmt(s.indexer)} | searchable p50 ${fmt(r.searchable.p50 ?? NaN)} ms, p99 ${fmt(r.searchable.p99 ?? NaN)} ms (so far) | ` +
     `close → record p99 ${fmt(r.closeToPublish.p99 ?? NaN)} ms | worst backlog slope ${worst} ${fmt(r.backlog[worst].slope)} spans/s | ` +
-    `machine ${fmt(r.machineBusy * 100)} % busy | ${r.limit ?? 'steady'}`
+    `machine ${fmt(r.machineBusy * 100)} % busy | ${r.limit ?? 'steady'}` +
+    (r.recheck ? ` (rechecked for ${fmt(r.recheck.seconds)} s: ${r.recheck.limit ?? 'steady'})` : '')
   );
 }
 

@@ -98,7 +98,7 @@ function stepsTable(r: BenchResult): string[] {
     return (
       `| ${s.step} | ${fmt(s.offered)} | ${fmt(s.spansPerSecond.produced)} | ${fmt(s.spansPerSecond.ingest)} | ${fmt(s.spansPerSecond.aggregator)} | ` +
       `${fmt(s.spansPerSecond.indexer)} | ${opt(s.searchable.p50)} / ${opt(s.searchable.p99)} | ${opt(s.closeToPublish.p99)} | ` +
-      `${worst} ${s.backlog[worst].slope >= 0 ? '+' : ''}${fmt(s.backlog[worst].slope)} | ${fmt(s.machineBusy * 100)} % | ${s.limit ? `**${s.limit}**` : 'steady'} |`
+      `${worst} ${s.backlog[worst].slope >= 0 ? '+' : ''}${fmt(s.backlog[worst].slope)} | ${fmt(s.machineBusy * 100)} % | ${s.limit ? `**${s.limit}**` : 'steady'}${s.recheck ? ` (rechecked ${fmt(s.recheck.seconds)} s: ${s.recheck.limit ?? 'steady'})` : ''} |`
     );
   });
   return [
@@ -220,7 +220,8 @@ const HOW_TO_READ = [
   '  (`mplp_ingest_spans_valid_total`, `mplp_aggregator_spans_total`, `mplp_indexer_documents_indexed_total`) and the spans the load',
   "  generators had acknowledged (acks=all). A stage's backlog is produced minus its counter; its slope is fitted over the",
   `  second half of the step. A slope above ${GROWTH_SHARE * 100} % of the offered rate, with more than ${BACKLOG_FLOOR_SECONDS} s of traffic in the backlog at`,
-  '  the end of the step, is lag that grows: the run stops there, and the step before it is the sustained rate. `indexed`',
+  '  the end of the step, is lag that grows. Such a step is held for half a step more: if the backlog grows again the run',
+  '  stops there and the step before it is the sustained rate; if not, it was a burst and the run goes on. `indexed`',
   '  counts window and alert documents too (a few per second).',
   "- produced → searchable: one span id per 100 ms per load generator, from its request's Kafka acknowledgement until a search",
   '  for it on Elasticsearch finds it (polled every 100 ms, so up to 100 ms of the figure is the poll; the index refresh',
