@@ -30,7 +30,7 @@ const W = 760;
 const H = 420;
 const M = { left: 78, right: 230, top: 44, bottom: 56 };
 /** Levels above this many times the highest point are left off the plot. */
-const OFF_SCALE = 3;
+const OFF_SCALE = 5;
 const FONT = 'font-family="Helvetica, Arial, sans-serif"';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');

@@ -36,7 +36,7 @@ const README_START = '<!-- pipeline-bench:start -->';
 const README_END = '<!-- pipeline-bench:end -->';
 
 const opt = (v: number | undefined, digits = 0) => (v === undefined ? 'n/a' : fmt(v, digits));
-const ratio = (a: number | undefined, b: number | undefined) => (a && b ? fmt(a / b, 2) : 'n/a');
+const ratio = (a: number | undefined, b: number | undefined) => (a && b ? fmt(a / b, a / b < 0.1 ? 3 : 2) : 'n/a');
 
 export function sustained(r: BenchResult): StepResult | undefined {
   return r.steps.find((s) => s.step === r.sustainedStep);

@@ -181,9 +181,11 @@ const lagGrows = (rate: number, b: { slope: number; end: number }) => b.slope > 
  */
 export function stepLimit(rate: number, produced: number, backlog: StepResult['backlog']): string | undefined {
   const growing = STAGES.filter((s) => lagGrows(rate, backlog[s]));
-  if (growing.length) return `backlog growing at ${growing.map((s) => `${s} +${Math.round(backlog[s].slope)} spans/s`).join(', ')}`;
-  if (produced < PRODUCED_SHARE * rate) return `the load generators produced ${Math.round(produced)} of ${rate} spans/s`;
-  return undefined;
+  const reasons = growing.length
+    ? [`backlog growing at ${growing.map((s) => `${s} +${Math.round(backlog[s].slope)} spans/s`).join(', ')}`]
+    : [];
+  if (produced < PRODUCED_SHARE * rate) reasons.push(`the load generators produced ${Math.round(produced)} of ${rate} spans/s`);
+  return reasons.length ? reasons.join('; ') : undefined;
 }
 
 const ms = (seconds: number | undefined) => (seconds === undefined ? undefined : seconds * 1000);
