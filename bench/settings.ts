@@ -27,6 +27,21 @@ export function benchSchema(d: BenchDefaults) {
     liveSeries: setting.int('MPLP_BENCH_LIVE_SERIES', 40, 'aggregator live bench: distinct series', { min: 1 }),
     steadyMinutes: setting.int('MPLP_BENCH_STEADY_MINUTES', 60, 'anomaly bench: minutes of steady demo traffic (event time)', { min: 5 }),
     steadyRate: setting.int('MPLP_BENCH_STEADY_RATE', 10, 'anomaly bench: demo traces per second of event time', { min: 1 }),
+    steps: setting.int('MPLP_BENCH_STEPS', 8, 'pipeline bench: most rate steps (it stops at the first step where end-to-end lag grows)', {
+      min: 1,
+      max: 50,
+    }),
+    stepSeconds: setting.int('MPLP_BENCH_STEP_SECONDS', 60, 'pipeline bench: seconds of traffic per rate step', { min: 5 }),
+    startRate: setting.int('MPLP_BENCH_START_RATE', 2000, 'pipeline bench: spans/s offered in the first step', { min: 1 }),
+    growth: setting.number('MPLP_BENCH_GROWTH', 1.5, 'pipeline bench: each step offers this many times the rate of the one before', {
+      min: 1.01,
+      max: 10,
+    }),
+    loadProcesses: setting.int('MPLP_BENCH_LOAD_PROCESSES', 1, 'pipeline bench: load generator processes sharing the offered rate', {
+      min: 1,
+      max: 16,
+    }),
+    ceilings: setting.bool('MPLP_BENCH_CEILINGS', true, 'pipeline bench: also run bench:ingest and bench:indexer for the stage ceilings'),
   };
 }
 
