@@ -1,6 +1,8 @@
 import { Partitioners } from 'kafkajs';
 import type { Kafka, Message, Producer } from 'kafkajs';
-import { classifyKafkaError, ConfigError, Logger, MplpError, SharedConfig } from '../../shared/src';
+import { classifyKafkaError, ConfigError, MplpError } from './errors';
+import type { Logger } from './logger';
+import type { SharedConfig } from './settings';
 
 export interface TopicMessages {
   topic: string;
