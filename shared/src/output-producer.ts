@@ -10,9 +10,10 @@ export interface TopicMessages {
 }
 
 /**
- * Where ingest's output goes: validated batches and dead letters, acknowledged by every in-sync
- * replica (acks=all) before send() resolves. Two implementations behind one interface:
- * kafkajs, and librdkafka through @confluentinc/kafka-javascript (MPLP_INGEST_PRODUCER).
+ * Where a worker's output goes (ingest: validated batches and dead letters; the receiver: raw
+ * spans), acknowledged by every in-sync replica (acks=all) before send() resolves. Two
+ * implementations behind one interface: kafkajs, and librdkafka through
+ * @confluentinc/kafka-javascript (MPLP_INGEST_PRODUCER, MPLP_RECEIVER_PRODUCER).
  */
 export interface OutputProducer {
   /** Which client: shown in the startup log and by bench:ingest. */
@@ -27,6 +28,21 @@ export interface OutputProducer {
   disconnect(): Promise<void>;
 }
 
+/** What differs between the workers that produce through an OutputProducer. */
+export interface OutputProducerOptions {
+  /** The setting that chose the client, named when that choice cannot be served. */
+  setting?: string;
+  /** Suffix of the client id (`<MPLP_KAFKA_CLIENT_ID>-<role>`). */
+  role?: string;
+  /**
+   * kafkajs: an idempotent producer (one request in flight, retries bounded: the caller's
+   * deadline decides) instead of five requests in flight without idempotence.
+   */
+  idempotent?: boolean;
+  /** librdkafka properties that replace the defaults of librdkafkaConfig. */
+  librdkafka?: Record<string, unknown>;
+}
+
 export class KafkajsOutputProducer implements OutputProducer {
   readonly kind = 'kafkajs';
   private readonly producer: Producer;
@@ -34,12 +50,15 @@ export class KafkajsOutputProducer implements OutputProducer {
   constructor(
     kafka: Kafka,
     private readonly maxRequestBytes = 8 * 1024 * 1024,
+    idempotent = false,
   ) {
     // The default (Java-compatible murmur2) partitioner: the same trace id lands in the same partition whoever produces it.
     this.producer = kafka.producer({
       allowAutoTopicCreation: false,
-      maxInFlightRequests: 5,
       createPartitioner: Partitioners.DefaultPartitioner,
+      ...(idempotent
+        ? { idempotent: true, maxInFlightRequests: 1, retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1000 } }
+        : { maxInFlightRequests: 5 }),
     });
   }
   connect(): Promise<void> {
@@ -148,10 +167,11 @@ export function loadLibrdkafka(): { module?: RdModule; error?: string } {
 }
 
 /** librdkafka's settings for the shared MPLP_KAFKA_* ones. */
-export function librdkafkaConfig(shared: SharedConfig, features: string[]): Record<string, unknown> {
+export function librdkafkaConfig(shared: SharedConfig, features: string[], opts: OutputProducerOptions = {}): Record<string, unknown> {
+  const setting = opts.setting ?? 'MPLP_INGEST_PRODUCER';
   const conf: Record<string, unknown> = {
     'bootstrap.servers': shared.kafkaBrokers.join(','),
-    'client.id': `${shared.kafkaClientId}-ingest`,
+    'client.id': `${shared.kafkaClientId}-${opts.role ?? 'ingest'}`,
     'socket.connection.setup.timeout.ms': Math.max(1000, shared.kafkaConnectionTimeoutMs),
     acks: 'all',
     // No duplicates or reordering from librdkafka's own retries.
@@ -166,16 +186,17 @@ export function librdkafkaConfig(shared: SharedConfig, features: string[]): Reco
     'message.max.bytes': 9 * 1024 * 1024,
     'queue.buffering.max.kbytes': 65_536, // far above what MPLP_INGEST_MAX_IN_FLIGHT_BYTES lets through
     dr_cb: true,
+    ...opts.librdkafka,
   };
   const sasl = shared.kafkaSaslMechanism !== 'none';
   if (shared.kafkaSsl || sasl) conf['security.protocol'] = `${sasl ? 'sasl_' : ''}${shared.kafkaSsl ? 'ssl' : 'plaintext'}`;
   if (shared.kafkaSsl) {
-    if (!features.includes('ssl')) throw new ConfigError('MPLP_INGEST_PRODUCER', 'this librdkafka build has no TLS support; use kafkajs');
+    if (!features.includes('ssl')) throw new ConfigError(setting, 'this librdkafka build has no TLS support; use kafkajs');
     if (shared.kafkaSslCaFile) conf['ssl.ca.location'] = shared.kafkaSslCaFile;
     if (!shared.kafkaSslRejectUnauthorized) conf['enable.ssl.certificate.verification'] = false;
   }
   if (sasl) {
-    if (!features.includes('sasl')) throw new ConfigError('MPLP_INGEST_PRODUCER', 'this librdkafka build has no SASL support; use kafkajs');
+    if (!features.includes('sasl')) throw new ConfigError(setting, 'this librdkafka build has no SASL support; use kafkajs');
     conf['sasl.mechanisms'] = { plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' }[
       shared.kafkaSaslMechanism
     ];
@@ -335,8 +356,8 @@ function rdError(err: RdError, what: string): MplpError {
 }
 
 /**
- * The producer MPLP_INGEST_PRODUCER asks for. `auto` takes librdkafka when its addon loads and
- * kafkajs otherwise (logged, so a benchmark says which one it measured).
+ * The producer MPLP_INGEST_PRODUCER (or opts.setting) asks for. `auto` takes librdkafka when its
+ * addon loads and kafkajs otherwise (logged, so a benchmark says which one it measured).
  */
 export function createOutputProducer(
   choice: 'auto' | 'librdkafka' | 'kafkajs',
@@ -344,23 +365,25 @@ export function createOutputProducer(
   shared: SharedConfig,
   logger: Logger,
   maxRecordBytes?: number,
+  opts: OutputProducerOptions = {},
 ): OutputProducer {
-  if (choice === 'kafkajs') return new KafkajsOutputProducer(kafka, maxRecordBytes);
+  const kafkajs = () => new KafkajsOutputProducer(kafka, maxRecordBytes, opts.idempotent);
+  if (choice === 'kafkajs') return kafkajs();
   const rd = loadLibrdkafka();
   if (!rd.module) {
     if (choice === 'librdkafka')
       throw new ConfigError(
-        'MPLP_INGEST_PRODUCER',
+        opts.setting ?? 'MPLP_INGEST_PRODUCER',
         `librdkafka is not available (${rd.error}); install @confluentinc/kafka-javascript or use kafkajs`,
       );
     logger.warn({ reason: rd.error }, 'librdkafka not available; producing with kafkajs');
-    return new KafkajsOutputProducer(kafka, maxRecordBytes);
+    return kafkajs();
   }
   try {
-    return new LibrdkafkaOutputProducer(rd.module, librdkafkaConfig(shared, rd.module.features), logger);
+    return new LibrdkafkaOutputProducer(rd.module, librdkafkaConfig(shared, rd.module.features, opts), logger);
   } catch (err) {
     if (choice === 'librdkafka') throw err;
     logger.warn({ reason: (err as Error).message }, 'librdkafka cannot serve these settings; producing with kafkajs');
-    return new KafkajsOutputProducer(kafka, maxRecordBytes);
+    return kafkajs();
   }
 }
