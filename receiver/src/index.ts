@@ -90,6 +90,7 @@ export function createReceiver(env: Env, overrides: Partial<ReceiverSettings> = 
           setting: 'MPLP_RECEIVER_PRODUCER',
           role: 'receiver',
           idempotent: true,
+          connectTimeoutMs: settings.kafkaTimeoutMs,
           librdkafka: {
             // Records given up with the export's deadline, not librdkafka's 5 minutes after it was answered 503.
             'message.timeout.ms': settings.kafkaTimeoutMs,
@@ -97,6 +98,7 @@ export function createReceiver(env: Env, overrides: Partial<ReceiverSettings> = 
           },
         },
       ),
+    partitioned: settings.records === 'partition',
     timeoutMs: settings.kafkaTimeoutMs,
     cooldownMs: settings.retryAfterMs,
     logger,

@@ -21,6 +21,8 @@ export interface SpanPublisherOptions {
   topic: string;
   /** A new producer session (kafkajs idempotent, or librdkafka), not yet connected. */
   createProducer: () => OutputProducer;
+  /** Exports are grouped by partition: the topic's partition count is fetched at start. */
+  partitioned: boolean;
   /** An export waits this long for the acknowledgement, then is answered "unavailable". */
   timeoutMs: number;
   /** After a failed produce, exports are refused at once for this long (the Retry-After given). */
@@ -69,7 +71,7 @@ export class SpanPublisher {
   /** Connects now so the first export does not pay for it; a broker that is away is not fatal (exports get 503 until it is back). */
   async start(): Promise<void> {
     try {
-      await this.withDeadline(Promise.all([this.connected(), this.partitions()]));
+      await this.withDeadline(Promise.all([this.connected(), this.opts.partitioned ? this.partitions() : undefined]));
     } catch (err) {
       this.fail(err);
       this.opts.logger.warn({ err: (err as Error).message }, 'Kafka not reachable at start; exports are refused with 503 until it is');

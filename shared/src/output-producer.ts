@@ -41,6 +41,8 @@ export interface OutputProducerOptions {
   idempotent?: boolean;
   /** librdkafka properties that replace the defaults of librdkafkaConfig. */
   librdkafka?: Record<string, unknown>;
+  /** librdkafka: connect() fails after this long without the cluster's metadata (librdkafka's default: 30 s). */
+  connectTimeoutMs?: number;
 }
 
 export class KafkajsOutputProducer implements OutputProducer {
@@ -225,6 +227,8 @@ interface Pending {
 export class LibrdkafkaOutputProducer implements OutputProducer {
   readonly kind = 'librdkafka';
   private producer?: RdProducer;
+  /** A session still connecting (a broker that is away can keep it so for a long time): disconnect() ends it too. */
+  private connecting?: RdProducer;
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
   private errorLoggedAt = 0;
@@ -233,10 +237,12 @@ export class LibrdkafkaOutputProducer implements OutputProducer {
     private readonly rd: RdModule,
     private readonly conf: Record<string, unknown>,
     private readonly logger: Logger,
+    private readonly connectTimeoutMs?: number,
   ) {}
 
   async connect(): Promise<void> {
     const producer = new this.rd.Producer(this.conf);
+    this.connecting = producer;
     producer.on('delivery-report', (err, report) => this.delivered(err, report.opaque as { id: number; i: number }));
     producer.on('event.error', (err) => {
       // librdkafka reports transient trouble (a broker down, a reconnect) here too, and keeps
@@ -254,7 +260,7 @@ export class LibrdkafkaOutputProducer implements OutputProducer {
       if (err.isFatal) void this.replace(err);
     });
     await new Promise<void>((resolve, reject) =>
-      producer.connect({}, (err) =>
+      producer.connect(this.connectTimeoutMs ? { timeout: this.connectTimeoutMs } : {}, (err) =>
         err
           ? reject(
               new MplpError('kafka_unavailable', `librdkafka producer could not connect: ${err.message}`, {
@@ -265,6 +271,12 @@ export class LibrdkafkaOutputProducer implements OutputProducer {
           : resolve(),
       ),
     );
+    if (this.connecting !== producer) {
+      // disconnect() was called while this session was connecting.
+      producer.disconnect(1000, () => undefined);
+      throw new MplpError('kafka_unavailable', 'producer closed while connecting', { disposition: 'retryable' });
+    }
+    this.connecting = undefined;
     // Delivery reports are handed to JavaScript when polled; 5 ms bounds the wait for an ack.
     producer.setPollInterval(5);
     this.producer = producer;
@@ -332,6 +344,10 @@ export class LibrdkafkaOutputProducer implements OutputProducer {
   }
 
   async disconnect(): Promise<void> {
+    const connecting = this.connecting;
+    this.connecting = undefined;
+    // Not awaited: librdkafka ends a connecting session only once its connect attempt is over.
+    if (connecting) connecting.disconnect(1000, () => undefined);
     const producer = this.producer;
     if (!producer) return;
     this.producer = undefined;
@@ -380,7 +396,7 @@ export function createOutputProducer(
     return kafkajs();
   }
   try {
-    return new LibrdkafkaOutputProducer(rd.module, librdkafkaConfig(shared, rd.module.features, opts), logger);
+    return new LibrdkafkaOutputProducer(rd.module, librdkafkaConfig(shared, rd.module.features, opts), logger, opts.connectTimeoutMs);
   } catch (err) {
     if (choice === 'librdkafka') throw err;
     logger.warn({ reason: (err as Error).message }, 'librdkafka cannot serve these settings; producing with kafkajs');
