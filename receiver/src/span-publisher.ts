@@ -52,6 +52,8 @@ export class SpanPublisher {
   private client?: OutputProducer;
   private admin?: Admin;
   private partitionCount?: { count: number; at: number; refreshing?: Promise<number> };
+  /** The first fetch of the partition count, shared by the exports that wait for it. */
+  private firstFetch?: Promise<number>;
   private unavailableUntil = 0;
   private lastError = '';
   private closed = false;
@@ -107,8 +109,9 @@ export class SpanPublisher {
       });
       return known.count;
     }
+    this.firstFetch ??= this.fetchPartitions().finally(() => (this.firstFetch = undefined));
     try {
-      return await this.withDeadline(this.fetchPartitions());
+      return await this.withDeadline(this.firstFetch);
     } catch (err) {
       this.fail(err);
       throw new KafkaUnavailableError(`Kafka did not answer the metadata request: ${this.lastError}`, this.opts.cooldownMs, err);
