@@ -11,7 +11,7 @@ import { Partitioners } from 'kafkajs';
 import { createKafka, createLogger, ensureTopics, loadConfig, sharedSchema, lz4Implementation } from '../shared/src';
 import { uniqueName } from '../shared/testing';
 import { createIngest } from '../ingest/src';
-import { createOutputProducer, loadLibrdkafka } from '../ingest/src/output-producer';
+import { createOutputProducer, loadLibrdkafka } from '../shared/src/output-producer';
 import { encodeTraces, TraceGenerator } from '../ingest/src/loadgen/trace-generator';
 import { fmt, median, percentile, until } from './util';
 import { loadBenchSettings } from './settings';

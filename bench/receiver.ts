@@ -1,32 +1,35 @@
 /**
- * npm run bench:receiver — requests/s, spans/s and p50/p99 latency of the OTLP receiver for
- * exports of 100 and 1,000 spans over OTLP/HTTP (protobuf) and OTLP/gRPC, side by side with its
- * ceiling: the same payloads, already split per trace, produced straight to Kafka by the same
- * kind of producer (kafkajs, idempotent, acks=all) at the same concurrency. Also shown: the same
- * payloads as one record per request (no split), to price the per-trace split. Each case runs
- * MPLP_BENCH_ROUNDS times (default 3) and reports medians; MPLP_BENCH_MESSAGES is the number of
- * 100-span exports per round (1,000-span exports: a fifth of it).
+ * npm run bench:receiver — requests/s, traces/s, spans/s and p50/p99 latency of the OTLP receiver
+ * for exports of 100 and 1,000 spans over OTLP/HTTP (protobuf) and OTLP/gRPC, side by side with
+ * its ceiling: the same payloads turned into the same records (MPLP_RECEIVER_RECORDS: one per
+ * destination partition, or one per trace) by the same function and produced straight to Kafka,
+ * one export after the other per in-flight slot, by the same kind of producer
+ * (MPLP_RECEIVER_PRODUCER; idempotent, acks=all) at the same concurrency: the receiver minus
+ * HTTP/gRPC and its queue. Each case runs MPLP_BENCH_ROUNDS times (default 3) and reports
+ * medians; MPLP_BENCH_MESSAGES is the number of 100-span exports per round (1,000-span exports: a
+ * fifth of it).
  */
 import http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
-import { Kafka, Partitioners } from 'kafkajs';
-import { createKafka, ensureTopics, loadConfig, sharedSchema } from '../shared/src';
+import { createKafka, createLogger, createOutputProducer, ensureTopics, loadProcessConfig, OutputProducer } from '../shared/src';
 import { uniqueName } from '../shared/testing';
-import { createReceiver, splitByTrace, TRACE_SERVICE } from '../receiver/src';
+import { createReceiver, decodeExport, receiverSchema, splitExport, TRACE_SERVICE } from '../receiver/src';
 import { encodeTraces, TraceGenerator } from '../ingest/src/loadgen/trace-generator';
 import { fmt, median, percentile } from './util';
 import { loadBenchSettings } from './settings';
 
 const bench = loadBenchSettings({ rounds: 3, messages: 120 });
-const CONCURRENCY = 4;
+const CONCURRENCY = bench.concurrency;
 
-const shared = loadConfig(sharedSchema, process.env);
+const { shared, own: receiverSettings } = loadProcessConfig(process.env, 'MPLP_RECEIVER_', receiverSchema);
 const kafka = createKafka(shared, 'bench');
+const PARTITIONS = 6;
 
-/** Exports of exactly `spans` spans each, made of whole generated traces (the last one trimmed). */
-function payloads(count: number, spans: number): Buffer[] {
+/** Exports of exactly `spans` spans each, made of whole generated traces (the last one trimmed), and how many traces they hold. */
+function payloads(count: number, spans: number): { bodies: Buffer[]; traces: number } {
   const gen = new TraceGenerator({ errorRate: 0.02 });
-  return Array.from({ length: count }, () => {
+  let total = 0;
+  const bodies = Array.from({ length: count }, () => {
     const traces = [];
     let n = 0;
     while (n < spans) {
@@ -34,17 +37,20 @@ function payloads(count: number, spans: number): Buffer[] {
       traces.push(t);
       n += t.length;
     }
+    total += traces.length;
     return encodeTraces(traces, 'protobuf');
   });
+  return { bodies, traces: total };
 }
 
 type Send = (body: Buffer) => Promise<void>;
 
-/** Sends every payload with CONCURRENCY in flight; per-request latency in ms and the wall time. */
-async function drive(bodies: Buffer[], send: Send): Promise<{ lat: number[]; seconds: number }> {
+/** Sends every payload with CONCURRENCY in flight; per-request latency in ms, the wall time and the CPU used. */
+async function drive(bodies: Buffer[], send: Send): Promise<{ lat: number[]; seconds: number; cpu: number }> {
   const lat: number[] = [];
   let next = 0;
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < bodies.length) {
@@ -55,7 +61,10 @@ async function drive(bodies: Buffer[], send: Send): Promise<{ lat: number[]; sec
       }
     }),
   );
-  return { lat, seconds: (performance.now() - t0) / 1000 };
+  const cpu = process.cpuUsage(cpu0);
+  const seconds = (performance.now() - t0) / 1000;
+  // This process's CPU (the client, the receiver or the ceiling's producer) in cores: 1.0 is its event loop saturated.
+  return { lat, seconds, cpu: (cpu.user + cpu.system) / 1e6 / seconds };
 }
 
 function httpSender(port: number): Send {
@@ -95,20 +104,24 @@ function grpcSender(client: grpc.Client): Send {
     });
 }
 
-async function kafkaSender(k: Kafka, topic: string, split: boolean): Promise<{ send: Send; close: () => Promise<void> }> {
-  const producer = k.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    createPartitioner: Partitioners.DefaultPartitioner,
-  });
+/** The ceiling: the receiver's records, produced straight to Kafka by the producer kind it uses. */
+async function kafkaSender(topic: string): Promise<{ send: Send; close: () => Promise<void>; kind: string }> {
+  const producer: OutputProducer = createOutputProducer(
+    receiverSettings.producer,
+    kafka,
+    shared,
+    createLogger({ name: 'bench', level: 'warn' }),
+    8 * 1024 * 1024,
+    { setting: 'MPLP_RECEIVER_PRODUCER', role: 'bench', idempotent: true, librdkafka: { 'message.timeout.ms': 10_000 } },
+  );
   await producer.connect();
+  const partitions = receiverSettings.records === 'partition' ? PARTITIONS : undefined;
   return {
+    kind: producer.kind,
     send: async (body) => {
-      const messages = split
-        ? splitByTrace(body, 'protobuf').records.map((r) => ({ key: r.key, value: r.value, headers: { 'content-type': r.contentType } }))
-        : [{ key: splitByTrace(body, 'protobuf').records[0].key, value: body, headers: { 'content-type': 'application/x-protobuf' } }];
-      await producer.send({ topic, acks: -1, messages });
+      const { records } = splitExport(decodeExport(body, 'protobuf'), body, 'protobuf', partitions);
+      const messages = records.map((r) => ({ key: r.key, value: r.value, headers: { 'content-type': r.contentType } }));
+      await producer.send([{ topic, messages }]);
     },
     close: () => producer.disconnect(),
   };
@@ -118,7 +131,7 @@ async function main() {
   const topic = uniqueName('bench.receiver.raw');
   const admin = kafka.admin();
   await admin.connect();
-  await ensureTopics(admin, [{ topic, numPartitions: 6, replicationFactor: 1 }]);
+  await ensureTopics(admin, [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }]);
   const { service } = createReceiver({
     ...process.env,
     MPLP_TOPIC_RAW: topic,
@@ -128,10 +141,10 @@ async function main() {
     MPLP_LOG_LEVEL: 'warn',
   });
   await service.start();
+  const receiverKind = service.publisher.kind;
   const ports = service.ports();
   const client = new grpc.Client(`127.0.0.1:${ports.grpc}`, grpc.credentials.createInsecure());
-  const direct = await kafkaSender(kafka, topic, true);
-  const unsplit = await kafkaSender(kafka, topic, false);
+  const direct = await kafkaSender(topic);
   const rows: string[] = [];
   try {
     for (const spans of [100, 1000]) {
@@ -139,41 +152,44 @@ async function main() {
       const cases: [string, Send][] = [
         ['receiver OTLP/HTTP', httpSender(ports.http!)],
         ['receiver OTLP/gRPC', grpcSender(client)],
-        ['ceiling: Kafka direct, split', direct.send],
-        ['Kafka direct, 1 record/request', unsplit.send],
+        ['ceiling: Kafka direct', direct.send],
       ];
-      const results = new Map<string, { rps: number[]; p50: number[]; p99: number[] }>();
+      const results = new Map<string, { rps: number[]; tps: number[]; p50: number[]; p99: number[]; cpu: number[] }>();
       for (let round = 0; round < bench.rounds; round++) {
-        const bodies = payloads(count, spans);
+        const { bodies, traces } = payloads(count, spans);
         for (const [name, send] of cases) {
           await drive(bodies.slice(0, CONCURRENCY * 2), send); // warm-up: connections, JIT
-          const { lat, seconds } = await drive(bodies, send);
-          const r = results.get(name) ?? { rps: [], p50: [], p99: [] };
+          const { lat, seconds, cpu } = await drive(bodies, send);
+          const r = results.get(name) ?? { rps: [], tps: [], p50: [], p99: [], cpu: [] };
+          r.cpu.push(cpu);
           r.rps.push(bodies.length / seconds);
+          r.tps.push(traces / seconds);
           r.p50.push(percentile(lat, 50));
           r.p99.push(percentile(lat, 99));
           results.set(name, r);
         }
       }
-      const ceiling = median(results.get('ceiling: Kafka direct, split')!.rps);
+      const ceiling = median(results.get('ceiling: Kafka direct')!.rps);
       for (const [name, r] of results) {
         const rps = median(r.rps);
         rows.push(
-          `| ${spans} | ${name} | ${fmt(rps)} | ${fmt(rps * spans)} | ${fmt(median(r.p50), 1)} | ${fmt(median(r.p99), 1)} | ${fmt(rps / ceiling, 2)} |`,
+          `| ${spans} | ${name} | ${fmt(rps)} | ${fmt(median(r.tps))} | ${fmt(rps * spans)} | ${fmt(median(r.p50), 1)} | ${fmt(median(r.p99), 1)} | ${fmt(rps / ceiling, 2)} | ${fmt(median(r.cpu), 2)} |`,
         );
       }
     }
   } finally {
     client.close();
     await direct.close();
-    await unsplit.close();
     await service.stop();
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
     await admin.disconnect();
   }
-  console.log(`\nreceiver bench: ${bench.rounds} round(s), medians; concurrency ${CONCURRENCY}; exports of generated traces (protobuf)\n`);
-  console.log('| spans/export | path | requests/s | spans/s | p50 ms | p99 ms | ratio to ceiling |');
-  console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: |');
+  console.log(
+    `\nreceiver bench: ${bench.rounds} round(s), medians; concurrency ${CONCURRENCY}; exports of generated traces (protobuf); ` +
+      `producer ${direct.kind} (receiver: ${receiverKind}), records per ${receiverSettings.records}, ${PARTITIONS} partitions\n`,
+  );
+  console.log('| spans/export | path | requests/s | traces/s | spans/s | p50 ms | p99 ms | ratio to ceiling | bench process CPU (cores) |');
+  console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows) console.log(r);
 }
 

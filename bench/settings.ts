@@ -16,6 +16,7 @@ export function benchSchema(d: BenchDefaults) {
     rounds: setting.int('MPLP_BENCH_ROUNDS', d.rounds, 'rounds of each measurement; the bench reports medians', { min: 1, max: 100 }),
     docs: setting.int('MPLP_BENCH_DOCS', d.docs ?? 0, 'documents per round (indexer, archiver benches)', { min: 0 }),
     messages: setting.int('MPLP_BENCH_MESSAGES', d.messages ?? 0, 'OTLP requests per round (ingest bench)', { min: 0 }),
+    concurrency: setting.int('MPLP_BENCH_CONCURRENCY', 4, 'receiver bench: exports in flight at once', { min: 1, max: 256 }),
     producers: setting.string(
       'MPLP_BENCH_PRODUCERS',
       '',

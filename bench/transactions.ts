@@ -17,7 +17,7 @@ import { Partitioners } from 'kafkajs';
 import type { Producer } from 'kafkajs';
 import { createKafka, ensureTopics, loadConfig, sharedSchema } from '../shared/src';
 import { uniqueName } from '../shared/testing';
-import { librdkafkaConfig, loadLibrdkafka } from '../ingest/src/output-producer';
+import { librdkafkaConfig, loadLibrdkafka } from '../shared/src/output-producer';
 import { fmt, median, percentile } from './util';
 import { loadBenchSettings } from './settings';
 

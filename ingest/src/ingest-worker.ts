@@ -28,7 +28,7 @@ import {
   MessageProcessor,
 } from './message-processor';
 import { IngestMetrics } from './metrics';
-import { createOutputProducer, deliveredOf, OutputProducer } from './output-producer';
+import { createOutputProducer, deliveredOf, OutputProducer } from '../../shared/src/output-producer';
 import { BatchStats, EncodedBatch, encodeBatch, EncodeLimits, InputMessage, OutputRecord } from './batch-encoder';
 import { deadLetterReference, outputRecordReference } from './refused-output';
 import { DecodeResult, DecodeTask, packBuffers } from './decode-worker';

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { TestContext, uniqueName, waitFor } from '../../shared/testing';
 import { SpanBatchCodec, NormalizedSpan } from '../../shared/src';
 import { createIngest } from '../src';
-import { loadLibrdkafka } from '../src/output-producer';
+import { loadLibrdkafka } from '../../shared/src/output-producer';
 
 export const INGEST_MAIN = path.join(__dirname, '..', 'src', 'main.js');
 

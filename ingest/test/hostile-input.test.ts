@@ -3,7 +3,7 @@ import { anyValueJson, flattenAttributes, newCounts, truncateUtf8 } from '../src
 import { encodeBatch, EncodeLimits, RECORD_OVERHEAD_BYTES } from '../src/batch-encoder';
 import { checkIngestSettings, ingestSchema, IngestSettings } from '../src/config';
 import { MessageProcessor, ProcessorLimits } from '../src/message-processor';
-import { splitByBytes } from '../src/output-producer';
+import { splitByBytes } from '../../shared/src/output-producer';
 import { deadLetterReference, outputRecordReference } from '../src/refused-output';
 import { ES_INTEGER_MAX } from '../src/span-normalizer';
 import { loadConfig } from '../../shared/src';

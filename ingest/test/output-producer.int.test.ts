@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { createLogger, ensureTopics, MplpError } from '../../shared/src';
 import { TestContext, testConfig, uniqueName, waitFor } from '../../shared/testing';
-import { KafkajsOutputProducer, LibrdkafkaOutputProducer, librdkafkaConfig, loadLibrdkafka, OutputProducer } from '../src/output-producer';
+import {
+  KafkajsOutputProducer,
+  LibrdkafkaOutputProducer,
+  librdkafkaConfig,
+  loadLibrdkafka,
+  OutputProducer,
+} from '../../shared/src/output-producer';
 import { librdkafkaForTests } from './helpers';
 
 describe('output producers on the real Kafka', () => {

@@ -19,6 +19,18 @@ export const receiverSchema = {
     'PEM certificate (chain) file: both servers speak TLS (with MPLP_RECEIVER_TLS_KEY_FILE)',
   ),
   tlsKeyFile: setting.string('MPLP_RECEIVER_TLS_KEY_FILE', '', 'PEM private key file of the receiver certificate'),
+  producer: setting.oneOf(
+    'MPLP_RECEIVER_PRODUCER',
+    'auto',
+    ['auto', 'librdkafka', 'kafkajs'] as const,
+    'client that produces to the raw topic: librdkafka (@confluentinc/kafka-javascript, native; auto = it when its addon is installed, else kafkajs) or kafkajs',
+  ),
+  records: setting.oneOf(
+    'MPLP_RECEIVER_RECORDS',
+    'partition',
+    ['partition', 'trace'] as const,
+    "Kafka records an export becomes: one per destination partition, holding the traces whose id hashes there, or one per trace; either way every trace lands whole in its id's partition",
+  ),
   maxRequestBytes: setting.int(
     'MPLP_RECEIVER_MAX_REQUEST_BYTES',
     4 * 1024 * 1024,

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ByteBudget, ExportTraceServiceResponseType, MplpError } from '../../shared/src';
 import type { ReceiverMetrics } from './metrics';
-import { CONTENT_TYPES, PayloadEncoding, splitByTrace } from './otlp-payload';
+import { CONTENT_TYPES, decodeExport, PayloadEncoding, splitExport } from './otlp-payload';
 import type { SpanPublisher } from './span-publisher';
 
 /** Too many request bytes held already: the client should retry later (429 / UNAVAILABLE). */
@@ -39,16 +39,23 @@ export class InFlightBytes {
   }
 }
 
-/** Splits an export per trace and produces it; resolves once Kafka acknowledged every record. */
+/** How an export becomes records: one per destination partition, or one per trace (MPLP_RECEIVER_RECORDS). */
+export type RecordLayout = 'partition' | 'trace';
+
+/** Splits an export per partition (or per trace) and produces it; resolves once Kafka acknowledged every record. */
 export class ExportHandler {
   constructor(
     private readonly publisher: SpanPublisher,
     private readonly metrics: ReceiverMetrics,
+    private readonly layout: RecordLayout = 'partition',
   ) {}
 
   async export(body: Buffer, encoding: PayloadEncoding): Promise<ExportAnswer> {
     this.metrics.bytesIn.inc(body.length);
-    const split = splitByTrace(body, encoding);
+    // Decoded first: a bad payload is the client's (400) whether or not Kafka is there.
+    const request = decodeExport(body, encoding);
+    const partitions = this.layout === 'partition' ? await this.publisher.partitions() : undefined;
+    const split = splitExport(request, body, encoding, partitions);
     await this.publisher.publish(split.records);
     this.metrics.records.inc(split.records.length);
     this.metrics.spansAccepted.inc(split.spans);

@@ -6,6 +6,7 @@ import {
   ConfigError,
   createKafka,
   createLogger,
+  createOutputProducer,
   kafkaClientConfig,
   createRegistry,
   loadProcessConfig,
@@ -22,7 +23,8 @@ import { OtlpHttpServer } from './otlp-http';
 import { SpanPublisher } from './span-publisher';
 
 export { receiverSchema } from './config';
-export { splitByTrace, gunzipBounded } from './otlp-payload';
+export { splitByTrace, splitExport, decodeExport, gunzipBounded } from './otlp-payload';
+export { partitionOfKey } from './trace-partitioner';
 export { encodeRpcStatus } from './rpc-status';
 export { TRACE_SERVICE } from './otlp-grpc';
 
@@ -33,6 +35,9 @@ export interface Receiver extends Service {
   /** The ports bound once started (useful with port 0). */
   ports(): { http?: number; grpc?: number; ops?: number };
 }
+
+/** What one produce request may carry: the raw topic's max.message.bytes as setup creates it. */
+const RAW_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 
 /** Test seam: how the Kafka client opens its sockets (a test routes them through a proxy it can cut). */
 export interface ReceiverHooks {
@@ -73,12 +78,33 @@ export function createReceiver(env: Env, overrides: Partial<ReceiverSettings> = 
   const publisher = new SpanPublisher({
     kafka,
     topic: cfg.shared.topicRaw,
+    createProducer: () =>
+      createOutputProducer(
+        // librdkafka opens its own sockets: a test that routes Kafka through a proxy gets kafkajs.
+        hooks.kafkaSocketFactory ? 'kafkajs' : settings.producer,
+        kafka,
+        cfg.shared,
+        logger,
+        RAW_MAX_MESSAGE_BYTES,
+        {
+          setting: 'MPLP_RECEIVER_PRODUCER',
+          role: 'receiver',
+          idempotent: true,
+          connectTimeoutMs: settings.kafkaTimeoutMs,
+          librdkafka: {
+            // Records given up with the export's deadline, not librdkafka's 5 minutes after it was answered 503.
+            'message.timeout.ms': settings.kafkaTimeoutMs,
+            'queue.buffering.max.kbytes': Math.ceil((2 * settings.maxInFlightBytes) / 1024),
+          },
+        },
+      ),
+    partitioned: settings.records === 'partition',
     timeoutMs: settings.kafkaTimeoutMs,
     cooldownMs: settings.retryAfterMs,
     logger,
   });
   const inFlight = new InFlightBytes(new ByteBudget(settings.maxInFlightBytes, (n) => metrics.inFlightBytes.set(n)), settings.retryAfterMs);
-  const handler = new ExportHandler(publisher, metrics);
+  const handler = new ExportHandler(publisher, metrics, settings.records);
   const common = {
     host: settings.host,
     tls,
@@ -113,7 +139,10 @@ export function createReceiver(env: Env, overrides: Partial<ReceiverSettings> = 
       await publisher.start();
       ports.http = await httpServer.start();
       ports.grpc = await grpcServer.start();
-      logger.info({ http: ports.http, grpc: ports.grpc, tls: !!tls, auth: !!settings.token }, 'receiver listening');
+      logger.info(
+        { http: ports.http, grpc: ports.grpc, tls: !!tls, auth: !!settings.token, producer: publisher.kind, records: settings.records },
+        'receiver listening',
+      );
       summary = setInterval(() => void summarize(metrics).then((s) => logger.info(s, 'summary')), settings.summaryIntervalMs);
       summary.unref();
     },

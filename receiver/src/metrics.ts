@@ -30,7 +30,7 @@ export class ReceiverMetrics {
     });
     this.records = new Counter({
       name: 'mplp_receiver_records_total',
-      help: 'Kafka records produced (one per trace id per export)',
+      help: 'Kafka records produced (per export: one per destination partition, or per trace id with MPLP_RECEIVER_RECORDS=trace)',
       registers: r,
     });
     this.bytesIn = new Counter({ name: 'mplp_receiver_bytes_in_total', help: 'request bytes received, after decompression', registers: r });

@@ -1,5 +1,7 @@
 import { gunzip } from 'node:zlib';
 import { ExportTraceServiceRequestType, InvalidInputError, MplpError } from '../../shared/src';
+import { encodeWireGroup, wireSplit } from './otlp-wire-split';
+import { partitionOfKey } from './trace-partitioner';
 
 /** How an export's body is encoded: the HTTP content type (gRPC is always protobuf). */
 export type PayloadEncoding = 'protobuf' | 'json';
@@ -7,7 +9,7 @@ export type PayloadEncoding = 'protobuf' | 'json';
 /** The content-type header of the records: ingest decodes by it. */
 export const CONTENT_TYPES: Record<PayloadEncoding, string> = { protobuf: 'application/x-protobuf', json: 'application/json' };
 
-/** One Kafka record for `mplp.spans.raw`: the spans of one trace, keyed by its id (hex). */
+/** One Kafka record for `mplp.spans.raw`: the spans of one trace, or of the traces of one partition, keyed by a trace id (hex). */
 export interface TraceRecord {
   key: string;
   value: Buffer;
@@ -91,14 +93,27 @@ export function decodeExport(body: Buffer, encoding: PayloadEncoding): Obj {
  * came (no re-encoding). Spans without a valid trace id are dropped and counted (partial success).
  */
 export function splitByTrace(body: Buffer, encoding: PayloadEncoding): SplitExport {
-  const request = decodeExport(body, encoding);
-  const json = encoding === 'json';
-  const groups = new Map<string, Obj[]>();
+  return splitExport(decodeExport(body, encoding), body, encoding);
+}
+
+/**
+ * Splits a decoded export into records, each a valid ExportTraceServiceRequest of the request's
+ * encoding with the resource and scope of its spans. Without `partitions`: one record per trace
+ * id, keyed by it. With it: one record per partition of a `partitions`-partition topic, holding
+ * every trace whose id Kafka's default partitioner sends there, keyed by the first of those ids
+ * (which hashes to the same partition): each trace still lands, whole, in the partition it would
+ * alone, in far fewer records. A request that makes a single record is forwarded as it came (no
+ * re-encoding). Spans without a valid trace id are dropped and counted (partial success).
+ */
+export function splitExport(request: Obj, body: Buffer, encoding: PayloadEncoding, partitions?: number): SplitExport {
+  const wire = encoding === 'protobuf' ? wireSplit(body, partitions) : undefined;
+  if (wire) return recordsOf(wire.groups, wire.spans, wire.rejected, body, encoding, encodeWireGroup);
+  const groups = new Map<string | number, { key: string; resources: Obj[]; spans: number }>();
   let spans = 0;
   let rejected = 0;
   for (const rs of asArray(pick(request, 'resourceSpans', 'resource_spans'), 'resourceSpans')) {
     for (const ss of asArray(pick(rs, 'scopeSpans', 'scope_spans'), 'scopeSpans')) {
-      const byTrace = new Map<string, Obj[]>();
+      const byGroup = new Map<string | number, { key: string; spans: Obj[] }>();
       for (const span of asArray(ss.spans, 'spans')) {
         const key = span && typeof span === 'object' ? traceKey(pick(span, 'traceId', 'trace_id')) : undefined;
         if (key === undefined) {
@@ -106,33 +121,39 @@ export function splitByTrace(body: Buffer, encoding: PayloadEncoding): SplitExpo
           continue;
         }
         spans++;
-        let list = byTrace.get(key);
-        if (!list) byTrace.set(key, (list = []));
-        list.push(span);
+        const id = partitions ? partitionOfKey(key, partitions) : key;
+        let part = byGroup.get(id);
+        if (!part) byGroup.set(id, (part = { key, spans: [] }));
+        part.spans.push(span);
       }
-      for (const [key, list] of byTrace) {
-        let resources = groups.get(key);
-        if (!resources) groups.set(key, (resources = []));
-        addScope(resources, rs, ss, list);
+      for (const [id, part] of byGroup) {
+        let group = groups.get(id);
+        if (!group) groups.set(id, (group = { key: part.key, resources: [], spans: 0 }));
+        group.spans += part.spans.length;
+        addScope(group.resources, rs, ss, part.spans);
       }
     }
   }
+  return recordsOf([...groups.values()], spans, rejected, body, encoding, ({ resources }) => {
+    const part = { resourceSpans: resources };
+    return encoding === 'json' ? Buffer.from(JSON.stringify(part)) : Buffer.from(ExportTraceServiceRequestType.encode(part).finish());
+  });
+}
+
+/** The records of a split: a single group is the body as it came (no re-encoding). */
+function recordsOf<G extends { key: string; spans: number }>(
+  groups: G[],
+  spans: number,
+  rejected: number,
+  body: Buffer,
+  encoding: PayloadEncoding,
+  encode: (group: G) => Buffer,
+): SplitExport {
   const rejectReason = rejected > 0 ? `${rejected} span(s) without a valid trace id (16 bytes, not all zero) were dropped` : undefined;
-  if (groups.size === 1 && rejected === 0) {
-    const [key] = groups.keys();
-    return { records: [{ key, value: body, spans, contentType: CONTENT_TYPES[encoding] }], spans, rejectedSpans: 0 };
-  }
-  const records: TraceRecord[] = [];
-  for (const [key, resourceSpans] of groups) {
-    const part = { resourceSpans };
-    const value = json ? Buffer.from(JSON.stringify(part)) : Buffer.from(ExportTraceServiceRequestType.encode(part).finish());
-    records.push({
-      key,
-      value,
-      contentType: CONTENT_TYPES[encoding],
-      spans: resourceSpans.reduce((n, r) => n + (r.scopeSpans as Obj[]).reduce((m, s) => m + (s.spans as Obj[]).length, 0), 0),
-    });
-  }
+  const contentType = CONTENT_TYPES[encoding];
+  if (groups.length === 1 && rejected === 0)
+    return { records: [{ key: groups[0].key, value: body, spans, contentType }], spans, rejectedSpans: 0 };
+  const records = groups.map((g) => ({ key: g.key, value: encode(g), contentType, spans: g.spans }));
   return { records, spans, rejectedSpans: rejected, rejectReason };
 }
 

@@ -1,6 +1,9 @@
-import { Kafka, Partitioners, Producer } from 'kafkajs';
-import { classifyKafkaError, Logger, MplpError } from '../../shared/src';
+import type { Admin, Kafka } from 'kafkajs';
+import { classifyKafkaError, Logger, MplpError, OutputProducer } from '../../shared/src';
 import type { TraceRecord } from './otlp-payload';
+
+/** How long the raw topic's partition count is trusted before it is fetched again (in the background). */
+const PARTITIONS_MAX_AGE_MS = 30_000;
 
 /** Bytes of records per produce request when exports are coalesced (one export alone may be larger). */
 const MAX_PRODUCE_BYTES = 8 * 1024 * 1024;
@@ -16,6 +19,10 @@ interface Pending {
 export interface SpanPublisherOptions {
   kafka: Kafka;
   topic: string;
+  /** A new producer session (kafkajs idempotent, or librdkafka), not yet connected. */
+  createProducer: () => OutputProducer;
+  /** Exports are grouped by partition: the topic's partition count is fetched at start. */
+  partitioned: boolean;
   /** An export waits this long for the acknowledgement, then is answered "unavailable". */
   timeoutMs: number;
   /** After a failed produce, exports are refused at once for this long (the Retry-After given). */
@@ -33,15 +40,20 @@ export class KafkaUnavailableError extends MplpError {
 /**
  * Produces the records of one export to the raw topic and resolves only once Kafka acknowledged
  * all of them from every in-sync replica (idempotent producer, acks=all). A produce that fails or
- * outlives its deadline throws KafkaUnavailableError, and the producer session is discarded: the
+ * outlives its deadline throws KafkaUnavailableError. A kafkajs session is then discarded: the
  * next export starts a new idempotent session, so the broker can never take it for a retry of a
- * batch whose acknowledgement was lost and drop it as a duplicate. Until the cooldown passes,
- * exports are refused at once instead of queueing behind a broker that is away.
+ * batch whose acknowledgement was lost and drop it as a duplicate (librdkafka handles that itself,
+ * bumping its epoch, and keeps its session). Until the cooldown passes, exports are refused at
+ * once instead of queueing behind a broker that is away.
  */
 export class SpanPublisher {
-  private producer?: Promise<Producer>;
-  /** The kafkajs producer behind `producer`, so it can be disconnected while it is still connecting. */
-  private client?: Producer;
+  private producer?: Promise<OutputProducer>;
+  /** The session behind `producer`, so it can be disconnected while it is still connecting. */
+  private client?: OutputProducer;
+  private admin?: Admin;
+  private partitionCount?: { count: number; at: number; refreshing?: Promise<number> };
+  /** The first fetch of the partition count, shared by the exports that wait for it. */
+  private firstFetch?: Promise<number>;
   private unavailableUntil = 0;
   private lastError = '';
   private closed = false;
@@ -61,19 +73,72 @@ export class SpanPublisher {
   /** Connects now so the first export does not pay for it; a broker that is away is not fatal (exports get 503 until it is back). */
   async start(): Promise<void> {
     try {
-      await this.connected();
+      await this.withDeadline(Promise.all([this.connected(), this.opts.partitioned ? this.partitions() : undefined]));
     } catch (err) {
       this.fail(err);
       this.opts.logger.warn({ err: (err as Error).message }, 'Kafka not reachable at start; exports are refused with 503 until it is');
     }
   }
 
-  async publish(records: TraceRecord[]): Promise<void> {
-    if (records.length === 0) return;
+  /** The producer kind in use (known once a session was created). */
+  get kind(): OutputProducer['kind'] | undefined {
+    return this.client?.kind;
+  }
+
+  private refuseIfAway(): void {
     const { cooldownMs } = this.opts;
     if (this.closed) throw new KafkaUnavailableError('receiver shutting down', cooldownMs);
     if (Date.now() < this.unavailableUntil)
       throw new KafkaUnavailableError(`Kafka unavailable (${this.lastError}); retry later`, this.unavailableUntil - Date.now());
+  }
+
+  /**
+   * The raw topic's partition count, to group an export's traces by the partition they go to.
+   * Fetched once, then again in the background every PARTITIONS_MAX_AGE_MS, so partitions added to
+   * the topic are followed as the producers themselves follow them (they refresh metadata too).
+   */
+  async partitions(): Promise<number> {
+    this.refuseIfAway();
+    const known = this.partitionCount;
+    if (known && Date.now() - known.at < PARTITIONS_MAX_AGE_MS) return known.count;
+    if (known) {
+      known.refreshing ??= this.fetchPartitions().catch(() => {
+        known.at = Date.now();
+        known.refreshing = undefined;
+        return known.count;
+      });
+      return known.count;
+    }
+    this.firstFetch ??= this.fetchPartitions().finally(() => (this.firstFetch = undefined));
+    try {
+      return await this.withDeadline(this.firstFetch);
+    } catch (err) {
+      this.fail(err);
+      throw new KafkaUnavailableError(`Kafka did not answer the metadata request: ${this.lastError}`, this.opts.cooldownMs, err);
+    }
+  }
+
+  private async fetchPartitions(): Promise<number> {
+    try {
+      if (!this.admin) {
+        const admin = this.opts.kafka.admin();
+        this.admin = admin;
+        await admin.connect();
+      }
+      const meta = await this.admin.fetchTopicMetadata({ topics: [this.opts.topic] });
+      const count = meta.topics[0]?.partitions.length ?? 0;
+      if (count < 1) throw new Error(`topic ${this.opts.topic} has no partitions`);
+      this.partitionCount = { count, at: Date.now() };
+      return count;
+    } catch (err) {
+      const admin = this.admin;
+      this.admin = undefined;
+      await admin?.disconnect().catch(() => undefined);
+      throw classifyKafkaError(err, 'fetch metadata');
+    }
+  }
+
+  private async withDeadline<T>(work: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -81,15 +146,23 @@ export class SpanPublisher {
         this.opts.timeoutMs,
       );
     });
+    try {
+      return await Promise.race([work, deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async publish(records: TraceRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    this.refuseIfAway();
     const sent = this.send(records);
     try {
-      await Promise.race([sent.done, deadline]);
+      await this.withDeadline(sent.done);
     } catch (err) {
       sent.cancel();
       this.fail(err);
-      throw new KafkaUnavailableError(`Kafka did not take the export: ${this.lastError}`, cooldownMs, err);
-    } finally {
-      clearTimeout(timer);
+      throw new KafkaUnavailableError(`Kafka did not take the export: ${this.lastError}`, this.opts.cooldownMs, err);
     }
   }
 
@@ -116,6 +189,8 @@ export class SpanPublisher {
    * the next exports wait here and go out together in the following request (up to
    * MAX_PRODUCE_BYTES), and each is answered when that request is acknowledged. An export whose
    * deadline passed while it waited is left out, so the client's retry does not duplicate it.
+   * librdkafka batches by itself (linger.ms) with several requests in flight: its exports are
+   * handed over at once.
    */
   private async flush(): Promise<void> {
     this.flushing = true;
@@ -135,8 +210,11 @@ export class SpanPublisher {
           const messages = batch.flatMap((e) =>
             e.records.map((r) => ({ key: r.key, value: r.value, headers: { 'content-type': r.contentType } })),
           );
-          await producer.send({ topic: this.opts.topic, acks: -1, messages });
-          for (const e of batch) e.resolve();
+          const sent = producer.send([{ topic: this.opts.topic, messages }]).then(
+            () => batch.forEach((e) => e.resolve()),
+            (err) => batch.forEach((e) => e.reject(err)),
+          );
+          if (producer.kind === 'kafkajs') await sent;
         } catch (err) {
           for (const e of batch) e.reject(err);
         }
@@ -146,24 +224,21 @@ export class SpanPublisher {
     }
   }
 
-  private connected(): Promise<Producer> {
+  private connected(): Promise<OutputProducer> {
     if (!this.producer) {
-      const producer = this.opts.kafka.producer({
-        idempotent: true,
-        maxInFlightRequests: 1,
-        allowAutoTopicCreation: false,
-        createPartitioner: Partitioners.DefaultPartitioner,
-        // Bounded, unlike kafkajs' idempotent default (retry forever): the export's deadline decides, and a failed session is replaced.
-        retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1000 },
-      });
+      const producer = this.opts.createProducer();
       this.client = producer;
-      this.producer = producer.connect().then(
+      const connecting = producer.connect().then(
         () => producer,
         (err) => {
+          // A session that never connected is of no further use, whatever its kind.
+          if (this.producer === connecting) this.producer = undefined;
+          if (this.client === producer) this.client = undefined;
           throw classifyKafkaError(err, 'connect producer');
         },
       );
-      this.producer.catch(() => undefined);
+      this.producer = connecting;
+      connecting.catch(() => undefined);
     }
     return this.producer;
   }
@@ -171,7 +246,7 @@ export class SpanPublisher {
   private fail(err: unknown): void {
     this.lastError = (err as Error).message ?? String(err);
     this.unavailableUntil = Date.now() + this.opts.cooldownMs;
-    void this.discard();
+    if (this.client?.kind === 'kafkajs') void this.discard();
   }
 
   /** Disconnects the current session, also one still connecting (its retries stop with it). */
@@ -184,6 +259,8 @@ export class SpanPublisher {
 
   async stop(): Promise<void> {
     this.closed = true;
-    await this.discard();
+    const admin = this.admin;
+    this.admin = undefined;
+    await Promise.all([this.discard(), admin?.disconnect().catch(() => undefined)]);
   }
 }

@@ -1,9 +1,10 @@
 import net from 'node:net';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { TestContext, waitFor } from '../../shared/testing';
+import { TestContext, uniqueName, waitFor } from '../../shared/testing';
 import { ExportTraceServiceRequestType } from '../../shared/src';
-import { TRACE_SERVICE } from '../src';
+import { librdkafkaForTests } from '../../ingest/test/helpers';
+import { createReceiver, partitionOfKey, TRACE_SERVICE } from '../src';
 import { exportFromChild, kafkaProxy, startReceiver } from './helpers';
 
 type Req = { resourceSpans?: { scopeSpans?: { spans?: { spanId: Uint8Array }[] }[] }[] };
@@ -204,5 +205,104 @@ describe('OTLP receiver process stopped with SIGTERM under load', () => {
       for (const m of messages) inKafka.add(m.key!.toString());
       return answered.every((t) => inKafka.has(t));
     });
+  });
+});
+
+describe('OTLP receiver producing with librdkafka (MPLP_RECEIVER_PRODUCER=librdkafka)', () => {
+  const ctx = new TestContext();
+  afterAll(() => ctx.cleanup());
+
+  it('puts an export of many traces in one record per partition, each trace whole in the partition its id hashes to', async () => {
+    if (!librdkafkaForTests()) return;
+    const [raw] = await ctx.topics(['raw'], 3);
+    const receiver = await startReceiver(ctx, raw, { MPLP_RECEIVER_PRODUCER: 'librdkafka' });
+    expect(receiver.publisher.kind).toBe('librdkafka');
+    const traces = Array.from({ length: 12 }, () => ExportTraceServiceRequestType.decode(exportBody(3)) as Req);
+    const body = Buffer.from(
+      ExportTraceServiceRequestType.encode({ resourceSpans: traces.flatMap((t) => t.resourceSpans ?? []) } as never).finish(),
+    );
+    const res = await fetch(`http://127.0.0.1:${receiver.ports().http}/v1/traces`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/x-protobuf' },
+    });
+    expect(res.status).toBe(200);
+    const got: { partition: number; key: string; traceIds: Set<string> }[] = [];
+    const consumer = ctx.kafka('test-consumer').consumer({ groupId: uniqueName('test-group') });
+    await consumer.connect();
+    ctx.defer(() => consumer.disconnect());
+    await consumer.subscribe({ topic: raw, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        const req = ExportTraceServiceRequestType.decode(message.value!) as unknown as {
+          resourceSpans: { scopeSpans: { spans: { traceId: Uint8Array }[] }[] }[];
+        };
+        const traceIds = new Set(
+          req.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans.map((s) => Buffer.from(s.traceId).toString('hex')))),
+        );
+        got.push({ partition, key: message.key!.toString(), traceIds });
+      },
+    });
+    await waitFor('36 spans of 12 traces in the raw topic', () => got.reduce((n, r) => n + r.traceIds.size, 0) >= 12);
+    expect(got.length).toBeLessThanOrEqual(3);
+    expect(new Set(got.map((r) => r.partition)).size).toBe(got.length);
+    for (const r of got) {
+      expect(partitionOfKey(r.key, 3)).toBe(r.partition);
+      for (const t of r.traceIds) expect(partitionOfKey(t, 3)).toBe(r.partition);
+    }
+  });
+
+  it('answers 503 with Retry-After and gRPC UNAVAILABLE while no broker answers, and stops promptly', async () => {
+    if (!librdkafkaForTests()) return;
+    const closed = await new Promise<number>((resolve) => {
+      const s = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as net.AddressInfo).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const { service } = createReceiver({
+      ...process.env,
+      MPLP_KAFKA_BROKERS: `127.0.0.1:${closed}`,
+      MPLP_RECEIVER_PRODUCER: 'librdkafka',
+      MPLP_RECEIVER_RECORDS: 'trace',
+      MPLP_RECEIVER_KAFKA_TIMEOUT: '2s',
+      MPLP_RECEIVER_RETRY_AFTER: '1s',
+      MPLP_RECEIVER_HTTP_PORT: '0',
+      MPLP_RECEIVER_GRPC_PORT: '0',
+      MPLP_RECEIVER_OPS_PORT: '0',
+      MPLP_LOG_LEVEL: 'silent',
+    });
+    let stopped = false;
+    ctx.defer(() => (stopped ? undefined : service.stop()));
+    await service.start();
+    const { http: httpPort, grpc: grpcPort } = service.ports();
+    for (let i = 0; i < 2; i++) {
+      // The first is refused during the cooldown after the failed start, the second after its own deadline.
+      if (i === 1) await waitFor('the cooldown over', () => service.publisher.ready);
+      const res = await fetch(`http://127.0.0.1:${httpPort}/v1/traces`, {
+        method: 'POST',
+        body: exportBody(2),
+        headers: { 'content-type': 'application/x-protobuf' },
+      });
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('1');
+    }
+    const client = new grpc.Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
+    const err = await new Promise<grpc.ServiceError | null>((resolve) =>
+      client.makeUnaryRequest(
+        TRACE_SERVICE.Export.path,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        exportBody(2),
+        new grpc.Metadata(),
+        (e) => resolve(e),
+      ),
+    );
+    client.close();
+    expect(err?.code).toBe(grpc.status.UNAVAILABLE);
+    const stopping = Date.now();
+    await service.stop();
+    stopped = true;
+    expect(Date.now() - stopping).toBeLessThan(5_000);
   });
 });

@@ -2,20 +2,49 @@ import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import { gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
+import type { IHeaders } from 'kafkajs';
 import { selfSignedCert, TestContext, uniqueName, waitFor } from '../../shared/testing';
 import { ensureIndexTemplates, ExportTraceServiceRequestType, ExportTraceServiceResponseType, NormalizedSpan } from '../../shared/src';
 import { ingestTopics, spansOf, startIngest } from '../../ingest/test/helpers';
 import { startIndexer } from '../../indexer/test/helpers';
 import { KafkaSpanExporter } from '../../exporters/kafka-span-exporter/src';
-import { TRACE_SERVICE } from '../src';
+import { partitionOfKey, TRACE_SERVICE } from '../src';
 import { exportFromChild, exportSdkTraces, expectSameSpans, SdkSpanView, startReceiver } from './helpers';
 
 const TOKEN = 'receiver-test-token';
+/** The raw topic's partitions, as ingestTopics creates it. */
+const RAW_PARTITIONS = 3;
+
+type RawMessage = { key: Buffer | null; value: Buffer | null; headers?: IHeaders; partition: number };
+
+/** Every record of the topic, with the partition it is in. */
+async function collectWithPartitions(ctx: TestContext, topic: string): Promise<RawMessage[]> {
+  const consumer = ctx.kafka('test-consumer').consumer({ groupId: uniqueName('test-group') });
+  await consumer.connect();
+  ctx.defer(() => consumer.disconnect());
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const messages: RawMessage[] = [];
+  await consumer.run({ eachMessage: async ({ partition, message }) => void messages.push({ ...message, partition }) });
+  return messages;
+}
+
+/** The trace ids (hex) of the spans in a raw record, OTLP/JSON or OTLP/protobuf by its content-type. */
+function traceIdsOf(m: RawMessage): Set<string> {
+  type Req = { resourceSpans?: { scopeSpans?: { spans?: { traceId: Uint8Array | string }[] }[] }[] };
+  const json = String(m.headers?.['content-type'] ?? '').includes('json');
+  const req = (json ? JSON.parse(m.value!.toString()) : ExportTraceServiceRequestType.decode(m.value!)) as Req;
+  const ids = (req.resourceSpans ?? []).flatMap((rs) =>
+    (rs.scopeSpans ?? []).flatMap((ss) =>
+      (ss.spans ?? []).map((s) => (typeof s.traceId === 'string' ? s.traceId.toLowerCase() : Buffer.from(s.traceId).toString('hex'))),
+    ),
+  );
+  return new Set(ids);
+}
 
 describe('OTLP receiver on the real Kafka, read by the real ingest and indexer into Elasticsearch', () => {
   const ctx = new TestContext();
   let raw: string;
-  let rawMessages: { key: Buffer | null; value: Buffer | null }[];
+  let rawMessages: RawMessage[];
   let validated: { value: Buffer | null }[];
   let ports: ReturnType<Awaited<ReturnType<typeof startReceiver>>['ports']>;
   let prefix: string;
@@ -35,7 +64,7 @@ describe('OTLP receiver on the real Kafka, read by the real ingest and indexer i
       MPLP_INDEXER_UI_LIVE: 'false',
     });
     ports = (await startReceiver(ctx, raw, { MPLP_RECEIVER_TOKEN: TOKEN, MPLP_RECEIVER_MAX_REQUEST_BYTES: String(256 * 1024) })).ports();
-    rawMessages = (await ctx.collect(raw)).messages;
+    rawMessages = await collectWithPartitions(ctx, raw);
     validated = (await ctx.collect(topics.validated)).messages;
   }, 120_000);
   afterAll(() => ctx.cleanup());
@@ -73,9 +102,14 @@ describe('OTLP receiver on the real Kafka, read by the real ingest and indexer i
       { timeoutMs: 30_000 },
     );
     expectSameSpans(indexed, sdk);
-    // One raw record per trace, keyed by it, though the SDK sent all the traces in one request.
-    const keys = rawMessages.filter((m) => ids.has(m.key!.toString())).map((m) => m.key!.toString());
-    expect(keys.sort()).toEqual([...ids].sort());
+    // Each trace whole in one raw record, in the partition its id hashes to, though the SDK sent
+    // all the traces in one request (records hold the traces of one partition, keyed by one of them).
+    for (const id of ids) {
+      const holding = rawMessages.filter((m) => traceIdsOf(m).has(id));
+      expect(holding).toHaveLength(1);
+      expect(holding[0].partition).toBe(partitionOfKey(id, RAW_PARTITIONS));
+      expect(partitionOfKey(holding[0].key!.toString(), RAW_PARTITIONS)).toBe(holding[0].partition);
+    }
   }
 
   it.each([
@@ -86,7 +120,7 @@ describe('OTLP receiver on the real Kafka, read by the real ingest and indexer i
     ['grpc', 'none'],
     ['grpc', 'gzip'],
   ] as const)(
-    'the official exporter-trace-otlp-%s (compression %s): its spans reach the validated topic and Elasticsearch with every field right, one raw record per trace',
+    'the official exporter-trace-otlp-%s (compression %s): its spans reach the validated topic and Elasticsearch with every field right, each trace whole in its partition',
     async (kind, compression) => {
       const url = kind === 'grpc' ? `http://127.0.0.1:${ports.grpc}` : `http://127.0.0.1:${ports.http}/v1/traces`;
       const { spans, failed } = await exportFromChild(ctx, { kind, url, token: TOKEN, compression, traces: 3 });

@@ -1,6 +1,8 @@
 import { Partitioners } from 'kafkajs';
 import type { Kafka, Message, Producer } from 'kafkajs';
-import { classifyKafkaError, ConfigError, Logger, MplpError, SharedConfig } from '../../shared/src';
+import { classifyKafkaError, ConfigError, MplpError } from './errors';
+import type { Logger } from './logger';
+import type { SharedConfig } from './settings';
 
 export interface TopicMessages {
   topic: string;
@@ -8,9 +10,10 @@ export interface TopicMessages {
 }
 
 /**
- * Where ingest's output goes: validated batches and dead letters, acknowledged by every in-sync
- * replica (acks=all) before send() resolves. Two implementations behind one interface:
- * kafkajs, and librdkafka through @confluentinc/kafka-javascript (MPLP_INGEST_PRODUCER).
+ * Where a worker's output goes (ingest: validated batches and dead letters; the receiver: raw
+ * spans), acknowledged by every in-sync replica (acks=all) before send() resolves. Two
+ * implementations behind one interface: kafkajs, and librdkafka through
+ * @confluentinc/kafka-javascript (MPLP_INGEST_PRODUCER, MPLP_RECEIVER_PRODUCER).
  */
 export interface OutputProducer {
   /** Which client: shown in the startup log and by bench:ingest. */
@@ -25,6 +28,23 @@ export interface OutputProducer {
   disconnect(): Promise<void>;
 }
 
+/** What differs between the workers that produce through an OutputProducer. */
+export interface OutputProducerOptions {
+  /** The setting that chose the client, named when that choice cannot be served. */
+  setting?: string;
+  /** Suffix of the client id (`<MPLP_KAFKA_CLIENT_ID>-<role>`). */
+  role?: string;
+  /**
+   * kafkajs: an idempotent producer (one request in flight, retries bounded: the caller's
+   * deadline decides) instead of five requests in flight without idempotence.
+   */
+  idempotent?: boolean;
+  /** librdkafka properties that replace the defaults of librdkafkaConfig. */
+  librdkafka?: Record<string, unknown>;
+  /** librdkafka: connect() fails after this long without the cluster's metadata (librdkafka's default: 30 s). */
+  connectTimeoutMs?: number;
+}
+
 export class KafkajsOutputProducer implements OutputProducer {
   readonly kind = 'kafkajs';
   private readonly producer: Producer;
@@ -32,12 +52,15 @@ export class KafkajsOutputProducer implements OutputProducer {
   constructor(
     kafka: Kafka,
     private readonly maxRequestBytes = 8 * 1024 * 1024,
+    idempotent = false,
   ) {
     // The default (Java-compatible murmur2) partitioner: the same trace id lands in the same partition whoever produces it.
     this.producer = kafka.producer({
       allowAutoTopicCreation: false,
-      maxInFlightRequests: 5,
       createPartitioner: Partitioners.DefaultPartitioner,
+      ...(idempotent
+        ? { idempotent: true, maxInFlightRequests: 1, retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1000 } }
+        : { maxInFlightRequests: 5 }),
     });
   }
   connect(): Promise<void> {
@@ -146,10 +169,11 @@ export function loadLibrdkafka(): { module?: RdModule; error?: string } {
 }
 
 /** librdkafka's settings for the shared MPLP_KAFKA_* ones. */
-export function librdkafkaConfig(shared: SharedConfig, features: string[]): Record<string, unknown> {
+export function librdkafkaConfig(shared: SharedConfig, features: string[], opts: OutputProducerOptions = {}): Record<string, unknown> {
+  const setting = opts.setting ?? 'MPLP_INGEST_PRODUCER';
   const conf: Record<string, unknown> = {
     'bootstrap.servers': shared.kafkaBrokers.join(','),
-    'client.id': `${shared.kafkaClientId}-ingest`,
+    'client.id': `${shared.kafkaClientId}-${opts.role ?? 'ingest'}`,
     'socket.connection.setup.timeout.ms': Math.max(1000, shared.kafkaConnectionTimeoutMs),
     acks: 'all',
     // No duplicates or reordering from librdkafka's own retries.
@@ -164,16 +188,17 @@ export function librdkafkaConfig(shared: SharedConfig, features: string[]): Reco
     'message.max.bytes': 9 * 1024 * 1024,
     'queue.buffering.max.kbytes': 65_536, // far above what MPLP_INGEST_MAX_IN_FLIGHT_BYTES lets through
     dr_cb: true,
+    ...opts.librdkafka,
   };
   const sasl = shared.kafkaSaslMechanism !== 'none';
   if (shared.kafkaSsl || sasl) conf['security.protocol'] = `${sasl ? 'sasl_' : ''}${shared.kafkaSsl ? 'ssl' : 'plaintext'}`;
   if (shared.kafkaSsl) {
-    if (!features.includes('ssl')) throw new ConfigError('MPLP_INGEST_PRODUCER', 'this librdkafka build has no TLS support; use kafkajs');
+    if (!features.includes('ssl')) throw new ConfigError(setting, 'this librdkafka build has no TLS support; use kafkajs');
     if (shared.kafkaSslCaFile) conf['ssl.ca.location'] = shared.kafkaSslCaFile;
     if (!shared.kafkaSslRejectUnauthorized) conf['enable.ssl.certificate.verification'] = false;
   }
   if (sasl) {
-    if (!features.includes('sasl')) throw new ConfigError('MPLP_INGEST_PRODUCER', 'this librdkafka build has no SASL support; use kafkajs');
+    if (!features.includes('sasl')) throw new ConfigError(setting, 'this librdkafka build has no SASL support; use kafkajs');
     conf['sasl.mechanisms'] = { plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' }[
       shared.kafkaSaslMechanism
     ];
@@ -202,6 +227,8 @@ interface Pending {
 export class LibrdkafkaOutputProducer implements OutputProducer {
   readonly kind = 'librdkafka';
   private producer?: RdProducer;
+  /** A session still connecting (a broker that is away can keep it so for a long time): disconnect() ends it too. */
+  private connecting?: RdProducer;
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
   private errorLoggedAt = 0;
@@ -210,10 +237,12 @@ export class LibrdkafkaOutputProducer implements OutputProducer {
     private readonly rd: RdModule,
     private readonly conf: Record<string, unknown>,
     private readonly logger: Logger,
+    private readonly connectTimeoutMs?: number,
   ) {}
 
   async connect(): Promise<void> {
     const producer = new this.rd.Producer(this.conf);
+    this.connecting = producer;
     producer.on('delivery-report', (err, report) => this.delivered(err, report.opaque as { id: number; i: number }));
     producer.on('event.error', (err) => {
       // librdkafka reports transient trouble (a broker down, a reconnect) here too, and keeps
@@ -231,7 +260,7 @@ export class LibrdkafkaOutputProducer implements OutputProducer {
       if (err.isFatal) void this.replace(err);
     });
     await new Promise<void>((resolve, reject) =>
-      producer.connect({}, (err) =>
+      producer.connect(this.connectTimeoutMs ? { timeout: this.connectTimeoutMs } : {}, (err) =>
         err
           ? reject(
               new MplpError('kafka_unavailable', `librdkafka producer could not connect: ${err.message}`, {
@@ -242,6 +271,12 @@ export class LibrdkafkaOutputProducer implements OutputProducer {
           : resolve(),
       ),
     );
+    if (this.connecting !== producer) {
+      // disconnect() was called while this session was connecting.
+      producer.disconnect(1000, () => undefined);
+      throw new MplpError('kafka_unavailable', 'producer closed while connecting', { disposition: 'retryable' });
+    }
+    this.connecting = undefined;
     // Delivery reports are handed to JavaScript when polled; 5 ms bounds the wait for an ack.
     producer.setPollInterval(5);
     this.producer = producer;
@@ -309,6 +344,10 @@ export class LibrdkafkaOutputProducer implements OutputProducer {
   }
 
   async disconnect(): Promise<void> {
+    const connecting = this.connecting;
+    this.connecting = undefined;
+    // Not awaited: librdkafka ends a connecting session only once its connect attempt is over.
+    if (connecting) connecting.disconnect(1000, () => undefined);
     const producer = this.producer;
     if (!producer) return;
     this.producer = undefined;
@@ -333,8 +372,8 @@ function rdError(err: RdError, what: string): MplpError {
 }
 
 /**
- * The producer MPLP_INGEST_PRODUCER asks for. `auto` takes librdkafka when its addon loads and
- * kafkajs otherwise (logged, so a benchmark says which one it measured).
+ * The producer MPLP_INGEST_PRODUCER (or opts.setting) asks for. `auto` takes librdkafka when its
+ * addon loads and kafkajs otherwise (logged, so a benchmark says which one it measured).
  */
 export function createOutputProducer(
   choice: 'auto' | 'librdkafka' | 'kafkajs',
@@ -342,23 +381,25 @@ export function createOutputProducer(
   shared: SharedConfig,
   logger: Logger,
   maxRecordBytes?: number,
+  opts: OutputProducerOptions = {},
 ): OutputProducer {
-  if (choice === 'kafkajs') return new KafkajsOutputProducer(kafka, maxRecordBytes);
+  const kafkajs = () => new KafkajsOutputProducer(kafka, maxRecordBytes, opts.idempotent);
+  if (choice === 'kafkajs') return kafkajs();
   const rd = loadLibrdkafka();
   if (!rd.module) {
     if (choice === 'librdkafka')
       throw new ConfigError(
-        'MPLP_INGEST_PRODUCER',
+        opts.setting ?? 'MPLP_INGEST_PRODUCER',
         `librdkafka is not available (${rd.error}); install @confluentinc/kafka-javascript or use kafkajs`,
       );
     logger.warn({ reason: rd.error }, 'librdkafka not available; producing with kafkajs');
-    return new KafkajsOutputProducer(kafka, maxRecordBytes);
+    return kafkajs();
   }
   try {
-    return new LibrdkafkaOutputProducer(rd.module, librdkafkaConfig(shared, rd.module.features), logger);
+    return new LibrdkafkaOutputProducer(rd.module, librdkafkaConfig(shared, rd.module.features, opts), logger, opts.connectTimeoutMs);
   } catch (err) {
     if (choice === 'librdkafka') throw err;
     logger.warn({ reason: (err as Error).message }, 'librdkafka cannot serve these settings; producing with kafkajs');
-    return new KafkajsOutputProducer(kafka, maxRecordBytes);
+    return kafkajs();
   }
 }
