@@ -1,9 +1,16 @@
 /**
  * npm run bench:indexer — documents/s from the validated topic into Elasticsearch by the
- * indexer, against the ceiling in the same run: the same documents bulk-loaded straight from
- * memory with the best bulk size × concurrency found. Then the produced→searchable latency
- * p50/p99 at a steady rate. Medians over MPLP_BENCH_ROUNDS (default 5).
+ * indexer, and the CPU-seconds Elasticsearch spent per 10,000 of them, against the ceiling in
+ * the same run: the same documents bulk-loaded straight from memory with the best bulk size ×
+ * concurrency found. Then the produced→searchable latency p50/p99 at a steady rate. Medians over
+ * MPLP_BENCH_ROUNDS (default 5). The documents are shaped like an OpenTelemetry SDK's HTTP spans
+ * (a dozen span attributes, the SDK's fifteen resource attributes), the load the cost was
+ * measured on against Jaeger.
  */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { Partitioners } from 'kafkajs';
 import {
   createElasticsearch,
@@ -17,7 +24,9 @@ import {
   spanDocId,
   FORMAT_NDJSON_V1,
   HEADER_FORMAT,
+  indexTemplates,
 } from '../shared/src';
+import type { NormalizedSpan } from '../shared/src';
 import { uniqueName } from '../shared/testing';
 import { createIndexer } from '../indexer/src';
 import { makeSpans } from '../indexer/test/helpers';
@@ -31,6 +40,135 @@ const shared = loadConfig(sharedSchema, process.env);
 const kafka = createKafka(shared, 'bench');
 const es = createElasticsearch(shared, { requestTimeout: 120_000 });
 
+/**
+ * The Elasticsearch process the cluster scripts started: its pid is in
+ * `$MPLP_CLUSTER_DIR/elasticsearch/pid` (default `<repo>/.cluster`, and for a git worktree the
+ * main checkout's, where the shared cluster was started). Undefined when Elasticsearch is not a
+ * local process of ours (then the CPU columns read n/a).
+ */
+function elasticsearchPid(): number | undefined {
+  const root = path.resolve(__dirname, '..', '..');
+  const dirs = [process.env.MPLP_CLUSTER_DIR, path.join(root, '.cluster')];
+  try {
+    const common = execFileSync('git', ['rev-parse', '--path-format=absolute', '--git-common-dir'], { cwd: root, encoding: 'utf8' });
+    dirs.push(path.join(path.dirname(common.trim()), '.cluster'));
+  } catch {
+    // not a git checkout: only the first two
+  }
+  for (const d of dirs) {
+    const f = d && path.join(d, 'elasticsearch', 'pid');
+    if (!f || !existsSync(f)) continue;
+    const pid = Number(readFileSync(f, 'utf8').trim());
+    if (pid > 0 && existsSync(`/proc/${pid}/stat`)) return pid;
+  }
+  return undefined;
+}
+const ES_PID = elasticsearchPid();
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' })) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU-seconds (user + system) Elasticsearch has used since it started; NaN when it is not ours to read. */
+function esCpuSeconds(): number {
+  if (ES_PID === undefined) return NaN;
+  // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+  const f = readFileSync(`/proc/${ES_PID}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+}
+
+/**
+ * Waits until what a load left behind is done: a refresh, then no merge running on the load's
+ * indices, so the CPU measured includes the merges the documents caused.
+ */
+async function settle(prefix: string): Promise<void> {
+  const index = `${prefix}-traces-*`;
+  await es.indices.refresh({ index, ignore_unavailable: true, allow_no_indices: true } as never);
+  // Polled every 100 ms, not every few: each poll is work for the node being measured.
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const s = await es.indices.stats({ index, metric: 'merge', ignore_unavailable: true, allow_no_indices: true } as never);
+    if ((s._all.primaries?.merges?.current ?? 0) === 0) return;
+    if (Date.now() > deadline) throw new Error('benchmark timed out waiting for merges to finish');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** One measured load: documents/s, and Elasticsearch CPU-seconds per 10,000 documents. */
+interface Load {
+  rate: number;
+  esCpuPer10k: number;
+}
+
+/** Spans shaped like an OpenTelemetry SDK's: an HTTP server span and its children, with the SDK's resource. */
+function sdkSpans(traces: number, spansPerTrace: number): NormalizedSpan[] {
+  const out: NormalizedSpan[] = [];
+  const now = BigInt(Date.now() - 60_000) * 1_000_000n;
+  const iso = (ns: bigint) => `${new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 19)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`;
+  for (let t = 0; t < traces; t++) {
+    const traceId = randomBytes(16).toString('hex');
+    const service = `svc-${t % 7}`;
+    const resource = {
+      'service.name': service,
+      'telemetry.sdk.language': 'nodejs',
+      'telemetry.sdk.name': 'opentelemetry',
+      'telemetry.sdk.version': '2.12.1',
+      'process.pid': 1200 + (t % 7),
+      'process.executable.name': 'node',
+      'process.executable.path': '/usr/local/bin/node',
+      'process.command_args': ['/usr/local/bin/node', '/app/server.js'],
+      'process.runtime.version': '20.19.0',
+      'process.runtime.name': 'nodejs',
+      'process.runtime.description': 'Node.js',
+      'process.command': '/app/server.js',
+      'process.owner': 'app',
+      'host.name': `host-${t % 3}`,
+      'host.arch': 'amd64',
+    };
+    let parent: string | undefined;
+    for (let s = 0; s < spansPerTrace; s++) {
+      const spanId = randomBytes(8).toString('hex');
+      const start = now + BigInt(t) * 1_000_000n + BigInt(s * 1000 + 123);
+      const durationNanos = 200_000 + ((t * 7919 + s * 104_729) % 5_000_000);
+      out.push({
+        traceId,
+        spanId,
+        ...(parent ? { parentSpanId: parent } : {}),
+        name: s === 0 ? 'GET /api/orders/:id' : `SELECT orders ${s}`,
+        kind: s === 0 ? 'SERVER' : 'CLIENT',
+        service,
+        startTime: iso(start),
+        endTime: iso(start + BigInt(durationNanos)),
+        durationNanos,
+        status: { code: t % 50 === 0 && s === 1 ? 'ERROR' : 'UNSET' },
+        attributes: {
+          'http.method': 'GET',
+          'http.url': `http://orders:8080/api/orders/${t}`,
+          'http.target': `/api/orders/${t}`,
+          'http.host': 'orders:8080',
+          'http.scheme': 'http',
+          'http.status_code': 200,
+          'http.flavor': '1.1',
+          'http.user_agent': 'node-fetch/1.0',
+          'net.host.name': 'orders',
+          'net.host.port': 8080,
+          'net.peer.ip': '10.0.0.7',
+          'net.peer.port': 40_000 + (t % 1000),
+        },
+        resource,
+        scope: { name: '@opentelemetry/instrumentation-http', version: '0.223.1' },
+        events: [],
+        links: [],
+      });
+      parent = spanId;
+    }
+  }
+  return out;
+}
+
 async function count(prefix: string): Promise<number> {
   await es.indices.refresh({ index: `${prefix}-*`, ignore_unavailable: true, allow_no_indices: true } as never);
   return (await es.count({ index: `${prefix}-traces-*`, ignore_unavailable: true, allow_no_indices: true } as never)).count;
@@ -41,7 +179,7 @@ async function dropPrefix(prefix: string) {
   await es.indices.deleteIndexTemplate({ name: `${prefix}-*` }).catch(() => undefined);
 }
 
-async function publish(topic: string, spans: ReturnType<typeof makeSpans>) {
+async function publish(topic: string, spans: NormalizedSpan[]) {
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   const byTrace = new Map<string, string[]>();
@@ -55,7 +193,7 @@ async function publish(topic: string, spans: ReturnType<typeof makeSpans>) {
   await producer.disconnect();
 }
 
-async function runIndexer(topic: string): Promise<number> {
+async function runIndexer(topic: string): Promise<Load> {
   const prefix = uniqueName('bench-idx');
   await ensureIndexTemplates(es, prefix);
   const dlq = uniqueName('bench.dlq');
@@ -78,9 +216,12 @@ async function runIndexer(topic: string): Promise<number> {
   // Measured from the group join, so the rebalance is not counted as indexing time.
   await until(() => service.worker.ready, 60_000, 'group join');
   const t0 = performance.now();
+  const cpu0 = esCpuSeconds();
   const reg = service.worker as unknown as { deps: { metrics: { indexed: { get(): Promise<{ values: { value: number }[] }> } } } };
   await until(async () => ((await reg.deps.metrics.indexed.get()).values[0]?.value ?? 0) >= N, 600_000, 'indexer');
   const secs = (performance.now() - t0) / 1000;
+  await settle(prefix);
+  const esCpuPer10k = ((esCpuSeconds() - cpu0) / N) * 10_000;
   const retries = await (
     service.worker as unknown as { deps: { metrics: { retries: { get(): Promise<{ values: { value: number; labels: object }[] }> } } } }
   ).deps.metrics.retries.get();
@@ -89,7 +230,7 @@ async function runIndexer(topic: string): Promise<number> {
   await service.stop();
   if ((await count(prefix)) !== N) throw new Error('indexer bench: wrong document count');
   await dropPrefix(prefix);
-  return N / secs;
+  return { rate: N / secs, esCpuPer10k };
 }
 
 /**
@@ -97,7 +238,7 @@ async function runIndexer(topic: string): Promise<number> {
  * starts, with the same request the indexer sends (one NDJSON string, the same filter_path), so
  * the only difference measured is Kafka and the indexer's own work.
  */
-async function runCeiling(spans: ReturnType<typeof makeSpans>, bulkDocs: number, concurrency: number): Promise<number> {
+async function runCeiling(spans: NormalizedSpan[], bulkDocs: number, concurrency: number): Promise<Load> {
   const prefix = uniqueName('bench-ceil');
   await ensureIndexTemplates(es, prefix);
   const bodies: string[] = [];
@@ -113,6 +254,7 @@ async function runCeiling(spans: ReturnType<typeof makeSpans>, bulkDocs: number,
     );
   }
   const t0 = performance.now();
+  const cpu0 = esCpuSeconds();
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -124,8 +266,10 @@ async function runCeiling(spans: ReturnType<typeof makeSpans>, bulkDocs: number,
     }),
   );
   const secs = (performance.now() - t0) / 1000;
+  await settle(prefix);
+  const esCpuPer10k = ((esCpuSeconds() - cpu0) / spans.length) * 10_000;
   await dropPrefix(prefix);
-  return spans.length / secs;
+  return { rate: spans.length / secs, esCpuPer10k };
 }
 
 async function latency(): Promise<{ p50: number; p99: number }> {
@@ -152,28 +296,34 @@ async function latency(): Promise<{ p50: number; p99: number }> {
   await producer.connect();
   const sentAt = new Map<string, number>();
   const lat: number[] = [];
-  const poll = setInterval(async () => {
-    const ids = [...sentAt.keys()];
-    if (!ids.length) return;
-    const r = await es
-      .search({
-        index: `${prefix}-traces-*`,
-        size: ids.length,
-        _source: ['traceId'],
-        query: { terms: { traceId: ids } },
-        ignore_unavailable: true,
-      } as never)
-      .catch(() => undefined);
-    const now = performance.now();
-    for (const h of r?.hits.hits ?? []) {
-      const id = (h._source as { traceId: string }).traceId;
-      const t = sentAt.get(id);
-      if (t !== undefined) {
-        lat.push(now - t);
-        sentAt.delete(id);
+  // One search at a time (never overlapping ones piling up on a busy node), for the traces
+  // produced and not yet seen: a terms aggregation names each found trace once.
+  let polling = true;
+  const poll = (async () => {
+    while (polling) {
+      const ids = [...sentAt.keys()];
+      const r = ids.length
+        ? await es
+            .search({
+              index: `${prefix}-traces-*`,
+              size: 0,
+              query: { terms: { traceId: ids } },
+              aggs: { t: { terms: { field: 'traceId', size: ids.length } } },
+              ignore_unavailable: true,
+            } as never)
+            .catch(() => undefined)
+        : undefined;
+      const now = performance.now();
+      for (const b of (r?.aggregations as { t?: { buckets: { key: string }[] } } | undefined)?.t?.buckets ?? []) {
+        const t = sentAt.get(b.key);
+        if (t !== undefined) {
+          lat.push(now - t);
+          sentAt.delete(b.key);
+        }
       }
+      await new Promise((res) => setTimeout(res, 20));
     }
-  }, 20);
+  })();
   // 2,000 spans/s for 15 s: every 100 ms, 40 traces of 5 spans.
   for (let tick = 0; tick < 150; tick++) {
     const spans = makeSpans(40, 5);
@@ -188,7 +338,8 @@ async function latency(): Promise<{ p50: number; p99: number }> {
     await new Promise((r) => setTimeout(r, Math.max(0, 100 - (performance.now() - t))));
   }
   await until(() => sentAt.size === 0, 60_000, 'all searchable');
-  clearInterval(poll);
+  polling = false;
+  await poll;
   await producer.disconnect();
   await service.stop();
   await dropPrefix(prefix);
@@ -196,23 +347,23 @@ async function latency(): Promise<{ p50: number; p99: number }> {
 }
 
 async function main(): Promise<void> {
-  console.log(`bench:indexer — ${fmt(N)} span documents, ${ROUNDS} rounds`);
-  const ind: number[] = [],
-    ceil: number[] = [];
+  console.log(`bench:indexer — ${fmt(N)} SDK-shaped span documents, ${ROUNDS} rounds, Elasticsearch pid ${ES_PID ?? 'not found (CPU n/a)'}`);
+  const ind: Load[] = [],
+    ceil: Load[] = [];
   let best = { bulkDocs: 0, concurrency: 0 };
-  const probe = makeSpans(N / 5, 5);
+  const probe = sdkSpans(N / 5, 5);
   let bestRate = 0;
   for (const bulkDocs of [1000, 2000, 5000])
     for (const concurrency of [1, 2, 4]) {
       const r = await runCeiling(probe, bulkDocs, concurrency);
-      console.log(`  ceiling probe: bulk ${bulkDocs} docs × ${concurrency} at once: ${fmt(r)} docs/s`);
-      if (r > bestRate) {
-        bestRate = r;
+      console.log(`  ceiling probe: bulk ${bulkDocs} docs × ${concurrency} at once: ${fmt(r.rate)} docs/s, ES ${fmt(r.esCpuPer10k, 3)} CPU-s/10k`);
+      if (r.rate > bestRate) {
+        bestRate = r.rate;
         best = { bulkDocs, concurrency };
       }
     }
   for (let r = 0; r < ROUNDS; r++) {
-    const spans = makeSpans(N / 5, 5);
+    const spans = sdkSpans(N / 5, 5);
     // Same documents for both, measured back to back in the same round; the order alternates so
     // neither always runs on a cluster still busy with the other's index.
     const topic = uniqueName('bench.validated');
@@ -228,13 +379,21 @@ async function main(): Promise<void> {
       ceil.push(await runCeiling(spans, best.bulkDocs, best.concurrency));
       ind.push(await runIndexer(topic));
     }
-    console.log(`  round ${r + 1}: indexer ${fmt(ind[r])} docs/s, ceiling ${fmt(ceil[r])} docs/s`);
+    console.log(
+      `  round ${r + 1}: indexer ${fmt(ind[r].rate)} docs/s, ES ${fmt(ind[r].esCpuPer10k, 3)} CPU-s/10k | ceiling ${fmt(ceil[r].rate)} docs/s, ES ${fmt(ceil[r].esCpuPer10k, 3)} CPU-s/10k`,
+    );
   }
+  const rate = { ind: median(ind.map((l) => l.rate)), ceil: median(ceil.map((l) => l.rate)) };
+  const cpu = { ind: median(ind.map((l) => l.esCpuPer10k)), ceil: median(ceil.map((l) => l.esCpuPer10k)) };
   console.log(
-    `indexer ${fmt(median(ind))} docs/s | ceiling (bulk ${best.bulkDocs} × ${best.concurrency}) ${fmt(median(ceil))} docs/s | ratio ${fmt(median(ind) / median(ceil), 2)} (medians of ${ROUNDS} rounds)`,
+    `indexer ${fmt(rate.ind)} docs/s | ceiling (bulk ${best.bulkDocs} × ${best.concurrency}) ${fmt(rate.ceil)} docs/s | ratio ${fmt(rate.ind / rate.ceil, 2)} (medians of ${ROUNDS} rounds)`,
+  );
+  console.log(
+    `Elasticsearch CPU-seconds per 10k documents: indexer ${fmt(cpu.ind, 3)} | ceiling ${fmt(cpu.ceil, 3)} | ratio ${fmt(cpu.ind / cpu.ceil, 2)} (medians of ${ROUNDS} rounds; load, refresh and merges, the whole node)`,
   );
   const l = await latency();
-  console.log(`produced→searchable at 2,000 spans/s: p50 ${fmt(l.p50)} ms, p99 ${fmt(l.p99)} ms (refresh_interval 1s)`);
+  const refresh = (indexTemplates('bench')[0].template.settings as { refresh_interval?: string }).refresh_interval;
+  console.log(`produced→searchable at 2,000 spans/s: p50 ${fmt(l.p50)} ms, p99 ${fmt(l.p99)} ms (refresh_interval ${refresh})`);
 }
 
 main().then(

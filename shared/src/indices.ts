@@ -25,33 +25,44 @@ export function indexDate(prefix: string, index: string): { kind: IndexKind; dat
 const flattened = { type: 'flattened', ignore_above: 8191 } as const;
 const keyword = { type: 'keyword', ignore_above: 1024 } as const;
 
+/**
+ * A span document is written once and read whole (`_source`), so only what a query filters,
+ * sorts or aggregates on is indexed; the rest is kept in `_source` only (`index: false`,
+ * `doc_values: false`, `enabled: false`). Each field below names its queries (indexer/src
+ * trace-query.ts, ui-queries.ts): indexing every field cost Elasticsearch about twice the CPU
+ * per span (indexer/README.md, "Elasticsearch cost per span").
+ */
 export function traceMappings() {
+  const sourceOnly = { index: false, doc_values: false } as const;
+  const notIndexed = { type: 'object', enabled: false } as const;
   return {
     dynamic: false,
     properties: {
+      // term / terms filters; terms aggregation (search, dependencies)
       traceId: { type: 'keyword' },
-      spanId: { type: 'keyword' },
-      parentSpanId: { type: 'keyword' },
+      // sort tie-break of a trace's pages only: doc values, no inverted index
+      spanId: { type: 'keyword', index: false },
+      parentSpanId: { type: 'keyword', ...sourceOnly },
+      // term filters; terms aggregations (services, operations)
       name: keyword,
-      kind: { type: 'keyword' },
       service: keyword,
+      // the operations list's sub-aggregation only
+      kind: { type: 'keyword', index: false },
+      // range filters, sort, max aggregation
       startTime: { type: 'date_nanos' },
-      endTime: { type: 'date_nanos' },
-      durationNanos: { type: 'long' },
-      status: { properties: { code: { type: 'keyword' }, message: { type: 'text' } } },
-      attributes: flattened,
-      resource: flattened,
-      scope: { properties: { name: keyword, version: keyword } },
-      events: { properties: { time: { type: 'date_nanos' }, name: keyword, attributes: flattened } },
-      links: { properties: { traceId: { type: 'keyword' }, spanId: { type: 'keyword' }, attributes: flattened } },
-      dropped: {
-        properties: {
-          attributes: { type: 'integer' },
-          events: { type: 'integer' },
-          links: { type: 'integer' },
-          truncatedValues: { type: 'integer' },
-        },
-      },
+      endTime: { type: 'date_nanos', ...sourceOnly },
+      // range filter (min/max duration) only
+      durationNanos: { type: 'long', doc_values: false },
+      // term filter (error=true) only
+      status: { properties: { code: { type: 'keyword', doc_values: false }, message: { type: 'text', index: false } } },
+      // term filters (tags); never aggregated, so no doc values
+      attributes: { ...flattened, doc_values: false },
+      // no query reads these: _source only (a Jaeger tag search matches span attributes)
+      resource: notIndexed,
+      scope: notIndexed,
+      events: notIndexed,
+      links: notIndexed,
+      dropped: notIndexed,
     },
   };
 }

@@ -46,6 +46,11 @@ describe('Elasticsearch through the project client factory (real server)', () =>
     expect(mapping.attributes.type).toBe('flattened');
     expect(mapping.traceId.type).toBe('keyword');
     expect(mapping.status.properties!.code.type).toBe('keyword');
+    // What no query reads is kept whole in _source and not indexed (indexing it doubled the cost per span).
+    expect(mapping.resource).toEqual({ type: 'object', enabled: false });
+    expect(found._source).toEqual(span);
+    const byResource = await es.search({ index, query: { term: { 'resource.service.name': 'shop' } } });
+    expect(byResource.hits.hits).toHaveLength(0);
     const nanos = await es.search({
       index,
       docvalue_fields: [{ field: 'startTime', format: 'strict_date_optional_time_nanos' }] as never,
