@@ -7,7 +7,7 @@
  * lateness) to its record acked in mplp.metrics, with the time spent in each stage.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -304,6 +304,23 @@ function processCpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / 100; // fields 14 and 15, in clock ticks (USER_HZ = 100)
 }
 
+/** CPU-seconds per thread (/proc/<pid>/task/<tid>: stat utime + stime), named `main` or comm/tid. */
+function threadCpuSeconds(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      const name = tid === String(pid) ? 'main' : `${comm}/${tid}`;
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(name, (Number(f[11]) + Number(f[12])) / 100);
+    } catch {
+      /* the thread ended */
+    }
+  }
+  return out;
+}
+
 async function freePort(): Promise<number> {
   const srv = net.createServer();
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
@@ -329,7 +346,7 @@ async function metricValue(port: number, name: string): Promise<number> {
  * spans are built and encoded before the aggregator starts, so the bench's own work is outside.
  * `cpuProfDir`: run the aggregator under node --cpu-prof (one profile per thread).
  */
-async function cpuRound(cpuProfDir?: string): Promise<{ cpuPer10k: number; seconds: number }> {
+async function cpuRound(cpuProfDir?: string): Promise<{ cpuPer10k: number; seconds: number; byThread: string; idlePerSecond: number }> {
   const shared = loadConfig(sharedSchema, process.env);
   const id = `bench-aggcpu-${Date.now().toString(36)}`;
   const kafka = createKafka(shared, 'bench');
@@ -372,7 +389,12 @@ async function cpuRound(cpuProfDir?: string): Promise<{ cpuPer10k: number; secon
   );
   try {
     await until(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, 60_000, 'the aggregator ready');
+    // Its CPU while idle (heartbeats, fetch polls, metrics), printed: a slow round pays it longer.
+    const idle0 = processCpuSeconds(child.pid!);
+    await new Promise((r) => setTimeout(r, 3000));
+    const idlePerSecond = (processCpuSeconds(child.pid!) - idle0) / 3;
     const cpu0 = processCpuSeconds(child.pid!);
+    const threads0 = threadCpuSeconds(child.pid!);
     const t0 = Date.now();
     const producer = kafka.producer();
     await producer.connect();
@@ -385,7 +407,13 @@ async function cpuRound(cpuProfDir?: string): Promise<{ cpuPer10k: number; secon
       await new Promise((r) => setTimeout(r, 100));
     }
     const cpu = processCpuSeconds(child.pid!) - cpu0;
-    return { cpuPer10k: (cpu / CPU_SPANS) * 10_000, seconds: (Date.now() - t0) / 1000 };
+    const byThread = [...threadCpuSeconds(child.pid!)]
+      .map(([name, s]) => [name, s - (threads0.get(name) ?? 0)] as const)
+      .filter(([, s]) => s >= 0.05)
+      .sort((a, b) => b[1] - a[1])
+      .map(([name, s]) => `${name} ${fmt(s, 2)}`)
+      .join(', ');
+    return { cpuPer10k: (cpu / CPU_SPANS) * 10_000, seconds: (Date.now() - t0) / 1000, byThread, idlePerSecond };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
@@ -398,9 +426,12 @@ async function cpuPerSpan(): Promise<void> {
   const profDir = bench.cpuProfDir || undefined;
   const runs: number[] = [];
   for (let r = 0; r < bench.rounds; r++) {
-    const { cpuPer10k, seconds } = await cpuRound(profDir);
+    const { cpuPer10k, seconds, byThread, idlePerSecond } = await cpuRound(profDir);
     runs.push(cpuPer10k);
-    console.log(`  round ${r + 1}: ${fmt(cpuPer10k, 4)} CPU-s per 10k spans (${fmt(CPU_SPANS)} spans counted in ${fmt(seconds, 1)} s)`);
+    console.log(
+      `  round ${r + 1}: ${fmt(cpuPer10k, 4)} CPU-s per 10k spans (${fmt(CPU_SPANS)} spans counted in ${fmt(seconds, 1)} s; ` +
+        `idle before: ${fmt(idlePerSecond, 3)} CPU-s/s; CPU-s by thread: ${byThread})`,
+    );
   }
   const m = median(runs);
   console.log(

@@ -118,24 +118,27 @@ function skipValue(text: string, pos: number, end: number): number {
   return p > pos ? p : -1;
 }
 
-/** The string value at `pos` (must be a string), decoded; undefined if it is not one. */
-function stringAt(text: string, pos: number, end: number): { value: string; next: number } | undefined {
-  if (text.charCodeAt(pos) !== QUOTE) return undefined;
-  const q = stringEnd(text, pos, end);
-  if (q < 0) return undefined;
-  const bs = text.indexOf('\\', pos + 1);
-  const value = bs >= 0 && bs < q ? (JSON.parse(text.slice(pos, q + 1)) as string) : text.slice(pos + 1, q);
-  return { value, next: q + 1 };
-}
+/** Field flag of a member key (0: not needed), by its decoded name. */
+const FIELD_BY_NAME = new Map<string, number>([
+  ['traceId', F_TRACE],
+  ['name', F_NAME],
+  ['kind', F_KIND],
+  ['service', F_SERVICE],
+  ['startTime', F_START],
+  ['durationNanos', F_DURATION],
+  ['status', F_STATUS],
+]);
 
 /**
- * The scanner of one text (a decompressed batch). Methods, not closures, so reading a line
- * allocates nothing but the strings it returns.
+ * The scanner of one text (a decompressed batch). Methods that return positions and leave the
+ * string they read in `value`, so reading a line allocates only the field strings it keeps.
  */
 export class SpanLineReader {
   private text = '';
   private end = 0;
   private seen = 0;
+  private value = '';
+  private keyEnd = 0;
   private out: SpanFields = emptySpanFields();
 
   /**
@@ -153,7 +156,45 @@ export class SpanLineReader {
     out.statusCode = undefined;
     out.traceIdDecoded = undefined;
     const r = this.walkSpan(first);
+    this.text = '';
     return (r === -2 || r === end) && this.seen === F_ALL;
+  }
+
+  /** The string at `pos` decoded into `value`; the index past it, or -1 if no string is there. */
+  private str(pos: number): number {
+    const { text } = this;
+    if (text.charCodeAt(pos) !== QUOTE) return -1;
+    const q = stringEnd(text, pos, this.end);
+    if (q < 0) return -1;
+    const bs = text.indexOf('\\', pos + 1);
+    this.value = bs >= 0 && bs < q ? (JSON.parse(text.slice(pos, q + 1)) as string) : text.slice(pos + 1, q);
+    return q + 1;
+  }
+
+  /** The member key at `pos`: its field flag (0 for one not needed), or -1; the index past it in keyEnd. */
+  private key(pos: number): number {
+    const { text } = this;
+    if (text.charCodeAt(pos) !== QUOTE) return -1;
+    const q = stringEnd(text, pos, this.end);
+    if (q < 0) return -1;
+    this.keyEnd = q + 1;
+    const bs = text.indexOf('\\', pos + 1);
+    if (bs >= 0 && bs < q) return FIELD_BY_NAME.get(JSON.parse(text.slice(pos, q + 1)) as string) ?? 0;
+    const k = pos + 1;
+    switch (q - k) {
+      case 4:
+        return text.startsWith('name', k) ? F_NAME : text.startsWith('kind', k) ? F_KIND : 0;
+      case 6:
+        return text.startsWith('status', k) ? F_STATUS : 0;
+      case 7:
+        return text.startsWith('traceId', k) ? F_TRACE : text.startsWith('service', k) ? F_SERVICE : 0;
+      case 9:
+        return text.startsWith('startTime', k) ? F_START : 0;
+      case 13:
+        return text.startsWith('durationNanos', k) ? F_DURATION : 0;
+      default:
+        return 0;
+    }
   }
 
   /** Walks the span object's members; -2 once every needed field is read, else the index past it or -1. */
@@ -162,13 +203,12 @@ export class SpanLineReader {
     let p = skipWs(text, pos + 1, end);
     if (text.charCodeAt(p) === CLOSE_BRACE) return p + 1;
     for (;;) {
-      const key = stringAt(text, p, end);
-      if (!key) return -1;
-      p = skipWs(text, key.next, end);
+      const field = this.key(p);
+      if (field < 0) return -1;
+      p = skipWs(text, this.keyEnd, end);
       if (text.charCodeAt(p) !== COLON) return -1;
       p = skipWs(text, p + 1, end);
-      let next = this.member(key.value, p);
-      if (next === 0) next = skipValue(text, p, end);
+      const next = field === 0 ? skipValue(text, p, end) : this.member(field, p);
       if (next < 0) return -1;
       if (this.seen === F_ALL) return -2;
       p = skipWs(text, next, end);
@@ -179,38 +219,26 @@ export class SpanLineReader {
     }
   }
 
-  /** Reads a needed member's value at `at`: index past it, -1 if malformed, 0 for a member to skip. */
-  private member(key: string, at: number): number {
-    switch (key) {
-      case 'traceId':
+  /** Reads a needed member's value at `at`: the index past it, or -1 if it is not of the expected type. */
+  private member(field: number, at: number): number {
+    const out = this.out;
+    let next: number;
+    switch (field) {
+      case F_TRACE:
         return this.traceId(at);
-      case 'name':
-      case 'kind':
-      case 'service':
-      case 'startTime': {
-        const s = stringAt(this.text, at, this.end);
-        if (!s) return -1;
-        if (key === 'name') {
-          this.out.name = s.value;
-          this.seen |= F_NAME;
-        } else if (key === 'kind') {
-          this.out.kind = s.value;
-          this.seen |= F_KIND;
-        } else if (key === 'service') {
-          this.out.service = s.value;
-          this.seen |= F_SERVICE;
-        } else {
-          this.out.startTime = s.value;
-          this.seen |= F_START;
-        }
-        return s.next;
-      }
-      case 'durationNanos':
+      case F_DURATION:
         return this.duration(at);
-      case 'status':
+      case F_STATUS:
         return this.status(at);
       default:
-        return 0;
+        next = this.str(at);
+        if (next < 0) return -1;
+        if (field === F_NAME) out.name = this.value;
+        else if (field === F_KIND) out.kind = this.value;
+        else if (field === F_SERVICE) out.service = this.value;
+        else out.startTime = this.value;
+        this.seen |= field;
+        return next;
     }
   }
 
@@ -246,17 +274,17 @@ export class SpanLineReader {
     let p = skipWs(text, at + 1, end);
     if (text.charCodeAt(p) !== CLOSE_BRACE)
       for (;;) {
-        const key = stringAt(text, p, end);
-        if (!key) return -1;
-        p = skipWs(text, key.next, end);
+        const afterKey = this.str(p);
+        if (afterKey < 0) return -1;
+        const isCode = this.value === 'code';
+        p = skipWs(text, afterKey, end);
         if (text.charCodeAt(p) !== COLON) return -1;
         p = skipWs(text, p + 1, end);
         let next: number;
-        if (key.value === 'code') {
-          const s = stringAt(text, p, end);
-          if (!s) return -1;
-          out.statusCode = s.value;
-          next = s.next;
+        if (isCode) {
+          next = this.str(p);
+          if (next < 0) return -1;
+          out.statusCode = this.value;
         } else next = skipValue(text, p, end);
         if (next < 0) return -1;
         p = skipWs(text, next, end);
