@@ -292,7 +292,9 @@ function sdkSpan(i: number, startMs: number): NormalizedSpan {
       'telemetry.sdk.version': '2.12.1',
     },
     scope: { name: '@opentelemetry/instrumentation-http', version: '0.223.1' },
-    events: error ? [{ timeUnixNano: String(start + dur - 1000n), name: 'exception', attributes: { 'exception.type': 'TimeoutError' } }] : [],
+    events: error
+      ? [{ timeUnixNano: String(start + dur - 1000n), name: 'exception', attributes: { 'exception.type': 'TimeoutError' } }]
+      : [],
     links: [],
   } as unknown as NormalizedSpan;
 }
@@ -347,7 +349,9 @@ async function metricValue(port: number, name: string): Promise<number> {
  * so the bench's own work is outside.
  * `cpuProfDir`: run the aggregator under node --cpu-prof (one profile per thread).
  */
-async function cpuRound(cpuProfDir?: string): Promise<{ cpuPer10k: number; seconds: number; byThread: string; idlePerSecond: number; warmPer10k: number; warmByThread: string }> {
+async function cpuRound(
+  cpuProfDir?: string,
+): Promise<{ cpuPer10k: number; seconds: number; byThread: string; idlePerSecond: number; warmPer10k: number; warmByThread: string }> {
   const shared = loadConfig(sharedSchema, process.env);
   const id = `bench-aggcpu-${Date.now().toString(36)}`;
   const kafka = createKafka(shared, 'bench');
@@ -394,7 +398,11 @@ async function cpuRound(cpuProfDir?: string): Promise<{ cpuPer10k: number; secon
     },
   );
   try {
-    await until(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, 60_000, 'the aggregator ready');
+    await until(
+      async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200,
+      60_000,
+      'the aggregator ready',
+    );
     // Its CPU while idle (heartbeats, fetch polls, metrics), printed: a slow round pays it longer.
     const idle0 = processCpuSeconds(child.pid!);
     await new Promise((r) => setTimeout(r, 3000));
@@ -406,7 +414,8 @@ async function cpuRound(cpuProfDir?: string): Promise<{ cpuPer10k: number; secon
       const cpu0 = processCpuSeconds(child.pid!);
       const threads0 = threadCpuSeconds(child.pid!);
       const t0 = Date.now();
-      for (let i = 0; i < messages.length; i += 500) await producer.send({ topic: topics[0], messages: messages.slice(i, i + 500), acks: -1 });
+      for (let i = 0; i < messages.length; i += 500)
+        await producer.send({ topic: topics[0], messages: messages.slice(i, i + 500), acks: -1 });
       // Polled every 100 ms, not the 5 ms of `until`: each scrape is CPU of the process measured.
       const deadline = Date.now() + 120_000;
       while ((await metricValue(port, 'mplp_aggregator_spans_total')) < total) {

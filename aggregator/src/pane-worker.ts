@@ -170,7 +170,7 @@ const reader = new SpanLineReader();
  */
 function readLines(text: string, withAttributes: boolean): number {
   let n = 0;
-  for (let pos = 0; pos < text.length; ) {
+  for (let pos = 0; pos < text.length;) {
     let nl = text.indexOf('\n', pos);
     if (nl < 0) nl = text.length;
     if (nl > pos) {
