@@ -142,3 +142,25 @@ describe('pane worker on the fast path', () => {
     expect(r.groups[0].stats.errorCount).toBe(5000);
   });
 });
+
+describe('pane worker lz4 frames', () => {
+  const spans = [spanAt(1_700_000_000_000, 5e6), spanAt(1_700_000_000_001, 6e6, 'search')];
+  const ndjson = Buffer.from(spans.map((s) => JSON.stringify(s)).join('\n') + '\n');
+  const compressed = SpanBatchCodec.encodeLines(ndjson);
+  // The same lines as one stored (uncompressed) block: the frame shape lz4 writes for incompressible input.
+  const size = Buffer.alloc(4);
+  size.writeUInt32LE((ndjson.length | 0x80000000) >>> 0, 0);
+  const stored = Buffer.concat([compressed.subarray(0, 7), size, ndjson, Buffer.alloc(4)]);
+
+  it('reads a compressed block and a stored block alike, and a corrupt or oversized frame is a bad message', () => {
+    const a = run(task([compressed])) as AggregateResult;
+    const b = run(task([stored])) as AggregateResult;
+    expect(a.spans).toBe(2);
+    expect(b).toEqual(a);
+    const corrupt = Buffer.from(compressed);
+    corrupt.writeUInt32LE(compressed.length, 7); // block size past the frame's end
+    const tooBig = { ...task([compressed]), maxBytes: ndjson.length - 1 };
+    expect((run(task([corrupt])) as AggregateResult).badMessages).toBe(1);
+    expect((run(tooBig) as AggregateResult).badMessages).toBe(1);
+  });
+});
