@@ -22,7 +22,16 @@ export function benchSchema(d: BenchDefaults) {
       '',
       "ingest bench: output producers to measure, comma separated ('librdkafka', 'kafkajs'; empty = every one installed)",
     ),
-    only: setting.string('MPLP_BENCH_ONLY', '', "aggregator bench: 'live' runs only the live close->publish measurement"),
+    only: setting.string(
+      'MPLP_BENCH_ONLY',
+      '',
+      "aggregator bench: 'live' runs only the live close->publish measurement, 'cpu' only the CPU per span",
+    ),
+    cpuProfDir: setting.string(
+      'MPLP_BENCH_CPU_PROF_DIR',
+      '',
+      'aggregator bench: run the aggregator under node --cpu-prof, profiles to this directory',
+    ),
     liveRate: setting.int('MPLP_BENCH_LIVE_RATE', 10_000, 'aggregator live bench: spans/s produced', { min: 1 }),
     liveSeconds: setting.int('MPLP_BENCH_LIVE_SECONDS', 120, 'aggregator live bench: seconds of traffic', { min: 1 }),
     liveSeries: setting.int('MPLP_BENCH_LIVE_SERIES', 40, 'aggregator live bench: distinct series', { min: 1 }),
