@@ -107,6 +107,12 @@ export const aggregatorSchema = {
     { min: 65536 },
   ),
   summaryIntervalMs: setting.duration('MPLP_AGGREGATOR_SUMMARY_INTERVAL', 30_000, 'period of the summary log line', { min: 1000 }),
+  sessionTimeoutMs: setting.duration(
+    'MPLP_AGGREGATOR_SESSION_TIMEOUT',
+    30_000,
+    'Kafka consumer session timeout of both stages: a member silent this long is dropped and its partitions move to the others',
+    { min: 6000, max: 300_000 },
+  ),
   shutdownTimeoutMs: setting.duration('MPLP_AGGREGATOR_SHUTDOWN_TIMEOUT', 30_000, 'deadline for a clean shutdown', { min: 1000 }),
 };
 

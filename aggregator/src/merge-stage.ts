@@ -1,7 +1,7 @@
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import type Piscina from 'piscina';
 import type { Registry } from 'prom-client';
-import { AssignedPartition, BatchContext, CommittedPosition, Logger, PartitionConsumer } from '../../shared/src';
+import { AssignedPartition, BatchContext, CommittedPosition, groupTimeouts, Logger, PartitionConsumer } from '../../shared/src';
 import { AlertStates, type AlertEvaluator, type AlertChange, type AlertSnapshotMessage } from './alert-evaluator';
 import type { RulesFile } from './alert-rules';
 import { AggregatorSettings, PANE_MS, WINDOW_MS } from './config';
@@ -154,7 +154,7 @@ export class WindowMerger {
       registry: this.d.registry,
       maxUnsettledAgeMs: this.d.maxUnsettledAgeMs,
       partitionsConsumedConcurrently: partialsPartitions,
-      consumerConfig: { maxWaitTimeInMs: 100 },
+      consumerConfig: { maxWaitTimeInMs: 100, ...groupTimeouts(this.d.settings.sessionTimeoutMs) },
       handleBatch: (batch) => this.onBatch(batch),
       onAssigned: (p, committed) => this.initPartition(p, committed),
       // Work in flight for a lost partition emits nothing more and commits nothing.

@@ -1,7 +1,15 @@
 import type { Admin, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type Piscina from 'piscina';
 import type { Registry } from 'prom-client';
-import { AssignedPartition, BatchContext, CommittedPosition, Logger, packBuffers, PartitionConsumer } from '../../shared/src';
+import {
+  AssignedPartition,
+  BatchContext,
+  CommittedPosition,
+  groupTimeouts,
+  Logger,
+  packBuffers,
+  PartitionConsumer,
+} from '../../shared/src';
 import { AggregatorSettings, PANE_MS } from './config';
 import type { AggregatorMetrics } from './metrics';
 import { emptyStats, mergeStats, SeriesId, Stats } from './partial';
@@ -127,7 +135,7 @@ export class SourceStage {
       registry: d.registry,
       maxUnsettledAgeMs: d.maxUnsettledAgeMs,
       partitionsConsumedConcurrently: s.partitionsConcurrently,
-      consumerConfig: { maxBytesPerPartition: s.fetchMaxBytesPerPartition, maxWaitTimeInMs: 250 },
+      consumerConfig: { maxBytesPerPartition: s.fetchMaxBytesPerPartition, maxWaitTimeInMs: 250, ...groupTimeouts(s.sessionTimeoutMs) },
       handleBatch: (batch) => this.onBatch(batch),
       onAssigned: (p, committed) => this.initPartition(p, committed),
       // Work in flight for a lost partition publishes nothing more and commits nothing.

@@ -6,6 +6,7 @@ import {
   CancelledError,
   CommitSlot,
   DeadLetter,
+  groupTimeouts,
   HEADER_KAFKA_BATCH_ERROR,
   InvalidInputError,
   kafkaBatchError,
@@ -80,8 +81,7 @@ export class IndexerWorker implements Service {
         maxBytesPerPartition: settings.fetchMaxBytesPerPartition,
         maxBytes: settings.fetchMaxBytesPerPartition * 4,
         maxWaitTimeInMs: settings.fetchMaxWaitMs,
-        sessionTimeout: settings.sessionTimeoutMs,
-        heartbeatInterval: Math.min(3_000, Math.floor(settings.sessionTimeoutMs / 3)),
+        ...groupTimeouts(settings.sessionTimeoutMs),
       },
       handleBatch: (batch) => this.handleBatch(batch),
       onCommitted: (p, offset) =>

@@ -128,3 +128,8 @@ export function pipelineTopics(
     { topic: cfg.topicAlerts, ...other },
   ];
 }
+
+/** A consumer's session timeout and the heartbeat interval that goes with it (a third of it, at most 3 s). */
+export function groupTimeouts(sessionTimeoutMs: number): { sessionTimeout: number; heartbeatInterval: number } {
+  return { sessionTimeout: sessionTimeoutMs, heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeoutMs / 3)) };
+}
