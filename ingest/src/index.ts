@@ -3,6 +3,7 @@ import Piscina from 'piscina';
 import type { ISocketFactory } from 'kafkajs';
 import type { Env } from '../../shared/src';
 import {
+  checkTopicLimits,
   createKafka,
   createLogger,
   createRegistry,
@@ -15,7 +16,6 @@ import {
 import { checkIngestSettings, ingestSchema, IngestSettings } from './config';
 import { IngestWorker } from './ingest-worker';
 import { IngestMetrics } from './metrics';
-import { checkTopicLimits } from './topic-limits';
 
 export { ingestSchema } from './config';
 export { MessageProcessor } from './message-processor';
@@ -60,7 +60,9 @@ export function createIngest(
     failure: worker.failure,
     async start() {
       logger.info({ shared: redactConfig(sharedSchema, cfg.shared), settings }, 'starting ingest');
-      await checkTopicLimits(kafka, cfg.shared, settings, logger);
+      // Larger records would be refused by the broker and end in the DLQ as references.
+      const outputs = [cfg.shared.topicValidated, cfg.shared.topicDlq];
+      await checkTopicLimits(kafka, outputs, { name: 'MPLP_INGEST_MAX_RECORD_BYTES', value: settings.maxRecordBytes }, logger);
       port = await ops.start();
       await worker.start();
     },

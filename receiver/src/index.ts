@@ -3,6 +3,7 @@ import { ISocketFactory, Kafka } from 'kafkajs';
 import type { Env } from '../../shared/src';
 import {
   ByteBudget,
+  checkTopicLimits,
   ConfigError,
   createKafka,
   createLogger,
@@ -135,6 +136,13 @@ export function createReceiver(env: Env, overrides: Partial<ReceiverSettings> = 
           { host: settings.host },
           'receiver listens beyond loopback without MPLP_RECEIVER_TOKEN: anyone who reaches it can write spans',
         );
+      // A record is never larger than the export it came from: an export the topic cannot take would never be acknowledged.
+      await checkTopicLimits(
+        kafka,
+        [cfg.shared.topicRaw],
+        { name: 'MPLP_RECEIVER_MAX_REQUEST_BYTES', value: settings.maxRequestBytes },
+        logger,
+      );
       ports.ops = await ops.start();
       await publisher.start();
       ports.http = await httpServer.start();

@@ -2,7 +2,7 @@ import net from 'node:net';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { TestContext, uniqueName, waitFor } from '../../shared/testing';
-import { ExportTraceServiceRequestType } from '../../shared/src';
+import { ensureTopics, ExportTraceServiceRequestType } from '../../shared/src';
 import { librdkafkaForTests } from '../../ingest/test/helpers';
 import { createReceiver, partitionOfKey, TRACE_SERVICE } from '../src';
 import { exportFromChild, kafkaProxy, startReceiver } from './helpers';
@@ -304,5 +304,36 @@ describe('OTLP receiver producing with librdkafka (MPLP_RECEIVER_PRODUCER=librdk
     await service.stop();
     stopped = true;
     expect(Date.now() - stopping).toBeLessThan(5_000);
+  });
+});
+
+describe('OTLP receiver whose request cap the raw topic cannot take', () => {
+  const ctx = new TestContext();
+  afterEach(() => ctx.cleanup());
+
+  it("stops at start with one line naming MPLP_RECEIVER_MAX_REQUEST_BYTES when it is above the raw topic's max.message.bytes", async () => {
+    const admin = await ctx.admin();
+    const raw = uniqueName('test.raw');
+    await ensureTopics(admin, [
+      { topic: raw, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'max.message.bytes', value: '1048576' }] },
+    ]);
+    ctx.defer(() => admin.deleteTopics({ topics: [raw] }).catch(() => undefined));
+    const child = ctx.spawnProcess(path.join(__dirname, '..', 'src', 'main.js'), {
+      MPLP_TOPIC_RAW: raw,
+      MPLP_RECEIVER_MAX_REQUEST_BYTES: String(2 * 1048576),
+      MPLP_RECEIVER_HTTP_PORT: '0',
+      MPLP_RECEIVER_GRPC_PORT: '0',
+      MPLP_RECEIVER_OPS_PORT: '0',
+      MPLP_LOG_LEVEL: 'warn',
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    expect(code).toBe(2);
+    expect(stderr.trim().split('\n')).toEqual([
+      `receiver: invalid setting MPLP_RECEIVER_MAX_REQUEST_BYTES: 2097152 is above max.message.bytes of topic ${raw} (1048576); set it to at most 1048576`,
+    ]);
   });
 });

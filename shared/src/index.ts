@@ -21,3 +21,4 @@ export * from './partition-consumer';
 export * from './dead-letter';
 export * from './alert-record';
 export * from './output-producer';
+export * from './topic-limits';
