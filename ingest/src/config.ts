@@ -113,6 +113,35 @@ export const ingestSchema = {
     'uncompressed NDJSON bytes per output message (a trace larger than this is split)',
     { min: 4096 },
   ),
+  transactions: setting.bool(
+    'MPLP_INGEST_TRANSACTIONS',
+    true,
+    'exactly once: the output, dead letters and input offsets of an input partition go in one Kafka transaction (a transactional producer per input partition, fenced by its transactional.id); false: at-least-once, offsets committed by the consumer after the output is acknowledged',
+  ),
+  transactionMaxBytes: setting.int(
+    'MPLP_INGEST_TRANSACTION_MAX_BYTES',
+    4 * 1024 * 1024,
+    'output bytes (validated records and dead letters) one transaction of an input partition gathers before it commits; its chunks are committed together',
+    { min: 1024 },
+  ),
+  transactionMaxAgeMs: setting.duration(
+    'MPLP_INGEST_TRANSACTION_MAX_AGE',
+    250,
+    'longest an acknowledged-ready chunk waits for its transaction to fill before the transaction commits (adds up to this much latency)',
+    { min: 0, max: 30_000 },
+  ),
+  transactionalIdPrefix: setting.string(
+    'MPLP_INGEST_TRANSACTIONAL_ID_PREFIX',
+    'mplp-ingest',
+    'transactional.id of the producer of input partition p of topic t is <prefix>-<t>-<p>: a new owner of the partition fences the previous one; distinct per ingest deployment on one cluster',
+    { nonEmpty: true },
+  ),
+  transactionRetryBackoffMs: setting.duration(
+    'MPLP_INGEST_TRANSACTION_RETRY_BACKOFF',
+    20,
+    "kafkajs' first retry delay of the transactional producers; it also paces the retry of CONCURRENT_TRANSACTIONS the broker answers right after each commit (kafkajs default 300 ms, which dominated a transaction's cost)",
+    { min: 1, max: 10_000 },
+  ),
   summaryIntervalMs: setting.duration('MPLP_INGEST_SUMMARY_INTERVAL', 30_000, 'period of the summary log line', { min: 1000 }),
   sessionTimeoutMs: setting.duration(
     'MPLP_INGEST_SESSION_TIMEOUT',
