@@ -7,6 +7,7 @@ import {
   ByteBudget,
   CancelledError,
   CommitSlot,
+  CommittedPosition,
   FORMAT_NDJSON_V1,
   HEADER_FORMAT,
   HEADER_KAFKA_BATCH_ERROR,
@@ -121,6 +122,10 @@ export class IngestWorker implements Service {
       fence: async (p: AssignedPartition) => {
         await txn.open(p, p.topic, p.partition);
         if (p.revoked) txn.close(p);
+      },
+      onAssigned: (p: AssignedPartition, committed?: CommittedPosition): undefined => {
+        if (committed) txn.of(p)?.startFrom(committed.offset);
+        return undefined;
       },
       onRevoked: (ps: readonly AssignedPartition[]) => ps.forEach((p) => txn.close(p)),
     };

@@ -84,6 +84,8 @@ export class PartitionTransactions {
   private timer?: NodeJS.Timeout;
   private closed = false;
   private flushing = false;
+  /** The input offset committed by the last transaction of this owner (or read when it took the partition). */
+  private committedTo?: bigint;
 
   constructor(
     readonly topic: string,
@@ -100,6 +102,11 @@ export class PartitionTransactions {
    */
   async open(): Promise<void> {
     this.producer = await this.newProducer();
+  }
+
+  /** The committed offset read after open(): where this owner's first transaction continues from. */
+  startFrom(offset: bigint): void {
+    this.committedTo = offset;
   }
 
   /** A chunk registered (in offset order, as it is handed out); complete it once encoded. */
@@ -139,7 +146,11 @@ export class PartitionTransactions {
     clearTimeout(this.timer);
     for (const t of this.tickets) t.reject(new PartitionLostError(this.transactionalId));
     this.tickets = [];
-    // A commit in progress ends by itself: committed (then the next owner reads its offset), or fenced.
+    // A commit in progress ends by itself (committed, then the next owner reads its offset, or
+    // fenced), or at its next step once closed; bounded, as a broker outage may hold it.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.committing, new Promise((r) => (timer = setTimeout(r, 30_000)))]).catch(() => undefined);
+    clearTimeout(timer);
     await this.producer?.disconnect().catch(() => undefined);
   }
 
@@ -167,7 +178,10 @@ export class PartitionTransactions {
     this.timer = undefined;
     const batch = this.tickets.splice(0, n);
     this.committing = this.commit(batch).then(
-      () => batch.forEach((t) => t.resolve()),
+      () => {
+        this.committedTo = batch[batch.length - 1].offset + 1n;
+        batch.forEach((t) => t.resolve());
+      },
       (err: Error) => batch.forEach((t) => t.reject(err)),
     );
     void this.committing.finally(() => {
@@ -184,12 +198,7 @@ export class PartitionTransactions {
       if (this.closed) throw new PartitionLostError(this.transactionalId);
       if (this.opts.signal.aborted) throw new CancelledError();
       try {
-        if (attempt > 1) {
-          // A new producer: its init aborts what the failed one left open, or completes its commit.
-          await this.producer?.disconnect().catch(() => undefined);
-          this.producer = await this.newProducer();
-          if ((await this.opts.committedOffset(this.topic, this.partition)) >= end) return; // it did commit
-        }
+        if (attempt > 1 && (await this.recover(end))) return;
         await this.transact(outputs, end);
         return;
       } catch (err) {
@@ -203,6 +212,23 @@ export class PartitionTransactions {
         await delay(wait, this.opts.signal);
       }
     }
+  }
+
+  /**
+   * After a failed transaction: a new producer (its init aborts what the failed one left open, or
+   * completes its commit), then the committed offset says what happened. At the batch's end: the
+   * commit went through (true). Where this owner left it: nothing of it did, send it again (false).
+   * Anywhere else: another owner moved it, the partition is not ours.
+   */
+  private async recover(end: bigint): Promise<boolean> {
+    await this.producer?.disconnect().catch(() => undefined);
+    if (this.closed) throw new PartitionLostError(this.transactionalId);
+    this.producer = await this.newProducer();
+    if (this.closed) throw new PartitionLostError(this.transactionalId);
+    const committed = await this.opts.committedOffset(this.topic, this.partition);
+    if (committed === end) return true;
+    if (this.committedTo === undefined || committed === this.committedTo) return false;
+    throw new PartitionFencedError(this.transactionalId, new Error(`committed offset ${committed} moved by another owner`));
   }
 
   private async transact(outputs: TopicMessages[], end: bigint): Promise<void> {
@@ -247,13 +273,15 @@ export class PartitionTransactions {
 /** Every input partition's transactions in this process, keyed by the partition's assignment. */
 export class TransactionalOutput<K extends object> {
   private readonly byPartition = new Map<K, PartitionTransactions>();
-  private readonly closing = new Set<Promise<void>>();
+  /** Closing by transactional.id: the partition taken again here waits for its previous transactions to end. */
+  private readonly closing = new Map<string, Promise<void>>();
 
   constructor(private readonly opts: TransactionalOutputOptions) {}
 
   /** The partition became ours: its producer is initialized (fencing the previous owner) before this resolves. */
   async open(key: K, topic: string, partition: number): Promise<void> {
     const txns = new PartitionTransactions(topic, partition, this.opts);
+    await this.closing.get(txns.transactionalId);
     await txns.open();
     this.byPartition.set(key, txns);
   }
@@ -267,8 +295,10 @@ export class TransactionalOutput<K extends object> {
     if (!txns) return;
     this.byPartition.delete(key);
     const closed = txns.close();
-    this.closing.add(closed);
-    void closed.finally(() => this.closing.delete(closed));
+    this.closing.set(txns.transactionalId, closed);
+    void closed.finally(() => {
+      if (this.closing.get(txns.transactionalId) === closed) this.closing.delete(txns.transactionalId);
+    });
   }
 
   flush(): void {
@@ -277,6 +307,6 @@ export class TransactionalOutput<K extends object> {
 
   async closeAll(): Promise<void> {
     for (const key of [...this.byPartition.keys()]) this.close(key);
-    await Promise.allSettled([...this.closing]);
+    await Promise.allSettled([...this.closing.values()]);
   }
 }
