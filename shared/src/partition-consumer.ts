@@ -311,7 +311,8 @@ export class PartitionConsumer<S = undefined> {
 
   async start(): Promise<void> {
     const { kafka, groupId, topics, consumerConfig, partitionsConsumedConcurrently } = this.opts;
-    const consumer = kafka.consumer({ ...consumerConfig, groupId });
+    // read_committed (kafkajs' default, pinned): records of an aborted or still open transaction (ingest's) are never handed out.
+    const consumer = kafka.consumer({ ...consumerConfig, groupId, readUncommitted: false });
     this.consumer = consumer;
     // CRASH first: the unit tests' scripted consumers keep one listener, the last (GROUP_JOIN).
     consumer.on(consumer.events.CRASH, (e) => this.crashed(e.payload.error, e.payload.restart));
