@@ -271,6 +271,8 @@ export class IngestWorker implements Service {
   ): Promise<void> {
     const started = performance.now();
     const topicMessages: { topic: string; messages: Message[] }[] = [];
+    // Where each output message came from, for the reference that replaces it if Kafka refuses it for good.
+    const origin = new Map<Message, (err: MplpError) => DlqRecord>();
     let outBytes = 0;
     let spans = 0;
     try {
@@ -280,10 +282,21 @@ export class IngestWorker implements Service {
         this.count(res.stats);
         this.budget.take(res.stats.bytesOut + res.stats.dlqBytesOut);
         outBytes += res.stats.bytesOut + res.stats.dlqBytesOut;
-        topicMessages.push(...this.outputOf(res.records, res.dlq));
+        const out = this.outputOf(res.records, res.dlq);
+        const [validated, dead] = res.records.length ? [out[0], out[1]] : [undefined, out[0]];
+        validated?.messages.forEach((m, i) => origin.set(m, (e) => outputRecordReference(res.records[i], e)));
+        dead?.messages.forEach((m, i) => origin.set(m, (e) => deadLetterReference(res.dlq[i], e)));
+        topicMessages.push(...out);
         spans += res.stats.spansValid;
       }
-      await this.txn!.of(partition)!.complete(ticket, topicMessages, outBytes);
+      let refusedSpans = 0;
+      await this.txn!.of(partition)!.complete(ticket, topicMessages, outBytes, (m, e) => {
+        const ref = origin.get(m)!(e);
+        this.deps.metrics.rejected.inc({ code: ref.code }, Math.max(1, ref.spans));
+        if (m.headers?.[DLQ_HEADER_CODE] === undefined) refusedSpans += ref.spans;
+        return this.outputOf([], [ref])[0];
+      });
+      spans -= refusedSpans;
       this.deps.metrics.spansValid.inc(spans);
       this.consumer.settle(slot);
       const seconds = (performance.now() - started) / 1000;
@@ -483,10 +496,13 @@ export class IngestWorker implements Service {
   }
 }
 
-/** The group's committed offset of a partition (-1 when none). */
+/** The group's committed offset of a partition, else its low watermark (as PartitionConsumer reads a start position). */
 async function committedOffset(admin: Admin, groupId: string, topic: string, partition: number): Promise<bigint> {
   const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-  return BigInt(committed.partitions.find((p) => p.partition === partition)?.offset ?? '-1');
+  const offset = BigInt(committed.partitions.find((p) => p.partition === partition)?.offset ?? '-1');
+  if (offset >= 0n) return offset;
+  const low = (await admin.fetchTopicOffsets(topic)).find((o) => o.partition === partition)?.low;
+  return BigInt(low ?? '0');
 }
 
 /** A produce error no retry will fix (not shutdown): the records are to be settled through the DLQ. */

@@ -1,6 +1,6 @@
 import { Partitioners } from 'kafkajs';
-import type { Kafka, Producer } from 'kafkajs';
-import { backoffDelay, CancelledError, delay, Logger, MplpError } from '../../shared/src';
+import type { Kafka, Message, Producer, Transaction } from 'kafkajs';
+import { backoffDelay, CancelledError, classifyKafkaError, delay, Logger, MplpError } from '../../shared/src';
 import { splitByBytes, TopicMessages } from './output-producer';
 
 /** What one input partition's transactions need; see TransactionalOutput. */
@@ -46,19 +46,26 @@ export class PartitionLostError extends MplpError {
   }
 }
 
-/** Whether a kafkajs error (or one it wraps) says the producer's epoch is no longer current. */
-export function isFenced(err: unknown): boolean {
+/** Whether a kafkajs error, or one it wraps, is a broker error of one of these types (or codes). */
+function hasType(err: unknown, types: string[], codes: number[] = []): boolean {
   for (let e = err as { type?: string; code?: number; cause?: unknown; originalError?: unknown } | undefined, i = 0; e && i < 8; i++) {
-    if (e.type === 'INVALID_PRODUCER_EPOCH' || e.type === 'PRODUCER_FENCED' || e.code === 90 || e.code === 47) return true;
+    if ((e.type && types.includes(e.type)) || (e.code !== undefined && codes.includes(e.code))) return true;
     e = (e.originalError ?? e.cause) as typeof e;
   }
   return false;
+}
+
+/** Whether a kafkajs error (or one it wraps) says the producer's epoch is no longer current. */
+export function isFenced(err: unknown): boolean {
+  return hasType(err, ['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED'], [47, 90]);
 }
 
 /** A chunk of input (ending at `offset`) and, once encoded, its output. */
 export interface TransactionTicket {
   readonly offset: bigint;
   outputs?: TopicMessages[];
+  /** A message Kafka refused for good → the DLQ message to send in its place (a reference). */
+  refer?: (message: Message, err: MplpError) => TopicMessages;
   bytes: number;
   readyAt: number;
   resolve(): void;
@@ -125,8 +132,14 @@ export class PartitionTransactions {
   }
 
   /** The chunk's output; resolves once the transaction holding it and its input offsets committed. */
-  complete(ticket: TransactionTicket, outputs: TopicMessages[], bytes: number): Promise<void> {
+  complete(
+    ticket: TransactionTicket,
+    outputs: TopicMessages[],
+    bytes: number,
+    refer?: (message: Message, err: MplpError) => TopicMessages,
+  ): Promise<void> {
     ticket.outputs = outputs;
+    ticket.refer = refer;
     ticket.bytes = bytes;
     ticket.readyAt = Date.now();
     this.pump();
@@ -193,17 +206,20 @@ export class PartitionTransactions {
   /** Sends the batch's output with its input offsets in one transaction, until that commits (or the partition is lost). */
   private async commit(batch: TransactionTicket[]): Promise<void> {
     const end = batch[batch.length - 1].offset + 1n;
-    const outputs = batch.flatMap((t) => t.outputs!);
+    let oneByOne = false;
     for (let attempt = 1; ; attempt++) {
       if (this.closed) throw new PartitionLostError(this.transactionalId);
       if (this.opts.signal.aborted) throw new CancelledError();
       try {
         if (attempt > 1 && (await this.recover(end))) return;
-        await this.transact(outputs, end);
+        await this.transact(batch, end, oneByOne);
         return;
       } catch (err) {
         if (isFenced(err)) throw new PartitionFencedError(this.transactionalId, err);
         if (this.closed) throw new PartitionLostError(this.transactionalId);
+        // A record Kafka refuses for good (over the topic's max.message.bytes): next time record by
+        // record, each refused one replaced by its reference in the DLQ, as without transactions.
+        if (isRefusal(err)) oneByOne = true;
         const wait = backoffDelay(attempt, 200, 10_000);
         this.opts.logger.warn(
           { err, transactionalId: this.transactionalId, attempt, waitMs: wait },
@@ -231,10 +247,16 @@ export class PartitionTransactions {
     throw new PartitionFencedError(this.transactionalId, new Error(`committed offset ${committed} moved by another owner`));
   }
 
-  private async transact(outputs: TopicMessages[], end: bigint): Promise<void> {
+  private async transact(batch: TransactionTicket[], end: bigint, oneByOne: boolean): Promise<void> {
     const tx = await this.producer!.transaction();
     try {
-      for (const topicMessages of splitByBytes(outputs, this.opts.maxRequestBytes)) await tx.sendBatch({ topicMessages, acks: -1 });
+      if (oneByOne) await sendOneByOne(tx, batch);
+      else
+        for (const topicMessages of splitByBytes(
+          batch.flatMap((t) => t.outputs!),
+          this.opts.maxRequestBytes,
+        ))
+          await tx.sendBatch({ topicMessages, acks: -1 });
       await tx.sendOffsets({
         consumerGroupId: this.opts.groupId,
         topics: [{ topic: this.topic, partitions: [{ partition: this.partition, offset: end.toString() }] }],
@@ -268,6 +290,25 @@ export class PartitionTransactions {
     }
     return producer;
   }
+}
+
+/** Each message in a sendBatch of its own; one refused for good is replaced by its ticket's reference (itself refused: thrown). */
+async function sendOneByOne(tx: Transaction, batch: TransactionTicket[]): Promise<void> {
+  for (const t of batch)
+    for (const { topic, messages } of t.outputs!)
+      for (const m of messages) {
+        try {
+          await tx.sendBatch({ topicMessages: [{ topic, messages: [m] }], acks: -1 });
+        } catch (err) {
+          if (!isRefusal(err) || !t.refer) throw err;
+          await tx.sendBatch({ topicMessages: [t.refer(m, classifyKafkaError(err, 'produce'))], acks: -1 });
+        }
+      }
+}
+
+/** Kafka refused a record for good (not a fence, not something a retry fixes). */
+function isRefusal(err: unknown): boolean {
+  return !isFenced(err) && hasType(err, ['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE']);
 }
 
 /** Every input partition's transactions in this process, keyed by the partition's assignment. */
