@@ -20,7 +20,7 @@ export const ingestSchema = {
     'MPLP_INGEST_PRODUCER',
     'auto',
     ['auto', 'librdkafka', 'kafkajs'] as const,
-    'client that produces the output: librdkafka (@confluentinc/kafka-javascript, native; auto = it when its addon is installed, else kafkajs) or kafkajs',
+    'client that produces the output without transactions: librdkafka (@confluentinc/kafka-javascript, native; auto = it when its addon is installed, else kafkajs) or kafkajs (with MPLP_INGEST_TRANSACTIONS, kafkajs transactional producers)',
   ),
   encoding: setting.oneOf(
     'MPLP_INGEST_ENCODING',
@@ -127,7 +127,7 @@ export const ingestSchema = {
   transactionMaxAgeMs: setting.duration(
     'MPLP_INGEST_TRANSACTION_MAX_AGE',
     250,
-    'longest an acknowledged-ready chunk waits for its transaction to fill before the transaction commits (adds up to this much latency)',
+    'longest the oldest encoded chunk of an input partition waits for its transaction to fill before that transaction commits (adds up to this much latency)',
     { min: 0, max: 30_000 },
   ),
   transactionalIdPrefix: setting.string(
