@@ -120,13 +120,13 @@ export const ingestSchema = {
   ),
   transactionMaxBytes: setting.int(
     'MPLP_INGEST_TRANSACTION_MAX_BYTES',
-    4 * 1024 * 1024,
+    1024 * 1024,
     'output bytes (validated records and dead letters) one transaction of an input partition gathers before it commits; its chunks are committed together',
     { min: 1024 },
   ),
   transactionMaxAgeMs: setting.duration(
     'MPLP_INGEST_TRANSACTION_MAX_AGE',
-    250,
+    100,
     'longest the oldest encoded chunk of an input partition waits for its transaction to fill before that transaction commits (adds up to this much latency)',
     { min: 0, max: 30_000 },
   ),
