@@ -5,7 +5,9 @@
  * Runs each measurement MPLP_BENCH_ROUNDS times (default 3) and reports medians, for each output
  * producer in MPLP_BENCH_PRODUCERS (default: librdkafka and kafkajs when the native addon is
  * installed, else kafkajs); the passthrough produces with the same client as the ingest it is
- * compared with.
+ * compared with. Ingest runs without transactions with each producer (MPLP_INGEST_TRANSACTIONS=false)
+ * and, in the same rounds, with them (kafkajs transactional producers, every other MPLP_INGEST_*
+ * as set); the last lines give the ratio with/without.
  */
 import { Partitioners } from 'kafkajs';
 import { createKafka, createLogger, ensureTopics, loadConfig, sharedSchema, lz4Implementation } from '../shared/src';
@@ -51,7 +53,7 @@ async function prepare(encoding: 'protobuf' | 'json'): Promise<{ topic: string; 
   return { topic, spans };
 }
 
-async function runIngest(raw: string, spans: number, producer: ProducerKind) {
+async function runIngest(raw: string, spans: number, producer: ProducerKind, transactions: boolean) {
   const [validated, dlq] = [uniqueName('bench.validated'), uniqueName('bench.dlq')];
   const admin = kafka.admin();
   await admin.connect();
@@ -73,6 +75,7 @@ async function runIngest(raw: string, spans: number, producer: ProducerKind) {
       MPLP_INGEST_HTTP_PORT: '0',
       MPLP_LOG_LEVEL: 'warn',
       MPLP_INGEST_PRODUCER: producer,
+      MPLP_INGEST_TRANSACTIONS: String(transactions),
     },
     {},
     {
@@ -131,15 +134,27 @@ async function main(): Promise<void> {
   console.log(
     `bench:ingest — ${MESSAGES} messages of 10 traces per encoding, ${ROUNDS} rounds, lz4: ${lz4Implementation()}, node ${process.version}, producers: ${PRODUCERS.join(', ')}${rd ? ` (librdkafka ${rd.librdkafkaVersion})` : ''}`,
   );
+  const summary: string[] = [];
   for (const encoding of ['protobuf', 'json'] as const) {
     const { topic, spans } = await prepare(encoding);
+    const txn: number[] = [],
+      txnP50: number[] = [],
+      txnP99: number[] = [];
+    const plain = new Map<ProducerKind, number[]>();
     for (const producer of PRODUCERS) {
       const ing: number[] = [],
         pass: number[] = [],
         p50: number[] = [],
         p99: number[] = [];
       for (let r = 0; r < ROUNDS; r++) {
-        const a = await runIngest(topic, spans, producer);
+        // Transactions in the same rounds, so both see the same box (once per round, before the first producer's run).
+        if (producer === PRODUCERS[0]) {
+          const t = await runIngest(topic, spans, 'kafkajs', true);
+          txn.push(t.spansPerSec);
+          txnP50.push(t.p50);
+          txnP99.push(t.p99);
+        }
+        const a = await runIngest(topic, spans, producer, false);
         ing.push(a.spansPerSec);
         p50.push(a.p50);
         p99.push(a.p99);
@@ -147,10 +162,19 @@ async function main(): Promise<void> {
         pass.push(b.spansPerSec);
       }
       console.log(
-        `${encoding.padEnd(9)} ${producer.padEnd(10)} ${fmt(spans)} spans: ingest ${fmt(median(ing))} spans/s (chunk fetched → acknowledged p50 ${fmt(median(p50), 1)} ms, p99 ${fmt(median(p99), 1)} ms) | passthrough ceiling ${fmt(median(pass))} spans/s | ratio ${fmt(median(ing) / median(pass), 2)}`,
+        `${encoding.padEnd(9)} ${producer.padEnd(10)} ${fmt(spans)} spans: ingest, no transactions ${fmt(median(ing))} spans/s (chunk fetched → acknowledged p50 ${fmt(median(p50), 1)} ms, p99 ${fmt(median(p99), 1)} ms) | passthrough ceiling ${fmt(median(pass))} spans/s | ratio ${fmt(median(ing) / median(pass), 2)}`,
       );
+      plain.set(producer, ing);
     }
+    console.log(
+      `${encoding.padEnd(9)} ${'kafkajs'.padEnd(10)} ${fmt(spans)} spans: ingest, transactions ${fmt(median(txn))} spans/s (chunk fetched → committed p50 ${fmt(median(txnP50), 1)} ms, p99 ${fmt(median(txnP99), 1)} ms)`,
+    );
+    for (const [producer, ing] of plain)
+      summary.push(
+        `${encoding.padEnd(9)} transactions ${fmt(median(txn))} spans/s vs no transactions (${producer}) ${fmt(median(ing))} spans/s: ratio ${fmt(median(txn) / median(ing), 2)}`,
+      );
   }
+  console.log(summary.join('\n'));
 }
 
 main().then(

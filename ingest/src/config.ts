@@ -20,7 +20,7 @@ export const ingestSchema = {
     'MPLP_INGEST_PRODUCER',
     'auto',
     ['auto', 'librdkafka', 'kafkajs'] as const,
-    'client that produces the output: librdkafka (@confluentinc/kafka-javascript, native; auto = it when its addon is installed, else kafkajs) or kafkajs',
+    'client that produces the output without transactions: librdkafka (@confluentinc/kafka-javascript, native; auto = it when its addon is installed, else kafkajs) or kafkajs (with MPLP_INGEST_TRANSACTIONS, kafkajs transactional producers)',
   ),
   encoding: setting.oneOf(
     'MPLP_INGEST_ENCODING',
@@ -112,6 +112,35 @@ export const ingestSchema = {
     1024 * 1024,
     'uncompressed NDJSON bytes per output message (a trace larger than this is split)',
     { min: 4096 },
+  ),
+  transactions: setting.bool(
+    'MPLP_INGEST_TRANSACTIONS',
+    true,
+    'exactly once: the output, dead letters and input offsets of an input partition go in one Kafka transaction (a transactional producer per input partition, fenced by its transactional.id); false: at-least-once, offsets committed by the consumer after the output is acknowledged',
+  ),
+  transactionMaxBytes: setting.int(
+    'MPLP_INGEST_TRANSACTION_MAX_BYTES',
+    1024 * 1024,
+    'output bytes (validated records and dead letters) one transaction of an input partition gathers before it commits; its chunks are committed together',
+    { min: 1024 },
+  ),
+  transactionMaxAgeMs: setting.duration(
+    'MPLP_INGEST_TRANSACTION_MAX_AGE',
+    100,
+    'longest the oldest encoded chunk of an input partition waits for its transaction to fill before that transaction commits (adds up to this much latency)',
+    { min: 0, max: 30_000 },
+  ),
+  transactionalIdPrefix: setting.string(
+    'MPLP_INGEST_TRANSACTIONAL_ID_PREFIX',
+    'mplp-ingest',
+    'transactional.id of the producer of input partition p of topic t is <prefix>-<t>-<p>: a new owner of the partition fences the previous one; distinct per ingest deployment on one cluster',
+    { nonEmpty: true },
+  ),
+  transactionRetryBackoffMs: setting.duration(
+    'MPLP_INGEST_TRANSACTION_RETRY_BACKOFF',
+    20,
+    "kafkajs' first retry delay of the transactional producers; it also paces the retry of CONCURRENT_TRANSACTIONS the broker answers right after each commit (kafkajs default 300 ms, which dominated a transaction's cost)",
+    { min: 1, max: 10_000 },
   ),
   summaryIntervalMs: setting.duration('MPLP_INGEST_SUMMARY_INTERVAL', 30_000, 'period of the summary log line', { min: 1000 }),
   sessionTimeoutMs: setting.duration(

@@ -1,11 +1,13 @@
 import type Piscina from 'piscina';
-import type { Kafka, Message } from 'kafkajs';
+import type { Admin, Kafka, Message } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import {
+  AssignedPartition,
   BatchContext,
   ByteBudget,
   CancelledError,
   CommitSlot,
+  CommittedPosition,
   FORMAT_NDJSON_V1,
   HEADER_FORMAT,
   HEADER_KAFKA_BATCH_ERROR,
@@ -32,6 +34,7 @@ import { createOutputProducer, deliveredOf, OutputProducer } from '../../shared/
 import { BatchStats, EncodedBatch, encodeBatch, EncodeLimits, InputMessage, OutputRecord } from './batch-encoder';
 import { deadLetterReference, outputRecordReference } from './refused-output';
 import { DecodeResult, DecodeTask, packBuffers } from './decode-worker';
+import { PartitionFencedError, TransactionalOutput, TransactionTicket } from './transactional-output';
 
 export interface IngestWorkerDeps {
   kafka: Kafka;
@@ -64,11 +67,31 @@ export class IngestWorker implements Service {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly budget: ByteBudget;
   private totals = { messages: 0, spans: 0, valid: 0, rejected: 0, bytesIn: 0, bytesOut: 0 };
+  /** MPLP_INGEST_TRANSACTIONS: output, dead letters and input offsets of a partition in one transaction. */
+  private readonly txn?: TransactionalOutput<AssignedPartition>;
+  private readonly admin?: Admin;
 
   constructor(private readonly deps: IngestWorkerDeps) {
     this.processor = new MessageProcessor(deps.settings);
     const { kafka, shared, settings, logger, registry } = deps;
     this.budget = new ByteBudget(settings.maxInFlightBytes);
+    if (settings.transactions) {
+      const admin = kafka.admin();
+      this.admin = admin;
+      this.txn = new TransactionalOutput({
+        kafka,
+        groupId: settings.groupId,
+        idPrefix: settings.transactionalIdPrefix,
+        maxBytes: settings.transactionMaxBytes,
+        maxAgeMs: settings.transactionMaxAgeMs,
+        retryBackoffMs: settings.transactionRetryBackoffMs,
+        maxRequestBytes: settings.maxRecordBytes,
+        logger,
+        pressure: () => this.budget.full,
+        committedOffset: (topic, partition) => committedOffset(admin, settings.groupId, topic, partition),
+        signal: this.abort.signal,
+      });
+    }
     this.consumer = new PartitionConsumer({
       kafka,
       groupId: settings.groupId,
@@ -84,7 +107,28 @@ export class IngestWorker implements Service {
         heartbeatInterval: Math.min(3_000, Math.floor(settings.sessionTimeoutMs / 3)),
       },
       handleBatch: (batch) => this.handleBatch(batch),
+      ...(this.txn ? this.transactionalConsumption(this.txn) : {}),
     });
+  }
+
+  /**
+   * Transactions: a new partition's producer is initialized (fencing its previous owner) before its
+   * start offset is read; offsets are committed by the transactions, not the consumer.
+   */
+  private transactionalConsumption(txn: TransactionalOutput<AssignedPartition>) {
+    return {
+      admin: this.admin,
+      offsetsCommittedByHandler: true,
+      fence: async (p: AssignedPartition) => {
+        await txn.open(p, p.topic, p.partition);
+        if (p.revoked) txn.close(p);
+      },
+      onAssigned: (p: AssignedPartition, committed?: CommittedPosition): undefined => {
+        if (committed) txn.of(p)?.startFrom(committed.offset);
+        return undefined;
+      },
+      onRevoked: (ps: readonly AssignedPartition[]) => ps.forEach((p) => txn.close(p)),
+    };
   }
 
   get ready(): boolean {
@@ -98,13 +142,17 @@ export class IngestWorker implements Service {
 
   /** The client producing the output (after start). */
   get producerKind(): OutputProducer['kind'] | undefined {
-    return this.producer?.kind;
+    return this.txn ? 'kafkajs' : this.producer?.kind;
   }
 
   async start(): Promise<void> {
     const { kafka, shared, settings, logger } = this.deps;
-    this.producer = createOutputProducer(settings.producer, kafka, shared, logger, settings.maxRecordBytes);
-    await this.producer.connect();
+    // Transactions produce with kafkajs, a producer per input partition (transactional-output.ts).
+    if (!this.txn) {
+      this.producer = createOutputProducer(settings.producer, kafka, shared, logger, settings.maxRecordBytes);
+      await this.producer.connect();
+    }
+    await this.admin?.connect();
     await this.consumer.start();
     this.summaryTimer = setInterval(() => this.logSummary(), settings.summaryIntervalMs);
     this.summaryTimer.unref();
@@ -114,7 +162,7 @@ export class IngestWorker implements Service {
         output: shared.topicValidated,
         dlq: shared.topicDlq,
         groupId: settings.groupId,
-        producer: this.producer.kind,
+        producer: this.txn ? 'kafkajs, transactional' : this.producer?.kind,
       },
       'ingest started',
     );
@@ -151,8 +199,11 @@ export class IngestWorker implements Service {
     for (const chunk of chunks) {
       if (!(await batch.waitForRoom(this.budget))) return;
       const slot = batch.partition.register(chunk.last);
+      const ticket = this.txn?.of(batch.partition)?.reserve(chunk.last);
       this.budget.take(chunk.bytes);
-      const run = handled(this.runChunk(chunk.inputs, chunk.bytes, slot));
+      const run = handled(
+        ticket ? this.runTransactionalChunk(chunk.inputs, chunk.bytes, slot, batch.partition, ticket) : this.runChunk(chunk.inputs, chunk.bytes, slot),
+      );
       this.inFlight.add(run);
       run.then(
         () => this.inFlight.delete(run),
@@ -202,6 +253,64 @@ export class IngestWorker implements Service {
       throw err;
     } finally {
       this.budget.give(bytes);
+    }
+  }
+
+  /**
+   * Encodes the chunk and hands its output to the partition's transaction; settles once that
+   * committed (output, dead letters and the input offset together). The output counts against
+   * MPLP_INGEST_MAX_IN_FLIGHT_BYTES until then. A partition lost meanwhile (revoked, or its producer
+   * fenced) drops the chunk: the partition's owner reads it again from the committed offset.
+   */
+  private async runTransactionalChunk(
+    inputs: InputMessage[],
+    bytes: number,
+    slot: CommitSlot,
+    partition: AssignedPartition,
+    ticket: TransactionTicket,
+  ): Promise<void> {
+    const started = performance.now();
+    const topicMessages: { topic: string; messages: Message[] }[] = [];
+    // Where each output message came from, for the reference that replaces it if Kafka refuses it for good.
+    const origin = new Map<Message, (err: MplpError) => DlqRecord>();
+    let outBytes = 0;
+    let spans = 0;
+    try {
+      for (let rest = inputs; rest.length > 0;) {
+        const res = await this.encode(rest);
+        rest = rest.slice(res.consumed);
+        this.count(res.stats);
+        this.budget.take(res.stats.bytesOut + res.stats.dlqBytesOut);
+        outBytes += res.stats.bytesOut + res.stats.dlqBytesOut;
+        const out = this.outputOf(res.records, res.dlq);
+        const [validated, dead] = res.records.length ? [out[0], out[1]] : [undefined, out[0]];
+        validated?.messages.forEach((m, i) => origin.set(m, (e) => outputRecordReference(res.records[i], e)));
+        dead?.messages.forEach((m, i) => origin.set(m, (e) => deadLetterReference(res.dlq[i], e)));
+        topicMessages.push(...out);
+        spans += res.stats.spansValid;
+      }
+      let refusedSpans = 0;
+      await this.txn!.of(partition)!.complete(ticket, topicMessages, outBytes, (m, e) => {
+        const ref = origin.get(m)!(e);
+        this.deps.metrics.rejected.inc({ code: ref.code }, Math.max(1, ref.spans));
+        if (m.headers?.[DLQ_HEADER_CODE] === undefined) refusedSpans += ref.spans;
+        return this.outputOf([], [ref])[0];
+      });
+      spans -= refusedSpans;
+      this.deps.metrics.spansValid.inc(spans);
+      this.consumer.settle(slot);
+      const seconds = (performance.now() - started) / 1000;
+      this.deps.metrics.batchSeconds.observe(seconds);
+      this.deps.onBatchCommitted?.({ seconds, spans, messages: inputs.length });
+    } catch (err) {
+      if (err instanceof PartitionFencedError) {
+        this.deps.logger.warn({ err, partition: partition.partition }, 'input partition fenced: its uncommitted work is dropped and the partition taken again');
+        this.consumer.retake(partition);
+      } else if (!this.abort.signal.aborted && !partition.revoked)
+        this.deps.logger.error({ err }, 'chunk failed; its input will be read again after a restart');
+      throw err;
+    } finally {
+      this.budget.give(bytes + outBytes);
     }
   }
 
@@ -372,9 +481,12 @@ export class IngestWorker implements Service {
     signal?.addEventListener('abort', () => this.abort.abort(), { once: true });
     // Finish the chunks in flight and commit them while still a member of the group.
     await this.consumer.stop(async () => {
+      this.txn?.flush();
       while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
     });
     this.abort.abort();
+    await this.txn?.closeAll();
+    await this.admin?.disconnect().catch(() => undefined);
     try {
       await this.producer?.disconnect();
     } catch (err) {
@@ -382,6 +494,15 @@ export class IngestWorker implements Service {
     }
     this.logSummary();
   }
+}
+
+/** The group's committed offset of a partition, else its low watermark (as PartitionConsumer reads a start position). */
+async function committedOffset(admin: Admin, groupId: string, topic: string, partition: number): Promise<bigint> {
+  const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  const offset = BigInt(committed.partitions.find((p) => p.partition === partition)?.offset ?? '-1');
+  if (offset >= 0n) return offset;
+  const low = (await admin.fetchTopicOffsets(topic)).find((o) => o.partition === partition)?.low;
+  return BigInt(low ?? '0');
 }
 
 /** A produce error no retry will fix (not shutdown): the records are to be settled through the DLQ. */

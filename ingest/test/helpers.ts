@@ -52,3 +52,21 @@ export function librdkafkaForTests(): boolean {
   console.warn(`librdkafka not installed (${rd.error}): its producer is not tested here`);
   return false;
 }
+
+/** Input of `topic` not yet committed by the group (0: its committed offsets are at the end of every partition). */
+export async function committedLag(ctx: TestContext, groupId: string, topic: string): Promise<number> {
+  const admin = await ctx.admin();
+  const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  const ends = await admin.fetchTopicOffsets(topic);
+  return ends.reduce((n, e) => {
+    const c = committed.partitions.find((p) => p.partition === e.partition);
+    return n + Number(e.high) - (c && Number(c.offset) >= 0 ? Number(c.offset) : 0);
+  }, 0);
+}
+
+/** How many times each key occurs. */
+export function copiesOf(keys: Iterable<string>): Map<string, number> {
+  const copies = new Map<string, number>();
+  for (const k of keys) copies.set(k, (copies.get(k) ?? 0) + 1);
+  return copies;
+}

@@ -50,7 +50,12 @@ describe('ingest worker on the real Kafka', () => {
     'normalizes spans serialized by the OpenTelemetry SDK (%s, content-type %s, %s decode threads, produced with %s) with every field right',
     async (encoding, contentType, threads, producerKind) => {
       if (producerKind === 'librdkafka' && !librdkafkaForTests()) return;
-      const { raw, validated, env } = await ingestTopics(ctx, { MPLP_INGEST_WORKER_THREADS: threads, MPLP_INGEST_PRODUCER: producerKind });
+      const { raw, validated, env } = await ingestTopics(ctx, {
+        MPLP_INGEST_WORKER_THREADS: threads,
+        MPLP_INGEST_PRODUCER: producerKind,
+        // librdkafka produces only without transactions (they use kafkajs transactional producers).
+        ...(producerKind === 'librdkafka' ? { MPLP_INGEST_TRANSACTIONS: 'false' } : {}),
+      });
       const ingest = await startIngest(ctx, env);
       expect(ingest.worker.producerKind).toBe(producerKind);
       const spans = sdkSpans();

@@ -32,6 +32,19 @@ export interface PartitionConsumerOptions<S> {
   onRevoked?(partitions: readonly AssignedPartition<S>[]): void;
   /** A commit of the partition was confirmed by the broker. */
   onCommitted?(partition: AssignedPartition<S>, offset: string): void;
+  /**
+   * Runs first when a partition becomes ours, before its start position is decided (needs `admin`):
+   * ingest initializes the partition's transactional producer here, which fences the previous
+   * owner and ends its open transaction. The committed position is then read (after it, so it
+   * includes whatever that owner's last transaction committed) and the partition is read from there,
+   * not from the offset kafkajs read when it joined.
+   */
+  fence?(partition: AssignedPartition<S>): Promise<void>;
+  /**
+   * The handler commits offsets itself (ingest's transactions send them with the output): the
+   * settled prefix is then only recorded, no consumer commit is sent.
+   */
+  offsetsCommittedByHandler?: boolean;
 }
 
 type Committer = (offset: string, metadata: string | undefined) => Promise<void>;
@@ -162,6 +175,11 @@ export class AssignedPartition<S = undefined> {
     if (this.handedOutTo === undefined || next > this.handedOutTo) this.handedOutTo = next;
   }
 
+  /** @internal The partition is read from `offset`: input below it is not the handler's, input from it is. */
+  startAt(offset: bigint): void {
+    this.handedOutTo = offset;
+  }
+
   /** @internal A seek back: the handler is to be given that input again. */
   rewind(offset: string): void {
     const o = BigInt(offset);
@@ -272,6 +290,19 @@ export class PartitionConsumer<S = undefined> {
     }
   }
 
+  /**
+   * The partition stopped being ours without a rebalance telling us (ingest: its transactional
+   * producer was fenced). It is dropped like a revoked one (its work in flight commits nothing) and,
+   * while kafkajs still assigns it to this member, taken again from the start: `fence`, the
+   * committed position, a fresh tracker. If another member owns it now, that member's next
+   * transaction fences this one again until the group's rebalance reaches this member.
+   */
+  retake(p: AssignedPartition<S>): void {
+    if (p.revoked || this.partitions.get(`${p.topic}/${p.partition}`) !== p) return;
+    this.revoke([p]);
+    if (!this.stopping) this.assign(p.topic, p.partition, Promise.resolve(new Map()));
+  }
+
   /** Reads `offset` next (the handler is given that input again). */
   seek(p: AssignedPartition<S>, offset: string): void {
     p.rewind(offset);
@@ -280,7 +311,8 @@ export class PartitionConsumer<S = undefined> {
 
   async start(): Promise<void> {
     const { kafka, groupId, topics, consumerConfig, partitionsConsumedConcurrently } = this.opts;
-    const consumer = kafka.consumer({ ...consumerConfig, groupId });
+    // read_committed (kafkajs' default, pinned): records of an aborted or still open transaction (ingest's) are never handed out.
+    const consumer = kafka.consumer({ ...consumerConfig, groupId, readUncommitted: false });
     this.consumer = consumer;
     // CRASH first: the unit tests' scripted consumers keep one listener, the last (GROUP_JOIN).
     consumer.on(consumer.events.CRASH, (e) => this.crashed(e.payload.error, e.payload.restart));
@@ -409,7 +441,9 @@ export class PartitionConsumer<S = undefined> {
   }
 
   private assign(topic: string, partition: number, committed: Promise<Map<string, CommittedPosition>>): AssignedPartition<S> {
-    const p: AssignedPartition<S> = new AssignedPartition<S>(topic, partition, (offset, metadata) => this.commit(p, offset, metadata));
+    const p: AssignedPartition<S> = new AssignedPartition<S>(topic, partition, (offset, metadata) =>
+      this.opts.offsetsCommittedByHandler ? Promise.resolve() : this.commit(p, offset, metadata),
+    );
     this.partitions.set(`${topic}/${partition}`, p);
     this.owner.set(p.tracker, p);
     this.prepare(p, committed);
@@ -421,7 +455,7 @@ export class PartitionConsumer<S = undefined> {
     try {
       await p.init;
     } catch (err) {
-      this.prepare(p, this.readCommitted([p]));
+      this.prepare(p, this.opts.fence ? Promise.resolve(new Map()) : this.readCommitted([p]));
       this.opts.logger.warn({ err, topic: p.topic, partition: p.partition }, 'preparing an assigned partition failed; retrying');
       throw err;
     }
@@ -429,9 +463,20 @@ export class PartitionConsumer<S = undefined> {
 
   /** Runs onAssigned with the partition's committed position; batches of it wait for this. */
   private prepare(p: AssignedPartition<S>, committed: Promise<Map<string, CommittedPosition>>): void {
-    p.init = committed.then(async (all) => {
-      p.state = (await this.opts.onAssigned?.(p, all.get(`${p.topic}/${p.partition}`))) as S;
-    });
+    const key = `${p.topic}/${p.partition}`;
+    p.init = (async () => {
+      let position: CommittedPosition | undefined;
+      if (this.opts.fence) {
+        await this.opts.fence(p);
+        // Read only now: the previous owner's last transaction is committed or aborted by the fence.
+        position = (await this.readCommitted([p])).get(key);
+        if (position && !p.revoked) {
+          p.startAt(position.offset);
+          this.consumer?.seek({ topic: p.topic, partition: p.partition, offset: position.offset.toString() });
+        }
+      } else position = (await committed).get(key);
+      p.state = (await this.opts.onAssigned?.(p, position)) as S;
+    })();
     p.init.catch(() => undefined); // awaited by the partition's next batch, which retries it
   }
 
@@ -445,7 +490,8 @@ export class PartitionConsumer<S = undefined> {
     const added = Object.entries(assignment)
       .flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })))
       .filter(({ topic, partition }) => !this.partitions.has(`${topic}/${partition}`));
-    const committed = this.readCommitted(added);
+    // With a fence, each partition's position is read after its own fence (prepare).
+    const committed = this.opts.fence ? Promise.resolve(new Map<string, CommittedPosition>()) : this.readCommitted(added);
     for (const { topic, partition } of added) this.assign(topic, partition, committed);
     this.joined = true;
     this.opts.logger.info({ groupId: this.opts.groupId, memberAssignment: assignment, added: added.length }, 'joined consumer group');

@@ -1,6 +1,7 @@
 import type { EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { Registry } from 'prom-client';
-import { BatchContext, ByteBudget, CommitSlot, createLogger, PartitionConsumer } from '../src';
+import type { Admin } from 'kafkajs';
+import { BatchContext, ByteBudget, CommitSlot, createLogger, PartitionConsumer, PartitionConsumerOptions } from '../src';
 
 /**
  * PartitionConsumer against a scripted kafkajs consumer (unit test: no cluster). What is checked
@@ -8,9 +9,15 @@ import { BatchContext, ByteBudget, CommitSlot, createLogger, PartitionConsumer }
  * the heartbeating wait for room, and the crash/readiness rule.
  */
 function harness(
-  opts: { maxUnsettledAgeMs?: number; commitFails?: () => boolean; onBatch?: (b: BatchContext<undefined>) => Promise<void> } = {},
+  opts: {
+    maxUnsettledAgeMs?: number;
+    commitFails?: () => boolean;
+    onBatch?: (b: BatchContext<undefined>) => Promise<void>;
+    extra?: Partial<PartitionConsumerOptions<undefined>>;
+  } = {},
 ) {
   const commits: string[] = [];
+  const seeks: string[] = [];
   const listeners = new Map<string, (e: { payload: unknown }) => void>();
   let eachBatch: ((p: EachBatchPayload) => Promise<void>) | undefined;
   let release: (() => void) | undefined;
@@ -24,7 +31,7 @@ function harness(
     subscribe: async () => undefined,
     pause: () => undefined,
     disconnect: async () => undefined,
-    seek: () => undefined,
+    seek: (o: { partition: number; offset: string }) => seeks.push(`${o.partition}:${o.offset}`),
     run: async (o: { eachBatch: typeof eachBatch }) => {
       eachBatch = o.eachBatch;
     },
@@ -60,6 +67,7 @@ function harness(
         }
         b.handedOut(b.messages[b.messages.length - 1].offset);
       }),
+    ...opts.extra,
   });
   const heartbeats: number[] = [];
   let heartbeatError: Error | undefined;
@@ -83,6 +91,7 @@ function harness(
   return {
     pc,
     commits,
+    seeks,
     handed,
     revoked,
     registry,
@@ -104,6 +113,45 @@ function harness(
 }
 
 describe('PartitionConsumer', () => {
+  it('with a fence: the start offset is read after the fence (a fenced owner committed meanwhile), the partition is read from it, and the handler commits', async () => {
+    let committed = '10';
+    const order: string[] = [];
+    const admin = {
+      fetchOffsets: async () => {
+        order.push(`read ${committed}`);
+        return [{ topic: 't', partitions: [{ partition: 0, offset: committed }] }];
+      },
+      fetchTopicOffsets: async () => [{ partition: 0, low: '0', high: '100' }],
+    } as unknown as Admin;
+    const h = harness({
+      extra: {
+        admin,
+        offsetsCommittedByHandler: true,
+        fence: async (p) => {
+          order.push(`fence ${p.partition}`);
+          committed = '12'; // the previous owner's last transaction, completed by the fence
+        },
+      },
+    });
+    await h.pc.start();
+    h.join('m1', [0]);
+    await h.feed(0, ['10', '11', '12', '13']); // kafkajs' fetch from the offset it read when joining
+    expect(order).toEqual(['fence 0', 'read 12']);
+    expect(h.seeks).toEqual(['0:12']);
+    expect(h.handed).toEqual(['0:12', '0:13']);
+    h.settle('0:12');
+    h.settle('0:13');
+    await h.tick();
+    expect(h.commits).toEqual([]); // the handler's transactions carry the offsets
+
+    // Fenced: dropped like a revoked partition and taken again, fence first.
+    h.pc.retake(h.pc.assignedPartition('t', 0)!);
+    expect(h.revoked).toEqual([0]);
+    await h.feed(0, ['12', '13', '14']);
+    expect(order).toEqual(['fence 0', 'read 12', 'fence 0', 'read 12']);
+    expect(h.handed).toEqual(['0:12', '0:13', '0:12', '0:13', '0:14']);
+  });
+
   it('commits only the settled prefix, in offset order, whatever order input settles in', async () => {
     const h = harness();
     await h.pc.start();
