@@ -196,7 +196,7 @@ export class WindowMerger {
     const gen = this.generation;
     const partition = batch.partition.partition;
     const st = batch.partition.state;
-    const msgs = freshMessages(batch.messages, st.nextOffset, (offset) => this.consumer!.seek(batch.partition, offset));
+    const msgs = freshMessages(batch, st.nextOffset, (offset) => this.consumer!.seek(batch.partition, offset));
     if (!msgs) return;
     const recv = Date.now();
     for (const m of msgs) {

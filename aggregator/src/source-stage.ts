@@ -15,7 +15,7 @@ import type { AggregatorMetrics } from './metrics';
 import { emptyStats, mergeStats, SeriesId, Stats } from './partial';
 import { SeriesCap } from './series-cap';
 import type { AggregateResult, AggregateTask, MergePanesTask } from './pane-worker';
-import { freshMessages } from './partition-position';
+import { freshMessages, pastSkipped } from './partition-position';
 import { KeyedSerialQueues } from './serial-queue';
 import { UpstreamProgress } from './upstream-progress';
 
@@ -191,7 +191,7 @@ export class SourceStage {
     const gen = this.generation;
     const partition = batch.partition.partition;
     const st = batch.partition.state;
-    const msgs = freshMessages(batch.messages, st.nextOffset, (offset) => this.consumer.seek(batch.partition, offset));
+    const msgs = freshMessages(batch, st.nextOffset, (offset) => this.consumer.seek(batch.partition, offset));
     if (!msgs) return;
     // A null value packs as an empty one: the pane worker reports it like any undecodable record.
     const { buf: ab, bounds } = packBuffers(msgs.map((m) => m.value ?? EMPTY));
@@ -217,7 +217,8 @@ export class SourceStage {
     const before = st.watermark;
     this.absorb(st, res);
     this.noteCrossing(st, before, receivedAt);
-    st.nextOffset = BigInt(msgs[msgs.length - 1].offset) + 1n;
+    // Past the batch's trailing transaction markers too: caught up means at the end of the log.
+    st.nextOffset = BigInt(batch.lastOffset) + 1n;
     // Fetch on from here. Unresolved, kafkajs would fetch again from the committed offset (held
     // back at the oldest open pane): every fetch re-reading the same bytes, and once they pass
     // the fetch size, no progress at all. Commits stay ours (autoCommit is off).
@@ -377,6 +378,8 @@ export class SourceStage {
             const st = this.parts.get(partition);
             if (!st || gen !== this.generation) return;
             const hw = BigInt(high.find((o) => o.partition === partition)?.high ?? '0');
+            const assigned = this.consumer.assignedPartition(this.d.topic, partition);
+            if (assigned) st.nextOffset = pastSkipped(assigned, st.nextOffset);
             // Input pending upstream is spans on their way here: no partition is idle until it has
             // arrived, and the idle timeout restarts once upstream is drained (README: idleness).
             if (st.nextOffset >= hw && !upstreamPending) {

@@ -218,6 +218,41 @@ describe('aggregator on real Kafka', () => {
     expect(Number(/^mplp_aggregator_live_series (\d+)/m.exec(body)?.[1])).toBeLessThanOrEqual(2 + 3);
   });
 
+  it('reads a transactional validated topic as ingest writes it: windows close exact past the commit markers, and an aborted transaction counts nothing', async () => {
+    const t = await setup(ctx);
+    const fx = makeFixture(1200, 1);
+    const aborted = makeFixture(300, 1).spans; // the same windows: counted by mistake, they would show
+    const producer = ctx.kafka('test-txn').producer({ transactionalId: uniqueName('test-txn'), idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    ctx.defer(() => producer.disconnect());
+    const messages = (spans: typeof fx.spans, partition?: number) =>
+      Array.from({ length: Math.ceil(spans.length / 40) }, (_, i) => spans.slice(i * 40, i * 40 + 40)).map((chunk, i) => ({
+        partition: partition ?? i % 3,
+        key: chunk[0].traceId,
+        value: SpanBatchCodec.encode(chunk),
+        headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(chunk.length) },
+      }));
+    // Ten transactions, each leaving a commit marker in every partition it wrote; then an aborted one last in each partition.
+    for (let i = 0; i < fx.spans.length; i += 120) {
+      const txn = await producer.transaction();
+      await txn.send({ topic: t.validated, acks: -1, messages: messages(fx.spans.slice(i, i + 120)) });
+      await txn.commit();
+    }
+    const txn = await producer.transaction();
+    await txn.send({ topic: t.validated, acks: -1, messages: messages(aborted) });
+    await txn.abort();
+    const group = uniqueName('test-agg-txn');
+    await deletePartials(ctx, group);
+    const metricsOut = await ctx.collect(t.metrics);
+    const { service } = createAggregator({ ...process.env, ...aggregatorEnv(t, group) });
+    await service.start();
+    ctx.defer(() => service.stop());
+    const expected = expectedWindows(fx.spans);
+    const got = await everyWindow('every window of the committed spans', metricsOut.messages, expected, 60_000);
+    for (const [id, e] of expected)
+      expect({ id, count: got.get(id)!.count, errors: got.get(id)!.errorCount }).toEqual({ id, count: e.count, errors: e.errorCount });
+  });
+
   it('does not let an idle source partition hold windows back', async () => {
     const t = await setup(ctx);
     const fx = makeFixture(1200, 1);

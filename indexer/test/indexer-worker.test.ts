@@ -79,7 +79,14 @@ function harness(over: Record<string, string> = {}) {
       (r) => ({ offset: r.offset, value: SpanBatchCodec.encode(makeSpans(1, r.spans)), headers: {} }) as unknown as KafkaMessage,
     );
     await eachBatch!({
-      batch: { topic: shared.topicValidated, partition, highWatermark: '100', messages },
+      batch: {
+        topic: shared.topicValidated,
+        partition,
+        highWatermark: '100',
+        messages,
+        firstOffset: () => messages[0].offset,
+        lastOffset: () => messages[messages.length - 1].offset,
+      },
       resolveOffset: (o: string) => {
         resolved.push(o);
       },

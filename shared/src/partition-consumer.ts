@@ -62,6 +62,12 @@ export class AssignedPartition<S = undefined> {
   state!: S;
   readonly tracker: CommitTracker;
   highWatermark = 0n;
+  /**
+   * The latest run of records kafkajs read past without a batch for the handler: transaction
+   * markers and aborted records only (read_committed). A handler whose position is at or past
+   * `from` has seen every committed record below `to`.
+   */
+  skipped?: { from: bigint; to: bigint };
   private revokedNow = false;
   /** After the last offset handed out: a kept partition read again from its commit skips below it. */
   private handedOutTo?: bigint;
@@ -186,6 +192,11 @@ export class AssignedPartition<S = undefined> {
     if (this.handedOutTo !== undefined && o < this.handedOutTo) this.handedOutTo = o;
   }
 
+  /** @internal kafkajs read records from..to-1 and none was for the handler. */
+  skip(from: bigint, to: bigint): void {
+    if (!this.skipped || to > this.skipped.to) this.skipped = { from, to };
+  }
+
   /** @internal */
   revoke(): void {
     this.revokedNow = true;
@@ -198,6 +209,13 @@ export interface BatchContext<S> {
   /** The batch's messages not handed to the handler before, in offset order (never empty). */
   readonly messages: KafkaMessage[];
   readonly highWatermark: string;
+  /**
+   * The batch's first and last offsets counting the records kafkajs filtered out (transaction
+   * markers, aborted records): offsets of a transactional topic have gaps, and a handler that
+   * handled the batch has seen every committed record from `firstOffset` through `lastOffset`.
+   */
+  readonly firstOffset: string;
+  readonly lastOffset: string;
   /**
    * Input up to `offset` is taken over by the handler: kafkajs fetches past it, and a kept
    * partition read again from its commit after a rebalance never gives it to the handler twice.
@@ -321,6 +339,11 @@ export class PartitionConsumer<S = undefined> {
     consumer.on(consumer.events.REBALANCING, () => {
       for (const p of this.partitions.values()) void p.requestCommit();
     });
+    // A fetch of markers and aborted records only never reaches eachBatch: note what it passed over.
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload: b }) => {
+      if (b.batchSize !== 0 || b.firstOffset === null) return;
+      this.partitions.get(`${b.topic}/${b.partition}`)?.skip(BigInt(b.firstOffset), BigInt(b.lastOffset) + 1n);
+    });
     consumer.on(consumer.events.GROUP_JOIN, (e) => this.joinedGroup(e.payload.memberId, e.payload.memberAssignment));
     await consumer.connect();
     await consumer.subscribe({ topics, fromBeginning: true });
@@ -387,6 +410,8 @@ export class PartitionConsumer<S = undefined> {
         partition: p,
         messages,
         highWatermark: batch.highWatermark,
+        firstOffset: batch.firstOffset() ?? messages[0].offset,
+        lastOffset: batch.lastOffset(),
         active,
         // A rebalance it reports is this component's to handle (below), not the handler's.
         heartbeat: () => heartbeat().catch(() => undefined),

@@ -23,7 +23,7 @@ function harness(
   let release: (() => void) | undefined;
   let holdCommits = false;
   const consumer = {
-    events: { GROUP_JOIN: 'join', CRASH: 'crash' },
+    events: { GROUP_JOIN: 'join', CRASH: 'crash', END_BATCH_PROCESS: 'end-batch' },
     on: (name: string, f: (e: { payload: unknown }) => void) => {
       listeners.set(name, f);
     },
@@ -78,6 +78,8 @@ function harness(
         partition,
         highWatermark: '100',
         messages: offsets.map((offset) => ({ offset, value: Buffer.from('x'), headers: {} }) as unknown as KafkaMessage),
+        firstOffset: () => offsets[0],
+        lastOffset: () => offsets[offsets.length - 1],
       },
       resolveOffset: () => undefined,
       isRunning: () => true,
@@ -101,6 +103,9 @@ function harness(
     settle: (key: string) => pc.settle(slots.get(key)!),
     join: (memberId: string, partitions: number[]) =>
       listeners.get('join')!({ payload: { memberId, memberAssignment: { t: partitions } } }),
+    /** kafkajs finished a fetched batch: batchSize 0 when every record was a marker or aborted. */
+    endBatch: (partition: number, batchSize: number, firstOffset: string | null, lastOffset: string) =>
+      listeners.get('end-batch')!({ payload: { topic: 't', partition, batchSize, firstOffset, lastOffset } }),
     crash: (restart: boolean) => listeners.get('crash')!({ payload: { error: new Error('INCONSISTENT_GROUP_PROTOCOL'), restart } }),
     holdCommits: (on: boolean) => {
       holdCommits = on;
@@ -113,6 +118,22 @@ function harness(
 }
 
 describe('PartitionConsumer', () => {
+  it('notes a fetch of transaction markers and aborted records only (never a handler batch), so a caught-up partition can be told from a behind one', async () => {
+    const h = harness();
+    await h.pc.start();
+    h.join('m1', [0]);
+    await h.feed(0, ['0', '1', '2']);
+    const p = h.pc.assignedPartition('t', 0)!;
+    expect(p.skipped).toBeUndefined();
+    h.endBatch(0, 3, '0', '3');
+    expect(p.skipped).toBeUndefined();
+    h.endBatch(0, 0, '3', '9');
+    expect(p.skipped).toEqual({ from: 3n, to: 10n });
+    h.endBatch(0, 0, null, '9');
+    h.endBatch(1, 0, '0', '5');
+    expect(p.skipped).toEqual({ from: 3n, to: 10n });
+  });
+
   it('with a fence: the start offset is read after the fence (a fenced owner committed meanwhile), the partition is read from it, and the handler commits', async () => {
     let committed = '10';
     const order: string[] = [];
