@@ -8,7 +8,6 @@
  */
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import Piscina from 'piscina';
@@ -20,6 +19,7 @@ import type { WindowTiming } from '../aggregator/src/merge-stage';
 import { HdrCounts } from '../aggregator/src/hdr-counts';
 import { makeFixture, produceSpans } from '../aggregator/test/helpers';
 import { HEADER_FORMAT, HEADER_SPANS, FORMAT_NDJSON_V1, nanosToIso, NormalizedSpan, SpanBatchCodec } from '../shared/src';
+import { freePort } from '../shared/testing';
 import { fmt, median, percentile, until } from './util';
 import { loadBenchSettings } from './settings';
 
@@ -140,16 +140,10 @@ interface Run {
   spans: number;
 }
 
-/**
- * Runs the full aggregator on real Kafka. `live`: spans stamped with the current time are
- * produced at a steady rate while it runs (the steady state the target is about); otherwise a
- * 4-minute backlog is produced first and the aggregator catches up (a burst).
- * Close = the moment the window became closable: the batch that moved the last source
- * partition's watermark (newest event time - allowed lateness) past the window end was in hand.
- */
-async function closeToPublish(live: boolean): Promise<Run> {
+/** Fresh validated, metrics and alerts topics (3 partitions) named after `prefix`, with a connected admin. */
+async function benchTopics(prefix: string) {
   const shared = loadConfig(sharedSchema, process.env);
-  const id = `bench-agg-${Date.now().toString(36)}`;
+  const id = `${prefix}-${Date.now().toString(36)}`;
   const kafka = createKafka(shared, 'bench');
   const admin = kafka.admin();
   await admin.connect();
@@ -158,6 +152,18 @@ async function closeToPublish(live: boolean): Promise<Run> {
     admin,
     topics.map((topic) => ({ topic, numPartitions: 3, replicationFactor: 1 })),
   );
+  return { id, kafka, admin, topics };
+}
+
+/**
+ * Runs the full aggregator on real Kafka. `live`: spans stamped with the current time are
+ * produced at a steady rate while it runs (the steady state the target is about); otherwise a
+ * 4-minute backlog is produced first and the aggregator catches up (a burst).
+ * Close = the moment the window became closable: the batch that moved the last source
+ * partition's watermark (newest event time - allowed lateness) past the window end was in hand.
+ */
+async function closeToPublish(live: boolean): Promise<Run> {
+  const { id, kafka, admin, topics } = await benchTopics('bench-agg');
   const producer = kafka.producer();
   await producer.connect();
   let spans = 0;
@@ -323,14 +329,6 @@ function threadCpuSeconds(pid: number): Map<string, number> {
   return out;
 }
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
 async function metricValue(port: number, name: string): Promise<number> {
   try {
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -352,16 +350,7 @@ async function metricValue(port: number, name: string): Promise<number> {
 async function cpuRound(
   cpuProfDir?: string,
 ): Promise<{ cpuPer10k: number; seconds: number; byThread: string; idlePerSecond: number; warmPer10k: number; warmByThread: string }> {
-  const shared = loadConfig(sharedSchema, process.env);
-  const id = `bench-aggcpu-${Date.now().toString(36)}`;
-  const kafka = createKafka(shared, 'bench');
-  const admin = kafka.admin();
-  await admin.connect();
-  const topics = [`${id}.validated`, `${id}.metrics`, `${id}.alerts`];
-  await ensureTopics(
-    admin,
-    topics.map((topic) => ({ topic, numPartitions: 3, replicationFactor: 1 })),
-  );
+  const { id, kafka, admin, topics } = await benchTopics('bench-aggcpu');
   const begin = Math.floor((Date.now() - 10 * 60_000) / 5000) * 5000;
   // Two batches: the first into the fresh process (as issue 19 measured), the second, stamped
   // after it, once the process is warm (JIT done, pools and connections settled).

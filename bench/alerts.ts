@@ -13,14 +13,12 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import http from 'node:http';
-import { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Partitioners } from 'kafkajs';
 import { createKafka, ensureTopics, loadConfig, sharedSchema } from '../shared/src';
-import { uniqueName } from '../shared/testing';
+import { freePort, uniqueName } from '../shared/testing';
 import { writeFileSync } from 'node:fs';
 import { createNotifier } from '../notifier/src';
 import { createAggregator } from '../aggregator/src';
@@ -34,14 +32,6 @@ const run = promisify(execFile);
 const bench = loadBenchSettings({ rounds: 3, messages: 200 });
 const RATE = 20;
 const shared = loadConfig(sharedSchema, process.env);
-
-async function freePort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** The configured Alertmanager when it answers, else a private one (stopped at the end). */
 async function alertmanager(): Promise<{ url: string; stop: () => Promise<void> }> {

@@ -107,7 +107,8 @@ interface Load {
 function sdkSpans(traces: number, spansPerTrace: number): NormalizedSpan[] {
   const out: NormalizedSpan[] = [];
   const now = BigInt(Date.now() - 60_000) * 1_000_000n;
-  const iso = (ns: bigint) => `${new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 19)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`;
+  const iso = (ns: bigint) =>
+    `${new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 19)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`;
   for (let t = 0; t < traces; t++) {
     const traceId = randomBytes(16).toString('hex');
     const service = `svc-${t % 7}`;
@@ -347,7 +348,9 @@ async function latency(): Promise<{ p50: number; p99: number }> {
 }
 
 async function main(): Promise<void> {
-  console.log(`bench:indexer — ${fmt(N)} SDK-shaped span documents, ${ROUNDS} rounds, Elasticsearch pid ${ES_PID ?? 'not found (CPU n/a)'}`);
+  console.log(
+    `bench:indexer — ${fmt(N)} SDK-shaped span documents, ${ROUNDS} rounds, Elasticsearch pid ${ES_PID ?? 'not found (CPU n/a)'}`,
+  );
   const ind: Load[] = [],
     ceil: Load[] = [];
   let best = { bulkDocs: 0, concurrency: 0 };
@@ -356,7 +359,9 @@ async function main(): Promise<void> {
   for (const bulkDocs of [1000, 2000, 5000])
     for (const concurrency of [1, 2, 4]) {
       const r = await runCeiling(probe, bulkDocs, concurrency);
-      console.log(`  ceiling probe: bulk ${bulkDocs} docs × ${concurrency} at once: ${fmt(r.rate)} docs/s, ES ${fmt(r.esCpuPer10k, 3)} CPU-s/10k`);
+      console.log(
+        `  ceiling probe: bulk ${bulkDocs} docs × ${concurrency} at once: ${fmt(r.rate)} docs/s, ES ${fmt(r.esCpuPer10k, 3)} CPU-s/10k`,
+      );
       if (r.rate > bestRate) {
         bestRate = r.rate;
         best = { bulkDocs, concurrency };

@@ -7,8 +7,7 @@ import { TestContext, uniqueName, waitFor } from '../../shared/testing';
 import { createAggregator } from '../src';
 import type { WindowRecord } from '../src/window-record';
 import type { AlertChange } from '../src/alert-evaluator';
-import { SpanBatchCodec, HEADER_FORMAT, HEADER_SPANS, FORMAT_NDJSON_V1 } from '../../shared/src';
-import { exactPercentile, expectedWindows, makeFixture, produceSpans, WINDOW, PANE } from './helpers';
+import { exactPercentile, expectedWindows, makeFixture, produceSpans, spanMessages, WINDOW, PANE } from './helpers';
 import { aggregatorEnv, deletePartials, latest, setupTopics, spawnAggregator } from './run-helpers';
 
 async function setup(ctx: TestContext) {
@@ -225,21 +224,14 @@ describe('aggregator on real Kafka', () => {
     const producer = ctx.kafka('test-txn').producer({ transactionalId: uniqueName('test-txn'), idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     ctx.defer(() => producer.disconnect());
-    const messages = (spans: typeof fx.spans, partition?: number) =>
-      Array.from({ length: Math.ceil(spans.length / 40) }, (_, i) => spans.slice(i * 40, i * 40 + 40)).map((chunk, i) => ({
-        partition: partition ?? i % 3,
-        key: chunk[0].traceId,
-        value: SpanBatchCodec.encode(chunk),
-        headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(chunk.length) },
-      }));
     // Ten transactions, each leaving a commit marker in every partition it wrote; then an aborted one last in each partition.
     for (let i = 0; i < fx.spans.length; i += 120) {
       const txn = await producer.transaction();
-      await txn.send({ topic: t.validated, acks: -1, messages: messages(fx.spans.slice(i, i + 120)) });
+      await txn.send({ topic: t.validated, acks: -1, messages: spanMessages(fx.spans.slice(i, i + 120), 40, (m) => m % 3) });
       await txn.commit();
     }
     const txn = await producer.transaction();
-    await txn.send({ topic: t.validated, acks: -1, messages: messages(aborted) });
+    await txn.send({ topic: t.validated, acks: -1, messages: spanMessages(aborted, 40, (m) => m % 3) });
     await txn.abort();
     const group = uniqueName('test-agg-txn');
     await deletePartials(ctx, group);
@@ -258,17 +250,7 @@ describe('aggregator on real Kafka', () => {
     const fx = makeFixture(1200, 1);
     const producer = await ctx.producer();
     // Everything in partition 0: partitions 1 and 2 never see a span.
-    const messages = [];
-    for (let i = 0; i < fx.spans.length; i += 40) {
-      const chunk = fx.spans.slice(i, i + 40);
-      messages.push({
-        partition: 0,
-        key: chunk[0].traceId,
-        value: SpanBatchCodec.encode(chunk),
-        headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(chunk.length) },
-      });
-    }
-    await producer.send({ topic: t.validated, messages, acks: -1 });
+    await producer.send({ topic: t.validated, messages: spanMessages(fx.spans, 40, () => 0), acks: -1 });
     const group = uniqueName('test-agg-idle');
     await deletePartials(ctx, group);
     const metricsOut = await ctx.collect(t.metrics);

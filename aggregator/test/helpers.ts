@@ -57,16 +57,21 @@ export function makeFixture(n: number, minutes = 3, opts: { slow?: boolean } = {
   return { spans, late };
 }
 
-export async function produceSpans(producer: Producer, topic: string, spans: NormalizedSpan[], perMessage = 40): Promise<void> {
-  const messages = [];
-  for (let i = 0; i < spans.length; i += perMessage) {
-    const chunk = spans.slice(i, i + perMessage);
-    messages.push({
+/** Validated-topic messages as ingest writes them, `perMessage` spans each; `partition` picks the i-th message's partition (default: by key). */
+export function spanMessages(spans: NormalizedSpan[], perMessage = 40, partition?: (i: number) => number) {
+  return Array.from({ length: Math.ceil(spans.length / perMessage) }, (_, i) => {
+    const chunk = spans.slice(i * perMessage, (i + 1) * perMessage);
+    return {
+      ...(partition ? { partition: partition(i) } : {}),
       key: chunk[0].traceId,
       value: SpanBatchCodec.encode(chunk),
       headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(chunk.length) },
-    });
-  }
+    };
+  });
+}
+
+export async function produceSpans(producer: Producer, topic: string, spans: NormalizedSpan[], perMessage = 40): Promise<void> {
+  const messages = spanMessages(spans, perMessage);
   for (let i = 0; i < messages.length; i += 200) await producer.send({ topic, messages: messages.slice(i, i + 200), acks: -1 });
 }
 

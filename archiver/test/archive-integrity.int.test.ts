@@ -1,9 +1,9 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { SpanBatchCodec } from '../../shared/src';
-import { TestContext } from '../../shared/testing';
+import { faultyProxy, TestContext } from '../../shared/testing';
 import { archiveAged, createArchiverParts } from '../src';
 import { manifestKey } from '../src/layout';
-import { allDocs, archiveSetup, hangingProxy, objects, runCli, seedIndex } from './helpers';
+import { allDocs, archiveSetup, objects, runCli, seedIndex } from './helpers';
 
 /** Span-shaped documents with the given ids, written to `index` (recreating it if it was archived). */
 async function writeDocs(es: ReturnType<TestContext['es']>, index: string, ids: string[], tag: string) {
@@ -193,7 +193,8 @@ describe('archive integrity on the real Elasticsearch and S3 server', () => {
     await seedIndex(ctx, index, 1000);
 
     // Hung from the start: the CLI stops at its S3 check with one line.
-    const dead = await hangingProxy(ctx, { hungFromStart: true });
+    const s3Url = new URL(ctx.cfg.s3Endpoint);
+    const dead = await faultyProxy(ctx, s3Url.hostname, Number(s3Url.port), { stalled: true });
     const t0 = Date.now();
     const r = await runCli(ctx, ['archive'], { ...env, MPLP_S3_ENDPOINT: dead.url }).done;
     expect(Date.now() - t0).toBeLessThan(15_000);
@@ -202,12 +203,12 @@ describe('archive integrity on the real Elasticsearch and S3 server', () => {
     expect((await es.count({ index })).count).toBe(1000);
 
     // Hangs in the middle of the export: the run fails, the index stays and takes writes again.
-    const proxy = await hangingProxy(ctx);
+    const proxy = await faultyProxy(ctx, s3Url.hostname, Number(s3Url.port));
     const parts = createArchiverParts(
       { ...process.env, ...env, MPLP_S3_ENDPOINT: proxy.url },
       {
         progress: (_i, docs) => {
-          if (docs >= 400) proxy.hang();
+          if (docs >= 400) proxy.stall();
         },
       },
     );

@@ -1,5 +1,4 @@
 import { spawn, ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { TestContext, uniqueName } from '../../shared/testing';
 import { ensureIndexTemplates } from '../../shared/src';
@@ -115,46 +114,4 @@ export async function objects(ctx: TestContext, prefix: string, keep: (key: stri
     );
   }
   return out;
-}
-
-/**
- * A TCP proxy on 127.0.0.1 in front of the S3 server. After hang(), it accepts connections and
- * never answers, and forwards nothing more on the open ones: an S3 endpoint that hangs.
- */
-export async function hangingProxy(ctx: TestContext, opts: { hungFromStart?: boolean } = {}): Promise<{ url: string; hang: () => void }> {
-  const target = new URL(ctx.cfg.s3Endpoint);
-  let hung = !!opts.hungFromStart;
-  const sockets = new Set<net.Socket>();
-  const track = (s: net.Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => undefined);
-  };
-  const server = net.createServer((client) => {
-    track(client);
-    if (hung) return;
-    const upstream = net.connect(Number(target.port), target.hostname);
-    track(upstream);
-    client.on('data', (d) => {
-      if (!hung) upstream.write(d);
-    });
-    upstream.on('data', (d) => {
-      if (!hung) client.write(d);
-    });
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => {
-      if (!hung) client.destroy();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  ctx.defer(() => {
-    for (const s of sockets) s.destroy();
-    return new Promise((resolve) => server.close(resolve));
-  });
-  return {
-    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    hang: () => {
-      hung = true;
-    },
-  };
 }

@@ -6,7 +6,6 @@
  */
 import { ChildProcess, fork, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import type { LoadCommand, LoadReport } from './load';
 
@@ -17,18 +16,6 @@ export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export interface Measured {
   name: string;
   pid: number;
-}
-
-/** A port nobody listens on now (the OS picks it), for a worker's /metrics. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export class WorkerProcess implements Measured {

@@ -1,6 +1,5 @@
-import { TestContext, waitFor } from '../../shared/testing';
+import { kafkaProxy, TestContext, waitFor } from '../../shared/testing';
 import { spanDocId } from '../../shared/src';
-import { kafkaProxy } from '../../receiver/test/helpers';
 import { createIndexer } from '../src';
 import { docCount, docIds, indexerSetup, lagOf, makeSpans, metricValue, publishSpans, topicSize } from './helpers';
 

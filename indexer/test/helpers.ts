@@ -1,5 +1,5 @@
 import http from 'node:http';
-import net, { AddressInfo } from 'node:net';
+import { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { TestContext, uniqueName, waitFor } from '../../shared/testing';
@@ -161,59 +161,6 @@ export async function esProxy(ctx: TestContext, target: string) {
       }),
   );
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, state };
-}
-
-/**
- * A TCP proxy (node net) in front of the real Elasticsearch that can cut the network: while down
- * it resets every open connection and every new one, so the indexer sees Elasticsearch as
- * unreachable while the shared Elasticsearch other tests use keeps running.
- */
-export async function tcpProxy(ctx: TestContext, target: string) {
-  const t = new URL(target);
-  const state = { down: false, refused: 0 };
-  const open = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    if (state.down) {
-      state.refused++;
-      client.resetAndDestroy();
-      return;
-    }
-    const upstream = net.connect(Number(t.port), t.hostname);
-    open.add(client);
-    open.add(upstream);
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-      open.delete(client);
-      open.delete(upstream);
-    };
-    client.on('error', close);
-    upstream.on('error', close);
-    client.on('close', close);
-    upstream.on('close', close);
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  ctx.defer(
-    () =>
-      new Promise<void>((r) => {
-        for (const s of open) s.destroy();
-        server.close(() => r());
-      }),
-  );
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    state,
-    cut() {
-      state.down = true;
-      for (const s of open) s.resetAndDestroy();
-      open.clear();
-    },
-    restore() {
-      state.down = false;
-    },
-  };
 }
 
 /** Every span document id under the prefix (search_after over _id-equal spanId order), for distinct-id checks. */

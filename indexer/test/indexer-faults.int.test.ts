@@ -1,4 +1,4 @@
-import { TestContext, waitFor } from '../../shared/testing';
+import { faultyProxy, TestContext, waitFor } from '../../shared/testing';
 import { NormalizedSpan, spanDocId } from '../../shared/src';
 import {
   docCount,
@@ -11,7 +11,6 @@ import {
   publishSpans,
   spawnIndexer,
   startIndexer,
-  tcpProxy,
   topicSize,
 } from './helpers';
 
@@ -70,7 +69,8 @@ describe('indexer under failure (real Kafka and Elasticsearch)', () => {
   });
 
   it('(b) Elasticsearch unreachable for 30 s under load (TCP proxy cut): no commit, reading paused at the pending bound, no loss, resumes', async () => {
-    const proxy = await tcpProxy(ctx, ctx.cfg.esNode);
+    const esUrl = new URL(ctx.cfg.esNode);
+    const proxy = await faultyProxy(ctx, esUrl.hostname, Number(esUrl.port));
     const maxPending = 65_536;
     const { validated, dlq, prefix, groupId, env } = await indexerSetup(ctx, {
       MPLP_ES_URL: proxy.url,

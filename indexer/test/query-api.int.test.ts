@@ -2,10 +2,10 @@ import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
-import net, { AddressInfo } from 'node:net';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { selfSignedCert, TestContext, waitFor } from '../../shared/testing';
+import { freePort, selfSignedCert, TestContext, waitFor } from '../../shared/testing';
 import { dailyIndex, NormalizedSpan, spanDocId } from '../../shared/src';
 import { INDEXER_MAIN, indexerSetup, makeSpans, metricValue, spawnIndexer, startIndexer } from './helpers';
 
@@ -24,14 +24,6 @@ async function loadSpans(ctx: TestContext, prefix: string, spans: NormalizedSpan
     if (res.errors) throw new Error('bulk load failed');
   }
   await es.indices.refresh({ index: `${prefix}-traces-*` });
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /** Whether a TCP connection to host:port is accepted. */

@@ -202,7 +202,9 @@ export class IngestWorker implements Service {
       const ticket = this.txn?.of(batch.partition)?.reserve(chunk.last);
       this.budget.take(chunk.bytes);
       const run = handled(
-        ticket ? this.runTransactionalChunk(chunk.inputs, chunk.bytes, slot, batch.partition, ticket) : this.runChunk(chunk.inputs, chunk.bytes, slot),
+        ticket
+          ? this.runTransactionalChunk(chunk.inputs, chunk.bytes, slot, batch.partition, ticket)
+          : this.runChunk(chunk.inputs, chunk.bytes, slot),
       );
       this.inFlight.add(run);
       run.then(
@@ -304,7 +306,10 @@ export class IngestWorker implements Service {
       this.deps.onBatchCommitted?.({ seconds, spans, messages: inputs.length });
     } catch (err) {
       if (err instanceof PartitionFencedError) {
-        this.deps.logger.warn({ err, partition: partition.partition }, 'input partition fenced: its uncommitted work is dropped and the partition taken again');
+        this.deps.logger.warn(
+          { err, partition: partition.partition },
+          'input partition fenced: its uncommitted work is dropped and the partition taken again',
+        );
         this.consumer.retake(partition);
       } else if (!this.abort.signal.aborted && !partition.revoked)
         this.deps.logger.error({ err }, 'chunk failed; its input will be read again after a restart');

@@ -1,5 +1,4 @@
-import { TestContext, waitFor } from '../../shared/testing';
-import { kafkaProxy } from '../../receiver/test/helpers';
+import { kafkaProxy, TestContext, waitFor } from '../../shared/testing';
 import { encodeTraces, TraceGenerator } from '../src/loadgen/trace-generator';
 import { createIngest } from '../src';
 import { committedLag, copiesOf, ingestTopics, spansOf } from './helpers';

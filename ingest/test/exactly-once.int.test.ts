@@ -19,10 +19,14 @@ async function readToEnd(ctx: TestContext, topic: string, collected: KafkaMessag
     acks: -1,
     messages: Array.from({ length: partitions }, (_, partition) => ({ partition, value: marker, headers: { [SENTINEL]: marker } })),
   });
-  await waitFor(`${topic} read to its end`, () => collected.filter((m) => m.headers?.[SENTINEL]?.toString() === marker).length === partitions, {
-    timeoutMs: 30_000,
-    intervalMs: 100,
-  });
+  await waitFor(
+    `${topic} read to its end`,
+    () => collected.filter((m) => m.headers?.[SENTINEL]?.toString() === marker).length === partitions,
+    {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    },
+  );
   return collected.filter((m) => !m.headers?.[SENTINEL]);
 }
 

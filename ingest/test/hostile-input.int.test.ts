@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigResourceTypes } from 'kafkajs';
 import type { IHeaders } from 'kafkajs';
-import { TestContext, uniqueName, waitFor } from '../../shared/testing';
+import { exitOf, TestContext, uniqueName, waitFor } from '../../shared/testing';
 import { ensureTopics, NormalizedSpan, spanDocId, traceMappings } from '../../shared/src';
 import {
   amplifyingRequest,
@@ -207,7 +207,10 @@ describe('hostile input cannot stall a partition or multiply memory (real Kafka,
         [{ value: protobufRequest([...spans, other]) }],
         { spans: 1, dead: 1 },
         // librdkafka produces only without transactions; kafkajs here with them (the default).
-        { lowerValidatedTo: 200 * 1024, env: { MPLP_INGEST_PRODUCER: producer, ...(producer === 'librdkafka' ? { MPLP_INGEST_TRANSACTIONS: 'false' } : {}) } },
+        {
+          lowerValidatedTo: 200 * 1024,
+          env: { MPLP_INGEST_PRODUCER: producer, ...(producer === 'librdkafka' ? { MPLP_INGEST_TRANSACTIONS: 'false' } : {}) },
+        },
       );
       // librdkafka reports each record, so what was delivered is not sent again; a kafkajs request fails as a whole and is sent again record by record.
       if (producer === 'librdkafka') expect(out.spans.map((s) => s.spanId)).toEqual([other.spanId]);
@@ -315,13 +318,9 @@ describe('hostile input cannot stall a partition or multiply memory (real Kafka,
       MPLP_INGEST_HTTP_PORT: '0',
       MPLP_LOG_LEVEL: 'warn',
     });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const code = await new Promise((resolve) => child.once('exit', resolve));
+    const { code, stderrLines } = await exitOf(child);
     expect(code).toBe(2);
-    expect(stderr.trim().split('\n')).toEqual([
+    expect(stderrLines).toEqual([
       `ingest: invalid setting MPLP_INGEST_MAX_RECORD_BYTES: 8388608 is above max.message.bytes of topic ${validated} (1048576); set it to at most 1048576`,
     ]);
   });

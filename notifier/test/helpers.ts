@@ -5,19 +5,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { TestContext, uniqueName } from '../../shared/testing';
+import { freePort, TestContext, uniqueName } from '../../shared/testing';
 import type { AlertRecord } from '../src/alert-record';
 
 const run = promisify(execFile);
 const script = path.resolve(__dirname, '../../../scripts/cluster/alertmanager.sh');
-
-export async function freePort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** A real Alertmanager of its own (scripts/cluster/alertmanager.sh with a fresh directory and port). */
 export class TestAlertmanager {

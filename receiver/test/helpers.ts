@@ -1,4 +1,3 @@
-import net from 'node:net';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { context, trace, SpanKind, SpanStatusCode, ROOT_CONTEXT } from '@opentelemetry/api';
@@ -11,10 +10,11 @@ import {
   SpanExporter,
 } from '@opentelemetry/sdk-trace-base';
 import { resourceFromAttributes } from '@opentelemetry/resources';
+import type * as grpc from '@grpc/grpc-js';
 import type { ISocketFactory } from 'kafkajs';
 import { TestContext, uniqueName } from '../../shared/testing';
 import type { NormalizedSpan } from '../../shared/src';
-import { createReceiver, Receiver } from '../src';
+import { createReceiver, Receiver, TRACE_SERVICE } from '../src';
 
 /** Starts a receiver in this process on free ports, writing to `raw`; stopped at cleanup. */
 export async function startReceiver(
@@ -39,80 +39,6 @@ export async function startReceiver(
   await service.start();
   ctx.defer(() => service.stop());
   return service;
-}
-
-/**
- * A TCP proxy in front of the shared Kafka, and a kafkajs socket factory that sends every
- * connection through it. The broker advertises 127.0.0.1:9092 in its metadata, so a proxy only
- * on the bootstrap address would be bypassed after the first request; routing the sockets
- * themselves makes `cut()` an outage for this client only, while the shared Kafka keeps running.
- */
-export async function kafkaProxy(ctx: TestContext) {
-  const [host, port] = ctx.cfg.kafkaBrokers[0].split(':');
-  const state = { down: false, stalled: false, refused: 0 };
-  const open = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    if (state.down) {
-      state.refused++;
-      client.resetAndDestroy();
-      return;
-    }
-    const upstream = net.connect(Number(port), host);
-    open.add(client);
-    open.add(upstream);
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-      open.delete(client);
-      open.delete(upstream);
-    };
-    client.on('error', close);
-    upstream.on('error', close);
-    client.on('close', close);
-    upstream.on('close', close);
-    // While stalled, bytes are swallowed both ways: a broker that accepts requests and never answers.
-    client.on('data', (d) => {
-      if (!state.stalled) upstream.write(d);
-    });
-    upstream.on('data', (d) => {
-      if (!state.stalled) client.write(d);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const proxyPort = (server.address() as net.AddressInfo).port;
-  ctx.defer(
-    () =>
-      new Promise<void>((r) => {
-        for (const s of open) s.destroy();
-        server.close(() => r());
-      }),
-  );
-  const socketFactory: ISocketFactory = ({ onConnect }) => {
-    const socket = net.connect({ host: '127.0.0.1', port: proxyPort }, onConnect);
-    socket.setKeepAlive(true, 60_000);
-    return socket;
-  };
-  return {
-    socketFactory,
-    state,
-    cut() {
-      state.down = true;
-      for (const s of open) s.resetAndDestroy();
-      open.clear();
-    },
-    stall() {
-      state.stalled = true;
-    },
-    /** Back to normal; connections that lived through a stall lost bytes, so they are reset. */
-    restore() {
-      if (state.stalled) {
-        for (const s of open) s.resetAndDestroy();
-        open.clear();
-      }
-      state.down = false;
-      state.stalled = false;
-    },
-  };
 }
 
 /**
@@ -243,5 +169,23 @@ export function exportFromChild(
   });
   return new Promise((resolve, reject) =>
     child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`export client exited ${code}: ${err}`)))),
+  );
+}
+
+/** One raw TraceService/Export call (the body as bytes, no client-side encoding): the error, or the response bytes. */
+export function grpcExport(
+  client: grpc.Client,
+  body: Buffer,
+  metadata: grpc.Metadata,
+): Promise<{ err: grpc.ServiceError | null; res?: Buffer }> {
+  return new Promise((resolve) =>
+    client.makeUnaryRequest(
+      TRACE_SERVICE.Export.path,
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      body,
+      metadata,
+      (err, res) => resolve({ err, res }),
+    ),
   );
 }

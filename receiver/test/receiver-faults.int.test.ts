@@ -1,11 +1,11 @@
 import net from 'node:net';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { TestContext, uniqueName, waitFor } from '../../shared/testing';
+import { exitOf, kafkaProxy, TestContext, uniqueName, waitFor } from '../../shared/testing';
 import { ensureTopics, ExportTraceServiceRequestType } from '../../shared/src';
 import { librdkafkaForTests } from '../../ingest/test/helpers';
-import { createReceiver, partitionOfKey, TRACE_SERVICE } from '../src';
-import { exportFromChild, kafkaProxy, startReceiver } from './helpers';
+import { createReceiver, partitionOfKey } from '../src';
+import { exportFromChild, grpcExport, startReceiver } from './helpers';
 
 type Req = { resourceSpans?: { scopeSpans?: { spans?: { spanId: Uint8Array }[] }[] }[] };
 
@@ -70,16 +70,7 @@ describe('OTLP receiver when Kafka is unreachable or stalls (TCP proxy in front 
     expect(receiver.publisher.ready).toBe(false);
     const client = new grpc.Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
     ctx.defer(() => client.close());
-    const grpcErr = await new Promise<grpc.ServiceError | null>((resolve) =>
-      client.makeUnaryRequest(
-        TRACE_SERVICE.Export.path,
-        (b: Buffer) => b,
-        (b: Buffer) => b,
-        exportBody(2),
-        new grpc.Metadata(),
-        (err) => resolve(err),
-      ),
-    );
+    const grpcErr = (await grpcExport(client, exportBody(2), new grpc.Metadata())).err;
     expect(grpcErr?.code).toBe(grpc.status.UNAVAILABLE);
     const details = grpcErr!.metadata.get('grpc-status-details-bin')[0] as Buffer;
     expect(details.toString('latin1')).toContain('type.googleapis.com/google.rpc.RetryInfo');
@@ -288,16 +279,7 @@ describe('OTLP receiver producing with librdkafka (MPLP_RECEIVER_PRODUCER=librdk
       expect(res.headers.get('retry-after')).toBe('1');
     }
     const client = new grpc.Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
-    const err = await new Promise<grpc.ServiceError | null>((resolve) =>
-      client.makeUnaryRequest(
-        TRACE_SERVICE.Export.path,
-        (b: Buffer) => b,
-        (b: Buffer) => b,
-        exportBody(2),
-        new grpc.Metadata(),
-        (e) => resolve(e),
-      ),
-    );
+    const err = (await grpcExport(client, exportBody(2), new grpc.Metadata())).err;
     client.close();
     expect(err?.code).toBe(grpc.status.UNAVAILABLE);
     const stopping = Date.now();
@@ -326,13 +308,9 @@ describe('OTLP receiver whose request cap the raw topic cannot take', () => {
       MPLP_RECEIVER_OPS_PORT: '0',
       MPLP_LOG_LEVEL: 'warn',
     });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const code = await new Promise((resolve) => child.once('exit', resolve));
+    const { code, stderrLines } = await exitOf(child);
     expect(code).toBe(2);
-    expect(stderr.trim().split('\n')).toEqual([
+    expect(stderrLines).toEqual([
       `receiver: invalid setting MPLP_RECEIVER_MAX_REQUEST_BYTES: 2097152 is above max.message.bytes of topic ${raw} (1048576); set it to at most 1048576`,
     ]);
   });

@@ -8,8 +8,8 @@ import { ensureIndexTemplates, ExportTraceServiceRequestType, ExportTraceService
 import { ingestTopics, spansOf, startIngest } from '../../ingest/test/helpers';
 import { startIndexer } from '../../indexer/test/helpers';
 import { KafkaSpanExporter } from '../../exporters/kafka-span-exporter/src';
-import { partitionOfKey, TRACE_SERVICE } from '../src';
-import { exportFromChild, exportSdkTraces, expectSameSpans, SdkSpanView, startReceiver } from './helpers';
+import { partitionOfKey } from '../src';
+import { exportFromChild, exportSdkTraces, expectSameSpans, grpcExport, SdkSpanView, startReceiver } from './helpers';
 
 const TOKEN = 'receiver-test-token';
 /** The raw topic's partitions, as ingestTopics creates it. */
@@ -197,17 +197,7 @@ describe('OTLP receiver on the real Kafka, read by the real ingest and indexer i
     ctx.defer(() => client.close());
     const meta = new grpc.Metadata();
     meta.set('authorization', auth.Authorization);
-    const call = (payload: Buffer) =>
-      new Promise<{ err: grpc.ServiceError | null; res?: Buffer }>((resolve) => {
-        client.makeUnaryRequest(
-          TRACE_SERVICE.Export.path,
-          (b: Buffer) => b,
-          (b: Buffer) => b,
-          payload,
-          meta,
-          (err, r) => resolve({ err, res: r }),
-        );
-      });
+    const call = (payload: Buffer) => grpcExport(client, payload, meta);
     const proto = Buffer.from(
       ExportTraceServiceRequestType.encode(
         ExportTraceServiceRequestType.fromObject({
@@ -239,16 +229,7 @@ describe('OTLP receiver on the real Kafka, read by the real ingest and indexer i
     });
     const bad = await call(Buffer.from([0x0a, 0xff, 0xff, 0xff]));
     expect(bad.err?.code).toBe(grpc.status.INVALID_ARGUMENT);
-    const unauth = await new Promise<grpc.ServiceError | null>((resolve) =>
-      client.makeUnaryRequest(
-        TRACE_SERVICE.Export.path,
-        (b: Buffer) => b,
-        (b: Buffer) => b,
-        proto,
-        new grpc.Metadata(),
-        (err) => resolve(err),
-      ),
-    );
+    const unauth = (await grpcExport(client, proto, new grpc.Metadata())).err;
     expect(unauth?.code).toBe(grpc.status.UNAUTHENTICATED);
     const big = await call(Buffer.alloc(300 * 1024));
     expect(big.err?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
@@ -320,16 +301,7 @@ describe('OTLP receiver with TLS and a token', () => {
     ctx.defer(() => client.close());
     const meta = new grpc.Metadata();
     meta.set('authorization', `Bearer ${TOKEN}`);
-    const err = await new Promise<grpc.ServiceError | null>((resolve) =>
-      client.makeUnaryRequest(
-        TRACE_SERVICE.Export.path,
-        (b: Buffer) => b,
-        (b: Buffer) => b,
-        body(0x22),
-        meta,
-        (e) => resolve(e),
-      ),
-    );
+    const err = (await grpcExport(client, body(0x22), meta)).err;
     expect(err).toBeNull();
     const { messages } = await ctx.collect(raw);
     await waitFor('both exports in the raw topic', () => messages.length >= 2);

@@ -14,6 +14,8 @@ import type { Client } from '@elastic/elasticsearch';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createElasticsearch, createKafka, createS3, ensureTopics, loadConfig, sharedSchema, SharedConfig } from '../src';
 
+export * from './network';
+
 /** Shared settings as the tests see them: defaults plus whatever MPLP_* the environment sets. */
 export function testConfig(overrides: Partial<SharedConfig> = {}): SharedConfig {
   return { ...loadConfig(sharedSchema, process.env), ...overrides };
@@ -170,4 +172,14 @@ export function selfSignedCert(ctx: TestContext): { cert: string; key: string } 
     stdio: 'ignore',
   });
   return { cert, key };
+}
+
+/** Waits for a spawned process to exit: its exit code and the lines it wrote to stderr (attach before it can exit). */
+export async function exitOf(child: ChildProcess): Promise<{ code: number | null; stderrLines: string[] }> {
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { code, stderrLines: stderr.trim().split('\n') };
 }
