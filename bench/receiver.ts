@@ -11,7 +11,8 @@
  */
 import http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
-import { createKafka, createLogger, createOutputProducer, ensureTopics, loadProcessConfig, OutputProducer } from '../shared/src';
+import { createKafka, createLogger, ensureTopics, loadProcessConfig } from '../shared/src';
+import { createOutputProducer, OutputProducer } from '../shared/src/output-producer';
 import { uniqueName } from '../shared/testing';
 import { createReceiver, decodeExport, receiverSchema, splitExport, TRACE_SERVICE } from '../receiver/src';
 import { encodeTraces, TraceGenerator } from '../ingest/src/loadgen/trace-generator';

@@ -1,6 +1,7 @@
 import { Partitioners } from 'kafkajs';
 import type { Kafka, Message, Producer, Transaction } from 'kafkajs';
-import { backoffDelay, CancelledError, classifyKafkaError, delay, Logger, MplpError, splitByBytes, TopicMessages } from '../../shared/src';
+import { backoffDelay, CancelledError, classifyKafkaError, delay, Logger, MplpError } from '../../shared/src';
+import { splitByBytes, TopicMessages } from '../../shared/src/output-producer';
 
 /** What one input partition's transactions need; see TransactionalOutput. */
 export interface TransactionalOutputOptions {

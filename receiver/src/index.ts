@@ -7,7 +7,6 @@ import {
   ConfigError,
   createKafka,
   createLogger,
-  createOutputProducer,
   kafkaClientConfig,
   createRegistry,
   loadProcessConfig,
@@ -16,6 +15,7 @@ import {
   Service,
   sharedSchema,
 } from '../../shared/src';
+import { createOutputProducer } from '../../shared/src/output-producer';
 import { receiverSchema, ReceiverSettings } from './config';
 import { bearerAuthorizer, ExportHandler, InFlightBytes } from './export-handler';
 import { ReceiverMetrics } from './metrics';

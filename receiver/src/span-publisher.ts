@@ -1,5 +1,6 @@
 import type { Admin, Kafka } from 'kafkajs';
-import { classifyKafkaError, Logger, MplpError, OutputProducer } from '../../shared/src';
+import { classifyKafkaError, Logger, MplpError } from '../../shared/src';
+import type { OutputProducer } from '../../shared/src/output-producer';
 import type { TraceRecord } from './otlp-payload';
 
 /** How long the raw topic's partition count is trusted before it is fetched again (in the background). */

@@ -20,5 +20,4 @@ export * from './byte-budget';
 export * from './partition-consumer';
 export * from './dead-letter';
 export * from './alert-record';
-export * from './output-producer';
 export * from './topic-limits';

@@ -126,6 +126,8 @@ export class TopicReader {
   readonly messages: (EachMessagePayload['message'] & { partition: number })[] = [];
   readonly groupId = uniqueName('test-reader');
   private readonly position = new Map<number, number>();
+  /** partition/offset of every record kept: the reader's own group may be handed a record again (a rebalance of its own, a refetch); that is not a duplicate in the topic. */
+  private readonly seen = new Set<string>();
 
   private constructor(readonly topic: string) {}
 
@@ -141,6 +143,9 @@ export class TopicReader {
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       eachMessage: async ({ message, partition }) => {
+        const at = `${partition}/${message.offset}`;
+        if (r.seen.has(at)) return;
+        r.seen.add(at);
         r.messages.push({ ...message, partition });
       },
     });
