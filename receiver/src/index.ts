@@ -118,8 +118,10 @@ export function createReceiver(env: Env, overrides: Partial<ReceiverSettings> = 
   };
   const httpServer = new OtlpHttpServer({ ...common, port: settings.httpPort });
   const grpcServer = new OtlpGrpcServer({ ...common, port: settings.grpcPort, graceMs: settings.shutdownTimeoutMs / 2 });
-  const ops = new OpsServer({ port: settings.opsPort, host: cfg.shared.httpHost, registry, ready: () => publisher.ready });
   const ports: { http?: number; grpc?: number; ops?: number } = {};
+  // Ready once Kafka is and both OTLP servers listen (gRPC starts last): a client told "ready" may export at once.
+  const ready = () => publisher.ready && ports.grpc !== undefined;
+  const ops = new OpsServer({ port: settings.opsPort, host: cfg.shared.httpHost, registry, ready });
   let summary: NodeJS.Timeout | undefined;
   const service: Receiver = {
     publisher,
