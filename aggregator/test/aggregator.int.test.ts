@@ -14,6 +14,17 @@ async function setup(ctx: TestContext) {
   return setupTopics(ctx);
 }
 
+/** One in-process aggregator with a fresh group over the test topics, stopped at cleanup; the metrics topic it writes, collected. */
+async function runAggregator(ctx: TestContext, t: Awaited<ReturnType<typeof setup>>, groupBase: string) {
+  const group = uniqueName(groupBase);
+  await deletePartials(ctx, group);
+  const metricsOut = await ctx.collect(t.metrics);
+  const { service } = createAggregator({ ...process.env, ...aggregatorEnv(t, group) });
+  await service.start();
+  ctx.defer(() => service.stop());
+  return metricsOut;
+}
+
 /** Waits until the topic holds a record of every expected window id; returns the latest record of each. */
 function everyWindow(
   label: string,
@@ -233,12 +244,7 @@ describe('aggregator on real Kafka', () => {
     const txn = await producer.transaction();
     await txn.send({ topic: t.validated, acks: -1, messages: spanMessages(aborted, 40, (m) => m % 3) });
     await txn.abort();
-    const group = uniqueName('test-agg-txn');
-    await deletePartials(ctx, group);
-    const metricsOut = await ctx.collect(t.metrics);
-    const { service } = createAggregator({ ...process.env, ...aggregatorEnv(t, group) });
-    await service.start();
-    ctx.defer(() => service.stop());
+    const metricsOut = await runAggregator(ctx, t, 'test-agg-txn');
     const expected = expectedWindows(fx.spans);
     const got = await everyWindow('every window of the committed spans', metricsOut.messages, expected, 60_000);
     for (const [id, e] of expected)
@@ -251,12 +257,7 @@ describe('aggregator on real Kafka', () => {
     const producer = await ctx.producer();
     // Everything in partition 0: partitions 1 and 2 never see a span.
     await producer.send({ topic: t.validated, messages: spanMessages(fx.spans, 40, () => 0), acks: -1 });
-    const group = uniqueName('test-agg-idle');
-    await deletePartials(ctx, group);
-    const metricsOut = await ctx.collect(t.metrics);
-    const { service } = createAggregator({ ...process.env, ...aggregatorEnv(t, group) });
-    await service.start();
-    ctx.defer(() => service.stop());
+    const metricsOut = await runAggregator(ctx, t, 'test-agg-idle');
     const expected = expectedWindows(fx.spans);
     const got = await everyWindow('every window despite two idle partitions', metricsOut.messages, expected, 60_000);
     for (const [id, e] of expected) expect({ id, count: got.get(id)!.count }).toEqual({ id, count: e.count });
