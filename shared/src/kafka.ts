@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Kafka, KafkaConfig, logLevel as KafkaLogLevel, SASLOptions, Admin, ITopicConfig, ISocketFactory } from 'kafkajs';
 import type { Logger } from './logger';
 import type { SharedConfig } from './settings';
-import { ConfigError, classifyKafkaError } from './errors';
+import { ConfigError, MplpError, classifyKafkaError } from './errors';
 import { registerKafkaCodecs } from './kafka-codecs';
 
 type KafkaSettings = Pick<
@@ -71,10 +71,29 @@ export function kafkaSecurityWarnings(cfg: Pick<KafkaSettings, 'kafkaSaslMechani
 }
 
 /**
+ * kafkajs 2.2.4 hands read_committed consumers records of aborted transactions when a fetch starts
+ * inside two or more of them (ingest's transactions: several producers per validated partition);
+ * `npm install` replaces its filter (scripts/kafkajs). Without the fix, exactly once is not
+ * exactly once, so no client is made.
+ */
+export function assertReadCommittedFix(): void {
+  const filter = require('kafkajs/src/consumer/filterAbortedMessages') as { mplpSortedAbortedTransactions?: boolean };
+  if (!filter.mplpSortedAbortedTransactions)
+    throw new MplpError(
+      'kafkajs_unpatched',
+      'kafkajs is missing its read_committed fix: run `npm install` (postinstall: scripts/kafkajs/patch.js)',
+      {
+        disposition: 'permanent',
+      },
+    );
+}
+
+/**
  * The one way every process and test makes a Kafka client; unsafe settings are logged as warnings when a logger is given.
  * `socketFactory` is for tests that route a worker's connections through a proxy they can cut.
  */
 export function createKafka(cfg: KafkaSettings, clientSuffix: string, logger?: Logger, socketFactory?: ISocketFactory): Kafka {
+  assertReadCommittedFix();
   for (const warning of kafkaSecurityWarnings(cfg)) logger?.warn({ client: clientSuffix }, warning);
   // Process-wide in kafkajs: every client made here reads gzip, snappy, lz4 and zstd batches, bounded.
   registerKafkaCodecs(cfg.kafkaMaxDecompressedBatchBytes ?? 64 * 1024 * 1024, cfg.kafkaMaxStandInRecords);
