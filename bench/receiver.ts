@@ -19,7 +19,8 @@ import { encodeTraces, TraceGenerator } from '../ingest/src/loadgen/trace-genera
 import { fmt, median, percentile } from './util';
 import { loadBenchSettings } from './settings';
 
-const bench = loadBenchSettings({ rounds: 3, messages: 120 });
+// 2,000 exports of 100 spans, 400 of 1,000: a case runs for seconds, not the tenth of a second that let warm-up and noise decide.
+const bench = loadBenchSettings({ rounds: 3, messages: 2000 });
 const CONCURRENCY = bench.concurrency;
 
 const { shared, own: receiverSettings } = loadProcessConfig(process.env, 'MPLP_RECEIVER_', receiverSchema);
