@@ -31,6 +31,7 @@ import { uniqueName } from '../shared/testing';
 import { createIndexer } from '../indexer/src';
 import { makeSpans } from '../indexer/test/helpers';
 import { fmt, median, percentile, until } from './util';
+import { jaegerBinary, JaegerLoad, otlpMessages, runJaeger } from './jaeger';
 import { loadBenchSettings } from './settings';
 
 const bench = loadBenchSettings({ rounds: 5, docs: 60_000 });
@@ -84,8 +85,7 @@ function esCpuSeconds(): number {
  * Waits until what a load left behind is done: a refresh, then no merge running on the load's
  * indices, so the CPU measured includes the merges the documents caused.
  */
-async function settle(prefix: string): Promise<void> {
-  const index = `${prefix}-traces-*`;
+async function settle(prefix: string, index = `${prefix}-traces-*`): Promise<void> {
   await es.indices.refresh({ index, ignore_unavailable: true, allow_no_indices: true } as never);
   // Polled every 100 ms, not every few: each poll is work for the node being measured.
   const deadline = Date.now() + 60_000;
@@ -192,6 +192,39 @@ async function publish(topic: string, spans: NormalizedSpan[]) {
   }));
   for (let i = 0; i < msgs.length; i += 500) await producer.send({ topic, acks: -1, messages: msgs.slice(i, i + 500) });
   await producer.disconnect();
+}
+
+/** The spans as an OpenTelemetry Collector's Kafka exporter would write them: OTLP/protobuf exports keyed by trace id. */
+async function publishOtlp(topic: string, spans: NormalizedSpan[]) {
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  const msgs = otlpMessages(spans, 100).map((value) => ({ value }));
+  for (let i = 0; i < msgs.length; i += 200) await producer.send({ topic, acks: -1, messages: msgs.slice(i, i + 200) });
+  await producer.disconnect();
+}
+
+/** Jaeger over the same spans, into its own indices on the same node (as many shards as ours). */
+async function runJaegerOn(bin: string, topic: string, expected: number): Promise<JaegerLoad> {
+  const prefix = uniqueName('bench-jaeger');
+  const index = `${prefix}-jaeger-span-*`;
+  try {
+    return await runJaeger({
+      bin,
+      brokers: shared.kafkaBrokers,
+      topic,
+      esUrl: shared.esNode,
+      prefix,
+      shards: Number(indexTemplates('bench')[0].template.settings?.number_of_shards ?? 1),
+      expected,
+      count: async () => (await es.count({ index, ignore_unavailable: true, allow_no_indices: true } as never)).count,
+      settle: () => settle(prefix, index),
+      esCpuSeconds,
+      clockTicks: CLOCK_TICKS,
+    });
+  } finally {
+    await es.indices.delete({ index: `${prefix}-*`, ignore_unavailable: true, allow_no_indices: true } as never).catch(() => undefined);
+    await es.indices.deleteIndexTemplate({ name: `${prefix}-*` }).catch(() => undefined);
+  }
 }
 
 async function runIndexer(topic: string): Promise<Load> {
@@ -367,25 +400,34 @@ async function main(): Promise<void> {
         best = { bulkDocs, concurrency };
       }
     }
+  const jaeger = bench.jaeger ? jaegerBinary() : undefined;
+  const jae: JaegerLoad[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     const spans = sdkSpans(N / 5, 5);
-    // Same documents for both, measured back to back in the same round; the order alternates so
-    // neither always runs on a cluster still busy with the other's index.
+    // Same documents for every side, measured back to back in the same round; the order rotates so
+    // none always runs on a cluster still busy with the other's index.
     const topic = uniqueName('bench.validated');
+    const rawTopic = uniqueName('bench.otlp');
     const admin = kafka.admin();
     await admin.connect();
-    await ensureTopics(admin, [{ topic, numPartitions: 6, replicationFactor: 1 }]);
+    await ensureTopics(admin, [
+      { topic, numPartitions: 6, replicationFactor: 1 },
+      ...(jaeger ? [{ topic: rawTopic, numPartitions: 6, replicationFactor: 1 }] : []),
+    ]);
     await admin.disconnect();
     await publish(topic, spans);
-    if (r % 2 === 0) {
-      ind.push(await runIndexer(topic));
-      ceil.push(await runCeiling(spans, best.bulkDocs, best.concurrency));
-    } else {
-      ceil.push(await runCeiling(spans, best.bulkDocs, best.concurrency));
-      ind.push(await runIndexer(topic));
-    }
+    if (jaeger) await publishOtlp(rawTopic, spans);
+    const sides: (() => Promise<void>)[] = [
+      async () => void ind.push(await runIndexer(topic)),
+      async () => void ceil.push(await runCeiling(spans, best.bulkDocs, best.concurrency)),
+      ...(jaeger ? [async () => void jae.push(await runJaegerOn(jaeger, rawTopic, spans.length))] : []),
+    ];
+    for (let i = 0; i < sides.length; i++) await sides[(i + r) % sides.length]();
     console.log(
-      `  round ${r + 1}: indexer ${fmt(ind[r].rate)} docs/s, ES ${fmt(ind[r].esCpuPer10k, 3)} CPU-s/10k | ceiling ${fmt(ceil[r].rate)} docs/s, ES ${fmt(ceil[r].esCpuPer10k, 3)} CPU-s/10k`,
+      `  round ${r + 1}: indexer ${fmt(ind[r].rate)} docs/s, ES ${fmt(ind[r].esCpuPer10k, 3)} CPU-s/10k | ceiling ${fmt(ceil[r].rate)} docs/s, ES ${fmt(ceil[r].esCpuPer10k, 3)} CPU-s/10k` +
+        (jaeger
+          ? ` | Jaeger ${fmt(jae[r].rate)} spans/s, ES ${fmt(jae[r].esCpuPer10k, 3)} CPU-s/10k, Jaeger ${fmt(jae[r].jaegerCpuPer10k, 3)} CPU-s/10k`
+          : ''),
     );
   }
   const rate = { ind: median(ind.map((l) => l.rate)), ceil: median(ceil.map((l) => l.rate)) };
@@ -396,6 +438,17 @@ async function main(): Promise<void> {
   console.log(
     `Elasticsearch CPU-seconds per 10k documents: indexer ${fmt(cpu.ind, 3)} | ceiling ${fmt(cpu.ceil, 3)} | ratio ${fmt(cpu.ind / cpu.ceil, 2)} (medians of ${ROUNDS} rounds; load, refresh and merges, the whole node)`,
   );
+  if (jaeger) {
+    const j = {
+      rate: median(jae.map((l) => l.rate)),
+      es: median(jae.map((l) => l.esCpuPer10k)),
+      own: median(jae.map((l) => l.jaegerCpuPer10k)),
+    };
+    console.log(
+      `Jaeger v2 (kafka receiver, otlp_proto → Elasticsearch), same spans: ${fmt(j.rate)} spans/s, its own CPU ${fmt(j.own, 3)} CPU-s/10k | ` +
+        `Elasticsearch CPU-seconds per 10k: indexer ${fmt(cpu.ind, 3)} | Jaeger ${fmt(j.es, 3)} | ratio ${fmt(cpu.ind / j.es, 2)} (medians of ${ROUNDS} rounds)`,
+    );
+  }
   const l = await latency();
   const refresh = (indexTemplates('bench')[0].template.settings as { refresh_interval?: string }).refresh_interval;
   console.log(`produced→searchable at 2,000 spans/s: p50 ${fmt(l.p50)} ms, p99 ${fmt(l.p99)} ms (refresh_interval ${refresh})`);

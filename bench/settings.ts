@@ -51,6 +51,11 @@ export function benchSchema(d: BenchDefaults) {
       min: 1,
       max: 16,
     }),
+    jaeger: setting.bool(
+      'MPLP_BENCH_JAEGER',
+      false,
+      "indexer bench: also run Jaeger v2's Kafka->Elasticsearch ingester on the same spans each round (built by scripts/cluster/jaeger.sh)",
+    ),
     ceilings: setting.bool('MPLP_BENCH_CEILINGS', true, 'pipeline bench: also run bench:ingest and bench:indexer for the stage ceilings'),
   };
 }
