@@ -51,10 +51,11 @@ export function benchSchema(d: BenchDefaults) {
       min: 1,
       max: 16,
     }),
-    jaeger: setting.bool(
+    jaeger: setting.oneOf(
       'MPLP_BENCH_JAEGER',
-      false,
-      "indexer bench: also run Jaeger v2's Kafka->Elasticsearch ingester on the same spans each round (built by scripts/cluster/jaeger.sh)",
+      'off',
+      ['off', 'defaults', 'tuned'] as const,
+      "indexer bench: also run Jaeger v2's Kafka->Elasticsearch ingester on the same spans each round, with its defaults or tuned (4 bulk workers of 2,000 spans, tags as fields); built by scripts/cluster/jaeger.sh",
     ),
     ceilings: setting.bool('MPLP_BENCH_CEILINGS', true, 'pipeline bench: also run bench:ingest and bench:indexer for the stage ceilings'),
   };
