@@ -22,6 +22,7 @@ import { HEADER_FORMAT, HEADER_SPANS, FORMAT_NDJSON_V1, nanosToIso, NormalizedSp
 import { freePort } from '../shared/testing';
 import { fmt, median, percentile, until } from './util';
 import { loadBenchSettings } from './settings';
+import { cpuSeconds } from './pipeline/probes';
 
 const SPANS = 200_000;
 const PER_MESSAGE = 200;
@@ -305,11 +306,9 @@ function sdkSpan(i: number, startMs: number): NormalizedSpan {
   } as unknown as NormalizedSpan;
 }
 
-/** User + system CPU-seconds of a process, all its threads (/proc/<pid>/stat utime + stime). */
+/** User + system CPU-seconds of a process, all its threads. */
 function processCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100; // fields 14 and 15, in clock ticks (USER_HZ = 100)
+  return cpuSeconds(pid) ?? NaN;
 }
 
 /** CPU-seconds per thread (/proc/<pid>/task/<tid>: stat utime + stime), named `main` or comm/tid. */

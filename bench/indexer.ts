@@ -32,6 +32,7 @@ import { createIndexer } from '../indexer/src';
 import { makeSpans } from '../indexer/test/helpers';
 import { fmt, median, percentile, until } from './util';
 import { jaegerBinary, JaegerLoad, otlpMessages, runJaeger } from './jaeger';
+import { cpuSeconds } from './pipeline/probes';
 import { loadBenchSettings } from './settings';
 
 const bench = loadBenchSettings({ rounds: 5, docs: 60_000 });
@@ -65,20 +66,9 @@ function elasticsearchPid(): number | undefined {
   return undefined;
 }
 const ES_PID = elasticsearchPid();
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' })) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
 /** CPU-seconds (user + system) Elasticsearch has used since it started; NaN when it is not ours to read. */
 function esCpuSeconds(): number {
-  if (ES_PID === undefined) return NaN;
-  // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
-  const f = readFileSync(`/proc/${ES_PID}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+  return ES_PID === undefined ? NaN : (cpuSeconds(ES_PID) ?? NaN);
 }
 
 /**
@@ -222,7 +212,6 @@ async function runJaegerOn(bin: string, topic: string, expected: number): Promis
         (await es.count({ index, ignore_unavailable: true, allow_no_indices: true } as never).catch(() => ({ count: 0 }))).count,
       settle: () => settle(prefix, index),
       esCpuSeconds,
-      clockTicks: CLOCK_TICKS,
     });
   } finally {
     await es.indices.delete({ index: `${prefix}-*`, ignore_unavailable: true, allow_no_indices: true } as never).catch(() => undefined);

@@ -5,12 +5,13 @@
  * per span is compared side by side instead of against a figure from another day.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { NormalizedSpan } from '../shared/src';
 import { encodeRequestProtobuf } from '../ingest/src/otlp-decoder';
 import { freePort } from '../shared/testing';
+import { cpuSeconds } from './pipeline/probes';
 
 /** The binary scripts/cluster/jaeger.sh builds (once, from the Go module proxy) and caches. */
 export function jaegerBinary(): string {
@@ -133,12 +134,6 @@ exporters:
 `;
 }
 
-/** CPU-seconds (user + system) a process has used, from /proc. */
-export function processCpuSeconds(pid: number, clockTicks: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / clockTicks;
-}
-
 export interface JaegerLoad {
   /** Spans/s from Jaeger's start until Elasticsearch counted them all. */
   rate: number;
@@ -165,7 +160,6 @@ export async function runJaeger(o: {
   count: () => Promise<number>;
   settle: () => Promise<void>;
   esCpuSeconds: () => number;
-  clockTicks: number;
 }): Promise<JaegerLoad> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mplp-jaeger-'));
   const file = path.join(dir, 'config.yaml');
@@ -180,7 +174,7 @@ export async function runJaeger(o: {
     // Polled every 250 ms without a refresh: each poll is work for the node being measured.
     for (const deadline = Date.now() + 600_000; ;) {
       if (child.exitCode !== null) throw new Error(`jaeger exited ${child.exitCode}: ${stderr}`);
-      jaegerCpu = processCpuSeconds(child.pid!, o.clockTicks);
+      jaegerCpu = cpuSeconds(child.pid!) ?? jaegerCpu;
       if ((await o.count()) >= o.expected) break;
       if (Date.now() > deadline) throw new Error(`Jaeger did not index ${o.expected} spans in 600 s: ${stderr}`);
       await new Promise((r) => setTimeout(r, 250));
