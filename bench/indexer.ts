@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Partitioners } from 'kafkajs';
+import type { Message } from 'kafkajs';
 import {
   createElasticsearch,
   createKafka,
@@ -170,9 +171,16 @@ async function dropPrefix(prefix: string) {
   await es.indices.deleteIndexTemplate({ name: `${prefix}-*` }).catch(() => undefined);
 }
 
-async function publish(topic: string, spans: NormalizedSpan[]) {
+/** Produces the messages (acks=all, 500 at a time) with one producer. */
+async function sendAll(topic: string, messages: Message[]) {
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
+  for (let i = 0; i < messages.length; i += 500) await producer.send({ topic, acks: -1, messages: messages.slice(i, i + 500) });
+  await producer.disconnect();
+}
+
+/** The spans as ingest writes them to the validated topic: an lz4 NDJSON batch per trace, keyed by its id. */
+async function publish(topic: string, spans: NormalizedSpan[]) {
   const byTrace = new Map<string, string[]>();
   for (const s of spans) byTrace.set(s.traceId, [...(byTrace.get(s.traceId) ?? []), JSON.stringify(s)]);
   const msgs = [...byTrace].map(([k, lines]) => ({
@@ -180,17 +188,15 @@ async function publish(topic: string, spans: NormalizedSpan[]) {
     value: SpanBatchCodec.encodeLines(Buffer.from(lines.join('\n') + '\n')),
     headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1 },
   }));
-  for (let i = 0; i < msgs.length; i += 500) await producer.send({ topic, acks: -1, messages: msgs.slice(i, i + 500) });
-  await producer.disconnect();
+  await sendAll(topic, msgs);
 }
 
-/** The spans as an OpenTelemetry Collector's Kafka exporter would write them: OTLP/protobuf exports keyed by trace id. */
+/** The spans as an OpenTelemetry Collector's Kafka exporter writes them by default: OTLP/protobuf exports, unkeyed. */
 async function publishOtlp(topic: string, spans: NormalizedSpan[]) {
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-  await producer.connect();
-  const msgs = otlpMessages(spans, 100).map((value) => ({ value }));
-  for (let i = 0; i < msgs.length; i += 200) await producer.send({ topic, acks: -1, messages: msgs.slice(i, i + 200) });
-  await producer.disconnect();
+  await sendAll(
+    topic,
+    otlpMessages(spans, 100).map((value) => ({ value })),
+  );
 }
 
 /** Jaeger over the same spans, into its own indices on the same node (as many shards as ours). */
@@ -214,8 +220,7 @@ async function runJaegerOn(bin: string, topic: string, expected: number): Promis
       esCpuSeconds,
     });
   } finally {
-    await es.indices.delete({ index: `${prefix}-*`, ignore_unavailable: true, allow_no_indices: true } as never).catch(() => undefined);
-    await es.indices.deleteIndexTemplate({ name: `${prefix}-*` }).catch(() => undefined);
+    await dropPrefix(prefix);
   }
 }
 
