@@ -18,7 +18,16 @@ import type { AggregateTask } from '../aggregator/src/pane-worker';
 import type { WindowTiming } from '../aggregator/src/merge-stage';
 import { HdrCounts } from '../aggregator/src/hdr-counts';
 import { makeFixture, produceSpans } from '../aggregator/test/helpers';
-import { HEADER_FORMAT, HEADER_SPANS, FORMAT_NDJSON_V1, nanosToIso, NormalizedSpan, SpanBatchCodec } from '../shared/src';
+import {
+  HEADER_FORMAT,
+  HEADER_SPANS,
+  HEADER_SPAN_SUMMARY,
+  FORMAT_NDJSON_V1,
+  nanosToIso,
+  NormalizedSpan,
+  SpanBatchCodec,
+  SpanSummaryCodec,
+} from '../shared/src';
 import { freePort } from '../shared/testing';
 import { fmt, median, percentile, until } from './util';
 import { loadBenchSettings } from './settings';
@@ -347,6 +356,7 @@ async function metricValue(port: number, name: string): Promise<number> {
  * `cpuProfDir`: run the aggregator under node --cpu-prof (one profile per thread).
  */
 async function cpuRound(
+  withSummary: boolean,
   cpuProfDir?: string,
 ): Promise<{ cpuPer10k: number; seconds: number; byThread: string; idlePerSecond: number; warmPer10k: number; warmByThread: string }> {
   const { id, kafka, admin, topics } = await benchTopics('bench-aggcpu');
@@ -354,14 +364,18 @@ async function cpuRound(
   // Two batches: the first into the fresh process (as issue 19 measured), the second, stamped
   // after it, once the process is warm (JIT done, pools and connections settled).
   const batches = [0, CPU_SPANS].map((from) => {
-    const messages: { key: string; value: Buffer; headers: Record<string, string> }[] = [];
+    const messages: { key: string; value: Buffer; headers: Record<string, string | Buffer> }[] = [];
     for (let i = from; i < from + CPU_SPANS; i += CPU_SPANS_PER_MESSAGE) {
       const chunk: NormalizedSpan[] = [];
       for (let k = i; k < i + CPU_SPANS_PER_MESSAGE; k++) chunk.push(sdkSpan(k, begin + Math.floor((k * 1000) / CPU_EVENT_RATE)));
       messages.push({
         key: chunk[0].traceId,
         value: SpanBatchCodec.encode(chunk),
-        headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(chunk.length) },
+        headers: {
+          [HEADER_FORMAT]: FORMAT_NDJSON_V1,
+          [HEADER_SPANS]: String(chunk.length),
+          ...(withSummary ? { [HEADER_SPAN_SUMMARY]: SpanSummaryCodec.encode(chunk)! } : {}),
+        },
       });
     }
     return messages;
@@ -431,27 +445,38 @@ async function cpuRound(
   }
 }
 
+/**
+ * Rounds alternate two aggregator processes on the same spans: records with the span summary
+ * header (what ingest writes) and records with the value only (another producer, or ingest before
+ * the summary), the whole NDJSON decompressed and scanned.
+ */
 async function cpuPerSpan(): Promise<void> {
   const profDir = bench.cpuProfDir || undefined;
-  const runs: number[] = [];
-  const warmRuns: number[] = [];
+  const runs = { summary: [] as number[], value: [] as number[] };
+  const warmRuns = { summary: [] as number[], value: [] as number[] };
   for (let r = 0; r < bench.rounds; r++) {
-    const x = await cpuRound(profDir);
-    runs.push(x.cpuPer10k);
-    warmRuns.push(x.warmPer10k);
+    for (const withSummary of r % 2 ? [false, true] : [true, false]) {
+      const x = await cpuRound(withSummary, profDir);
+      const side = withSummary ? 'summary' : 'value';
+      runs[side].push(x.cpuPer10k);
+      warmRuns[side].push(x.warmPer10k);
+      console.log(
+        `  round ${r + 1}, ${withSummary ? 'span summary header' : 'value only'}: ${fmt(x.cpuPer10k, 4)} CPU-s per 10k spans ` +
+          `(${fmt(CPU_SPANS)} spans counted in ${fmt(x.seconds, 1)} s; idle before: ${fmt(x.idlePerSecond, 3)} CPU-s/s; ` +
+          `CPU-s by thread: ${x.byThread}); warm, the next ${fmt(CPU_SPANS)}: ${fmt(x.warmPer10k, 4)} (${x.warmByThread})`,
+      );
+    }
+  }
+  for (const side of ['summary', 'value'] as const) {
+    const m = median(runs[side]);
+    const w = median(warmRuns[side]);
     console.log(
-      `  round ${r + 1}: ${fmt(x.cpuPer10k, 4)} CPU-s per 10k spans (${fmt(CPU_SPANS)} spans counted in ${fmt(x.seconds, 1)} s; ` +
-        `idle before: ${fmt(x.idlePerSecond, 3)} CPU-s/s; CPU-s by thread: ${x.byThread}); ` +
-        `warm, the next ${fmt(CPU_SPANS)}: ${fmt(x.warmPer10k, 4)} (${x.warmByThread})`,
+      `aggregator CPU per 10k spans, ${side === 'summary' ? 'span summary header (as ingest writes)' : 'value only (NDJSON scanned)'} ` +
+        `(whole process, main + pool threads, median of ${runs[side].length}): ${fmt(m, 4)} CPU-s ` +
+        `(${fmt(m * 100, 2)} µs/span); ceiling ${fmt(CPU_CEILING_PER_10K, 3)} (2x the spanmetrics connector's ${CONNECTOR_CPU_PER_10K}); ` +
+        `ratio ${fmt(m / CPU_CEILING_PER_10K, 2)}; warm process: ${fmt(w, 4)} (ratio ${fmt(w / CPU_CEILING_PER_10K, 2)})`,
     );
   }
-  const m = median(runs);
-  const w = median(warmRuns);
-  console.log(
-    `aggregator CPU per 10k spans (whole process, main + pool threads, median of ${runs.length}): ${fmt(m, 4)} CPU-s ` +
-      `(${fmt(m * 100, 2)} µs/span); ceiling ${fmt(CPU_CEILING_PER_10K, 3)} (2x the spanmetrics connector's ${CONNECTOR_CPU_PER_10K}); ` +
-      `ratio ${fmt(m / CPU_CEILING_PER_10K, 2)}; warm process: ${fmt(w, 4)} (ratio ${fmt(w / CPU_CEILING_PER_10K, 2)})`,
-  );
 }
 
 async function main() {

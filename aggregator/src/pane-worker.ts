@@ -4,11 +4,11 @@
  * (`windows`). Stateless: every task carries what it needs, so any thread can take any task.
  */
 import lz4 from 'lz4';
-import { NormalizedSpan, SpanBatchCodec } from '../../shared/src/threads';
+import { eventMillis, NormalizedSpan, SpanBatchCodec, SpanSummaryReader, SummaryFields } from '../../shared/src/threads';
 import { emptySpanFields, SpanFields, SpanLineReader, traceIdOf } from './span-fields';
 import { isCompressedEncoding } from './hdr-counts';
 import { mergeEncoded, nanosToMicros, scratchHistogram } from './histograms';
-import { durationBucket, emptyStats, Exemplar, SeriesId, seriesKey, Stats, topExemplars } from './partial';
+import { durationBucket, emptyStats, Exemplar, SeriesId, seriesKey, Stats } from './partial';
 
 export interface AggregateTask {
   kind: 'aggregate';
@@ -16,6 +16,11 @@ export interface AggregateTask {
   buf: ArrayBuffer;
   /** [start, end) of each message in buf, in offset order. */
   bounds: Int32Array;
+  /**
+   * Per message, 1 when buf holds its span summary header (shared/span-summary) instead of its
+   * value: counted from the summary, without decompressing the NDJSON. Absent: every one a value.
+   */
+  summaries?: Uint8Array;
   offsets: string[];
   /**
    * Per message, the clock (ms) its event times are trusted up to, plus maxSkewMs: the record's
@@ -85,29 +90,14 @@ export interface WarmupTask {
 
 export type Task = AggregateTask | MergePanesTask | WindowsTask | WarmupTask;
 
-/** Start time (ISO-8601 UTC) to epoch ms, as Date.parse of its first 23 characters + 'Z'. */
-let secondPrefix = '';
-let secondMs = Number.NaN;
-function eventMillis(iso: string): number {
-  // ingest's form, YYYY-MM-DDTHH:MM:SS.fffffffffZ: one Date.parse per second of event time, the
-  // milliseconds read from the digits (Date.parse per span was a top-10 entry of the profile).
-  if (iso.length === 30 && iso.charCodeAt(19) === 46 && iso.charCodeAt(29) === 90) {
-    const a = iso.charCodeAt(20) - 48,
-      b = iso.charCodeAt(21) - 48,
-      c = iso.charCodeAt(22) - 48;
-    if (a >= 0 && a <= 9 && b >= 0 && b <= 9 && c >= 0 && c <= 9) {
-      if (!iso.startsWith(secondPrefix) || secondPrefix.length !== 19) {
-        secondPrefix = iso.slice(0, 19);
-        secondMs = Date.parse(`${secondPrefix}.000Z`);
-      }
-      if (Number.isFinite(secondMs)) return secondMs + a * 100 + b * 10 + c;
-    }
-  }
-  return Date.parse(iso.length > 24 ? `${iso.slice(0, 23)}Z` : iso);
-}
-
 /** One span's fields as read from its line; `attributes` only when dimensions need them. */
-type LineFields = SpanFields & { attributes?: Record<string, unknown> };
+type LineFields = SpanFields & { attributes?: Record<string, unknown>; startMs: number };
+
+/** What a group and a count need of a span, read from a line or from a summary. */
+type CountedFields = Pick<SummaryFields, 'service' | 'name' | 'kind' | 'startMs' | 'durationNanos'> & {
+  statusCode: string | undefined;
+  attributes?: Record<string, unknown>;
+};
 
 /**
  * Per-task state of `aggregate`: the (pane, series) groups, found through nested maps (pane →
@@ -120,7 +110,7 @@ class PaneGroups {
 
   constructor(private readonly dimensions: string[]) {}
 
-  get(f: LineFields, pane: number, offset: string, wBefore: number): OpenGroup {
+  get(f: CountedFields, pane: number, offset: string, wBefore: number): OpenGroup {
     if (this.dimensions.length) {
       const series = seriesOf(f, this.dimensions);
       const key = seriesKey(series);
@@ -186,8 +176,10 @@ function batchText(frame: Buffer, maxBytes: number): string {
   return SpanBatchCodec.decompress(frame, maxBytes).toString('utf8');
 }
 
-/** Reusable per-thread line slots: one message's spans are all read before any is counted. */
+/** Reusable per-thread slots: one message's spans are all read before any is counted. */
 const lineSlots: LineFields[] = [];
+const summarySlots: SummaryFields[] = [];
+const summaryReader = new SpanSummaryReader();
 const reader = new SpanLineReader();
 
 /**
@@ -201,9 +193,10 @@ function readLines(text: string, withAttributes: boolean): number {
     let nl = text.indexOf('\n', pos);
     if (nl < 0) nl = text.length;
     if (nl > pos) {
-      const f = (lineSlots[n] ??= emptySpanFields());
+      const f = (lineSlots[n] ??= { ...emptySpanFields(), startMs: 0 });
       f.attributes = undefined;
       if (withAttributes || !reader.read(text, pos, nl, f)) fromParsed(text.slice(pos, nl), f);
+      f.startMs = typeof f.startTime === 'string' ? eventMillis(f.startTime) : Number.NaN;
       n++;
     }
     pos = nl + 1;
@@ -235,20 +228,26 @@ function aggregate(t: AggregateTask): AggregateResult {
     badMessages = 0;
   for (let m = 0; m < t.offsets.length; m++) {
     const offset = t.offsets[m];
-    let text: string;
+    const bytes = buf.subarray(t.bounds[2 * m], t.bounds[2 * m + 1]);
+    const fromSummary = t.summaries?.[m] === 1;
+    let text = '';
     let n: number;
     try {
-      text = batchText(buf.subarray(t.bounds[2 * m], t.bounds[2 * m + 1]), t.maxBytes);
-      n = readLines(text, t.dimensions.length > 0);
+      if (fromSummary) n = summaryReader.read(bytes, summarySlots);
+      else {
+        text = batchText(bytes, t.maxBytes);
+        n = readLines(text, t.dimensions.length > 0);
+      }
     } catch {
       badMessages++;
       continue;
     }
+    const slots: CountedFields[] = fromSummary ? summarySlots : lineSlots;
     const w = watermark; // decisions inside one message use the watermark before it: deterministic on replay
     let maxEvent = Number.NEGATIVE_INFINITY;
     for (let i = 0; i < n; i++) {
-      const s = lineSlots[i];
-      const at = typeof s.startTime === 'string' ? eventMillis(s.startTime) : Number.NaN;
+      const s = slots[i];
+      const at = s.startMs;
       if (!Number.isFinite(at)) {
         badMessages++;
         continue;
@@ -271,7 +270,9 @@ function aggregate(t: AggregateTask): AggregateResult {
         continue;
       }
       spans++;
-      record(groups.get(s, pane, offset, w), s, text, t.exemplars);
+      const g = groups.get(s, pane, offset, w);
+      if (record(g, s.durationNanos, s.statusCode, t.exemplars))
+        keepExemplar(g, fromSummary ? summaryReader.traceId(summarySlots[i]) : traceIdOf(lineSlots[i], text), s.durationNanos, t.exemplars);
     }
     // A start time ahead of the clock (+ skew) is counted in its own pane, which waits for the
     // clock to reach it; it never pushes the watermark (else one bad clock makes everything late).
@@ -280,11 +281,11 @@ function aggregate(t: AggregateTask): AggregateResult {
   return { groups: groups.list.map((g) => finish(g, t)), watermark, spans, late, skipped, badMessages };
 }
 
-/** exFloor: the slowest `exemplars` kept so far have at least this duration; faster spans cannot join. */
+/** ex: the slowest `exemplars` so far, in order; exFloor: the last one's duration once there are that many (faster spans cannot join). */
 type OpenGroup = PaneGroup & { us: number[]; ex: Exemplar[]; exFloor: number };
 
 /** The series of a span: service, operation, kind and the configured attribute dimensions. */
-function seriesOf(s: LineFields, dimensions: string[]): SeriesId {
+function seriesOf(s: CountedFields, dimensions: string[]): SeriesId {
   let dims: Record<string, string> | undefined;
   if (dimensions.length) {
     dims = {};
@@ -293,35 +294,49 @@ function seriesOf(s: LineFields, dimensions: string[]): SeriesId {
   return { service: s.service, operation: s.name, kind: s.kind, ...(dims ? { dims } : {}) };
 }
 
-/** Counts one on-time span into its (series, pane) group. */
-function record(g: OpenGroup, s: LineFields, text: string, exemplars: number): void {
-  const ns = s.durationNanos;
+/**
+ * Counts one on-time span into its (series, pane) group. True when it may be among the slowest
+ * `exemplars` (keepExemplar then takes its trace id): a span faster than the floor is behind
+ * `exemplars` slower ones already kept and is never chosen. (Equal durations may still win on
+ * trace id, so only strictly faster ones are left out.)
+ */
+function record(g: OpenGroup, ns: number, statusCode: string | undefined, exemplars: number): boolean {
   g.us.push(nanosToMicros(ns));
   const st = g.stats;
   st.count++;
-  if (s.statusCode === 'ERROR') st.errorCount++;
-  else if (s.statusCode === 'OK') st.okCount!++;
+  if (statusCode === 'ERROR') st.errorCount++;
+  else if (statusCode === 'OK') st.okCount!++;
   st.buckets![durationBucket(ns)]++;
   if (ns < st.minNanos) st.minNanos = ns;
   if (ns > st.maxNanos) st.maxNanos = ns;
   const ms = ns / 1e6;
   st.sumMs += ms;
   st.sumSqMs += ms * ms;
-  // A span faster than the floor is behind `exemplars` slower ones already kept: never chosen.
-  // (Equal durations may still win on trace id, so only strictly faster ones are left out.)
-  if (exemplars > 0 && !(ns < g.exFloor)) {
-    g.ex.push({ traceId: traceIdOf(s, text), durationNanos: ns });
-    if (g.ex.length > 4 * exemplars + 64) {
-      g.ex = topExemplars(g.ex, exemplars);
-      if (g.ex.length >= exemplars) g.exFloor = g.ex[exemplars - 1].durationNanos;
-    }
+  return exemplars > 0 && !(ns < g.exFloor);
+}
+
+/**
+ * Keeps g.ex the slowest `k` candidates so far, as topExemplars of all of them would order them
+ * (slowest first, ties by trace id, no repeats); once full, its last duration is the floor.
+ */
+function keepExemplar(g: OpenGroup, traceId: string, ns: number, k: number): void {
+  const ex = g.ex;
+  let pos = 0;
+  for (; pos < ex.length; pos++) {
+    const e = ex[pos];
+    if (e.durationNanos < ns || (e.durationNanos === ns && e.traceId > traceId)) break;
+    if (e.durationNanos === ns && e.traceId === traceId) return; // the same span again
   }
+  if (pos >= k) return;
+  ex.splice(pos, 0, { traceId, durationNanos: ns });
+  if (ex.length > k) ex.pop();
+  if (ex.length === k) g.exFloor = ex[k - 1].durationNanos;
 }
 
 /** A group's durations become one encoded histogram piece, its exemplars the slowest few. */
 function finish(g: OpenGroup, t: AggregateTask): PaneGroup {
   const { us, ex, exFloor: _floor, ...rest } = g;
-  rest.stats.exemplars = topExemplars(ex, t.exemplars);
+  rest.stats.exemplars = ex;
   if (us.length) {
     const h = scratchHistogram(t.digits);
     for (const v of us) h.record(v);

@@ -8,6 +8,7 @@ import {
   groupTimeouts,
   Logger,
   packBuffers,
+  HEADER_SPAN_SUMMARY,
   PartitionConsumer,
 } from '../../shared/src';
 import { AggregatorSettings, PANE_MS } from './config';
@@ -193,13 +194,25 @@ export class SourceStage {
     const st = batch.partition.state;
     const msgs = freshMessages(batch, st.nextOffset, (offset) => this.consumer.seek(batch.partition, offset));
     if (!msgs) return;
-    // A null value packs as an empty one: the pane worker reports it like any undecodable record.
-    const { buf: ab, bounds } = packBuffers(msgs.map((m) => m.value ?? EMPTY));
+    // A record with a span summary is counted from it (a few bytes a span instead of its lz4
+    // NDJSON); attribute dimensions need the lines. A null value packs as an empty one: the pane
+    // worker reports it like any undecodable record.
+    const summaries = new Uint8Array(msgs.length);
+    const parts = msgs.map((m, i) => {
+      const h = this.d.dimensions.length ? undefined : m.headers?.[HEADER_SPAN_SUMMARY];
+      if (Buffer.isBuffer(h)) {
+        summaries[i] = 1;
+        return h;
+      }
+      return m.value ?? EMPTY;
+    });
+    const { buf: ab, bounds } = packBuffers(parts);
     const s = this.d.settings;
     const task: AggregateTask = {
       kind: 'aggregate',
       buf: ab,
       bounds,
+      summaries,
       offsets: msgs.map((m) => m.offset),
       clocks: recordClocks(msgs, receivedAt),
       maxSkewMs: s.maxClockSkewMs,

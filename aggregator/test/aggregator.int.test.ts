@@ -51,97 +51,103 @@ describe('aggregator on real Kafka', () => {
     await ctx.cleanup();
   });
 
-  it('emits exact counts, error counts and percentiles within HDR precision, counts late spans, and fires/resolves an alert', async () => {
-    const t = await setup(ctx);
-    const fx = makeFixture(4000, 3, { slow: true });
-    const producer = await ctx.producer();
-    await produceSpans(producer, t.validated, fx.spans);
-    await produceSpans(producer, t.validated, fx.late, 7);
-    const dir = mkdtempSync(path.join(tmpdir(), 'mplp-rules-'));
-    const rulesFile = path.join(dir, 'rules.json');
-    writeFileSync(
-      rulesFile,
-      JSON.stringify({
-        rules: [
-          {
-            id: 'slow-p99',
-            selector: { service: 'alerting', operation: 'GET /slow' },
-            metric: 'latencyMs.p99',
-            op: '>',
-            threshold: 500,
-            for: '10s',
-          },
-        ],
-      }),
-    );
-    const group = uniqueName('test-agg');
-    await deletePartials(ctx, group);
-    const metricsOut = await ctx.collect(t.metrics);
-    const alertsOut = await ctx.collect(t.alerts);
-    const { service } = createAggregator({
-      ...process.env,
-      ...aggregatorEnv(t, group, { MPLP_AGGREGATOR_RULES_FILE: rulesFile, MPLP_AGGREGATOR_WORKER_THREADS: '2' }),
-    });
-    await service.start();
-    ctx.defer(() => service.stop());
+  it.each([
+    ['counted from the span summary header, as ingest writes records', true],
+    ['counted from the values alone, as records of another producer', false],
+  ])(
+    'emits exact counts, error counts and percentiles within HDR precision, counts late spans, and fires/resolves an alert (%s)',
+    async (_how, summary) => {
+      const t = await setup(ctx);
+      const fx = makeFixture(4000, 3, { slow: true });
+      const producer = await ctx.producer();
+      await produceSpans(producer, t.validated, fx.spans, 40, summary);
+      await produceSpans(producer, t.validated, fx.late, 7, summary);
+      const dir = mkdtempSync(path.join(tmpdir(), 'mplp-rules-'));
+      const rulesFile = path.join(dir, 'rules.json');
+      writeFileSync(
+        rulesFile,
+        JSON.stringify({
+          rules: [
+            {
+              id: 'slow-p99',
+              selector: { service: 'alerting', operation: 'GET /slow' },
+              metric: 'latencyMs.p99',
+              op: '>',
+              threshold: 500,
+              for: '10s',
+            },
+          ],
+        }),
+      );
+      const group = uniqueName('test-agg');
+      await deletePartials(ctx, group);
+      const metricsOut = await ctx.collect(t.metrics);
+      const alertsOut = await ctx.collect(t.alerts);
+      const { service } = createAggregator({
+        ...process.env,
+        ...aggregatorEnv(t, group, { MPLP_AGGREGATOR_RULES_FILE: rulesFile, MPLP_AGGREGATOR_WORKER_THREADS: '2' }),
+      });
+      await service.start();
+      ctx.defer(() => service.stop());
 
-    const expected = expectedWindows(fx.spans);
-    const got = await everyWindow('every expected window', metricsOut.messages, expected, 90_000);
-    for (const [id, e] of expected) {
-      const r = got.get(id)!;
-      expect({ id, count: r.count, errorCount: r.errorCount }).toEqual({ id, count: e.count, errorCount: e.errorCount });
-      const sorted = e.durationsMs.sort((a, b) => a - b);
-      for (const [name, p] of [
-        ['p50', 50],
-        ['p90', 90],
-        ['p95', 95],
-        ['p99', 99],
-        ['p999', 99.9],
-      ] as const) {
-        const exact = exactPercentile(sorted, p);
-        expect(Math.abs(r.latencyMs[name] - exact)).toBeLessThanOrEqual(exact * 2e-3 + 0.002);
+      const expected = expectedWindows(fx.spans);
+      const got = await everyWindow('every expected window', metricsOut.messages, expected, 90_000);
+      for (const [id, e] of expected) {
+        const r = got.get(id)!;
+        expect({ id, count: r.count, errorCount: r.errorCount }).toEqual({ id, count: e.count, errorCount: e.errorCount });
+        const sorted = e.durationsMs.sort((a, b) => a - b);
+        for (const [name, p] of [
+          ['p50', 50],
+          ['p90', 90],
+          ['p95', 95],
+          ['p99', 99],
+          ['p999', 99.9],
+        ] as const) {
+          const exact = exactPercentile(sorted, p);
+          expect(Math.abs(r.latencyMs[name] - exact)).toBeLessThanOrEqual(exact * 2e-3 + 0.002);
+        }
+        expect(r.latencyMs.min).toBeCloseTo(sorted[0], 5);
+        expect(r.latencyMs.max).toBeCloseTo(sorted[sorted.length - 1], 5);
+        expect(r.exemplars[0].durationMs).toBeCloseTo(sorted[sorted.length - 1], 5);
+        expect(r.windowSeconds).toBe(60);
+        // What a consumer of mplp.metrics does with the histogram: decode it with a stock HDR library.
+        const h = hdr.decodeFromCompressedBase64(r.histogram.data);
+        expect(h.totalCount).toBe(e.count);
+        expect(h.getValueAtPercentile(99) / 1000).toBeCloseTo(r.latencyMs.p99, 3);
       }
-      expect(r.latencyMs.min).toBeCloseTo(sorted[0], 5);
-      expect(r.latencyMs.max).toBeCloseTo(sorted[sorted.length - 1], 5);
-      expect(r.exemplars[0].durationMs).toBeCloseTo(sorted[sorted.length - 1], 5);
-      expect(r.windowSeconds).toBe(60);
-      // What a consumer of mplp.metrics does with the histogram: decode it with a stock HDR library.
-      const h = hdr.decodeFromCompressedBase64(r.histogram.data);
-      expect(h.totalCount).toBe(e.count);
-      expect(h.getValueAtPercentile(99) / 1000).toBeCloseTo(r.latencyMs.p99, 3);
-    }
-    // Late spans are not dropped: each is counted once, in the record of the next window.
-    const totalLate = await waitFor(
-      'late spans counted',
-      () => {
-        const n = [...latest(metricsOut.messages).values()].reduce((a, r) => a + r.lateCount, 0);
-        return n >= fx.late.length && n;
-      },
-      { timeoutMs: 30_000 },
-    );
-    expect(totalLate).toBe(fx.late.length);
-    // Only windows with data or late counts exist.
-    for (const r of latest(metricsOut.messages).values()) if (!expected.has(r.id)) expect(r.lateCount).toBeGreaterThan(0);
+      // Late spans are not dropped: each is counted once, in the record of the next window.
+      const totalLate = await waitFor(
+        'late spans counted',
+        () => {
+          const n = [...latest(metricsOut.messages).values()].reduce((a, r) => a + r.lateCount, 0);
+          return n >= fx.late.length && n;
+        },
+        { timeoutMs: 30_000 },
+      );
+      expect(totalLate).toBe(fx.late.length);
+      // Only windows with data or late counts exist.
+      for (const r of latest(metricsOut.messages).values()) if (!expected.has(r.id)) expect(r.lateCount).toBeGreaterThan(0);
 
-    // The alert fires once while GET /slow is slow and resolves once after: no flapping.
-    const changes = await waitFor(
-      'alert fired and resolved',
-      () => {
-        const c = alertsOut.messages.map((m) => JSON.parse(m.value!.toString()) as AlertChange);
-        return c.some((x) => x.state === 'resolved') && c;
-      },
-      { timeoutMs: 30_000 },
-    );
-    expect(changes.map((c) => c.state)).toEqual(['firing', 'resolved']);
-    // Published together with the window that changed it: within 2 s of the window's record.
-    for (const c of changes) {
-      const alertMsg = alertsOut.messages.find((m) => (JSON.parse(m.value!.toString()) as AlertChange).id === c.id)!;
-      const win = metricsOut.messages.find(
-        (m) => (JSON.parse(m.value!.toString()) as WindowRecord).id === `${c.series.key}@${Date.parse(c.windowEnd)}`,
-      )!;
-      expect(Math.abs(Number(alertMsg.timestamp) - Number(win.timestamp))).toBeLessThan(2000);
-    }
-  });
+      // The alert fires once while GET /slow is slow and resolves once after: no flapping.
+      const changes = await waitFor(
+        'alert fired and resolved',
+        () => {
+          const c = alertsOut.messages.map((m) => JSON.parse(m.value!.toString()) as AlertChange);
+          return c.some((x) => x.state === 'resolved') && c;
+        },
+        { timeoutMs: 30_000 },
+      );
+      expect(changes.map((c) => c.state)).toEqual(['firing', 'resolved']);
+      // Published together with the window that changed it: within 2 s of the window's record.
+      for (const c of changes) {
+        const alertMsg = alertsOut.messages.find((m) => (JSON.parse(m.value!.toString()) as AlertChange).id === c.id)!;
+        const win = metricsOut.messages.find(
+          (m) => (JSON.parse(m.value!.toString()) as WindowRecord).id === `${c.series.key}@${Date.parse(c.windowEnd)}`,
+        )!;
+        expect(Math.abs(Number(alertMsg.timestamp) - Number(win.timestamp))).toBeLessThan(2000);
+      }
+    },
+  );
 
   it('gives identical windows through 1 process, through 3 processes, and across a kill -9 and restart', async () => {
     const t = await setup(ctx);

@@ -1,6 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import type { Producer } from 'kafkajs';
-import { nanosToIso, NormalizedSpan, SpanBatchCodec, HEADER_FORMAT, HEADER_SPANS, FORMAT_NDJSON_V1 } from '../../shared/src';
+import {
+  nanosToIso,
+  NormalizedSpan,
+  SpanBatchCodec,
+  SpanSummaryCodec,
+  HEADER_FORMAT,
+  HEADER_SPANS,
+  HEADER_SPAN_SUMMARY,
+  FORMAT_NDJSON_V1,
+} from '../../shared/src';
 
 export const PANE = 5_000;
 export const WINDOW = 60_000;
@@ -57,21 +66,33 @@ export function makeFixture(n: number, minutes = 3, opts: { slow?: boolean } = {
   return { spans, late };
 }
 
-/** Validated-topic messages as ingest writes them, `perMessage` spans each; `partition` picks the i-th message's partition (default: by key). */
-export function spanMessages(spans: NormalizedSpan[], perMessage = 40, partition?: (i: number) => number) {
+/**
+ * Validated-topic messages as ingest writes them, `perMessage` spans each, with the span summary
+ * header unless `summary` is false (records of another producer); `partition` picks the i-th
+ * message's partition (default: by key).
+ */
+export function spanMessages(spans: NormalizedSpan[], perMessage = 40, partition?: (i: number) => number, summary = true) {
   return Array.from({ length: Math.ceil(spans.length / perMessage) }, (_, i) => {
     const chunk = spans.slice(i * perMessage, (i + 1) * perMessage);
+    const headers: Record<string, string | Buffer> = { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(chunk.length) };
+    if (summary) headers[HEADER_SPAN_SUMMARY] = SpanSummaryCodec.encode(chunk)!;
     return {
       ...(partition ? { partition: partition(i) } : {}),
       key: chunk[0].traceId,
       value: SpanBatchCodec.encode(chunk),
-      headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(chunk.length) },
+      headers,
     };
   });
 }
 
-export async function produceSpans(producer: Producer, topic: string, spans: NormalizedSpan[], perMessage = 40): Promise<void> {
-  const messages = spanMessages(spans, perMessage);
+export async function produceSpans(
+  producer: Producer,
+  topic: string,
+  spans: NormalizedSpan[],
+  perMessage = 40,
+  summary = true,
+): Promise<void> {
+  const messages = spanMessages(spans, perMessage, undefined, summary);
   for (let i = 0; i < messages.length; i += 200) await producer.send({ topic, messages: messages.slice(i, i + 200), acks: -1 });
 }
 

@@ -1,5 +1,5 @@
 import type { NormalizedSpan } from '../../shared/src/threads';
-import { SpanBatchCodec } from '../../shared/src/threads';
+import { SpanBatchCodec, SpanSummaryCodec } from '../../shared/src/threads';
 import { DlqRecord, MessageProcessor, referenceValue } from './message-processor';
 
 /** One input message as the batch encoder takes it. */
@@ -15,6 +15,8 @@ export interface InputMessage {
 export interface OutputRecord {
   key: string;
   value: Buffer;
+  /** The span summary header (shared/span-summary); absent when it would not fit in the record. */
+  summary?: Buffer;
   spans: number;
   sources: string[];
 }
@@ -72,6 +74,7 @@ export function emptyStats(): BatchStats {
 
 interface TraceLines {
   lines: string[];
+  spans: NormalizedSpan[];
   bytes: number[];
   sources: string[];
 }
@@ -94,7 +97,7 @@ export function encodeBatch(processor: MessageProcessor, inputs: readonly InputM
   while (consumed < inputs.length && made < (limits.outputBudget ?? Infinity)) {
     const m = inputs[consumed++];
     const res = processor.process(m.value, m.contentType, m.source, m.batchError);
-    const lines: { traceId: string; line: string; bytes: number }[] = [];
+    const lines: { span: NormalizedSpan; line: string; bytes: number }[] = [];
     let dead = res.dlq;
     let bytes = 0;
     for (const s of res.spans) {
@@ -102,7 +105,7 @@ export function encodeBatch(processor: MessageProcessor, inputs: readonly InputM
       const n = Buffer.byteLength(line) + 1;
       if (n > lineCap) dead = [...dead, lineReference(s, m.source, n, limits.maxRecordBytes)];
       else {
-        lines.push({ traceId: s.traceId, line, bytes: n });
+        lines.push({ span: s, line, bytes: n });
         bytes += n;
       }
     }
@@ -128,10 +131,11 @@ export function encodeBatch(processor: MessageProcessor, inputs: readonly InputM
       stats.truncatedValues += res.truncatedValues;
     }
     stats.spansIn += lines.length;
-    for (const { traceId, line, bytes: n } of lines) {
-      let t = byTrace.get(traceId);
-      if (!t) byTrace.set(traceId, (t = { lines: [], bytes: [], sources: [] }));
+    for (const { span, line, bytes: n } of lines) {
+      let t = byTrace.get(span.traceId);
+      if (!t) byTrace.set(span.traceId, (t = { lines: [], spans: [], bytes: [], sources: [] }));
       t.lines.push(line);
+      t.spans.push(span);
       t.bytes.push(n);
       if (t.sources[t.sources.length - 1] !== m.source) t.sources.push(m.source);
     }
@@ -144,16 +148,28 @@ export function encodeBatch(processor: MessageProcessor, inputs: readonly InputM
   }
   const records: OutputRecord[] = [];
   for (const [traceId, t] of byTrace) {
+    let first = 0;
     for (const chunk of chunkLines(t.lines, limits.maxBatchBytes, t.bytes)) {
       const ndjson = Buffer.from(chunk.join('\n') + '\n');
       const value = SpanBatchCodec.encodeLines(ndjson);
+      const summary = summaryFitting(t.spans.slice(first, (first += chunk.length)), value.length, limits.maxRecordBytes);
       stats.ndjsonBytesOut += ndjson.length;
-      stats.bytesOut += value.length;
+      stats.bytesOut += value.length + (summary?.length ?? 0);
       stats.spansValid += chunk.length;
-      records.push({ key: traceId, value, spans: chunk.length, sources: t.sources });
+      records.push({ key: traceId, value, ...(summary ? { summary } : {}), spans: chunk.length, sources: t.sources });
     }
   }
   return { records, dlq, stats, consumed };
+}
+
+/**
+ * The record's span summary, unless value and summary together would pass the record size the
+ * output topics take: the summary is an optimization, so the record goes without it (the
+ * aggregator then reads the value) rather than being refused.
+ */
+function summaryFitting(spans: NormalizedSpan[], valueBytes: number, maxRecordBytes: number): Buffer | undefined {
+  const summary = SpanSummaryCodec.encode(spans);
+  return summary && valueBytes + summary.length + RECORD_OVERHEAD_BYTES <= maxRecordBytes ? summary : undefined;
 }
 
 /** A span whose NDJSON line cannot fit in a record of the validated topic: a reference in the DLQ instead of its body. */

@@ -23,7 +23,8 @@ export interface DecodeTask {
 
 export interface DecodeResult {
   buf: ArrayBuffer;
-  records: { key: string; start: number; end: number; spans: number; sources: string[] }[];
+  /** Value and summary (when there is one) as ranges of `buf`. */
+  records: { key: string; start: number; end: number; summary?: [number, number]; spans: number; sources: string[] }[];
   /** Dead letters with their value as a range of `buf` (moved, not copied). */
   dlq: (Omit<DlqRecord, 'value'> & { start: number; end: number })[];
   stats: BatchStats;
@@ -43,14 +44,17 @@ export default function decode(task: DecodeTask): DecodeResult {
     batchError: task.batchErrors?.[i],
   }));
   const out = encodeBatch(cached.processor, inputs, task.encode);
-  const pack = packBuffers([...out.records.map((r) => r.value), ...out.dlq.map((d) => d.value)]);
+  const summaries = out.records.flatMap((r) => (r.summary ? [r.summary] : []));
+  const pack = packBuffers([...out.records.map((r) => r.value), ...out.dlq.map((d) => d.value), ...summaries]);
   const n = out.records.length;
+  let nextSummary = n + out.dlq.length;
   return {
     buf: pack.buf,
     records: out.records.map((r, i) => ({
       key: r.key,
       start: pack.bounds[2 * i],
       end: pack.bounds[2 * i + 1],
+      ...(r.summary ? { summary: [pack.bounds[2 * nextSummary], pack.bounds[2 * nextSummary++ + 1]] as [number, number] } : {}),
       spans: r.spans,
       sources: r.sources,
     })),

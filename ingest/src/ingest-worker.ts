@@ -12,6 +12,7 @@ import {
   HEADER_FORMAT,
   HEADER_KAFKA_BATCH_ERROR,
   HEADER_SPANS,
+  HEADER_SPAN_SUMMARY,
   Logger,
   MplpError,
   PartitionConsumer,
@@ -381,7 +382,11 @@ export class IngestWorker implements Service {
     const out: Message[] = records.map((r) => ({
       key: r.key,
       value: r.value,
-      headers: { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(r.spans) },
+      headers: {
+        [HEADER_FORMAT]: FORMAT_NDJSON_V1,
+        [HEADER_SPANS]: String(r.spans),
+        ...(r.summary ? { [HEADER_SPAN_SUMMARY]: r.summary } : {}),
+      },
     }));
     const dlq: Message[] = dead.map((d) => ({
       value: d.value,
@@ -435,7 +440,13 @@ export class IngestWorker implements Service {
     const res = (await this.deps.pool.run(task, { transferList: [buf] })) as DecodeResult;
     const at = (start: number, end: number) => Buffer.from(res.buf, start, end - start);
     return {
-      records: res.records.map((r) => ({ key: r.key, value: at(r.start, r.end), spans: r.spans, sources: r.sources })),
+      records: res.records.map((r) => ({
+        key: r.key,
+        value: at(r.start, r.end),
+        ...(r.summary ? { summary: at(r.summary[0], r.summary[1]) } : {}),
+        spans: r.spans,
+        sources: r.sources,
+      })),
       dlq: res.dlq.map((d) => ({
         value: at(d.start, d.end),
         code: d.code,

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import lz4 from 'lz4';
-import { SpanBatchCodec } from '../../shared/src';
-import { encodeBatch, spanLine } from '../src/batch-encoder';
+import { SpanBatchCodec, SpanSummaryReader, SummaryFields } from '../../shared/src';
+import { encodeBatch, RECORD_OVERHEAD_BYTES, spanLine } from '../src/batch-encoder';
 import decode, { packBuffers } from '../src/decode-worker';
 import { MessageProcessor } from '../src/message-processor';
 import { encodeTraces, TraceGenerator } from '../src/loadgen/trace-generator';
@@ -89,5 +89,38 @@ describe('batch encoding', () => {
       local.records.map((r) => [r.key, SpanBatchCodec.decode(r.value)]),
     );
     expect(res.dlq.map((d) => whole.subarray(d.start, d.end).toString())).toEqual(local.dlq.map((d) => d.value.toString()));
+    expect(res.records.map((r) => r.summary && whole.subarray(r.summary[0], r.summary[1]))).toEqual(local.records.map((r) => r.summary));
+  });
+
+  it("gives each record a span summary of exactly its spans' window fields, left out when the record would pass the size limit", () => {
+    const { value } = sample(8);
+    const local = encodeBatch(new MessageProcessor(limits), [{ value, source: 't/0/1' }], encodeLimits);
+    const reader = new SpanSummaryReader();
+    for (const r of local.records) {
+      const slots: SummaryFields[] = [];
+      const n = reader.read(r.summary!, slots);
+      const fromSummary = slots
+        .slice(0, n)
+        .map((f) => [f.service, f.name, f.kind, f.startMs, f.durationNanos, f.statusCode, reader.traceId(f)]);
+      const fromValue = SpanBatchCodec.decode(r.value).map((s) => [
+        s.service,
+        s.name,
+        s.kind,
+        Date.parse(`${s.startTime.slice(0, 23)}Z`),
+        Number(s.durationNanos),
+        s.status?.code === 'UNSET' ? undefined : s.status?.code,
+        s.traceId,
+      ]);
+      expect(fromSummary).toEqual(fromValue);
+    }
+    // A record limit the values fit in but value + summary do not: records go without the summary.
+    const biggest = Math.max(...local.records.map((r) => r.value.length));
+    const tight = encodeBatch(new MessageProcessor(limits), [{ value, source: 't/0/1' }], {
+      ...encodeLimits,
+      maxRecordBytes: biggest + RECORD_OVERHEAD_BYTES,
+    });
+    expect(tight.stats.spansValid).toBe(local.stats.spansValid);
+    const largest = tight.records.find((r) => r.value.length === biggest)!;
+    expect(largest.summary).toBeUndefined();
   });
 });

@@ -3,6 +3,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { TestContext, waitFor } from '../../shared/testing';
+import { HEADER_SPAN_SUMMARY, SpanBatchCodec, SpanSummaryReader, SummaryFields } from '../../shared/src';
 import { encodeRequestProtobuf } from '../src/otlp-decoder';
 import { ingestTopics, librdkafkaForTests, spansOf, startIngest } from './helpers';
 
@@ -77,6 +78,15 @@ describe('ingest worker on the real Kafka', () => {
       const traceId = spans[0].spanContext().traceId;
       for (const m of messages) expect(m.key!.toString()).toBe(traceId);
       for (const m of messages) expect(m.headers!['mplp-format']!.toString()).toBe('ndjson/1');
+      // Each record's span summary (what the aggregator counts) holds exactly its spans' window fields.
+      for (const m of messages) {
+        const reader = new SpanSummaryReader();
+        const slots: SummaryFields[] = [];
+        const n = reader.read(m.headers![HEADER_SPAN_SUMMARY] as Buffer, slots);
+        expect(slots.slice(0, n).map((f) => [f.service, f.name, f.kind, f.durationNanos, reader.traceId(f)])).toEqual(
+          SpanBatchCodec.decode(m.value!).map((s) => [s.service, s.name, s.kind, s.durationNanos, s.traceId]),
+        );
+      }
 
       const sdkRoot = spans.find((s) => s.name === 'POST /checkout')!;
       const root = out.find((s) => s.name === 'POST /checkout')!;

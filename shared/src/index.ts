@@ -21,3 +21,4 @@ export * from './partition-consumer';
 export * from './dead-letter';
 export * from './alert-record';
 export * from './topic-limits';
+export * from './span-summary';

@@ -11,3 +11,4 @@ export * from './transfer';
 export * from './dead-letter';
 export * from './otlp-proto';
 export { kafkaBatchError } from './kafka-codecs';
+export * from './span-summary';

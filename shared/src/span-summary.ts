@@ -1,0 +1,194 @@
+/**
+ * The span summary: the few fields of each span that the aggregator's windows read (service,
+ * operation, kind, start, duration, status code, trace id), written by ingest as a binary header
+ * of every validated record next to its lz4 NDJSON value. The aggregator counts a record from its
+ * summary without decompressing and scanning ~1 KB of JSON per span (issue 19: that was most of
+ * its CPU); the value stays the record of truth for the indexer and for any consumer that does
+ * not know the header. A record without the header (another producer, an older ingest) is read
+ * from its value as before.
+ *
+ * Layout, little-endian (version 1):
+ *   u8  version
+ *   u16 string count, then each string: u16 UTF-8 byte length, the bytes
+ *   u32 span count, then each span (SPAN_BYTES): f64 start (epoch ms, `eventMillis` of startTime),
+ *       f64 durationNanos, u16 service, u16 name, u16 kind, u16 traceId (string indexes),
+ *       u8 status (0: no code or UNSET, 1: OK, 2: ERROR)
+ * Strings are shared: a record of one trace holds its trace id once.
+ */
+
+export const HEADER_SPAN_SUMMARY = 'mplp-span-summary';
+export const SPAN_SUMMARY_VERSION = 1;
+const SPAN_BYTES = 25;
+const MAX_TABLE = 0xffff;
+
+/** The fields of one span the summary carries. */
+export interface SummarySpan {
+  service: string;
+  name: string;
+  kind: string;
+  startTime: string;
+  durationNanos: number | string;
+  traceId: string;
+  status?: { code?: string };
+}
+
+/** One span as read back: strings from the record's table, start already in epoch ms. */
+export interface SummaryFields {
+  service: string;
+  name: string;
+  kind: string;
+  startMs: number;
+  durationNanos: number;
+  statusCode: 'OK' | 'ERROR' | undefined;
+  /** Index of the trace id in the string table: `SpanSummaryReader.traceId` decodes it when needed. */
+  traceIdx: number;
+}
+
+const STATUS_CODES: SummaryFields['statusCode'][] = [undefined, 'OK', 'ERROR'];
+
+let secondPrefix = '';
+let secondMs = Number.NaN;
+
+/**
+ * Start time (ISO-8601 UTC) to epoch ms, as Date.parse of its first 23 characters + 'Z' (the
+ * milliseconds, truncated). ingest's form, YYYY-MM-DDTHH:MM:SS.fffffffffZ, costs one Date.parse per
+ * second of event time, the milliseconds read from the digits (Date.parse per span was a top-10
+ * entry of the aggregator's profile). The one function both sides use: a span's pane is the same
+ * whether it is counted from the summary or from its NDJSON line.
+ */
+export function eventMillis(iso: string): number {
+  if (iso.length === 30 && iso.charCodeAt(19) === 46 && iso.charCodeAt(29) === 90) {
+    const a = iso.charCodeAt(20) - 48,
+      b = iso.charCodeAt(21) - 48,
+      c = iso.charCodeAt(22) - 48;
+    if (a >= 0 && a <= 9 && b >= 0 && b <= 9 && c >= 0 && c <= 9) {
+      if (!iso.startsWith(secondPrefix) || secondPrefix.length !== 19) {
+        secondPrefix = iso.slice(0, 19);
+        secondMs = Date.parse(`${secondPrefix}.000Z`);
+      }
+      if (Number.isFinite(secondMs)) return secondMs + a * 100 + b * 10 + c;
+    }
+  }
+  return Date.parse(iso.length > 24 ? `${iso.slice(0, 23)}Z` : iso);
+}
+
+function statusByte(code: string | undefined): number {
+  return code === 'OK' ? 1 : code === 'ERROR' ? 2 : 0;
+}
+
+export const SpanSummaryCodec = {
+  /**
+   * The summary of a record's spans, or undefined when it cannot hold them (over 65,535 distinct
+   * strings or a string over 65,535 bytes): the record then goes without one and is read from
+   * its value.
+   */
+  encode(spans: readonly SummarySpan[]): Buffer | undefined {
+    const index = new Map<string, number>();
+    const strings: Buffer[] = [];
+    let tableBytes = 0;
+    const idx = (s: string): number => {
+      let i = index.get(s);
+      if (i === undefined) {
+        const b = Buffer.from(s, 'utf8');
+        i = strings.length;
+        index.set(s, i);
+        strings.push(b);
+        tableBytes += 2 + b.length;
+      }
+      return i;
+    };
+    const refs = new Uint16Array(spans.length * 4);
+    for (let k = 0; k < spans.length; k++) {
+      const s = spans[k];
+      refs[4 * k] = idx(s.service);
+      refs[4 * k + 1] = idx(s.name);
+      refs[4 * k + 2] = idx(s.kind);
+      refs[4 * k + 3] = idx(s.traceId);
+      if (strings.length > MAX_TABLE) return undefined;
+    }
+    if (strings.some((b) => b.length > MAX_TABLE)) return undefined;
+    const out = Buffer.allocUnsafe(1 + 2 + tableBytes + 4 + spans.length * SPAN_BYTES);
+    let p = out.writeUInt8(SPAN_SUMMARY_VERSION, 0);
+    p = out.writeUInt16LE(strings.length, p);
+    for (const b of strings) {
+      p = out.writeUInt16LE(b.length, p);
+      p += b.copy(out, p);
+    }
+    p = out.writeUInt32LE(spans.length, p);
+    for (let k = 0; k < spans.length; k++) {
+      const s = spans[k];
+      p = out.writeDoubleLE(eventMillis(s.startTime), p);
+      p = out.writeDoubleLE(Number(s.durationNanos), p);
+      for (let j = 0; j < 4; j++) p = out.writeUInt16LE(refs[4 * k + j], p);
+      p = out.writeUInt8(statusByte(s.status?.code), p);
+    }
+    return out;
+  },
+};
+
+/**
+ * Reads summaries, one record at a time. A string of the table is decoded the first time a span
+ * needs it: service, operation and kind for every span (a few strings a record), a trace id only
+ * when the span becomes an exemplar candidate.
+ */
+export class SpanSummaryReader {
+  private buf: Buffer = Buffer.alloc(0);
+  private starts = new Int32Array(64);
+  private strings: (string | undefined)[] = [];
+  private count = 0;
+
+  /**
+   * Reads a summary into `slots` (reused: grown as needed, fields overwritten) and returns its
+   * span count. Throws on an unknown version or a summary that does not parse to its exact end.
+   */
+  read(buf: Buffer, slots: SummaryFields[]): number {
+    const bad = (why: string) => new Error(`span summary: ${why}`);
+    if (buf.length < 7) throw bad('truncated');
+    if (buf[0] !== SPAN_SUMMARY_VERSION) throw bad(`unsupported version ${buf[0]}`);
+    this.buf = buf;
+    const count = (this.count = buf.readUInt16LE(1));
+    if (this.starts.length < count + 1) this.starts = new Int32Array(2 * count + 2);
+    this.strings.length = 0;
+    let p = 3;
+    for (let i = 0; i < count; i++) {
+      if (p + 2 > buf.length) throw bad('truncated string table');
+      p += 2 + buf.readUInt16LE(p);
+      this.starts[i + 1] = p;
+    }
+    this.starts[0] = 3;
+    if (p + 4 > buf.length) throw bad('truncated');
+    const n = buf.readUInt32LE(p);
+    p += 4;
+    if (buf.length - p !== n * SPAN_BYTES) throw bad(`${n} spans need ${n * SPAN_BYTES} bytes, ${buf.length - p} left`);
+    for (let k = 0; k < n; k++, p += SPAN_BYTES) {
+      const traceIdx = buf.readUInt16LE(p + 22);
+      const status = buf[p + 24];
+      if (traceIdx >= count || status > 2) throw bad(`span ${k} refers past the string table or has status ${status}`);
+      const f = (slots[k] ??= { service: '', name: '', kind: '', startMs: 0, durationNanos: 0, statusCode: undefined, traceIdx: 0 });
+      f.service = this.string(buf.readUInt16LE(p + 16));
+      f.name = this.string(buf.readUInt16LE(p + 18));
+      f.kind = this.string(buf.readUInt16LE(p + 20));
+      f.traceIdx = traceIdx;
+      f.statusCode = STATUS_CODES[status];
+      f.startMs = buf.readDoubleLE(p);
+      f.durationNanos = buf.readDoubleLE(p + 8);
+    }
+    return n;
+  }
+
+  /** The trace id of a span of the summary last read. */
+  traceId(f: SummaryFields): string {
+    return this.string(f.traceIdx);
+  }
+
+  private string(i: number): string {
+    if (i >= this.count) throw new Error(`span summary: string ${i} past the table of ${this.count}`);
+    let s = this.strings[i];
+    if (s === undefined) {
+      // starts[i] is the length prefix of string i; the bytes follow it
+      const at = this.starts[i] + 2;
+      s = this.strings[i] = this.buf.toString('utf8', at, this.starts[i + 1]);
+    }
+    return s;
+  }
+}
