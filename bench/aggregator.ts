@@ -348,15 +348,66 @@ async function metricValue(port: number, name: string): Promise<number> {
 }
 
 /**
- * One round: the aggregator (node dist/aggregator/src/main.js, its own process) starts on a fresh
- * topic and joins; then CPU_SPANS SDK-shaped spans (stamped at CPU_EVENT_RATE) are produced to it and
- * its CPU is read from /proc until /metrics counts every span (mplp_aggregator_spans_total); then
- * as many again, the warm figure. The spans are built and encoded before the aggregator starts,
- * so the bench's own work is outside.
- * `cpuProfDir`: run the aggregator under node --cpu-prof (one profile per thread).
+ * What a CPU round runs: the aggregator on records with the span summary header (what ingest
+ * writes), the aggregator on records with the value only (another producer: the NDJSON
+ * decompressed and scanned), or the ceiling: a bare kafkajs consumer reading the summary records
+ * (bench/kafka-read-ceiling.ts).
+ */
+type CpuSide = 'summary' | 'value' | 'read';
+const SIDE_LABEL: Record<CpuSide, string> = {
+  summary: 'aggregator, span summary header (as ingest writes)',
+  value: 'aggregator, value only (NDJSON scanned)',
+  read: 'ceiling: bare kafkajs consumer, same records',
+};
+
+/** Starts a side's process on the topics; resolves once it is ready, with a reader of its span count. */
+async function startSide(side: CpuSide, id: string, topics: string[], cpuProfDir?: string) {
+  const prof = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : [];
+  if (side === 'read') {
+    const child = spawn(process.execPath, [...prof, path.join(__dirname, 'kafka-read-ceiling.js'), topics[0], id], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    let spans = 0;
+    let ready = false;
+    child.on('message', (m: { spans?: number; ready?: boolean }) => {
+      if (m.ready) ready = true;
+      if (m.spans !== undefined) spans = m.spans;
+    });
+    await until(async () => ready, 60_000, 'the read ceiling joined');
+    return { child, counted: async () => spans };
+  }
+  const port = await freePort();
+  const child = spawn(process.execPath, [...prof, path.join(__dirname, '..', 'aggregator', 'src', 'main.js')], {
+    env: {
+      ...process.env,
+      MPLP_TOPIC_VALIDATED: topics[0],
+      MPLP_TOPIC_METRICS: topics[1],
+      MPLP_TOPIC_ALERTS: topics[2],
+      MPLP_LOG_LEVEL: 'error',
+      MPLP_AGGREGATOR_GROUP_ID: id,
+      MPLP_AGGREGATOR_PARTIALS_TOPIC: `${id}.partials`,
+      MPLP_AGGREGATOR_UPSTREAM_GROUP: '',
+      MPLP_AGGREGATOR_HTTP_PORT: String(port),
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  await until(
+    async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200,
+    60_000,
+    'the aggregator ready',
+  );
+  return { child, counted: () => metricValue(port, 'mplp_aggregator_spans_total') };
+}
+
+/**
+ * One round of one side: its process starts on a fresh topic and joins; then CPU_SPANS
+ * SDK-shaped spans (stamped at CPU_EVENT_RATE) are produced to it and its CPU is read from /proc
+ * until it has counted every span; then as many again, the warm figure. The spans are built and
+ * encoded before the process starts, so the bench's own work is outside.
+ * `cpuProfDir`: run it under node --cpu-prof (one profile per thread).
  */
 async function cpuRound(
-  withSummary: boolean,
+  side: CpuSide,
   cpuProfDir?: string,
 ): Promise<{ cpuPer10k: number; seconds: number; byThread: string; idlePerSecond: number; warmPer10k: number; warmByThread: string }> {
   const { id, kafka, admin, topics } = await benchTopics('bench-aggcpu');
@@ -374,53 +425,30 @@ async function cpuRound(
         headers: {
           [HEADER_FORMAT]: FORMAT_NDJSON_V1,
           [HEADER_SPANS]: String(chunk.length),
-          ...(withSummary ? { [HEADER_SPAN_SUMMARY]: SpanSummaryCodec.encode(chunk)! } : {}),
+          ...(side !== 'value' ? { [HEADER_SPAN_SUMMARY]: SpanSummaryCodec.encode(chunk)! } : {}),
         },
       });
     }
     return messages;
   });
-  const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [...(cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : []), path.join(__dirname, '..', 'aggregator', 'src', 'main.js')],
-    {
-      env: {
-        ...process.env,
-        MPLP_TOPIC_VALIDATED: topics[0],
-        MPLP_TOPIC_METRICS: topics[1],
-        MPLP_TOPIC_ALERTS: topics[2],
-        MPLP_LOG_LEVEL: 'error',
-        MPLP_AGGREGATOR_GROUP_ID: id,
-        MPLP_AGGREGATOR_PARTIALS_TOPIC: `${id}.partials`,
-        MPLP_AGGREGATOR_UPSTREAM_GROUP: '',
-        MPLP_AGGREGATOR_HTTP_PORT: String(port),
-      },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    },
-  );
+  const { child, counted } = await startSide(side, id, topics, cpuProfDir);
   try {
-    await until(
-      async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200,
-      60_000,
-      'the aggregator ready',
-    );
     // Its CPU while idle (heartbeats, fetch polls, metrics), printed: a slow round pays it longer.
     const idle0 = processCpuSeconds(child.pid!);
     await new Promise((r) => setTimeout(r, 3000));
     const idlePerSecond = (processCpuSeconds(child.pid!) - idle0) / 3;
     const producer = kafka.producer();
     await producer.connect();
-    /** Produces one batch, waits until /metrics counts `total` spans: CPU-s and seconds it took. */
+    /** Produces one batch, waits until the process counts `total` spans: CPU-s and seconds it took. */
     const feed = async (messages: (typeof batches)[number], total: number) => {
       const cpu0 = processCpuSeconds(child.pid!);
       const threads0 = threadCpuSeconds(child.pid!);
       const t0 = Date.now();
       for (let i = 0; i < messages.length; i += 500)
         await producer.send({ topic: topics[0], messages: messages.slice(i, i + 500), acks: -1 });
-      // Polled every 100 ms, not the 5 ms of `until`: each scrape is CPU of the process measured.
+      // Polled every 100 ms, not the 5 ms of `until`: each /metrics scrape is CPU of the process measured.
       const deadline = Date.now() + 120_000;
-      while ((await metricValue(port, 'mplp_aggregator_spans_total')) < total) {
+      while ((await counted()) < total) {
         if (Date.now() > deadline) throw new Error('benchmark timed out waiting for every span counted');
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -446,35 +474,37 @@ async function cpuRound(
 }
 
 /**
- * Rounds alternate two aggregator processes on the same spans: records with the span summary
- * header (what ingest writes) and records with the value only (another producer, or ingest before
- * the summary), the whole NDJSON decompressed and scanned.
+ * Rounds run the three sides on the same spans, in rotating order; medians per side, each side's
+ * ratio to the goal (twice the spanmetrics connector's figure) and to the read ceiling.
  */
 async function cpuPerSpan(): Promise<void> {
   const profDir = bench.cpuProfDir || undefined;
-  const runs = { summary: [] as number[], value: [] as number[] };
-  const warmRuns = { summary: [] as number[], value: [] as number[] };
+  const sides: CpuSide[] = ['summary', 'value', 'read'];
+  const runs = new Map<CpuSide, number[]>(sides.map((s) => [s, []]));
+  const warmRuns = new Map<CpuSide, number[]>(sides.map((s) => [s, []]));
   for (let r = 0; r < bench.rounds; r++) {
-    for (const withSummary of r % 2 ? [false, true] : [true, false]) {
-      const x = await cpuRound(withSummary, profDir);
-      const side = withSummary ? 'summary' : 'value';
-      runs[side].push(x.cpuPer10k);
-      warmRuns[side].push(x.warmPer10k);
+    for (let j = 0; j < sides.length; j++) {
+      const side = sides[(r + j) % sides.length];
+      const x = await cpuRound(side, profDir);
+      runs.get(side)!.push(x.cpuPer10k);
+      warmRuns.get(side)!.push(x.warmPer10k);
       console.log(
-        `  round ${r + 1}, ${withSummary ? 'span summary header' : 'value only'}: ${fmt(x.cpuPer10k, 4)} CPU-s per 10k spans ` +
+        `  round ${r + 1}, ${SIDE_LABEL[side]}: ${fmt(x.cpuPer10k, 4)} CPU-s per 10k spans ` +
           `(${fmt(CPU_SPANS)} spans counted in ${fmt(x.seconds, 1)} s; idle before: ${fmt(x.idlePerSecond, 3)} CPU-s/s; ` +
           `CPU-s by thread: ${x.byThread}); warm, the next ${fmt(CPU_SPANS)}: ${fmt(x.warmPer10k, 4)} (${x.warmByThread})`,
       );
     }
   }
-  for (const side of ['summary', 'value'] as const) {
-    const m = median(runs[side]);
-    const w = median(warmRuns[side]);
+  const read = median(runs.get('read')!);
+  const readWarm = median(warmRuns.get('read')!);
+  for (const side of sides) {
+    const m = median(runs.get(side)!);
+    const w = median(warmRuns.get(side)!);
     console.log(
-      `aggregator CPU per 10k spans, ${side === 'summary' ? 'span summary header (as ingest writes)' : 'value only (NDJSON scanned)'} ` +
-        `(whole process, main + pool threads, median of ${runs[side].length}): ${fmt(m, 4)} CPU-s ` +
-        `(${fmt(m * 100, 2)} µs/span); ceiling ${fmt(CPU_CEILING_PER_10K, 3)} (2x the spanmetrics connector's ${CONNECTOR_CPU_PER_10K}); ` +
-        `ratio ${fmt(m / CPU_CEILING_PER_10K, 2)}; warm process: ${fmt(w, 4)} (ratio ${fmt(w / CPU_CEILING_PER_10K, 2)})`,
+      `CPU per 10k spans, ${SIDE_LABEL[side]} (whole process, median of ${runs.get(side)!.length}): ${fmt(m, 4)} CPU-s ` +
+        `(${fmt(m * 100, 2)} µs/span), warm process ${fmt(w, 4)}; goal ${fmt(CPU_CEILING_PER_10K, 3)} ` +
+        `(2x the spanmetrics connector's ${CONNECTOR_CPU_PER_10K}): ratio ${fmt(m / CPU_CEILING_PER_10K, 2)}, warm ${fmt(w / CPU_CEILING_PER_10K, 2)}` +
+        (side === 'read' ? '' : `; to the read ceiling: ${fmt(m / read, 2)}, warm ${fmt(w / readWarm, 2)}`),
     );
   }
 }
