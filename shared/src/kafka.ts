@@ -71,17 +71,23 @@ export function kafkaSecurityWarnings(cfg: Pick<KafkaSettings, 'kafkaSaslMechani
 }
 
 /**
- * kafkajs 2.2.4 hands read_committed consumers records of aborted transactions when a fetch starts
- * inside two or more of them (ingest's transactions: several producers per validated partition);
- * `npm install` replaces its filter (scripts/kafkajs). Without the fix, exactly once is not
- * exactly once, so no client is made.
+ * `npm install` replaces two files of kafkajs 2.2.4 (scripts/kafkajs), and no client is made
+ * without them: its read_committed filter hands consumers records of aborted transactions when a
+ * fetch starts inside two or more of them (ingest's transactions: several producers per validated
+ * partition), so exactly once would not be; and its request queue runs a 1 ms timer loop on every
+ * connection for as long as it lives (~0.04 CPU-s per second of an idle consumer).
  */
-export function assertReadCommittedFix(): void {
+export function assertKafkajsFixes(): void {
   const filter = require('kafkajs/src/consumer/filterAbortedMessages') as { mplpSortedAbortedTransactions?: boolean };
-  if (!filter.mplpSortedAbortedTransactions)
+  const queue = require('kafkajs/src/network/requestQueue') as { mplpNoIdleTimerLoop?: boolean };
+  const missing = [
+    ...(filter.mplpSortedAbortedTransactions ? [] : ['read_committed']),
+    ...(queue.mplpNoIdleTimerLoop ? [] : ['request queue']),
+  ];
+  if (missing.length)
     throw new MplpError(
       'kafkajs_unpatched',
-      'kafkajs is missing its read_committed fix: run `npm install` (postinstall: scripts/kafkajs/patch.js)',
+      `kafkajs is missing its ${missing.join(' and ')} fix: run \`npm install\` (postinstall: scripts/kafkajs/patch.js)`,
       {
         disposition: 'permanent',
       },
@@ -93,7 +99,7 @@ export function assertReadCommittedFix(): void {
  * `socketFactory` is for tests that route a worker's connections through a proxy they can cut.
  */
 export function createKafka(cfg: KafkaSettings, clientSuffix: string, logger?: Logger, socketFactory?: ISocketFactory): Kafka {
-  assertReadCommittedFix();
+  assertKafkajsFixes();
   for (const warning of kafkaSecurityWarnings(cfg)) logger?.warn({ client: clientSuffix }, warning);
   // Process-wide in kafkajs: every client made here reads gzip, snappy, lz4 and zstd batches, bounded.
   registerKafkaCodecs(cfg.kafkaMaxDecompressedBatchBytes ?? 64 * 1024 * 1024, cfg.kafkaMaxStandInRecords);
