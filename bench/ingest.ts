@@ -53,7 +53,7 @@ async function prepare(encoding: 'protobuf' | 'json'): Promise<{ topic: string; 
   return { topic, spans };
 }
 
-async function runIngest(raw: string, spans: number, producer: ProducerKind, transactions: boolean) {
+async function runIngest(raw: string, spans: number, producer: ProducerKind, transactions: boolean, spanSummary = true) {
   const [validated, dlq] = [uniqueName('bench.validated'), uniqueName('bench.dlq')];
   const admin = kafka.admin();
   await admin.connect();
@@ -76,6 +76,7 @@ async function runIngest(raw: string, spans: number, producer: ProducerKind, tra
       MPLP_LOG_LEVEL: 'warn',
       MPLP_INGEST_PRODUCER: producer,
       MPLP_INGEST_TRANSACTIONS: String(transactions),
+      MPLP_INGEST_SPAN_SUMMARY: String(spanSummary),
     },
     {},
     {
@@ -139,7 +140,8 @@ async function main(): Promise<void> {
     const { topic, spans } = await prepare(encoding);
     const txn: number[] = [],
       txnP50: number[] = [],
-      txnP99: number[] = [];
+      txnP99: number[] = [],
+      noSummary: number[] = [];
     const plain = new Map<ProducerKind, number[]>();
     for (const producer of PRODUCERS) {
       const ing: number[] = [],
@@ -153,6 +155,8 @@ async function main(): Promise<void> {
           txn.push(t.spansPerSec);
           txnP50.push(t.p50);
           txnP99.push(t.p99);
+          // What the span summary header (for the aggregator) costs ingest: the same run without it.
+          noSummary.push((await runIngest(topic, spans, 'kafkajs', true, false)).spansPerSec);
         }
         const a = await runIngest(topic, spans, producer, false);
         ing.push(a.spansPerSec);
@@ -168,6 +172,9 @@ async function main(): Promise<void> {
     }
     console.log(
       `${encoding.padEnd(9)} ${'kafkajs'.padEnd(10)} ${fmt(spans)} spans: ingest, transactions ${fmt(median(txn))} spans/s (chunk fetched → committed p50 ${fmt(median(txnP50), 1)} ms, p99 ${fmt(median(txnP99), 1)} ms)`,
+    );
+    summary.push(
+      `${encoding.padEnd(9)} transactions ${fmt(median(txn))} spans/s with the span summary header vs ${fmt(median(noSummary))} without (MPLP_INGEST_SPAN_SUMMARY=false): ratio ${fmt(median(txn) / median(noSummary), 2)}`,
     );
     for (const [producer, ing] of plain)
       summary.push(

@@ -1,6 +1,7 @@
 /**
- * Piscina worker: the CPU side of the aggregator. Runs lz4 decode, JSON parse and recording
- * into HDR histograms (`aggregate`), merging pane pieces (`mergePanes`) and computing windows
+ * Piscina worker: the CPU side of the aggregator. Reads span fields (from a record's span summary
+ * header, or by lz4 decode and scan of its NDJSON value) and records them into HDR histograms
+ * (`aggregate`), merging pane pieces (`mergePanes`) and computing windows
  * (`windows`). Stateless: every task carries what it needs, so any thread can take any task.
  */
 import lz4 from 'lz4';

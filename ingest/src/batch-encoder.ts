@@ -52,6 +52,8 @@ export interface EncodeLimits {
   maxOutputBytesPerMessage: number;
   /** Stop taking further inputs once this much output is made (the rest is encoded by a later call). */
   outputBudget?: number;
+  /** Write each record's span summary (MPLP_INGEST_SPAN_SUMMARY); absent: true. */
+  spanSummary?: boolean;
 }
 
 /** Room kept in a record for Kafka's record-batch and record framing, the key, headers and lz4 framing. */
@@ -152,7 +154,8 @@ export function encodeBatch(processor: MessageProcessor, inputs: readonly InputM
     for (const chunk of chunkLines(t.lines, limits.maxBatchBytes, t.bytes)) {
       const ndjson = Buffer.from(chunk.join('\n') + '\n');
       const value = SpanBatchCodec.encodeLines(ndjson);
-      const summary = summaryFitting(t.spans.slice(first, (first += chunk.length)), value.length, limits.maxRecordBytes);
+      const spans = t.spans.slice(first, (first += chunk.length));
+      const summary = limits.spanSummary === false ? undefined : summaryFitting(spans, value.length, limits.maxRecordBytes);
       stats.ndjsonBytesOut += ndjson.length;
       stats.bytesOut += value.length + (summary?.length ?? 0);
       stats.spansValid += chunk.length;

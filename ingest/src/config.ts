@@ -113,6 +113,11 @@ export const ingestSchema = {
     'uncompressed NDJSON bytes per output message (a trace larger than this is split)',
     { min: 4096 },
   ),
+  spanSummary: setting.bool(
+    'MPLP_INGEST_SPAN_SUMMARY',
+    true,
+    "write each validated record's span summary header (mplp-span-summary: the fields the aggregator's windows read, 25 bytes a span plus the record's distinct strings), which the aggregator counts from instead of decompressing and scanning the NDJSON",
+  ),
   transactions: setting.bool(
     'MPLP_INGEST_TRANSACTIONS',
     true,

@@ -425,6 +425,7 @@ export class IngestWorker implements Service {
       maxRecordBytes: settings.maxRecordBytes,
       maxOutputBytesPerMessage: settings.maxOutputBytesPerMessage,
       outputBudget: settings.maxInFlightBytes,
+      spanSummary: settings.spanSummary,
     };
     if (!this.deps.pool) return encodeBatch(this.processor, inputs, limits);
     const { buf, bounds } = packBuffers(inputs.map((m) => m.value));

@@ -84,16 +84,20 @@ export const SpanSummaryCodec = {
    */
   encode(spans: readonly SummarySpan[]): Buffer | undefined {
     const index = new Map<string, number>();
-    const strings: Buffer[] = [];
+    const strings: string[] = [];
+    const lengths: number[] = [];
     let tableBytes = 0;
+    let tooLong = false;
     const idx = (s: string): number => {
       let i = index.get(s);
       if (i === undefined) {
-        const b = Buffer.from(s, 'utf8');
+        const n = Buffer.byteLength(s, 'utf8');
+        if (n > MAX_TABLE) tooLong = true;
         i = strings.length;
         index.set(s, i);
-        strings.push(b);
-        tableBytes += 2 + b.length;
+        strings.push(s);
+        lengths.push(n);
+        tableBytes += 2 + n;
       }
       return i;
     };
@@ -104,15 +108,14 @@ export const SpanSummaryCodec = {
       refs[4 * k + 1] = idx(s.name);
       refs[4 * k + 2] = idx(s.kind);
       refs[4 * k + 3] = idx(s.traceId);
-      if (strings.length > MAX_TABLE) return undefined;
+      if (strings.length > MAX_TABLE || tooLong) return undefined;
     }
-    if (strings.some((b) => b.length > MAX_TABLE)) return undefined;
     const out = Buffer.allocUnsafe(1 + 2 + tableBytes + 4 + spans.length * SPAN_BYTES);
     let p = out.writeUInt8(SPAN_SUMMARY_VERSION, 0);
     p = out.writeUInt16LE(strings.length, p);
-    for (const b of strings) {
-      p = out.writeUInt16LE(b.length, p);
-      p += b.copy(out, p);
+    for (let i = 0; i < strings.length; i++) {
+      p = out.writeUInt16LE(lengths[i], p);
+      p += out.write(strings[i], p, 'utf8');
     }
     p = out.writeUInt32LE(spans.length, p);
     for (let k = 0; k < spans.length; k++) {
