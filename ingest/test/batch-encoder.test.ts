@@ -122,5 +122,9 @@ describe('batch encoding', () => {
     expect(tight.stats.spansValid).toBe(local.stats.spansValid);
     const largest = tight.records.find((r) => r.value.length === biggest)!;
     expect(largest.summary).toBeUndefined();
+    // MPLP_INGEST_SPAN_SUMMARY=false: no record has one, the values are the same.
+    const off = encodeBatch(new MessageProcessor(limits), [{ value, source: 't/0/1' }], { ...encodeLimits, spanSummary: false });
+    expect(off.records.every((r) => r.summary === undefined)).toBe(true);
+    expect(off.records.map((r) => SpanBatchCodec.decode(r.value))).toEqual(local.records.map((r) => SpanBatchCodec.decode(r.value)));
   });
 });
