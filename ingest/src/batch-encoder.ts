@@ -1,5 +1,5 @@
 import type { NormalizedSpan } from '../../shared/src/threads';
-import { SpanBatchCodec, SpanSummaryCodec } from '../../shared/src/threads';
+import { SpanBatchCodec, SpanSummaryCodec, SummarySpan } from '../../shared/src/threads';
 import { DlqRecord, MessageProcessor, referenceValue } from './message-processor';
 
 /** One input message as the batch encoder takes it. */
@@ -76,7 +76,8 @@ export function emptyStats(): BatchStats {
 
 interface TraceLines {
   lines: string[];
-  spans: NormalizedSpan[];
+  /** What the span summary needs of each line's span (not the span: its attributes and events can go). */
+  fields: SummarySpan[];
   bytes: number[];
   sources: string[];
 }
@@ -135,9 +136,9 @@ export function encodeBatch(processor: MessageProcessor, inputs: readonly InputM
     stats.spansIn += lines.length;
     for (const { span, line, bytes: n } of lines) {
       let t = byTrace.get(span.traceId);
-      if (!t) byTrace.set(span.traceId, (t = { lines: [], spans: [], bytes: [], sources: [] }));
+      if (!t) byTrace.set(span.traceId, (t = { lines: [], fields: [], bytes: [], sources: [] }));
       t.lines.push(line);
-      t.spans.push(span);
+      t.fields.push(summaryFields(span));
       t.bytes.push(n);
       if (t.sources[t.sources.length - 1] !== m.source) t.sources.push(m.source);
     }
@@ -154,7 +155,7 @@ export function encodeBatch(processor: MessageProcessor, inputs: readonly InputM
     for (const chunk of chunkLines(t.lines, limits.maxBatchBytes, t.bytes)) {
       const ndjson = Buffer.from(chunk.join('\n') + '\n');
       const value = SpanBatchCodec.encodeLines(ndjson);
-      const spans = t.spans.slice(first, (first += chunk.length));
+      const spans = t.fields.slice(first, (first += chunk.length));
       const summary = limits.spanSummary === false ? undefined : summaryFitting(spans, value.length, limits.maxRecordBytes);
       stats.ndjsonBytesOut += ndjson.length;
       stats.bytesOut += value.length + (summary?.length ?? 0);
@@ -165,12 +166,24 @@ export function encodeBatch(processor: MessageProcessor, inputs: readonly InputM
   return { records, dlq, stats, consumed };
 }
 
+function summaryFields(s: NormalizedSpan): SummarySpan {
+  return {
+    service: s.service,
+    name: s.name,
+    kind: s.kind,
+    startTime: s.startTime,
+    durationNanos: s.durationNanos,
+    traceId: s.traceId,
+    status: s.status,
+  };
+}
+
 /**
  * The record's span summary, unless value and summary together would pass the record size the
  * output topics take: the summary is an optimization, so the record goes without it (the
  * aggregator then reads the value) rather than being refused.
  */
-function summaryFitting(spans: NormalizedSpan[], valueBytes: number, maxRecordBytes: number): Buffer | undefined {
+function summaryFitting(spans: SummarySpan[], valueBytes: number, maxRecordBytes: number): Buffer | undefined {
   const summary = SpanSummaryCodec.encode(spans);
   return summary && valueBytes + summary.length + RECORD_OVERHEAD_BYTES <= maxRecordBytes ? summary : undefined;
 }
