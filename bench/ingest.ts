@@ -87,13 +87,21 @@ async function runIngest(raw: string, spans: number, producer: ProducerKind, tra
       },
     },
   );
+  const cpu0 = process.cpuUsage();
   await service.start();
   if (service.worker.producerKind !== producer)
     throw new Error(`asked for ${producer}, ingest produces with ${service.worker.producerKind}`);
   await until(() => done >= spans, 600_000, 'ingest to finish');
   const secs = (performance.now() - t0) / 1000;
+  // This process runs nothing else meanwhile (the input was produced before): its CPU is ingest's, all threads.
+  const cpu = process.cpuUsage(cpu0);
   await service.stop();
-  return { spansPerSec: spans / secs, p50: percentile(batches, 50), p99: percentile(batches, 99) };
+  return {
+    spansPerSec: spans / secs,
+    cpuMicrosPerSpan: (cpu.user + cpu.system) / spans,
+    p50: percentile(batches, 50),
+    p99: percentile(batches, 99),
+  };
 }
 
 /** The ceiling: the same consumer settings, eachBatch, produce the raw bytes on, commit after ack. */
@@ -141,7 +149,9 @@ async function main(): Promise<void> {
     const txn: number[] = [],
       txnP50: number[] = [],
       txnP99: number[] = [],
-      noSummary: number[] = [];
+      noSummary: number[] = [],
+      txnCpu: number[] = [],
+      noSummaryCpu: number[] = [];
     const plain = new Map<ProducerKind, number[]>();
     for (const producer of PRODUCERS) {
       const ing: number[] = [],
@@ -155,8 +165,11 @@ async function main(): Promise<void> {
           txn.push(t.spansPerSec);
           txnP50.push(t.p50);
           txnP99.push(t.p99);
+          txnCpu.push(t.cpuMicrosPerSpan);
           // What the span summary header (for the aggregator) costs ingest: the same run without it.
-          noSummary.push((await runIngest(topic, spans, 'kafkajs', true, false)).spansPerSec);
+          const n = await runIngest(topic, spans, 'kafkajs', true, false);
+          noSummary.push(n.spansPerSec);
+          noSummaryCpu.push(n.cpuMicrosPerSpan);
         }
         const a = await runIngest(topic, spans, producer, false);
         ing.push(a.spansPerSec);
@@ -174,7 +187,7 @@ async function main(): Promise<void> {
       `${encoding.padEnd(9)} ${'kafkajs'.padEnd(10)} ${fmt(spans)} spans: ingest, transactions ${fmt(median(txn))} spans/s (chunk fetched → committed p50 ${fmt(median(txnP50), 1)} ms, p99 ${fmt(median(txnP99), 1)} ms)`,
     );
     summary.push(
-      `${encoding.padEnd(9)} transactions ${fmt(median(txn))} spans/s with the span summary header vs ${fmt(median(noSummary))} without (MPLP_INGEST_SPAN_SUMMARY=false): ratio ${fmt(median(txn) / median(noSummary), 2)}`,
+      `${encoding.padEnd(9)} transactions ${fmt(median(txn))} spans/s, ${fmt(median(txnCpu), 2)} CPU-µs/span with the span summary header vs ${fmt(median(noSummary))} spans/s, ${fmt(median(noSummaryCpu), 2)} CPU-µs/span without (MPLP_INGEST_SPAN_SUMMARY=false): ratio ${fmt(median(txn) / median(noSummary), 2)}, CPU ${fmt(median(txnCpu) / median(noSummaryCpu), 2)}`,
     );
     for (const [producer, ing] of plain)
       summary.push(

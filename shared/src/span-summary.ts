@@ -46,27 +46,62 @@ export interface SummaryFields {
 
 const STATUS_CODES: SummaryFields['statusCode'][] = [undefined, 'OK', 'ERROR'];
 
-let secondPrefix = '';
-let secondMs = Number.NaN;
+const digit = (iso: string, i: number): number => {
+  const d = iso.charCodeAt(i) - 48;
+  return d >= 0 && d <= 9 ? d : Number.NaN;
+};
+const num = (iso: string, from: number, to: number): number => {
+  let v = 0;
+  for (let i = from; i < to; i++) v = v * 10 + digit(iso, i);
+  return v;
+};
+const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /**
  * Start time (ISO-8601 UTC) to epoch ms, as Date.parse of its first 23 characters + 'Z' (the
- * milliseconds, truncated). ingest's form, YYYY-MM-DDTHH:MM:SS.fffffffffZ, costs one Date.parse per
- * second of event time, the milliseconds read from the digits (Date.parse per span was a top-10
- * entry of the aggregator's profile). The one function both sides use: a span's pane is the same
- * whether it is counted from the summary or from its NDJSON line.
+ * milliseconds, truncated). ingest's form, YYYY-MM-DDTHH:MM:SS.fffffffffZ, is computed from its
+ * digits (days from the civil date, no Date.parse: per span it was a top entry of both ingest's
+ * and the aggregator's profiles); a field out of range, or any other form, goes to Date.parse. The
+ * one function both sides use: a span's pane is the same whether it is counted from the summary or
+ * from its NDJSON line.
  */
 export function eventMillis(iso: string): number {
-  if (iso.length === 30 && iso.charCodeAt(19) === 46 && iso.charCodeAt(29) === 90) {
-    const a = iso.charCodeAt(20) - 48,
-      b = iso.charCodeAt(21) - 48,
-      c = iso.charCodeAt(22) - 48;
-    if (a >= 0 && a <= 9 && b >= 0 && b <= 9 && c >= 0 && c <= 9) {
-      if (!iso.startsWith(secondPrefix) || secondPrefix.length !== 19) {
-        secondPrefix = iso.slice(0, 19);
-        secondMs = Date.parse(`${secondPrefix}.000Z`);
-      }
-      if (Number.isFinite(secondMs)) return secondMs + a * 100 + b * 10 + c;
+  if (
+    iso.length === 30 &&
+    iso.charCodeAt(4) === 45 &&
+    iso.charCodeAt(7) === 45 &&
+    iso.charCodeAt(10) === 84 &&
+    iso.charCodeAt(13) === 58 &&
+    iso.charCodeAt(16) === 58 &&
+    iso.charCodeAt(19) === 46 &&
+    iso.charCodeAt(29) === 90
+  ) {
+    const y = num(iso, 0, 4),
+      m = num(iso, 5, 7),
+      d = num(iso, 8, 10),
+      h = num(iso, 11, 13),
+      mi = num(iso, 14, 16),
+      sec = num(iso, 17, 19),
+      ms = num(iso, 20, 23);
+    const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+    if (
+      y >= 0 &&
+      m >= 1 &&
+      m <= 12 &&
+      d >= 1 &&
+      d <= (m === 2 && !leap ? 28 : DAYS_IN_MONTH[m - 1]) &&
+      h <= 23 &&
+      mi <= 59 &&
+      sec <= 59 &&
+      ms >= 0
+    ) {
+      // days from the civil date (H. Hinnant's algorithm), March-based years
+      const yy = m <= 2 ? y - 1 : y;
+      const era = Math.floor(yy / 400);
+      const yoe = yy - era * 400;
+      const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+      const days = era * 146097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719468;
+      return days * 86_400_000 + h * 3_600_000 + mi * 60_000 + sec * 1000 + ms;
     }
   }
   return Date.parse(iso.length > 24 ? `${iso.slice(0, 23)}Z` : iso);
@@ -76,6 +111,8 @@ function statusByte(code: string | undefined): number {
   return code === 'OK' ? 1 : code === 'ERROR' ? 2 : 0;
 }
 
+let refScratch = new Uint16Array(256);
+
 export const SpanSummaryCodec = {
   /**
    * The summary of a record's spans, or undefined when it cannot hold them (over 65,535 distinct
@@ -83,25 +120,30 @@ export const SpanSummaryCodec = {
    * its value.
    */
   encode(spans: readonly SummarySpan[]): Buffer | undefined {
-    const index = new Map<string, number>();
+    // A record is usually one trace's few spans: a handful of distinct strings, found by a linear
+    // scan (a Map per record cost more than the search), and the span→string indexes go in a
+    // reused scratch array.
     const strings: string[] = [];
     const lengths: number[] = [];
     let tableBytes = 0;
     let tooLong = false;
+    let index: Map<string, number> | undefined;
     const idx = (s: string): number => {
-      let i = index.get(s);
-      if (i === undefined) {
+      let i = index ? (index.get(s) ?? -1) : strings.indexOf(s);
+      if (i < 0) {
         const n = Buffer.byteLength(s, 'utf8');
         if (n > MAX_TABLE) tooLong = true;
         i = strings.length;
-        index.set(s, i);
         strings.push(s);
         lengths.push(n);
         tableBytes += 2 + n;
+        if (index) index.set(s, i);
+        else if (strings.length > 16) index = new Map(strings.map((t, j) => [t, j]));
       }
       return i;
     };
-    const refs = new Uint16Array(spans.length * 4);
+    if (refScratch.length < spans.length * 4) refScratch = new Uint16Array(spans.length * 8);
+    const refs = refScratch;
     for (let k = 0; k < spans.length; k++) {
       const s = spans[k];
       refs[4 * k] = idx(s.service);

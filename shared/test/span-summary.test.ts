@@ -51,14 +51,33 @@ describe('span summary', () => {
     expect(one.length - SpanSummaryCodec.encode([span()])!.length).toBe(2 * 25);
   });
 
-  it('eventMillis agrees with Date.parse of the first 23 characters across second and day boundaries', () => {
-    for (const iso of [
+  it('eventMillis agrees with Date.parse of the first 23 characters: boundaries, leap days, 100k random times, bad fields', () => {
+    const parse = (iso: string) => Date.parse(iso.length > 24 ? `${iso.slice(0, 23)}Z` : iso);
+    const fixed = [
       '2026-12-31T23:59:59.999999999Z',
       '2027-01-01T00:00:00.000000001Z',
       '2026-11-30T01:02:03.050000000Z',
       '2026-11-30T01:02:03Z',
-    ]) {
-      expect(eventMillis(iso)).toBe(Date.parse(iso.length > 24 ? `${iso.slice(0, 23)}Z` : iso));
+      '2024-02-29T12:00:00.000000000Z',
+      '2000-02-29T12:00:00.000000000Z',
+      '1900-03-01T00:00:00.000000000Z',
+      '1969-12-31T23:59:59.999000000Z',
+      '0001-01-01T00:00:00.000000000Z',
+      '9999-12-31T23:59:59.999999999Z',
+      '2026-02-29T00:00:00.000000000Z',
+      '2026-13-01T00:00:00.000000000Z',
+      '2026-04-31T00:00:00.000000000Z',
+      '2026-01-01T24:00:00.000000000Z',
+      '2026-01-01T23:60:00.000000000Z',
+      '2026-01-01T23:00:00.0x0000000Z',
+      '2026-01-01 23:00:00.000000000Z',
+      '2026-01-01T23:00:00.000000000+',
+    ];
+    for (const iso of fixed) expect([iso, eventMillis(iso)]).toEqual([iso, parse(iso)]);
+    for (let i = 0; i < 100_000; i++) {
+      const ms = Math.floor(Math.random() * 253402300800000); // 1970 to 9999
+      const iso = `${new Date(ms).toISOString().slice(0, 23)}${String(Math.floor(Math.random() * 1e6)).padStart(6, '0')}Z`;
+      if (eventMillis(iso) !== parse(iso)) expect([iso, eventMillis(iso)]).toEqual([iso, parse(iso)]);
     }
   });
 
