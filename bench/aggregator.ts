@@ -349,13 +349,13 @@ async function metricValue(port: number, name: string): Promise<number> {
 
 /**
  * What a CPU round runs: the aggregator on records with the span summary header (what ingest
- * writes), the aggregator on records with the value only (another producer: the NDJSON
- * decompressed and scanned), or the ceiling: a bare kafkajs consumer reading the summary records
- * (bench/kafka-read-ceiling.ts).
+ * writes with MPLP_INGEST_SPAN_SUMMARY=true), the aggregator on records with the value only (what
+ * it writes by default: the NDJSON decompressed and scanned), or the ceiling: a bare kafkajs
+ * consumer reading the summary records (bench/kafka-read-ceiling.ts).
  */
 type CpuSide = 'summary' | 'value' | 'read';
 const SIDE_LABEL: Record<CpuSide, string> = {
-  summary: 'aggregator, span summary header (as ingest writes)',
+  summary: 'aggregator, span summary header (MPLP_INGEST_SPAN_SUMMARY=true)',
   value: 'aggregator, value only (NDJSON scanned)',
   read: 'ceiling: bare kafkajs consumer, same records',
 };

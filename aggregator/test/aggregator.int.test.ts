@@ -52,8 +52,8 @@ describe('aggregator on real Kafka', () => {
   });
 
   it.each([
-    ['counted from the span summary header, as ingest writes records', true],
-    ['counted from the values alone, as records of another producer', false],
+    ['counted from the span summary header, as ingest writes records with MPLP_INGEST_SPAN_SUMMARY=true', true],
+    ['counted from the values alone, as ingest writes records by default', false],
   ])(
     'emits exact counts, error counts and percentiles within HDR precision, counts late spans, and fires/resolves an alert (%s)',
     async (_how, summary) => {

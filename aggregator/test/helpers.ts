@@ -68,10 +68,10 @@ export function makeFixture(n: number, minutes = 3, opts: { slow?: boolean } = {
 
 /**
  * Validated-topic messages as ingest writes them, `perMessage` spans each, with the span summary
- * header unless `summary` is false (records of another producer); `partition` picks the i-th
+ * header when `summary` (ingest with MPLP_INGEST_SPAN_SUMMARY=true); `partition` picks the i-th
  * message's partition (default: by key).
  */
-export function spanMessages(spans: NormalizedSpan[], perMessage = 40, partition?: (i: number) => number, summary = true) {
+export function spanMessages(spans: NormalizedSpan[], perMessage = 40, partition?: (i: number) => number, summary = false) {
   return Array.from({ length: Math.ceil(spans.length / perMessage) }, (_, i) => {
     const chunk = spans.slice(i * perMessage, (i + 1) * perMessage);
     const headers: Record<string, string | Buffer> = { [HEADER_FORMAT]: FORMAT_NDJSON_V1, [HEADER_SPANS]: String(chunk.length) };
@@ -90,7 +90,7 @@ export async function produceSpans(
   topic: string,
   spans: NormalizedSpan[],
   perMessage = 40,
-  summary = true,
+  summary = false,
 ): Promise<void> {
   const messages = spanMessages(spans, perMessage, undefined, summary);
   for (let i = 0; i < messages.length; i += 200) await producer.send({ topic, messages: messages.slice(i, i + 200), acks: -1 });

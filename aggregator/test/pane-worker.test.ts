@@ -36,7 +36,7 @@ describe('pane worker from span summaries', () => {
     const fx = makeFixture(6000, 3, { slow: true });
     // Equal durations slower than any other span of the series: its exemplars are chosen by trace id alone.
     const ties = Array.from({ length: 300 }, (_, i) => span('search', 'GET /q', Date.parse(fx.spans[0].startTime) + i, 5000, i % 2 === 0));
-    const records = spanMessages([...ties, ...fx.spans, ...fx.late], 40);
+    const records = spanMessages([...ties, ...fx.spans, ...fx.late], 40, undefined, true);
     expect(records.every((r) => Buffer.isBuffer(r.headers['mplp-span-summary']))).toBe(true);
     const fromValues = run(task(records, false)) as AggregateResult;
     const fromSummaries = run(task(records, true)) as AggregateResult;
@@ -49,7 +49,7 @@ describe('pane worker from span summaries', () => {
 
   it('counts a record whose summary cannot be read as one bad message, and the others in full', () => {
     const fx = makeFixture(200, 1);
-    const records = spanMessages(fx.spans, 50);
+    const records = spanMessages(fx.spans, 50, undefined, true);
     const broken = Buffer.from(records[1].headers['mplp-span-summary'] as Buffer);
     broken[0] = 9; // a version this reader does not know
     records[1] = { ...records[1], headers: { ...records[1].headers, 'mplp-span-summary': broken } };

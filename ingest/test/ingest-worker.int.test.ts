@@ -53,6 +53,7 @@ describe('ingest worker on the real Kafka', () => {
       if (producerKind === 'librdkafka' && !librdkafkaForTests()) return;
       const { raw, validated, env } = await ingestTopics(ctx, {
         MPLP_INGEST_WORKER_THREADS: threads,
+        MPLP_INGEST_SPAN_SUMMARY: 'true',
         MPLP_INGEST_PRODUCER: producerKind,
         // librdkafka produces only without transactions (they use kafkajs transactional producers).
         ...(producerKind === 'librdkafka' ? { MPLP_INGEST_TRANSACTIONS: 'false' } : {}),
