@@ -9,7 +9,9 @@ import {
   HEADER_SPANS,
   HEADER_SPAN_SUMMARY,
   FORMAT_NDJSON_V1,
+  packBuffers,
 } from '../../shared/src';
+import type { AggregateTask } from '../src/pane-worker';
 
 export const PANE = 5_000;
 export const WINDOW = 60_000;
@@ -128,4 +130,29 @@ export function expectedWindows(spans: NormalizedSpan[]): Map<string, ExpectedWi
 
 export function exactPercentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+/**
+ * An `aggregate` task of the pane worker over record parts (values, or span summaries where
+ * `summaries` marks them), with the defaults the unit tests share; packed as the source stage does.
+ */
+export function aggregateTask(parts: Buffer[], opts: { summaries?: boolean; exemplars?: number } = {}): AggregateTask {
+  const { buf, bounds } = packBuffers(parts);
+  return {
+    kind: 'aggregate',
+    buf,
+    bounds,
+    ...(opts.summaries ? { summaries: new Uint8Array(parts.length).fill(1) } : {}),
+    offsets: parts.map((_, i) => String(i)),
+    clocks: parts.map(() => Date.now()),
+    maxSkewMs: 1000,
+    watermark: 0,
+    skipThrough: 0,
+    latenessMs: 10_000,
+    paneMs: 5000,
+    digits: 3,
+    exemplars: opts.exemplars ?? 5,
+    dimensions: [],
+    maxBytes: 64 << 20,
+  };
 }

@@ -1,34 +1,10 @@
 import run, { AggregateResult, AggregateTask } from '../src/pane-worker';
-import { makeFixture, span, spanMessages } from './helpers';
+import { aggregateTask, makeFixture, span, spanMessages } from './helpers';
 
 /** One aggregate task over records, each counted from its span summary header or from its value. */
 function task(records: { value: Buffer; headers: Record<string, string | Buffer> }[], fromSummary: boolean): AggregateTask {
   const parts = records.map((r) => (fromSummary ? (r.headers['mplp-span-summary'] as Buffer) : r.value));
-  const buf = new ArrayBuffer(parts.reduce((a, b) => a + b.length, 0));
-  const bounds = new Int32Array(parts.length * 2);
-  let pos = 0;
-  parts.forEach((p, i) => {
-    new Uint8Array(buf).set(p, pos);
-    bounds[2 * i] = pos;
-    bounds[2 * i + 1] = pos += p.length;
-  });
-  return {
-    kind: 'aggregate',
-    buf,
-    bounds,
-    summaries: new Uint8Array(parts.length).fill(fromSummary ? 1 : 0),
-    offsets: parts.map((_, i) => String(i)),
-    clocks: parts.map(() => Date.now()),
-    maxSkewMs: 1000,
-    watermark: 0,
-    skipThrough: 0,
-    latenessMs: 10_000,
-    paneMs: 5000,
-    digits: 3,
-    exemplars: 5,
-    dimensions: [],
-    maxBytes: 64 << 20,
-  };
+  return aggregateTask(parts, { summaries: fromSummary });
 }
 
 describe('pane worker from span summaries', () => {

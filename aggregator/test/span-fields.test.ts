@@ -3,6 +3,7 @@ import { nanosToIso, SpanBatchCodec } from '../../shared/src';
 import { emptySpanFields, SpanLineReader, traceIdOf } from '../src/span-fields';
 import run, { AggregateResult, AggregateTask } from '../src/pane-worker';
 import { topExemplars } from '../src/partial';
+import { aggregateTask } from './helpers';
 
 /** What the windows read from a line, the old way: JSON.parse of the whole line. */
 function parsed(line: string) {
@@ -85,31 +86,7 @@ describe('span line fast path', () => {
 });
 
 function task(frames: Buffer[], exemplars = 5): AggregateTask {
-  const total = frames.reduce((a, b) => a + b.length, 0);
-  const buf = new ArrayBuffer(total);
-  const bounds = new Int32Array(frames.length * 2);
-  let pos = 0;
-  frames.forEach((f, i) => {
-    new Uint8Array(buf).set(f, pos);
-    bounds[2 * i] = pos;
-    bounds[2 * i + 1] = pos += f.length;
-  });
-  return {
-    kind: 'aggregate',
-    buf,
-    bounds,
-    offsets: frames.map((_, i) => String(i)),
-    clocks: frames.map(() => Date.now()),
-    maxSkewMs: 1000,
-    watermark: 0,
-    skipThrough: 0,
-    latenessMs: 10_000,
-    paneMs: 5000,
-    digits: 3,
-    exemplars,
-    dimensions: [],
-    maxBytes: 64 << 20,
-  };
+  return aggregateTask(frames, { exemplars });
 }
 
 function spanAt(ms: number, durationNanos: number, service = 'cart') {
