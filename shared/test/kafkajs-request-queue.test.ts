@@ -1,7 +1,6 @@
 import { waitFor } from '../testing';
 
 // kafkajs' per-connection request queue, as fixed by scripts/kafkajs/requestQueue.js.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const RequestQueue = require('kafkajs/src/network/requestQueue') as new (opts: object) => Queue;
 
 interface Queue {
