@@ -14,10 +14,9 @@ import Piscina from 'piscina';
 import * as hdr from 'hdr-histogram-js';
 import { createKafka, ensureTopics, loadConfig, sharedSchema } from '../shared/src';
 import { createAggregator } from '../aggregator/src';
-import type { AggregateTask } from '../aggregator/src/pane-worker';
 import type { WindowTiming } from '../aggregator/src/merge-stage';
 import { HdrCounts } from '../aggregator/src/hdr-counts';
-import { makeFixture, produceSpans } from '../aggregator/test/helpers';
+import { aggregateTask, makeFixture, produceSpans } from '../aggregator/test/helpers';
 import {
   HEADER_FORMAT,
   HEADER_SPANS,
@@ -53,35 +52,8 @@ async function poolThroughput(threads: number, frames: Buffer[]): Promise<number
     const t0 = process.hrtime.bigint();
     const tasks: Promise<unknown>[] = [];
     for (let i = 0; i < frames.length; i += MESSAGES_PER_TASK) {
-      const chunk = frames.slice(i, i + MESSAGES_PER_TASK);
-      const total = chunk.reduce((a, b) => a + b.length, 0);
-      const ab = new ArrayBuffer(total);
-      const view = new Uint8Array(ab);
-      const bounds = new Int32Array(chunk.length * 2);
-      let pos = 0;
-      chunk.forEach((f, j) => {
-        bounds[2 * j] = pos;
-        view.set(f, pos);
-        pos += f.length;
-        bounds[2 * j + 1] = pos;
-      });
-      const task: AggregateTask = {
-        kind: 'aggregate',
-        buf: ab,
-        bounds,
-        offsets: chunk.map((_, j) => String(i + j)),
-        clocks: chunk.map(() => Date.now()),
-        maxSkewMs: 1000,
-        watermark: 0,
-        skipThrough: 0,
-        latenessMs: 10_000,
-        paneMs: 5000,
-        digits: 3,
-        exemplars: 5,
-        dimensions: [],
-        maxBytes: 64 << 20,
-      };
-      tasks.push(pool.run(task, { transferList: [ab] }));
+      const task = aggregateTask(frames.slice(i, i + MESSAGES_PER_TASK), { firstOffset: i });
+      tasks.push(pool.run(task, { transferList: [task.buf] }));
     }
     await Promise.all(tasks);
     runs.push(SPANS / (Number(process.hrtime.bigint() - t0) / 1e9));

@@ -136,14 +136,17 @@ export function exactPercentile(sorted: number[], p: number): number {
  * An `aggregate` task of the pane worker over record parts (values, or span summaries where
  * `summaries` marks them), with the defaults the unit tests share; packed as the source stage does.
  */
-export function aggregateTask(parts: Buffer[], opts: { summaries?: boolean; exemplars?: number } = {}): AggregateTask {
+export function aggregateTask(
+  parts: Buffer[],
+  opts: { summaries?: boolean; exemplars?: number; firstOffset?: number } = {},
+): AggregateTask {
   const { buf, bounds } = packBuffers(parts);
   return {
     kind: 'aggregate',
     buf,
     bounds,
     ...(opts.summaries ? { summaries: new Uint8Array(parts.length).fill(1) } : {}),
-    offsets: parts.map((_, i) => String(i)),
+    offsets: parts.map((_, i) => String((opts.firstOffset ?? 0) + i)),
     clocks: parts.map(() => Date.now()),
     maxSkewMs: 1000,
     watermark: 0,

@@ -76,7 +76,7 @@ export function emptyStats(): BatchStats {
 
 interface TraceLines {
   lines: string[];
-  /** What the span summary needs of each line's span (not the span: its attributes and events can go). */
+  /** What the span summary needs of each line's span (not the span: its attributes and events can go); empty when summaries are off. */
   fields: SummarySpan[];
   bytes: number[];
   sources: string[];
@@ -138,7 +138,7 @@ export function encodeBatch(processor: MessageProcessor, inputs: readonly InputM
       let t = byTrace.get(span.traceId);
       if (!t) byTrace.set(span.traceId, (t = { lines: [], fields: [], bytes: [], sources: [] }));
       t.lines.push(line);
-      t.fields.push(summaryFields(span));
+      if (limits.spanSummary !== false) t.fields.push(summaryFields(span));
       t.bytes.push(n);
       if (t.sources[t.sources.length - 1] !== m.source) t.sources.push(m.source);
     }
@@ -155,8 +155,10 @@ export function encodeBatch(processor: MessageProcessor, inputs: readonly InputM
     for (const chunk of chunkLines(t.lines, limits.maxBatchBytes, t.bytes)) {
       const ndjson = Buffer.from(chunk.join('\n') + '\n');
       const value = SpanBatchCodec.encodeLines(ndjson);
-      const spans = t.fields.slice(first, (first += chunk.length));
-      const summary = limits.spanSummary === false ? undefined : summaryFitting(spans, value.length, limits.maxRecordBytes);
+      const summary =
+        limits.spanSummary === false
+          ? undefined
+          : summaryFitting(t.fields.slice(first, (first += chunk.length)), value.length, limits.maxRecordBytes);
       stats.ndjsonBytesOut += ndjson.length;
       stats.bytesOut += value.length + (summary?.length ?? 0);
       stats.spansValid += chunk.length;
