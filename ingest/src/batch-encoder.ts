@@ -1,5 +1,5 @@
 import type { NormalizedSpan } from '../../shared/src/threads';
-import { SpanBatchCodec, SpanSummaryCodec, SummarySpan } from '../../shared/src/threads';
+import { SpanBatchCodec, SpanSummaryBuilder } from '../../shared/src/threads';
 import { DlqRecord, MessageProcessor, referenceValue } from './message-processor';
 
 /** One input message as the batch encoder takes it. */
@@ -76,8 +76,8 @@ export function emptyStats(): BatchStats {
 
 interface TraceLines {
   lines: string[];
-  /** What the span summary needs of each line's span (not the span: its attributes and events can go); empty when summaries are off. */
-  fields: SummarySpan[];
+  /** The span summary rows of the lines, built as they come (absent when summaries are off). */
+  summary?: SpanSummaryBuilder;
   bytes: number[];
   sources: string[];
 }
@@ -136,9 +136,12 @@ export function encodeBatch(processor: MessageProcessor, inputs: readonly InputM
     stats.spansIn += lines.length;
     for (const { span, line, bytes: n } of lines) {
       let t = byTrace.get(span.traceId);
-      if (!t) byTrace.set(span.traceId, (t = { lines: [], fields: [], bytes: [], sources: [] }));
+      if (!t) {
+        t = { lines: [], bytes: [], sources: [], ...(limits.spanSummary !== false ? { summary: new SpanSummaryBuilder() } : {}) };
+        byTrace.set(span.traceId, t);
+      }
       t.lines.push(line);
-      if (limits.spanSummary !== false) t.fields.push(summaryFields(span));
+      t.summary?.add(span);
       t.bytes.push(n);
       if (t.sources[t.sources.length - 1] !== m.source) t.sources.push(m.source);
     }
@@ -155,10 +158,8 @@ export function encodeBatch(processor: MessageProcessor, inputs: readonly InputM
     for (const chunk of chunkLines(t.lines, limits.maxBatchBytes, t.bytes)) {
       const ndjson = Buffer.from(chunk.join('\n') + '\n');
       const value = SpanBatchCodec.encodeLines(ndjson);
-      const summary =
-        limits.spanSummary === false
-          ? undefined
-          : summaryFitting(t.fields.slice(first, (first += chunk.length)), value.length, limits.maxRecordBytes);
+      const summary = t.summary && summaryFitting(t.summary, first, first + chunk.length, value.length, limits.maxRecordBytes);
+      first += chunk.length;
       stats.ndjsonBytesOut += ndjson.length;
       stats.bytesOut += value.length + (summary?.length ?? 0);
       stats.spansValid += chunk.length;
@@ -168,25 +169,19 @@ export function encodeBatch(processor: MessageProcessor, inputs: readonly InputM
   return { records, dlq, stats, consumed };
 }
 
-function summaryFields(s: NormalizedSpan): SummarySpan {
-  return {
-    service: s.service,
-    name: s.name,
-    kind: s.kind,
-    startTime: s.startTime,
-    durationNanos: s.durationNanos,
-    traceId: s.traceId,
-    status: s.status,
-  };
-}
-
 /**
  * The record's span summary, unless value and summary together would pass the record size the
  * output topics take: the summary is an optimization, so the record goes without it (the
  * aggregator then reads the value) rather than being refused.
  */
-function summaryFitting(spans: SummarySpan[], valueBytes: number, maxRecordBytes: number): Buffer | undefined {
-  const summary = SpanSummaryCodec.encode(spans);
+function summaryFitting(
+  builder: SpanSummaryBuilder,
+  from: number,
+  to: number,
+  valueBytes: number,
+  maxRecordBytes: number,
+): Buffer | undefined {
+  const summary = builder.encode(from, to);
   return summary && valueBytes + summary.length + RECORD_OVERHEAD_BYTES <= maxRecordBytes ? summary : undefined;
 }
 

@@ -95,8 +95,11 @@ describe('batch encoding', () => {
   it("gives each record a span summary of exactly its spans' window fields, left out when the record would pass the size limit", () => {
     const { value } = sample(8);
     const local = encodeBatch(new MessageProcessor(limits), [{ value, source: 't/0/1' }], encodeLimits);
+    // Traces cut into several records (small maxBatchBytes): each record's summary has its own spans.
+    const cut = encodeBatch(new MessageProcessor(limits), [{ value, source: 't/0/1' }], { ...encodeLimits, maxBatchBytes: 1024 });
+    expect(new Set(cut.records.map((r) => r.key)).size).toBeLessThan(cut.records.length);
     const reader = new SpanSummaryReader();
-    for (const r of local.records) {
+    for (const r of [...local.records, ...cut.records]) {
       const slots: SummaryFields[] = [];
       const n = reader.read(r.summary!, slots);
       const fromSummary = slots

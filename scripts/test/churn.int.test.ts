@@ -15,7 +15,7 @@ import type { Admin } from 'kafkajs';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { ensureIndexTemplates, loadProcessConfig, SpanBatchCodec, DLQ_HEADER_SOURCE, NormalizedSpan } from '../../shared/src';
 import { TestContext, uniqueName, waitFor } from '../../shared/testing';
-import { consumedAll, groupOffsets, stableMembers, TopicReader, waitForRejoin, WorkerProcess } from '../../shared/testing/processes';
+import { consumedAll, groupOffsets, stableMembers, TopicReader, waitForGroups, waitForRejoin, WorkerProcess } from '../../shared/testing/processes';
 import { ingestSchema, MessageProcessor } from '../../ingest/src';
 import type { AlertRecord } from '../../shared/src';
 import type { WindowRecord } from '../../aggregator/src/window-record';
@@ -278,14 +278,7 @@ async function startPipeline(ctx: TestContext, rulesFile: string): Promise<Pipel
     [groups.ref]: 1,
     [`${groups.ref}-merge`]: 1,
   };
-  await waitFor(
-    'every worker in its group',
-    async () => {
-      for (const [g, n] of Object.entries(members)) if ((await stableMembers(admin, g))?.length !== n) return false;
-      return true;
-    },
-    { timeoutMs: 90_000, intervalMs: 500 },
-  );
+  await waitForGroups(admin, members, workers(p));
   return p;
 }
 

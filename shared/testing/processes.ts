@@ -89,6 +89,34 @@ export async function stableMembers(admin: Admin, groupId: string): Promise<stri
 }
 
 /**
+ * Waits until every group is Stable with its number of members. On a timeout the error says each
+ * group's state and size, and what any worker that has exited wrote last.
+ */
+export async function waitForGroups(
+  admin: Admin,
+  members: Record<string, number>,
+  processes: WorkerProcess[],
+  timeoutMs = 90_000,
+): Promise<void> {
+  await waitFor(
+    'every worker in its group',
+    async () => {
+      const { groups } = await admin.describeGroups(Object.keys(members));
+      const wrong = groups.filter((g) => g.state !== 'Stable' || g.members.length !== members[g.groupId]);
+      if (wrong.length === 0) return true;
+      const exited = processes.filter((w) => !w.running);
+      throw new Error(
+        [
+          ...wrong.map((g) => `${g.groupId}: ${g.state} with ${g.members.length} of ${members[g.groupId]} members`),
+          ...exited.map((w) => `${w.name} exited ${w.exitCode()}:\n${w.output().slice(-4000)}`),
+        ].join('\n'),
+      );
+    },
+    { timeoutMs, intervalMs: 500 },
+  );
+}
+
+/**
  * Waits until a group is Stable with `size` members and its membership differs from `before`:
  * after a restart, the dead member has expired and the new process has joined.
  */
