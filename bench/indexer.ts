@@ -2,7 +2,9 @@
  * npm run bench:indexer — documents/s from the validated topic into Elasticsearch by the
  * indexer, and the CPU-seconds Elasticsearch spent per 10,000 of them, against the ceiling in
  * the same run: the same documents bulk-loaded straight from memory with the best bulk size ×
- * concurrency found. Then the produced→searchable latency p50/p99 at a steady rate. Medians over
+ * concurrency found, and the same again paced to the indexer's rate of the round (what
+ * Elasticsearch spends per document at that rate whoever sends it). Then the produced→searchable
+ * latency p50/p99 at a steady rate. Medians over
  * MPLP_BENCH_ROUNDS (default 5). The documents are shaped like an OpenTelemetry SDK's HTTP spans
  * (a dozen span attributes, the SDK's fifteen resource attributes), the load the cost was
  * measured on against Jaeger.
@@ -267,9 +269,12 @@ async function runIndexer(topic: string): Promise<Load> {
 /**
  * The ceiling: the same documents bulk-loaded straight from memory, bodies built before the clock
  * starts, with the same request the indexer sends (one NDJSON string, the same filter_path), so
- * the only difference measured is Kafka and the indexer's own work.
+ * the only difference measured is Kafka and the indexer's own work. Paced, it sends them no faster
+ * than the indexer did in the same round: Elasticsearch's cost per document grows with the time a
+ * load takes (a refresh every second, flushes, merges of more, smaller segments), so this side
+ * tells that part of the indexer's gap from the part its bulks and requests cause.
  */
-async function runCeiling(spans: NormalizedSpan[], bulkDocs: number, concurrency: number): Promise<Load> {
+async function runCeiling(spans: NormalizedSpan[], bulkDocs: number, concurrency: number, paceDocsPerSec = 0): Promise<Load> {
   const prefix = uniqueName('bench-ceil');
   await ensureIndexTemplates(es, prefix);
   const bodies: string[] = [];
@@ -290,7 +295,13 @@ async function runCeiling(spans: NormalizedSpan[], bulkDocs: number, concurrency
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (next < bodies.length) {
-        const b = bodies[next++];
+        const k = next++;
+        // Paced: bulk k leaves no earlier than its share of the time at that rate.
+        if (paceDocsPerSec > 0) {
+          const wait = t0 + ((k * bulkDocs) / paceDocsPerSec) * 1000 - performance.now();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        }
+        const b = bodies[k];
         const r = await es.bulk({ operations: b as never, filter_path: 'errors,items.*.status,items.*.error' });
         if (r.errors) throw new Error('ceiling bulk errors');
       }
@@ -382,7 +393,8 @@ async function main(): Promise<void> {
     `bench:indexer — ${fmt(N)} SDK-shaped span documents, ${ROUNDS} rounds, Elasticsearch pid ${ES_PID ?? 'not found (CPU n/a)'}`,
   );
   const ind: Load[] = [],
-    ceil: Load[] = [];
+    ceil: Load[] = [],
+    paced: Load[] = [];
   let best = { bulkDocs: 0, concurrency: 0 };
   const probe = sdkSpans(N / 5, 5);
   let bestRate = 0;
@@ -420,20 +432,30 @@ async function main(): Promise<void> {
       ...(jaeger ? [async () => void jae.push(await runJaegerOn(jaeger, rawTopic, spans.length))] : []),
     ];
     for (let i = 0; i < sides.length; i++) await sides[(i + r) % sides.length]();
+    // After the others: it needs this round's indexer rate.
+    paced.push(await runCeiling(spans, best.bulkDocs, best.concurrency, ind[r].rate));
     console.log(
       `  round ${r + 1}: indexer ${fmt(ind[r].rate)} docs/s, ES ${fmt(ind[r].esCpuPer10k, 3)} CPU-s/10k | ceiling ${fmt(ceil[r].rate)} docs/s, ES ${fmt(ceil[r].esCpuPer10k, 3)} CPU-s/10k` +
+        ` | ceiling paced to the indexer ${fmt(paced[r].rate)} docs/s, ES ${fmt(paced[r].esCpuPer10k, 3)} CPU-s/10k` +
         (jaeger
           ? ` | Jaeger ${fmt(jae[r].rate)} spans/s, ES ${fmt(jae[r].esCpuPer10k, 3)} CPU-s/10k, Jaeger ${fmt(jae[r].jaegerCpuPer10k, 3)} CPU-s/10k`
           : ''),
     );
   }
   const rate = { ind: median(ind.map((l) => l.rate)), ceil: median(ceil.map((l) => l.rate)) };
-  const cpu = { ind: median(ind.map((l) => l.esCpuPer10k)), ceil: median(ceil.map((l) => l.esCpuPer10k)) };
+  const cpu = {
+    ind: median(ind.map((l) => l.esCpuPer10k)),
+    ceil: median(ceil.map((l) => l.esCpuPer10k)),
+    paced: median(paced.map((l) => l.esCpuPer10k)),
+  };
   console.log(
     `indexer ${fmt(rate.ind)} docs/s | ceiling (bulk ${best.bulkDocs} × ${best.concurrency}) ${fmt(rate.ceil)} docs/s | ratio ${fmt(rate.ind / rate.ceil, 2)} (medians of ${ROUNDS} rounds)`,
   );
   console.log(
     `Elasticsearch CPU-seconds per 10k documents: indexer ${fmt(cpu.ind, 3)} | ceiling ${fmt(cpu.ceil, 3)} | ratio ${fmt(cpu.ind / cpu.ceil, 2)} (medians of ${ROUNDS} rounds; load, refresh and merges, the whole node)`,
+  );
+  console.log(
+    `  … ceiling paced to the indexer's rate ${fmt(cpu.paced, 3)} | indexer / paced ceiling ${fmt(cpu.ind / cpu.paced, 2)} (the part of the gap the load's duration does not explain)`,
   );
   if (jaeger) {
     const j = {

@@ -15,7 +15,15 @@ import type { Admin } from 'kafkajs';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { ensureIndexTemplates, loadProcessConfig, SpanBatchCodec, DLQ_HEADER_SOURCE, NormalizedSpan } from '../../shared/src';
 import { TestContext, uniqueName, waitFor } from '../../shared/testing';
-import { consumedAll, groupOffsets, stableMembers, TopicReader, waitForGroups, waitForRejoin, WorkerProcess } from '../../shared/testing/processes';
+import {
+  consumedAll,
+  groupOffsets,
+  stableMembers,
+  TopicReader,
+  waitForGroups,
+  waitForRejoin,
+  WorkerProcess,
+} from '../../shared/testing/processes';
 import { ingestSchema, MessageProcessor } from '../../ingest/src';
 import type { AlertRecord } from '../../shared/src';
 import type { WindowRecord } from '../../aggregator/src/window-record';
