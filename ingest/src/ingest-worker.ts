@@ -65,6 +65,7 @@ export class IngestWorker implements Service {
   private readonly processor: MessageProcessor;
   private summaryTimer?: NodeJS.Timeout;
   private readonly abort = new AbortController();
+  private readonly sends = new SendGate();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly budget: ByteBudget;
   private totals = { messages: 0, spans: 0, valid: 0, rejected: 0, bytesIn: 0, bytesOut: 0 };
@@ -330,23 +331,26 @@ export class IngestWorker implements Service {
     const topicMessages = this.outputOf(records, dlq);
     if (!topicMessages.length) return 0;
     try {
-      await this.send(topicMessages);
+      await this.sends.shared(() => this.send(topicMessages));
       return 0;
     } catch (err) {
       if (!isRefusal(err, this.abort.signal)) throw err;
       this.deps.logger.warn({ err }, 'Kafka refused output for good; sending record by record, refused ones go to the DLQ as references');
       // Records acknowledged despite the failure (librdkafka reports each) are not sent again. The
-      // others go one at a time: sent together, the client would batch them into the same refused
-      // request again (records of one partition share a record batch).
+      // others go one at a time, and alone: sent with any other record (of this call or of another
+      // chunk's send in flight), the client would batch them into the same refused record batch
+      // again (records of one partition share one), and a good record would be refused with it.
       const delivered = deliveredOf(err) ?? [];
-      let refusedSpans = 0;
-      for (const [i, r] of records.entries()) {
-        if (!delivered[i] && (await this.sendOrRefer([r], [], (e) => outputRecordReference(r, e)))) refusedSpans += r.spans;
-      }
-      for (const [j, d] of dlq.entries()) {
-        if (!delivered[records.length + j]) await this.sendOrRefer([], [d], (e) => deadLetterReference(d, e));
-      }
-      return refusedSpans;
+      return this.sends.exclusively(async () => {
+        let refusedSpans = 0;
+        for (const [i, r] of records.entries()) {
+          if (!delivered[i] && (await this.sendOrRefer([r], [], (e) => outputRecordReference(r, e)))) refusedSpans += r.spans;
+        }
+        for (const [j, d] of dlq.entries()) {
+          if (!delivered[records.length + j]) await this.sendOrRefer([], [d], (e) => deadLetterReference(d, e));
+        }
+        return refusedSpans;
+      });
     }
   }
 
@@ -523,6 +527,40 @@ async function committedOffset(admin: Admin, groupId: string, topic: string, par
 }
 
 /** A produce error no retry will fix (not shutdown): the records are to be settled through the DLQ. */
+/**
+ * Sends share the producer, except the record-by-record resends after a refusal, which wait for
+ * the sends in flight to finish and hold new ones back until they are done.
+ */
+export class SendGate {
+  private inFlight = 0;
+  private exclusive: Promise<void> | undefined;
+  private drained: (() => void) | undefined;
+
+  async shared<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.exclusive) await this.exclusive;
+    this.inFlight++;
+    try {
+      return await fn();
+    } finally {
+      if (--this.inFlight === 0) this.drained?.();
+    }
+  }
+
+  async exclusively<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.exclusive) await this.exclusive;
+    let release!: () => void;
+    this.exclusive = new Promise((r) => (release = r));
+    try {
+      while (this.inFlight > 0) await new Promise<void>((r) => (this.drained = r));
+      return await fn();
+    } finally {
+      this.drained = undefined;
+      this.exclusive = undefined;
+      release();
+    }
+  }
+}
+
 function isRefusal(err: unknown, signal: AbortSignal): boolean {
   return !signal.aborted && err instanceof MplpError && !(err instanceof CancelledError) && !err.retryable;
 }
