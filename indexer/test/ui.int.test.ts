@@ -277,6 +277,9 @@ describe('web UI in headless Chromium against a real indexer', () => {
       produceToShown.push(Date.now() - t);
       expect(await page.locator(`tr[data-series="${rec.seriesKey}"] td.rate`).innerText()).toBe((10 + i / 4).toFixed(2));
     }
+    // Each latency is taken at the frame after its row changed (ui/src/live.ts `shown`), which can
+    // come after the test saw the row: wait for the last one.
+    await page.waitForFunction('window.mplpLiveLatencies.length >= 40', undefined, { timeout: 10_000 });
     const serverToScreen = (await page.evaluate<number[]>('window.mplpLiveLatencies.map((l) => l.ms)')).sort((a, b) => a - b);
     const p2s = [...produceToShown].sort((a, b) => a - b);
     expect(serverToScreen.length).toBeGreaterThanOrEqual(40);
