@@ -526,7 +526,6 @@ async function committedOffset(admin: Admin, groupId: string, topic: string, par
   return BigInt(low ?? '0');
 }
 
-/** A produce error no retry will fix (not shutdown): the records are to be settled through the DLQ. */
 /**
  * Sends share the producer, except the record-by-record resends after a refusal, which wait for
  * the sends in flight to finish and hold new ones back until they are done.
@@ -561,6 +560,7 @@ export class SendGate {
   }
 }
 
+/** A produce error no retry will fix (not shutdown): the records are to be settled through the DLQ. */
 function isRefusal(err: unknown, signal: AbortSignal): boolean {
   return !signal.aborted && err instanceof MplpError && !(err instanceof CancelledError) && !err.retryable;
 }
