@@ -29,6 +29,9 @@ interface Refusal {
   receiver: string;
 }
 
+/** How long a clean stop lets batches in progress finish (bounded by a third of the shutdown deadline). */
+const STOP_GRACE_MS = 5000;
+
 /** Serialises the requests to Alertmanager: a re-send of a firing alert never overtakes its resolve. */
 class Mutex {
   private tail: Promise<unknown> = Promise.resolve();
@@ -102,11 +105,20 @@ export class AlertNotifier {
     }
   }
 
+  /**
+   * Batches in progress get a grace to finish: one whose receivers answer settles in milliseconds,
+   * so a clean stop delivers nothing twice. One still retrying when the grace ends stops without a
+   * commit; the next owner delivers it from the committed offset.
+   */
   async stop(): Promise<void> {
     clearInterval(this.resendTimer);
-    // Retries in progress end now; what they held is not committed and is delivered on the next start.
-    this.stopping.abort();
-    await this.consumer.stop();
+    const grace = setTimeout(() => this.stopping.abort(), Math.min(STOP_GRACE_MS, this.d.settings.shutdownTimeoutMs / 3));
+    try {
+      await this.consumer.stop();
+    } finally {
+      clearTimeout(grace);
+      this.stopping.abort();
+    }
   }
 
   private async handleBatch(ctx: BatchContext<PartitionAlerts>): Promise<void> {

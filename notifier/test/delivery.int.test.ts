@@ -145,6 +145,23 @@ describe('notifier delivery (real Kafka, real Alertmanager)', () => {
     expect(hook.received.map((r) => r.headers['x-mplp-alert-id'])).toEqual([firing.id, resolved.id]);
   });
 
+  test('a clean stop while a webhook request is in flight: the change settles, and the next start does not deliver it again', async () => {
+    const { hook, start, produce } = await setup();
+    const first = await start();
+    hook.setDelay(1500);
+    const rule = uniqueName('stop');
+    const firing = alertRecord(rule, 'cart', 'firing', new Date(Date.now() - 60_000));
+    await produce(firing);
+    await waitFor('the change at the webhook, its answer held', () => hook.received.length === 1);
+    await first.stop();
+    hook.setDelay(0);
+    await start();
+    const resolved = alertRecord(rule, 'cart', 'resolved', new Date(Date.now() - 1000));
+    await produce(resolved);
+    await waitFor('the resolved at the webhook', () => hook.received.length >= 2);
+    expect(hook.received.map((r) => r.headers['x-mplp-alert-id'])).toEqual([firing.id, resolved.id]);
+  });
+
   test('records already delivered and read again from before the commit (offsets reset: a new group on the same state topic) are not delivered again', async () => {
     const { am, hook, start, produce } = await setup();
     const first = await start();

@@ -55,19 +55,23 @@ export interface Received {
   at: number;
 }
 
-/** A local HTTP server that records every request and answers `status` (changeable). */
+/** A local HTTP server that records every request and answers `status` after `delayMs` (both changeable). */
 export async function recordingServer(
   status = 200,
-): Promise<{ url: string; received: Received[]; setStatus(s: number): void; close(): Promise<void> }> {
+): Promise<{ url: string; received: Received[]; setStatus(s: number): void; setDelay(ms: number): void; close(): Promise<void> }> {
   const received: Received[] = [];
   let answer = status;
+  let delayMs = 0;
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
-      res.writeHead(answer, { 'content-type': 'application/json' });
-      res.end('{}');
+      const status = answer;
+      setTimeout(() => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end('{}');
+      }, delayMs);
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -77,6 +81,9 @@ export async function recordingServer(
     received,
     setStatus: (s) => {
       answer = s;
+    },
+    setDelay: (ms) => {
+      delayMs = ms;
     },
     close: () =>
       new Promise<void>((r) => {

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { TestContext, uniqueName, waitFor } from '../../shared/testing';
+import { groupOffsets } from '../../shared/testing/processes';
 import { alertRecord, notifierRig } from './helpers';
 
 jest.setTimeout(120_000);
@@ -11,10 +12,11 @@ const main = path.resolve(__dirname, '../src/main.js');
 
 test('a notifier killed with -9 while an alert fires: its successor re-sends the firing alert and delivers the resolve, nothing twice', async () => {
   const { alerts, am, hook, stateTopic, dlqTopic } = await notifierRig(ctx);
+  const groupId = uniqueName('test-notifier');
   const env = {
     MPLP_TOPIC_ALERTS: alerts,
     MPLP_LOG_LEVEL: 'warn',
-    MPLP_NOTIFIER_GROUP_ID: uniqueName('test-notifier'),
+    MPLP_NOTIFIER_GROUP_ID: groupId,
     MPLP_NOTIFIER_HTTP_PORT: '0',
     MPLP_NOTIFIER_ALERTMANAGER_URL: am.url,
     MPLP_NOTIFIER_WEBHOOK_URLS: hook.url,
@@ -32,6 +34,10 @@ test('a notifier killed with -9 while an alert fires: its successor re-sends the
   await produce(firing);
   await waitFor('the firing at the webhook', () => hook.received.length === 1, { timeoutMs: 60_000 });
   await waitFor('the firing in Alertmanager', async () => (await am.alerts(rule)).length === 1);
+  // Killed once the firing is settled (state topic written, offset committed). Killed between the
+  // webhook's answer and the commit, the successor delivers it again, same X-Mplp-Alert-Id.
+  const admin = await ctx.admin();
+  await waitFor('the firing committed', async () => (await groupOffsets(admin, groupId, alerts)).every((o) => o.committed >= o.end));
   first.kill('SIGKILL');
   await new Promise((r) => first.once('exit', r));
   const killedAt = Date.now();
