@@ -265,7 +265,7 @@ function sdkSpan(i: number, startMs: number): NormalizedSpan {
       'server.address': `${service}.shop.svc.cluster.local`,
       'server.port': 8080,
       'network.protocol.version': '1.1',
-      'user_agent.original': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "Chrome"/120.0',
+      'user_agent.original': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36',
       'client.address': `10.0.${i % 256}.${(i >> 8) % 256}`,
     },
     resource: {

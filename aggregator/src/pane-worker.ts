@@ -154,14 +154,17 @@ class PaneGroups {
 const LZ4_MAGIC = 0x184d2204;
 const BLOCK_MAX: Record<number, number> = { 4: 64 * 1024, 5: 256 * 1024, 6: 1024 * 1024, 7: 4 * 1024 * 1024 };
 const blockScratch = new Map<number, Buffer>();
+const EMPTY: Buffer = Buffer.alloc(0);
 
 /**
- * A message's NDJSON as text. The common frame, one compressed block (ingest writes one per
- * message), is decoded into a reused per-thread buffer and read as UTF-8 from there: the
- * decompressed copy SpanBatchCodec.decompress returns was ~8 % of the pool's profile. Any other
- * frame, and any error, goes through SpanBatchCodec.decompress (same checks, same errors).
+ * A message's NDJSON bytes. The common frame, one compressed block (ingest writes one per
+ * message), is decoded into a reused per-thread buffer and read from there: neither the
+ * decompressed copy SpanBatchCodec.decompress returns (~8 % of the pool's profile) nor a string
+ * of the whole batch (~1 KB a span to collect) is made. Any other frame, and any error, goes
+ * through SpanBatchCodec.decompress (same checks, same errors). The bytes are valid until the
+ * next call.
  */
-function batchText(frame: Buffer, maxBytes: number): string {
+function batchBytes(frame: Buffer, maxBytes: number): Buffer {
   // version 01, independent blocks; no block or content checksums, content size or dictionary
   if (frame.length >= 15 && frame.readUInt32LE(0) === LZ4_MAGIC && (frame[4] & 0xdd) === 0x40 && frame[4] & 0x20) {
     const blockMax = BLOCK_MAX[(frame[5] >> 4) & 0x07];
@@ -171,10 +174,10 @@ function batchText(frame: Buffer, maxBytes: number): string {
       let scratch = blockScratch.get(blockMax);
       if (!scratch) blockScratch.set(blockMax, (scratch = Buffer.allocUnsafe(blockMax)));
       const n = lz4.decodeBlock(frame.subarray(11, end), scratch);
-      if (n >= 0 && n <= maxBytes) return scratch.toString('utf8', 0, n);
+      if (n >= 0 && n <= maxBytes) return scratch.subarray(0, n);
     }
   }
-  return SpanBatchCodec.decompress(frame, maxBytes).toString('utf8');
+  return SpanBatchCodec.decompress(frame, maxBytes);
 }
 
 /** Reusable per-thread slots: one message's spans are all read before any is counted. */
@@ -188,15 +191,15 @@ const reader = new SpanLineReader();
  * a line it does not take) and returns how many; throws when a line is not JSON, so a bad message
  * counts nothing, as when the whole batch was parsed first.
  */
-function readLines(text: string, withAttributes: boolean): number {
+function readLines(bytes: Buffer, withAttributes: boolean): number {
   let n = 0;
-  for (let pos = 0; pos < text.length;) {
-    let nl = text.indexOf('\n', pos);
-    if (nl < 0) nl = text.length;
+  for (let pos = 0; pos < bytes.length;) {
+    let nl = bytes.indexOf(10, pos);
+    if (nl < 0) nl = bytes.length;
     if (nl > pos) {
       const f = (lineSlots[n] ??= { ...emptySpanFields(), startMs: 0 });
       f.attributes = undefined;
-      if (withAttributes || !reader.read(text, pos, nl, f)) fromParsed(text.slice(pos, nl), f);
+      if (withAttributes || !reader.read(bytes, pos, nl, f)) fromParsed(bytes.toString('utf8', pos, nl), f);
       f.startMs = typeof f.startTime === 'string' ? eventMillis(f.startTime) : Number.NaN;
       n++;
     }
@@ -231,13 +234,13 @@ function aggregate(t: AggregateTask): AggregateResult {
     const offset = t.offsets[m];
     const bytes = buf.subarray(t.bounds[2 * m], t.bounds[2 * m + 1]);
     const fromSummary = t.summaries?.[m] === 1;
-    let text = '';
+    let lines: Buffer = EMPTY;
     let n: number;
     try {
       if (fromSummary) n = summaryReader.read(bytes, summarySlots);
       else {
-        text = batchText(bytes, t.maxBytes);
-        n = readLines(text, t.dimensions.length > 0);
+        lines = batchBytes(bytes, t.maxBytes);
+        n = readLines(lines, t.dimensions.length > 0);
       }
     } catch {
       badMessages++;
@@ -273,7 +276,12 @@ function aggregate(t: AggregateTask): AggregateResult {
       spans++;
       const g = groups.get(s, pane, offset, w);
       if (record(g, s.durationNanos, s.statusCode, t.exemplars))
-        keepExemplar(g, fromSummary ? summaryReader.traceId(summarySlots[i]) : traceIdOf(lineSlots[i], text), s.durationNanos, t.exemplars);
+        keepExemplar(
+          g,
+          fromSummary ? summaryReader.traceId(summarySlots[i]) : traceIdOf(lineSlots[i], lines),
+          s.durationNanos,
+          t.exemplars,
+        );
     }
     // A start time ahead of the clock (+ skew) is counted in its own pane, which waits for the
     // clock to reach it; it never pushes the watermark (else one bad clock makes everything late).

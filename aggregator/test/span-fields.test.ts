@@ -19,11 +19,14 @@ function parsed(line: string) {
   };
 }
 
-function scanned(line: string) {
+/** The line read by the fast path, from its bytes inside a larger buffer (as a batch's lines are). */
+function scanned(line: string, reader = new SpanLineReader()) {
   const f = emptySpanFields();
-  if (!new SpanLineReader().read(line, 0, line.length, f)) return undefined;
+  const bytes = Buffer.from(`{"before":1}\n${line}\n{"after":2}`);
+  const start = Buffer.byteLength('{"before":1}\n');
+  if (!reader.read(bytes, start, start + Buffer.byteLength(line), f)) return undefined;
   const { service, name, kind, startTime, durationNanos, statusCode } = f;
-  return { service, name, kind, startTime, durationNanos, statusCode, traceId: traceIdOf(f, line) };
+  return { service, name, kind, startTime, durationNanos, statusCode, traceId: traceIdOf(f, bytes) };
 }
 
 const base = {
@@ -65,8 +68,22 @@ describe('span line fast path', () => {
       `{ "traceId" : "t1" , "name":"n", "kind" : "INTERNAL", "service":"s", "startTime":"${base.startTime}", "durationNanos" : 1.5e3 , "status" : { "message": "m" } , "attributes": {} }  `,
       JSON.stringify({ ...base, status: {} }),
       JSON.stringify({ ...base, durationNanos: 0 }),
+      // non-ASCII bytes, unescaped, in the fields and in values skipped before them
+      JSON.stringify({ note: 'ü'.repeat(40), ...base, service: 'café-€', name: 'GET /straße/😀', kind: 'SERVER' }),
+      // durations of 16 digits (past the digit loop), negative, and a fraction
+      JSON.stringify({ ...base, durationNanos: 1234567890123456 }),
+      JSON.stringify({ ...base, durationNanos: -5 }),
+      JSON.stringify({ ...base, durationNanos: 2.25 }),
     ];
     for (const line of lines) expect(scanned(line)).toEqual(parsed(line));
+  });
+
+  it('gives each line its own values when thousands of distinct values share the reader (its string cache has 1,024 slots)', () => {
+    const reader = new SpanLineReader();
+    for (let i = 0; i < 5000; i++) {
+      const line = JSON.stringify({ ...base, service: `svc-${i % 1500}`, name: `op ${(i * 7) % 2100}`, kind: i % 2 ? 'SERVER' : 'SERVEr' });
+      expect(scanned(line, reader)).toEqual(parsed(line));
+    }
   });
 
   it('leaves to JSON.parse every line it does not fully understand (then the old result or error follows)', () => {
