@@ -274,9 +274,23 @@ async function runIndexer(topic: string): Promise<Load> {
  * load takes (a refresh every second, flushes, merges of more, smaller segments), so this side
  * tells that part of the indexer's gap from the part its bulks and requests cause.
  */
-async function runCeiling(spans: NormalizedSpan[], bulkDocs: number, concurrency: number, paceDocsPerSec = 0): Promise<Load> {
+async function runCeiling(
+  spans: NormalizedSpan[],
+  bulkDocs: number,
+  concurrency: number,
+  paceDocsPerSec = 0,
+  refreshInterval?: string,
+): Promise<Load> {
   const prefix = uniqueName('bench-ceil');
   await ensureIndexTemplates(es, prefix);
+  if (refreshInterval)
+    for (const t of indexTemplates(prefix))
+      await es.indices.putIndexTemplate({
+        name: t.name,
+        index_patterns: t.index_patterns,
+        priority: 200,
+        template: { ...t.template, settings: { ...t.template.settings, refresh_interval: refreshInterval } } as never,
+      });
   const bodies: string[] = [];
   for (let i = 0; i < spans.length; i += bulkDocs) {
     bodies.push(
@@ -388,7 +402,36 @@ async function latency(): Promise<{ p50: number; p99: number }> {
   return { p50: percentile(lat, 50), p99: percentile(lat, 99) };
 }
 
+/**
+ * `MPLP_BENCH_ONLY=idle`: what leaving refresh_interval unset saves. The same documents bulk-loaded
+ * at a steady 2,000 docs/s for MPLP_BENCH_DOCS / 2,000 seconds (at least 90 s: a shard goes
+ * search-idle after 30 s without a search) and not searched meanwhile, into indices with the
+ * templates as they are (refresh_interval unset: scheduled refreshes skipped while search-idle)
+ * and with refresh_interval: 1s set explicitly (as the templates had it), alternating.
+ */
+async function idleRefresh(): Promise<void> {
+  const docs = Math.max(N, 180_000);
+  console.log(`bench:indexer idle — ${fmt(docs)} documents at 2,000 docs/s, no searches, ${ROUNDS} rounds, Elasticsearch CPU-s per 10k`);
+  const unset: number[] = [],
+    explicit: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const spans = sdkSpans(docs / 5, 5);
+    const sides = [
+      async () => void unset.push((await runCeiling(spans, 1000, 1, 2000)).esCpuPer10k),
+      async () => void explicit.push((await runCeiling(spans, 1000, 1, 2000, '1s')).esCpuPer10k),
+    ];
+    for (let k = 0; k < sides.length; k++) await sides[(k + r) % sides.length]();
+    console.log(`  round ${r + 1}: unset (search-idle) ${fmt(unset[r], 3)} | refresh_interval 1s ${fmt(explicit[r], 3)}`);
+  }
+  const a = median(unset),
+    b = median(explicit);
+  console.log(
+    `refresh_interval unset ${fmt(a, 3)} | 1s explicit ${fmt(b, 3)} ES CPU-s/10k | ratio ${fmt(a / b, 2)} (medians of ${ROUNDS})`,
+  );
+}
+
 async function main(): Promise<void> {
+  if (bench.only === 'idle') return idleRefresh();
   console.log(
     `bench:indexer — ${fmt(N)} SDK-shaped span documents, ${ROUNDS} rounds, Elasticsearch pid ${ES_PID ?? 'not found (CPU n/a)'}`,
   );
@@ -469,7 +512,8 @@ async function main(): Promise<void> {
     );
   }
   const l = await latency();
-  const refresh = (indexTemplates('bench')[0].template.settings as { refresh_interval?: string }).refresh_interval;
+  const refresh =
+    (indexTemplates('bench')[0].template.settings as { refresh_interval?: string }).refresh_interval ?? 'default: 1s, search-idle';
   console.log(`produced→searchable at 2,000 spans/s: p50 ${fmt(l.p50)} ms, p99 ${fmt(l.p99)} ms (refresh_interval ${refresh})`);
 }
 

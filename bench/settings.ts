@@ -25,7 +25,7 @@ export function benchSchema(d: BenchDefaults) {
     only: setting.string(
       'MPLP_BENCH_ONLY',
       '',
-      "aggregator bench: 'live' runs only the live close->publish measurement, 'cpu' only the CPU per span",
+      "aggregator bench: 'live' runs only the live close->publish measurement, 'cpu' only the CPU per span; indexer bench: 'idle' only the search-idle refresh comparison",
     ),
     cpuProfDir: setting.string(
       'MPLP_BENCH_CPU_PROF_DIR',

@@ -168,7 +168,8 @@ export class IndexRestorer {
       }
     }
     await es_(`settings of ${index}`, () =>
-      this.es.indices.putSettings({ index, settings: { refresh_interval: '1s', number_of_replicas: this.replicas } }),
+      // null: back to the default, as the templates leave it (search-idle shards skip refreshes)
+      this.es.indices.putSettings({ index, settings: { refresh_interval: null, number_of_replicas: this.replicas } as never }),
     );
     await es_(`refresh ${index}`, () => this.es.indices.refresh({ index }));
     const count = (await es_(`count ${index}`, () => this.es.count({ index }))).count;
