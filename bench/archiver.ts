@@ -114,7 +114,7 @@ async function bulkFromMemory(source: string, target: string): Promise<number> {
     const r = await es.bulk({ operations: ops as never });
     if (r.errors) throw new Error('ceiling bulk failed');
   }
-  await es.indices.putSettings({ index: target, settings: { refresh_interval: '1s' } });
+  await es.indices.putSettings({ index: target, settings: { refresh_interval: null } as never }); // the default back, as the restorer does
   await es.indices.refresh({ index: target });
   return docs.length / ((performance.now() - t) / 1000);
 }

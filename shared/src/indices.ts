@@ -125,7 +125,7 @@ export function indexTemplates(prefix: string, layout: IndexLayout = LOCAL_INDEX
   // refresh_interval is left unset on purpose: Elasticsearch's default (1 s) then skips the
   // scheduled refreshes of a shard nobody searched for 30 s (search-idle), and the next search
   // refreshes it and waits, so it still sees every acknowledged span. Most spans are never
-  // searched; setting 1s explicitly (as before) paid a refresh a second on every shard regardless.
+  // searched; an explicit 1s would pay a refresh a second on every shard regardless.
   const settings = { number_of_shards: layout.shards, number_of_replicas: layout.replicas };
   return [
     { name: `${prefix}-traces`, index_patterns: [`${prefix}-traces-*`], template: { settings, mappings: traceMappings() } },
