@@ -108,10 +108,12 @@ export class AlertNotifier {
   /**
    * Batches in progress get a grace to finish: one whose receivers answer settles in milliseconds,
    * so a clean stop delivers nothing twice. One still retrying when the grace ends stops without a
-   * commit; the next owner delivers it from the committed offset.
+   * commit; the next owner delivers it from the committed offset. The shutdown deadline's signal
+   * ends them too.
    */
-  async stop(): Promise<void> {
+  async stop(signal?: AbortSignal): Promise<void> {
     clearInterval(this.resendTimer);
+    signal?.addEventListener('abort', () => this.stopping.abort(), { once: true });
     const grace = setTimeout(() => this.stopping.abort(), Math.min(STOP_GRACE_MS, this.d.settings.shutdownTimeoutMs / 3));
     try {
       await this.consumer.stop();

@@ -123,9 +123,9 @@ export function createNotifier(env: Env, overrides: Partial<NotifierSettings> = 
       summary.unref();
       logger.info({ opsPort }, 'notifier ready');
     },
-    async stop() {
+    async stop(signal?: AbortSignal) {
       clearInterval(summary);
-      await notifier.stop();
+      await notifier.stop(signal);
       await producer.disconnect();
       await admin.disconnect();
       await ops.stop();
