@@ -143,6 +143,8 @@ async function benchTopics(prefix: string) {
  * 4-minute backlog is produced first and the aggregator catches up (a burst).
  * Close = the moment the window became closable: the batch that moved the last source
  * partition's watermark (newest event time - allowed lateness) past the window end was in hand.
+ * The aggregator runs in this process: `npm run bench:aggregator` starts it with the aggregator's
+ * node flags (scripts/worker-node-flags.ts), so it runs as every launcher runs it.
  */
 async function closeToPublish(live: boolean): Promise<Run> {
   const { id, kafka, admin, topics } = await benchTopics('bench-agg');
@@ -349,7 +351,8 @@ async function startSide(side: CpuSide, id: string, topics: string[], cpuProfDir
     return { child, counted: async () => spans };
   }
   const port = await freePort();
-  const child = spawn(process.execPath, [...prof, path.join(__dirname, '..', 'aggregator', 'src', 'main.js')], {
+  const flags = bench.aggregatorNodeFlags.split(' ').filter((f) => f !== '');
+  const child = spawn(process.execPath, [...flags, ...prof, path.join(__dirname, '..', 'aggregator', 'src', 'main.js')], {
     env: {
       ...process.env,
       MPLP_TOPIC_VALIDATED: topics[0],

@@ -4,6 +4,7 @@
  * Defaults differ per bench (a bench passes its own), the names do not.
  */
 import { ConfigError, loadProcessConfig, setting } from '../shared/src';
+import { workerNodeFlags } from '../scripts/worker-node-flags';
 
 export interface BenchDefaults {
   rounds: number;
@@ -31,6 +32,11 @@ export function benchSchema(d: BenchDefaults) {
       'MPLP_BENCH_CPU_PROF_DIR',
       '',
       'aggregator bench: run the aggregator under node --cpu-prof, profiles to this directory',
+    ),
+    aggregatorNodeFlags: setting.string(
+      'MPLP_BENCH_AGGREGATOR_NODE_FLAGS',
+      workerNodeFlags('aggregator').join(' '),
+      "aggregator bench: node flags of the aggregator process its CPU runs measure (space separated; default: the ones every launcher gives it, scripts/worker-node-flags.ts; empty: node's defaults)",
     ),
     liveRate: setting.int('MPLP_BENCH_LIVE_RATE', 10_000, 'aggregator live bench: spans/s produced', { min: 1 }),
     liveSeconds: setting.int('MPLP_BENCH_LIVE_SECONDS', 120, 'aggregator live bench: seconds of traffic', { min: 1 }),

@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRegistry, loadProcessConfig, Schema } from '../shared/src';
+import { workerCommand } from './worker-node-flags';
 
 /** Names the OpenTelemetry Collector's spanmetrics connector exports (namespace traces.span.metrics, histogram unit s), and Prometheus's own `up`. */
 export const EXTERNAL_METRICS = [
@@ -236,9 +237,42 @@ function manifestProblems(worker: string, manifest: string, env: Record<string, 
   for (const m of manifest.matchAll(/(\w+)FromEnv:\s*(\S+)/g)) {
     if (env[m[2]] === undefined) problems.push(`${worker}: KEDA reads ${m[1]} from ${m[2]}, which its ConfigMaps do not set`);
   }
+  const command = /\bcommand:\s*(\[.*\])/.exec(manifest)?.[1];
+  if (!isCommand(command, workerCommand(worker)))
+    problems.push(
+      `${worker}: the container command is ${command}, the worker starts with ${JSON.stringify(workerCommand(worker))} (scripts/worker-node-flags.ts)`,
+    );
   const merge = /consumerGroup:\s*(\S+-merge)\b/.exec(manifest)?.[1];
   if (merge && merge !== `${env.MPLP_AGGREGATOR_GROUP_ID}-merge`)
     problems.push(`${worker}: KEDA watches group ${merge}, the merge stage's group is ${env.MPLP_AGGREGATOR_GROUP_ID}-merge`);
+  return problems;
+}
+
+/** Whether a command written as a flow sequence of double-quoted strings (YAML that is also JSON) is `want`. */
+function isCommand(written: string | undefined, want: string[]): boolean {
+  try {
+    return written !== undefined && JSON.stringify(JSON.parse(written)) === JSON.stringify(want);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Problems of the launchers outside deploy/ (package.json's scripts, docker-compose.yml): each
+ * worker they start gets the command of scripts/worker-node-flags.ts.
+ */
+export function launcherProblems(root: string): string[] {
+  const problems: string[] = [];
+  const scripts = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  const compose = fs.readFileSync(path.join(root, 'docker-compose.yml'), 'utf8');
+  for (const { name } of WORKERS) {
+    const want = workerCommand(name);
+    if (scripts[name] !== want.join(' '))
+      problems.push(`package.json: script ${name} is "${scripts[name]}", the worker starts with "${want.join(' ')}"`);
+    const service = new RegExp(`^  ${name}:\\n(?:    .*\\n)*?    command:\\s*(\\[.*\\])`, 'm').exec(compose)?.[1];
+    if (!isCommand(service, want))
+      problems.push(`docker-compose.yml: service ${name}'s command is ${service}, the worker starts with ${JSON.stringify(want)}`);
+  }
   return problems;
 }
 
@@ -250,6 +284,7 @@ async function main(): Promise<void> {
   const problems = [
     ...dashboardProblems(JSON.parse(fs.readFileSync(dashFile, 'utf8')), known).map((p) => `${path.relative(root, dashFile)}: ${p}`),
     ...settingsProblems(deployDir, path.join(root, 'dist')),
+    ...launcherProblems(root),
   ];
   for (const p of problems) console.error(`validate-deploy: ${p}`);
   if (problems.length > 0) process.exit(1);

@@ -34,7 +34,7 @@ stop_workers() {
 trap stop_workers EXIT INT TERM
 for w in ingest aggregator indexer archiver notifier receiver; do
   MPLP_AGGREGATOR_RULES_FILE="${MPLP_AGGREGATOR_RULES_FILE:-scripts/demo-rules.json}" MPLP_ARCHIVER_INTERVAL="${MPLP_ARCHIVER_INTERVAL:-1m}" \
-    node "dist/$w/src/main.js" >"$LOGS/$w.log" 2>&1 &
+    node $(node dist/scripts/worker-node-flags.js "$w") "dist/$w/src/main.js" >"$LOGS/$w.log" 2>&1 &
   pids+=($!)
   say "$w started (pid $!, log $LOGS/$w.log)"
 done

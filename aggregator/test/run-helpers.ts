@@ -2,6 +2,7 @@ import { spawn, ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { TestContext } from '../../shared/testing';
 import type { WindowRecord } from '../src/window-record';
+import { workerNodeArgs } from '../../scripts/worker-node-flags';
 
 /** The aggregator's compiled entry point, for tests that run it as its own OS process. */
 export const MAIN = path.join(__dirname, '..', 'src', 'main.js');
@@ -49,7 +50,7 @@ export function latest(messages: { value: Buffer | null }[]): Map<string, Window
 }
 
 export function spawnAggregator(env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, [MAIN], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  return spawn(process.execPath, workerNodeArgs(MAIN), { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
 /** Deletes the group's partials topic (created by the aggregator) at cleanup. */

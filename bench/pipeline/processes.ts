@@ -1,12 +1,13 @@
 /**
  * The processes of a pipeline bench run: the workers, each its own OS process started the way
- * `npm start` starts them (node dist/<worker>/src/main.js, configured only by MPLP_* settings),
+ * `npm start` starts them (node, the worker's flags, dist/<worker>/src/main.js, configured only by MPLP_* settings),
  * the load generators (forked, see load.ts), and the cluster's Kafka and Elasticsearch, found by
  * the pid files the cluster scripts write (never started or stopped here).
  */
 import { ChildProcess, fork, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
+import { workerNodeFlags } from '../../scripts/worker-node-flags';
 import type { LoadCommand, LoadReport } from './load';
 
 /** The repository root, from dist/bench/pipeline. */
@@ -33,10 +34,10 @@ export class WorkerProcess implements Measured {
     return this.child.pid!;
   }
 
-  /** Starts dist/<worker>/src/main.js with `env`, its stdout and stderr appended to `logFile`. */
+  /** Starts dist/<worker>/src/main.js with its node flags and `env`, its stdout and stderr appended to `logFile`. */
   static start(worker: string, env: NodeJS.ProcessEnv, httpPort: number, logFile: string): WorkerProcess {
     const log = createWriteStream(logFile, { flags: 'a' });
-    const child = spawn(process.execPath, [path.join(ROOT, 'dist', worker, 'src', 'main.js')], {
+    const child = spawn(process.execPath, [...workerNodeFlags(worker), path.join(ROOT, 'dist', worker, 'src', 'main.js')], {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -7,7 +7,14 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { EXTERNAL_METRICS, dashboardProblems, promqlMetricNames, registeredMetricNames, unbalancedBracket } from '../deploy-check';
+import {
+  EXTERNAL_METRICS,
+  dashboardProblems,
+  launcherProblems,
+  promqlMetricNames,
+  registeredMetricNames,
+  unbalancedBracket,
+} from '../deploy-check';
 
 const root = path.resolve(__dirname, '..', '..', '..');
 const deployDir = path.join(root, 'deploy');
@@ -110,6 +117,13 @@ const breakages: Breakage[] = [
     /KEDA reads topic from MPLP_TOPIC_RAWW/,
   ],
   [
+    'an aggregator Deployment started without its node flags',
+    'settings',
+    'base/aggregator.yaml',
+    (t: string) => t.replace('"node", "--single-threaded-gc", ', '"node", '),
+    /aggregator: the container command is \["node", "dist\/aggregator\/src\/main.js"\], the worker starts with \["node","--single-threaded-gc",/,
+  ],
+  [
     'a dashboard query naming a metric nobody registers',
     'settings',
     'base/dashboards/mplp-pipeline.json',
@@ -146,6 +160,29 @@ describe('scripts/validate-deploy.sh', () => {
     const r = await broken.get(stage)!;
     expect(r.output).toMatch(message);
     expect(r.status).not.toBe(0);
+  });
+});
+
+describe('the launchers outside deploy/', () => {
+  test('package.json and docker-compose.yml start each worker with its node flags (scripts/worker-node-flags.ts)', () => {
+    expect(launcherProblems(root)).toEqual([]);
+  });
+
+  test('one that starts the aggregator without them is reported', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mplp-launchers-'));
+    copies.push(dir);
+    for (const f of ['package.json', 'docker-compose.yml'])
+      fs.writeFileSync(
+        path.join(dir, f),
+        fs
+          .readFileSync(path.join(root, f), 'utf8')
+          .replace('node --single-threaded-gc dist', 'node dist')
+          .replace('"node", "--single-threaded-gc", ', '"node", '),
+      );
+    expect(launcherProblems(dir)).toEqual([
+      'package.json: script aggregator is "node dist/aggregator/src/main.js", the worker starts with "node --single-threaded-gc dist/aggregator/src/main.js"',
+      'docker-compose.yml: service aggregator\'s command is ["node", "dist/aggregator/src/main.js"], the worker starts with ["node","--single-threaded-gc","dist/aggregator/src/main.js"]',
+    ]);
   });
 });
 

@@ -8,6 +8,7 @@ import { execFileSync, spawn, ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { workerNodeArgs } from '../../scripts/worker-node-flags';
 import { Partitioners } from 'kafkajs';
 import type { Admin, Consumer, Kafka, Producer, EachMessagePayload } from 'kafkajs';
 import type { Client } from '@elastic/elasticsearch';
@@ -128,7 +129,7 @@ export class TestContext {
 
   /** Runs a worker's compiled main.js as its own OS process (so a test can kill -9 it); killed at cleanup. */
   spawnProcess(mainJs: string, env: Record<string, string>): ChildProcess {
-    const child = spawn(process.execPath, [mainJs], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, workerNodeArgs(mainJs), { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr!.on('data', () => undefined);
     this.defer(() => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

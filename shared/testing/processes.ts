@@ -6,6 +6,7 @@
 import { spawn, ChildProcess } from 'node:child_process';
 import type { Admin, EachMessagePayload } from 'kafkajs';
 import { TestContext, uniqueName, waitFor } from './index';
+import { workerNodeArgs } from '../../scripts/worker-node-flags';
 
 const TAIL_BYTES = 16 * 1024;
 
@@ -32,7 +33,10 @@ export class WorkerProcess {
 
   start(): void {
     if (this.running) throw new Error(`${this.name} is already running`);
-    const child = spawn(process.execPath, [this.mainJs], { env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, workerNodeArgs(this.mainJs), {
+      env: { ...process.env, ...this.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const keep = (b: Buffer) => {
       this.tail = (this.tail + b.toString()).slice(-TAIL_BYTES);
     };
