@@ -92,7 +92,7 @@ export interface WarmupTask {
 export type Task = AggregateTask | MergePanesTask | WindowsTask | WarmupTask;
 
 /** One span's fields as read from its line; `attributes` only when dimensions need them. */
-type LineFields = SpanFields & { attributes?: Record<string, unknown>; startMs: number };
+type LineFields = SpanFields & { attributes?: Record<string, unknown> };
 
 /** What a group and a count need of a span, read from a line or from a summary. */
 type CountedFields = Pick<SummaryFields, 'service' | 'name' | 'kind' | 'startMs' | 'durationNanos'> & {
@@ -197,10 +197,9 @@ function readLines(bytes: Buffer, withAttributes: boolean): number {
     let nl = bytes.indexOf(10, pos);
     if (nl < 0) nl = bytes.length;
     if (nl > pos) {
-      const f = (lineSlots[n] ??= { ...emptySpanFields(), startMs: 0 });
+      const f = (lineSlots[n] ??= emptySpanFields());
       f.attributes = undefined;
       if (withAttributes || !reader.read(bytes, pos, nl, f)) fromParsed(bytes.toString('utf8', pos, nl), f);
-      f.startMs = typeof f.startTime === 'string' ? eventMillis(f.startTime) : Number.NaN;
       n++;
     }
     pos = nl + 1;
@@ -214,7 +213,7 @@ function fromParsed(line: string, f: LineFields): void {
   f.service = s.service;
   f.name = s.name;
   f.kind = s.kind;
-  f.startTime = s.startTime;
+  f.startMs = typeof s.startTime === 'string' ? eventMillis(s.startTime) : Number.NaN;
   f.durationNanos = Number(s.durationNanos);
   f.statusCode = s.status?.code;
   f.traceIdDecoded = s.traceId;

@@ -20,12 +20,15 @@
  * (JSON.parse keeps the last, the scan the first); ingest's JSON.stringify writes neither.
  */
 
+import { eventMillis, eventMillisOfBytes } from '../../shared/src/threads';
+
 /** The fields of a span the pane worker records. Reused from span to span: copy what you keep. */
 export interface SpanFields {
   service: string;
   name: string;
   kind: string;
-  startTime: string;
+  /** startTime in epoch ms (`eventMillis`), read from its bytes: no string per span. */
+  startMs: number;
   durationNanos: number;
   /** status.code, or undefined when the status has none. */
   statusCode: string | undefined;
@@ -41,7 +44,7 @@ export function emptySpanFields(): SpanFields {
     service: '',
     name: '',
     kind: '',
-    startTime: '',
+    startMs: Number.NaN,
     durationNanos: 0,
     statusCode: undefined,
     traceIdStart: 0,
@@ -294,13 +297,13 @@ export class SpanLineReader {
     }
   }
 
-  /** Unique per span, so not interned: decoded from its bytes. */
+  /** Unique per span, so neither interned nor decoded: its epoch ms are read from its bytes. */
   private startTime(at: number): number {
     const { b } = this;
     if (b[at] !== QUOTE) return -1;
     const q = this.scanString(at);
     if (q < 0) return -1;
-    this.out.startTime = this.escaped ? (JSON.parse(b.toString('utf8', at, q + 1)) as string) : b.toString('utf8', at + 1, q);
+    this.out.startMs = this.escaped ? eventMillis(JSON.parse(b.toString('utf8', at, q + 1)) as string) : eventMillisOfBytes(b, at + 1, q);
     this.seen |= F_START;
     return q + 1;
   }

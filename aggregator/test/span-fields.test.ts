@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { nanosToIso, SpanBatchCodec } from '../../shared/src';
+import { eventMillis, nanosToIso, SpanBatchCodec } from '../../shared/src';
 import { emptySpanFields, SpanLineReader, traceIdOf } from '../src/span-fields';
 import run, { AggregateResult, AggregateTask } from '../src/pane-worker';
 import { topExemplars } from '../src/partial';
@@ -12,7 +12,7 @@ function parsed(line: string) {
     service: s.service,
     name: s.name,
     kind: s.kind,
-    startTime: s.startTime,
+    startMs: typeof s.startTime === 'string' ? eventMillis(s.startTime) : Number.NaN,
     durationNanos: Number(s.durationNanos),
     statusCode: s.status?.code,
     traceId: s.traceId,
@@ -25,8 +25,8 @@ function scanned(line: string, reader = new SpanLineReader()) {
   const bytes = Buffer.from(`{"before":1}\n${line}\n{"after":2}`);
   const start = Buffer.byteLength('{"before":1}\n');
   if (!reader.read(bytes, start, start + Buffer.byteLength(line), f)) return undefined;
-  const { service, name, kind, startTime, durationNanos, statusCode } = f;
-  return { service, name, kind, startTime, durationNanos, statusCode, traceId: traceIdOf(f, bytes) };
+  const { service, name, kind, startMs, durationNanos, statusCode } = f;
+  return { service, name, kind, startMs, durationNanos, statusCode, traceId: traceIdOf(f, bytes) };
 }
 
 const base = {

@@ -57,6 +57,30 @@ const num = (iso: string, from: number, to: number): number => {
 };
 const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
+/** Epoch ms of a UTC civil time, or NaN when a field is out of range (or NaN: a non-digit). */
+function civilMillis(y: number, m: number, d: number, h: number, mi: number, sec: number, ms: number): number {
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  if (!(
+    y >= 0 &&
+    m >= 1 &&
+    m <= 12 &&
+    d >= 1 &&
+    d <= (m === 2 && !leap ? 28 : DAYS_IN_MONTH[m - 1]) &&
+    h <= 23 &&
+    mi <= 59 &&
+    sec <= 59 &&
+    ms >= 0
+  ))
+    return Number.NaN;
+  // days from the civil date (H. Hinnant's algorithm), March-based years
+  const yy = m <= 2 ? y - 1 : y;
+  const era = Math.floor(yy / 400);
+  const yoe = yy - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  const days = era * 146097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719468;
+  return days * 86_400_000 + h * 3_600_000 + mi * 60_000 + sec * 1000 + ms;
+}
+
 /**
  * Start time (ISO-8601 UTC) to epoch ms, as Date.parse of its first 23 characters + 'Z' (the
  * milliseconds, truncated). ingest's form, YYYY-MM-DDTHH:MM:SS.fffffffffZ, is computed from its
@@ -76,35 +100,58 @@ export function eventMillis(iso: string): number {
     iso.charCodeAt(19) === 46 &&
     iso.charCodeAt(29) === 90
   ) {
-    const y = num(iso, 0, 4),
-      m = num(iso, 5, 7),
-      d = num(iso, 8, 10),
-      h = num(iso, 11, 13),
-      mi = num(iso, 14, 16),
-      sec = num(iso, 17, 19),
-      ms = num(iso, 20, 23);
-    const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
-    if (
-      y >= 0 &&
-      m >= 1 &&
-      m <= 12 &&
-      d >= 1 &&
-      d <= (m === 2 && !leap ? 28 : DAYS_IN_MONTH[m - 1]) &&
-      h <= 23 &&
-      mi <= 59 &&
-      sec <= 59 &&
-      ms >= 0
-    ) {
-      // days from the civil date (H. Hinnant's algorithm), March-based years
-      const yy = m <= 2 ? y - 1 : y;
-      const era = Math.floor(yy / 400);
-      const yoe = yy - era * 400;
-      const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
-      const days = era * 146097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719468;
-      return days * 86_400_000 + h * 3_600_000 + mi * 60_000 + sec * 1000 + ms;
-    }
+    const t = civilMillis(
+      num(iso, 0, 4),
+      num(iso, 5, 7),
+      num(iso, 8, 10),
+      num(iso, 11, 13),
+      num(iso, 14, 16),
+      num(iso, 17, 19),
+      num(iso, 20, 23),
+    );
+    if (!Number.isNaN(t)) return t;
   }
   return Date.parse(iso.length > 24 ? `${iso.slice(0, 23)}Z` : iso);
+}
+
+const byteDigit = (b: Uint8Array, i: number): number => {
+  const d = b[i] - 48;
+  return d >= 0 && d <= 9 ? d : Number.NaN;
+};
+const byteNum = (b: Uint8Array, from: number, to: number): number => {
+  let v = 0;
+  for (let i = from; i < to; i++) v = v * 10 + byteDigit(b, i);
+  return v;
+};
+
+/**
+ * `eventMillis` of the time written (UTF-8, unescaped) in bytes [start, end), read from the bytes
+ * in ingest's form, so the aggregator makes no string per span; any other form is decoded and goes
+ * through `eventMillis`.
+ */
+export function eventMillisOfBytes(b: Buffer, start: number, end: number): number {
+  if (
+    end - start === 30 &&
+    b[start + 4] === 45 &&
+    b[start + 7] === 45 &&
+    b[start + 10] === 84 &&
+    b[start + 13] === 58 &&
+    b[start + 16] === 58 &&
+    b[start + 19] === 46 &&
+    b[start + 29] === 90
+  ) {
+    const t = civilMillis(
+      byteNum(b, start, start + 4),
+      byteNum(b, start + 5, start + 7),
+      byteNum(b, start + 8, start + 10),
+      byteNum(b, start + 11, start + 13),
+      byteNum(b, start + 14, start + 16),
+      byteNum(b, start + 17, start + 19),
+      byteNum(b, start + 20, start + 23),
+    );
+    if (!Number.isNaN(t)) return t;
+  }
+  return eventMillis(b.toString('utf8', start, end));
 }
 
 function statusByte(code: string | undefined): number {

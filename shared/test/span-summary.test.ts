@@ -1,4 +1,4 @@
-import { eventMillis, SpanSummaryCodec, SpanSummaryReader, SummaryFields, SummarySpan } from '../src/span-summary';
+import { eventMillis, eventMillisOfBytes, SpanSummaryCodec, SpanSummaryReader, SummaryFields, SummarySpan } from '../src/span-summary';
 
 function span(over: Partial<SummarySpan> = {}): SummarySpan {
   return {
@@ -78,6 +78,35 @@ describe('span summary', () => {
       const ms = Math.floor(Math.random() * 253402300800000); // 1970 to 9999
       const iso = `${new Date(ms).toISOString().slice(0, 23)}${String(Math.floor(Math.random() * 1e6)).padStart(6, '0')}Z`;
       if (eventMillis(iso) !== parse(iso)) expect([iso, eventMillis(iso)]).toEqual([iso, parse(iso)]);
+    }
+  });
+
+  it('eventMillisOfBytes gives eventMillis of the decoded bytes: the same times, other forms, non-ASCII bytes', () => {
+    /** The time's bytes between others, as a span line holds them. */
+    const ofBytes = (iso: string) => {
+      const b = Buffer.from(`"startTime":"${iso}","x":1`);
+      const start = Buffer.byteLength('"startTime":"');
+      return eventMillisOfBytes(b, start, start + Buffer.byteLength(iso));
+    };
+    const times = [
+      '2026-12-31T23:59:59.999999999Z',
+      '2024-02-29T12:00:00.000000000Z',
+      '1969-12-31T23:59:59.999000000Z',
+      '2026-02-29T00:00:00.000000000Z',
+      '2026-01-01T23:60:00.000000000Z',
+      '2026-01-01T23:00:00.0x0000000Z',
+      '2026-01-01 23:00:00.000000000Z',
+      '2026-11-30T01:02:03Z',
+      '2026-11-30T01:02:03.123456€Z', // 30 bytes, 28 characters
+      '2026-11-30T01:02:03.1234567ü', // 30 characters, 31 bytes
+      '2026-11-30T01:02:0€.12345678Z',
+      '',
+    ];
+    for (const iso of times) expect([iso, ofBytes(iso)]).toEqual([iso, eventMillis(iso)]);
+    for (let i = 0; i < 20_000; i++) {
+      const ms = Math.floor(Math.random() * 253402300800000);
+      const iso = `${new Date(ms).toISOString().slice(0, 23)}${String(Math.floor(Math.random() * 1e6)).padStart(6, '0')}Z`;
+      if (ofBytes(iso) !== eventMillis(iso)) expect([iso, ofBytes(iso)]).toEqual([iso, eventMillis(iso)]);
     }
   });
 
