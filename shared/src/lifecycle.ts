@@ -44,7 +44,8 @@ export interface RunOptions {
  * The process entry harness: the one place that reads process.env, exits the process and
  * handles signals. A bad setting prints one line naming it and exits 2; SIGTERM/SIGINT stop
  * the service within its deadline, then exit 0 (1 when the deadline passed); a failure of the
- * service (Service.failure) stops it the same way and exits 1.
+ * service (Service.failure, a failed start, an unhandled rejection) stops it the same way and
+ * exits 1, so an orchestrator restarts it (a restart policy of on-failure included).
  */
 export function runProcess(opts: RunOptions): void {
   void (async () => {
@@ -84,7 +85,7 @@ export function runProcess(opts: RunOptions): void {
     });
     process.on('unhandledRejection', (err) => {
       logger.error({ err }, 'unhandled rejection');
-      void stop('unhandledRejection');
+      void stop('unhandledRejection', 1);
     });
     try {
       await service.start();
@@ -94,7 +95,7 @@ export function runProcess(opts: RunOptions): void {
         process.exit(2);
       }
       logger.error({ err }, 'failed to start');
-      await stop('start failed');
+      await stop('start failed', 1);
     }
   })();
 }
