@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigResourceTypes } from 'kafkajs';
 import type { IHeaders } from 'kafkajs';
-import { exitOf, TestContext, uniqueName, waitFor } from '../../shared/testing';
+import { exitOf, outputOf, TestContext, uniqueName, waitFor } from '../../shared/testing';
 import { ensureTopics, NormalizedSpan, spanDocId, traceMappings } from '../../shared/src';
 import {
   amplifyingRequest,
@@ -62,7 +62,7 @@ async function runHostile(
   await waitFor(
     'ingest ready',
     () => {
-      if (child.exitCode !== null) throw new Error(`ingest exited with code ${child.exitCode}`);
+      if (child.exitCode !== null) throw new Error(`ingest exited with code ${child.exitCode}:\n${outputOf(child)}`);
       return fetch(`http://127.0.0.1:${port}/readyz`).then(
         (r) => r.ok,
         () => false,

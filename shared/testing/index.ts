@@ -51,6 +51,14 @@ export async function waitFor<T>(
 type Cleanup = () => Promise<unknown> | unknown;
 
 /** Collects cleanups; call `await ctx.cleanup()` in afterEach/afterAll. LIFO, errors ignored. */
+const OUTPUT_TAIL_BYTES = 8 * 1024;
+const outputTails = new WeakMap<ChildProcess, string>();
+
+/** The last bytes a process from `spawnProcess` wrote (stdout and stderr), for a failing test's message. */
+export function outputOf(child: ChildProcess): string {
+  return outputTails.get(child) ?? '';
+}
+
 export class TestContext {
   private cleanups: Cleanup[] = [];
   readonly cfg: SharedConfig;
@@ -129,8 +137,10 @@ export class TestContext {
 
   /** Runs a worker's compiled main.js as its own OS process (so a test can kill -9 it); killed at cleanup. */
   spawnProcess(mainJs: string, env: Record<string, string>): ChildProcess {
-    const child = spawn(process.execPath, workerNodeArgs(mainJs), { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr!.on('data', () => undefined);
+    const child = spawn(process.execPath, workerNodeArgs(mainJs), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (b: Buffer) => outputTails.set(child, ((outputTails.get(child) ?? '') + b.toString()).slice(-OUTPUT_TAIL_BYTES));
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
     this.defer(() => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
