@@ -7,9 +7,10 @@
  * aggregator, `--single-threaded-gc`: V8 otherwise runs its scavenges, marking and sweeping on
  * four helper threads alongside the main and pool threads, and on the aggregator's small heaps
  * the hand-offs cost more than they save. Measured with `MPLP_BENCH_ONLY=cpu npm run
- * bench:aggregator` against `MPLP_BENCH_AGGREGATOR_NODE_FLAGS=`: 12 % less CPU per span on the
- * value path, 31 % on the span-summary path (aggregator/README.md). The price is longer pauses on
- * each thread, which bench:aggregator's live close -> publish measurement shows.
+ * bench:aggregator` against `MPLP_BENCH_AGGREGATOR_NODE_FLAGS=`, medians of 6 rounds: 14 % less
+ * CPU per span on the value path, 27 % on the span-summary path (aggregator/README.md). The price
+ * would be longer pauses on each thread; bench:aggregator's live close -> publish measurement did
+ * not show them.
  * Not ingest: `node --single-threaded-gc dist/bench/ingest.js` against `node dist/bench/ingest.js`
  * (kafkajs, 2 rounds) gave 16.66 against 17.14 CPU-µs a span for protobuf and 18.09 against 17.46
  * for JSON: no gain beyond the noise.

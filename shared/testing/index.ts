@@ -50,7 +50,6 @@ export async function waitFor<T>(
 
 type Cleanup = () => Promise<unknown> | unknown;
 
-/** Collects cleanups; call `await ctx.cleanup()` in afterEach/afterAll. LIFO, errors ignored. */
 const OUTPUT_TAIL_BYTES = 8 * 1024;
 const outputTails = new WeakMap<ChildProcess, string>();
 
@@ -59,6 +58,7 @@ export function outputOf(child: ChildProcess): string {
   return outputTails.get(child) ?? '';
 }
 
+/** Collects cleanups; call `await ctx.cleanup()` in afterEach/afterAll. LIFO, errors ignored. */
 export class TestContext {
   private cleanups: Cleanup[] = [];
   readonly cfg: SharedConfig;
