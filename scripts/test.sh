@@ -18,12 +18,9 @@ fi
 kafka_version=$(bash scripts/cluster/kafka.sh version)
 results=${MPLP_CLUSTER_DIR:-.cluster}/test-results; rm -rf "$results"; mkdir -p "$results"
 cleanup() {
-  # The broker's release, then one plain closing line for any reader of the log: "N passed, N failed".
-  node -e '
-    const fs = require("fs"); let p = 0, f = 0, s = 0;
-    for (const x of fs.readdirSync(process.argv[1])) { const r = JSON.parse(fs.readFileSync(process.argv[1] + "/" + x)); p += r.numPassedTests; f += r.numFailedTests; s += r.numPendingTests; }
-    console.log(`tests ran on Kafka ${process.argv[2]}`);
-    console.log(`tests: ${p} passed, ${f} failed` + (s ? `, ${s} skipped` : ""));' "$results" "$kafka_version" 2>/dev/null || true
+  # The broker's release, each failure in a line or two, then "N passed, N failed": the tail of a
+  # long log is the part every reader (and CI's summary) keeps.
+  node dist/scripts/test-summary.js "$results" "$kafka_version" 2>/dev/null || true
   if [ "$started_here" = 1 ] && [ -z "${MPLP_KEEP_CLUSTER:-}" ]; then bash scripts/cluster/stop.sh; fi
 }
 trap cleanup EXIT

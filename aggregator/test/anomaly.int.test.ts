@@ -10,7 +10,7 @@ import { createAggregator } from '../src';
 import type { AlertChange } from '../src/alert-evaluator';
 import type { WindowTiming } from '../src/merge-stage';
 import { DURATION_BUCKETS_MS } from '../src/partial';
-import { span } from './helpers';
+import { PANE, span } from './helpers';
 import { parsePromText, select } from './prom-text';
 import { aggregatorEnv, deletePartials, MAIN, scrape, setupTopics } from './run-helpers';
 
@@ -125,7 +125,9 @@ describe('anomaly rules and span metrics on real Kafka', () => {
     expect(sent.some((s) => s.traceId === a.anomaly!.exemplarTraceId && s.name === 'GET /b' && s.durationNanos >= 120e6)).toBe(true);
     const close = timings.filter((w) => w.end === boundary + MINUTE).map((w) => w.publishedAt - w.closableAt);
     process.stderr.write(`window close -> anomaly record acked: ${Math.max(...close)} ms (per partials partition: ${close.join(', ')})\n`);
-    expect(Math.max(...close)).toBeLessThan(1000);
+    // How fast this hop is, bench:alerts measures (close -> record p50/p99). What a user relies on
+    // here is that the judged window's record is out before the next window closes, one slide later.
+    expect(Math.max(...close)).toBeLessThan(PANE);
 
     // Traffic stops: idle partitions advance to the wall clock and every pane gets counted.
     const counted = (body: string, op: string) =>

@@ -93,8 +93,9 @@ export async function stableMembers(admin: Admin, groupId: string): Promise<stri
 }
 
 /**
- * Waits until every group is Stable with its number of members. On a timeout the error says each
- * group's state and size, and what any worker that has exited wrote last.
+ * Waits until every group is Stable with its number of members. A worker that exits meanwhile
+ * fails the wait at once with what it wrote last (nothing restarts it here). On a timeout the
+ * error gives each group's states as they changed, with the seconds since the wait began.
  */
 export async function waitForGroups(
   admin: Admin,
@@ -102,22 +103,38 @@ export async function waitForGroups(
   processes: WorkerProcess[],
   timeoutMs = 90_000,
 ): Promise<void> {
+  const began = Date.now();
+  const history = new Map<string, string[]>();
+  const note = (groupId: string, state: string) => {
+    const seen = history.get(groupId) ?? [];
+    const last = seen.at(-1);
+    if (!last?.endsWith(` ${state}`)) seen.push(`${((Date.now() - began) / 1000).toFixed(1)}s ${state}`);
+    history.set(groupId, seen);
+  };
+  let exited: WorkerProcess[] = [];
   await waitFor(
     'every worker in its group',
     async () => {
+      exited = processes.filter((w) => !w.running);
+      if (exited.length) return true;
       const { groups } = await admin.describeGroups(Object.keys(members));
+      for (const g of groups) note(g.groupId, `${g.state}/${g.members.length}`);
       const wrong = groups.filter((g) => g.state !== 'Stable' || g.members.length !== members[g.groupId]);
       if (wrong.length === 0) return true;
-      const exited = processes.filter((w) => !w.running);
       throw new Error(
-        [
-          ...wrong.map((g) => `${g.groupId}: ${g.state} with ${g.members.length} of ${members[g.groupId]} members`),
-          ...exited.map((w) => `${w.name} exited ${w.exitCode()}:\n${w.output().slice(-4000)}`),
-        ].join('\n'),
+        wrong.map((g) => `${g.groupId} (want Stable/${members[g.groupId]}): ${history.get(g.groupId)!.join(', ')}`).join('\n'),
       );
     },
     { timeoutMs, intervalMs: 500 },
   );
+  if (exited.length) {
+    throw new Error(
+      [
+        `a worker exited while waiting for every worker in its group:`,
+        ...exited.map((w) => `${w.name} exited ${w.exitCode()}:\n${w.output().slice(-4000)}`),
+      ].join('\n'),
+    );
+  }
 }
 
 /**
