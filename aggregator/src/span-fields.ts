@@ -142,7 +142,24 @@ const FIELD_BY_NAME = new Map<string, number>([
   ['status', F_STATUS],
 ]);
 
-const KEYS: [Buffer, number][] = [...FIELD_BY_NAME].map(([k, f]) => [Buffer.from(k), f]);
+/**
+ * The keys ingest writes up to `status` (where the walk stops), in its order, with their field
+ * flags (0: skipped): each key is first compared with the one expected next, so a line in
+ * ingest's order costs one comparison a key. Every needed key is here, so a key not found is
+ * not needed, whatever the order.
+ */
+const KEYS: [Buffer, number][] = [
+  'traceId',
+  'spanId',
+  'parentSpanId',
+  'name',
+  'kind',
+  'service',
+  'startTime',
+  'endTime',
+  'durationNanos',
+  'status',
+].map((k) => [Buffer.from(k), FIELD_BY_NAME.get(k) ?? 0]);
 
 function bytesEqual(b: Buffer, at: number, len: number, other: Uint8Array): boolean {
   if (other.length !== len) return false;
@@ -187,6 +204,8 @@ export class SpanLineReader {
   private seen = 0;
   private value = '';
   private keyEnd = 0;
+  /** Index in KEYS of the key expected next. */
+  private nextKey = 0;
   /** Set by `scanString`: the string had a backslash (an escape) before its closing quote. */
   private escaped = false;
   private out: SpanFields = emptySpanFields();
@@ -204,6 +223,7 @@ export class SpanLineReader {
     this.end = end;
     this.out = out;
     this.seen = 0;
+    this.nextKey = 0;
     out.statusCode = undefined;
     out.traceIdDecoded = undefined;
     const r = this.walkSpan(first);
@@ -247,7 +267,16 @@ export class SpanLineReader {
     this.keyEnd = q + 1;
     if (this.escaped) return FIELD_BY_NAME.get(JSON.parse(b.toString('utf8', pos, q + 1)) as string) ?? 0;
     const len = q - pos - 1;
-    for (const [k, f] of KEYS) if (bytesEqual(b, pos + 1, len, k)) return f;
+    const expected = KEYS[this.nextKey];
+    if (expected !== undefined && bytesEqual(b, pos + 1, len, expected[0])) {
+      this.nextKey++;
+      return expected[1];
+    }
+    for (let i = 0; i < KEYS.length; i++)
+      if (bytesEqual(b, pos + 1, len, KEYS[i][0])) {
+        this.nextKey = i + 1;
+        return KEYS[i][1];
+      }
     return 0;
   }
 

@@ -86,6 +86,19 @@ describe('span line fast path', () => {
     }
   });
 
+  it("reads right when one reader meets lines in ingest's key order and in others, one after the other", () => {
+    const reader = new SpanLineReader();
+    const { traceId, spanId, name, kind, service, startTime, endTime, durationNanos, status } = base;
+    const lines = [
+      JSON.stringify({ ...base, parentSpanId: '1112131415161718' }),
+      JSON.stringify({ status, durationNanos, endTime, startTime, service, kind, name, spanId, traceId }),
+      JSON.stringify({ traceId, name, service, kind, spanId, durationNanos: 3, startTime, status }),
+      JSON.stringify(base),
+      JSON.stringify({ spanId, traceId, kind, name: 'other', service, startTime, endTime, durationNanos, status }),
+    ];
+    for (const line of [...lines, ...lines]) expect(scanned(line, reader)).toEqual(parsed(line));
+  });
+
   it('leaves to JSON.parse every line it does not fully understand (then the old result or error follows)', () => {
     const line = JSON.stringify(base);
     const refused = [
