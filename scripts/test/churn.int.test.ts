@@ -286,9 +286,8 @@ async function startPipeline(ctx: TestContext, rulesFile: string): Promise<Pipel
     [groups.ref]: 1,
     [`${groups.ref}-merge`]: 1,
   };
-  const began = Date.now();
-  await waitForGroups(admin, members, workers(p));
-  process.stderr.write(`churn: every worker in its group ${Date.now() - began} ms after the starts\n`);
+  const ms = await waitForGroups(admin, members, workers(p));
+  process.stderr.write(`churn: every worker in its group ${ms} ms after the starts\n`);
   return p;
 }
 

@@ -96,13 +96,14 @@ export async function stableMembers(admin: Admin, groupId: string): Promise<stri
  * Waits until every group is Stable with its number of members. A worker that exits meanwhile
  * fails the wait at once with what it wrote last (nothing restarts it here). On a timeout the
  * error gives each group's states as they changed, with the seconds since the wait began.
+ * Resolves with the milliseconds the wait took.
  */
 export async function waitForGroups(
   admin: Admin,
   members: Record<string, number>,
   processes: WorkerProcess[],
   timeoutMs = 90_000,
-): Promise<void> {
+): Promise<number> {
   const began = Date.now();
   const history = new Map<string, string[]>();
   const note = (groupId: string, state: string) => {
@@ -135,6 +136,7 @@ export async function waitForGroups(
       ].join('\n'),
     );
   }
+  return Date.now() - began;
 }
 
 /**
