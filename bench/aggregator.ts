@@ -1,7 +1,8 @@
 /**
  * Aggregator benchmark. (0) CPU-seconds per 10,000 spans of the whole aggregator process (main
  * thread and pool threads, from /proc/<pid>/stat) consuming a backlog of SDK-shaped spans, next to
- * its ceiling (twice the OpenTelemetry spanmetrics connector's measured figure). (1) Spans/s through the Piscina pool's `aggregate` task (lz4 decode,
+ * its ceiling (twice the OpenTelemetry spanmetrics connector's measured figure), and its CPU-seconds
+ * a second with no spans coming, next to a bare kafkajs consumer's. (1) Spans/s through the Piscina pool's `aggregate` task (lz4 decode,
  * JSON parse, HDR recording) with 1, 2 and 4 threads, speedup over 1 thread. (2) The full
  * aggregator on real Kafka, live and catching up: p50/p99 from a window becoming closable (every source watermark past its end + allowed
  * lateness) to its record acked in mplp.metrics, with the time spent in each stage.
@@ -335,7 +336,7 @@ const SIDE_LABEL: Record<CpuSide, string> = {
 };
 
 /** Starts a side's process on the topics; resolves once it is ready, with a reader of its span count. */
-async function startSide(side: CpuSide, id: string, topics: string[], cpuProfDir?: string) {
+async function startSide(side: CpuSide, id: string, topics: string[], cpuProfDir?: string, env: Record<string, string> = {}) {
   const prof = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : [];
   if (side === 'read') {
     const child = spawn(process.execPath, [...prof, path.join(__dirname, 'kafka-read-ceiling.js'), topics[0], id], {
@@ -363,6 +364,7 @@ async function startSide(side: CpuSide, id: string, topics: string[], cpuProfDir
       MPLP_AGGREGATOR_PARTIALS_TOPIC: `${id}.partials`,
       MPLP_AGGREGATOR_UPSTREAM_GROUP: '',
       MPLP_AGGREGATOR_HTTP_PORT: String(port),
+      ...env,
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
@@ -484,7 +486,66 @@ async function cpuPerSpan(): Promise<void> {
   }
 }
 
+const IDLE_SECONDS = 30;
+
+/**
+ * CPU-seconds per second of a side's process with no spans coming, after it has joined and
+ * settled: what an aggregator costs between bursts, and per span at a low rate. The aggregator
+ * runs with an upstream group (as deployed: it checks ingest's lag every heartbeat), on a raw topic
+ * of its own. Sides alternate; prints each side's rounds, thread split and medians.
+ */
+async function idleCpu(): Promise<void> {
+  const sides: CpuSide[] = ['value', 'read'];
+  const runs = new Map<CpuSide, number[]>(sides.map((s) => [s, []]));
+  for (let r = 0; r < bench.rounds; r++) {
+    for (let j = 0; j < sides.length; j++) {
+      const side = sides[(r + j) % sides.length];
+      const { id, admin, topics } = await benchTopics('bench-aggidle');
+      const raw = `${id}.raw`;
+      await ensureTopics(admin, [{ topic: raw, numPartitions: 3, replicationFactor: 1 }]);
+      const { child } = await startSide(side, id, topics, bench.cpuProfDir || undefined, {
+        MPLP_TOPIC_RAW: raw,
+        MPLP_AGGREGATOR_UPSTREAM_GROUP: `${id}.upstream`,
+      });
+      try {
+        await new Promise((res) => setTimeout(res, 5000)); // joined, first commits and heartbeats done
+        const cpu0 = processCpuSeconds(child.pid!);
+        const threads0 = threadCpuSeconds(child.pid!);
+        await new Promise((res) => setTimeout(res, IDLE_SECONDS * 1000));
+        const perSecond = (processCpuSeconds(child.pid!) - cpu0) / IDLE_SECONDS;
+        runs.get(side)!.push(perSecond);
+        const byThread = [...threadCpuSeconds(child.pid!)]
+          .map(([name, s]) => [name, (s - (threads0.get(name) ?? 0)) / IDLE_SECONDS] as const)
+          .filter(([, s]) => s >= 0.001)
+          .sort((a, b) => b[1] - a[1])
+          .map(([name, s]) => `${name} ${fmt(s, 3)}`)
+          .join(', ');
+        console.log(
+          `  round ${r + 1}, ${SIDE_LABEL[side]}: idle ${fmt(perSecond, 4)} CPU-s/s over ${IDLE_SECONDS} s (by thread: ${byThread})`,
+        );
+      } finally {
+        child.kill('SIGTERM');
+        await new Promise((res) => child.once('exit', res));
+        await admin.deleteTopics({ topics: [...topics, raw, `${id}.partials`] }).catch(() => undefined);
+        await admin.disconnect();
+      }
+    }
+  }
+  const read = median(runs.get('read')!);
+  for (const side of sides) {
+    const m = median(runs.get(side)!);
+    console.log(
+      `idle CPU, ${SIDE_LABEL[side]} (median of ${runs.get(side)!.length}): ${fmt(m, 4)} CPU-s/s` +
+        (side === 'read' ? '' : `; to the read ceiling: ${fmt(m / read, 2)}`),
+    );
+  }
+}
+
 async function main() {
+  if (bench.only === 'idle') {
+    await idleCpu();
+    return;
+  }
   if (bench.only === 'cpu') {
     await cpuPerSpan();
     return;
@@ -494,6 +555,7 @@ async function main() {
     return;
   }
   await cpuPerSpan();
+  await idleCpu();
   const fx = makeFixture(SPANS, 4);
   const frames: Buffer[] = [];
   for (let i = 0; i < fx.spans.length; i += PER_MESSAGE) frames.push(SpanBatchCodec.encode(fx.spans.slice(i, i + PER_MESSAGE)));

@@ -26,7 +26,7 @@ export function benchSchema(d: BenchDefaults) {
     only: setting.string(
       'MPLP_BENCH_ONLY',
       '',
-      "aggregator bench: 'live' runs only the live close->publish measurement, 'cpu' only the CPU per span; indexer bench: 'idle' only the search-idle refresh comparison",
+      "aggregator bench: 'live' runs only the live close->publish measurement, 'cpu' only the CPU per span, 'idle' only its idle CPU; indexer bench: 'idle' only the search-idle refresh comparison",
     ),
     cpuProfDir: setting.string(
       'MPLP_BENCH_CPU_PROF_DIR',

@@ -1,6 +1,7 @@
 /**
- * The closing lines of `npm test` (scripts/test.sh): the broker's release, "N passed, N failed",
- * and each failure in a line or two. CI keeps only the head and the tail of a long log, and the
+ * The closing lines of `npm test` (scripts/test.sh): the broker's release, each failure in a line
+ * or two, and "N passed, N failed" (plus the files that failed outside any test: they count no
+ * failed test, and a red run must not read as "0 failed"). CI keeps only the head and the tail of a long log, and the
  * failure's cause (a group's state, a worker's last words) sits in the middle of jest's report;
  * the tail is where a reader of a red run looks first.
  *
@@ -44,7 +45,8 @@ export function failureText(message: string, max = MESSAGE_CHARS): string {
 export function summaryLines(reports: JestReport[], kafkaVersion: string, root = process.cwd()): string[] {
   let passed = 0,
     failed = 0,
-    skipped = 0;
+    skipped = 0,
+    filesFailed = 0;
   const failures: string[] = [];
   for (const r of reports) {
     passed += r.numPassedTests;
@@ -55,13 +57,18 @@ export function summaryLines(reports: JestReport[], kafkaVersion: string, root =
       const bad = file.assertionResults.filter((a) => a.status === 'failed');
       for (const a of bad) failures.push(`FAILED ${where} › ${a.fullName}\n  ${failureText(a.failureMessages?.[0] ?? '')}`);
       // A file that failed outside any test (it did not load, a hook threw).
-      if (!bad.length && file.message) failures.push(`FAILED ${where}\n  ${failureText(file.message)}`);
+      if (!bad.length && file.message) {
+        filesFailed++;
+        failures.push(`FAILED ${where}\n  ${failureText(file.message)}`);
+      }
     }
   }
   return [
     `tests ran on Kafka ${kafkaVersion}`,
     ...failures.map((f) => f.replace(/\n(?! {2})/g, '\n  ')),
-    `tests: ${passed} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : ''),
+    `tests: ${passed} passed, ${failed} failed` +
+      (skipped ? `, ${skipped} skipped` : '') +
+      (filesFailed ? `, ${filesFailed} file${filesFailed > 1 ? 's' : ''} failed outside any test` : ''),
   ];
 }
 

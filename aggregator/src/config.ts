@@ -106,6 +106,12 @@ export const aggregatorSchema = {
     'Kafka fetch size per partition (bounds memory)',
     { min: 65536 },
   ),
+  fetchMaxWaitMs: setting.duration(
+    'MPLP_AGGREGATOR_FETCH_MAX_WAIT',
+    500,
+    'how long a Kafka fetch of spans or partials waits when there is none (new data ends the wait at once; shorter only costs CPU while idle)',
+    { min: 10, max: 10_000 },
+  ),
   summaryIntervalMs: setting.duration('MPLP_AGGREGATOR_SUMMARY_INTERVAL', 30_000, 'period of the summary log line', { min: 1000 }),
   sessionTimeoutMs: setting.duration(
     'MPLP_AGGREGATOR_SESSION_TIMEOUT',

@@ -154,7 +154,7 @@ export class WindowMerger {
       registry: this.d.registry,
       maxUnsettledAgeMs: this.d.maxUnsettledAgeMs,
       partitionsConsumedConcurrently: partialsPartitions,
-      consumerConfig: { maxWaitTimeInMs: 100, ...groupTimeouts(this.d.settings.sessionTimeoutMs) },
+      consumerConfig: { maxWaitTimeInMs: this.d.settings.fetchMaxWaitMs, ...groupTimeouts(this.d.settings.sessionTimeoutMs) },
       handleBatch: (batch) => this.onBatch(batch),
       onAssigned: (p, committed) => this.initPartition(p, committed),
       // Work in flight for a lost partition emits nothing more and commits nothing.

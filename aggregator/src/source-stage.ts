@@ -136,7 +136,11 @@ export class SourceStage {
       registry: d.registry,
       maxUnsettledAgeMs: d.maxUnsettledAgeMs,
       partitionsConsumedConcurrently: s.partitionsConcurrently,
-      consumerConfig: { maxBytesPerPartition: s.fetchMaxBytesPerPartition, maxWaitTimeInMs: 250, ...groupTimeouts(s.sessionTimeoutMs) },
+      consumerConfig: {
+        maxBytesPerPartition: s.fetchMaxBytesPerPartition,
+        maxWaitTimeInMs: s.fetchMaxWaitMs,
+        ...groupTimeouts(s.sessionTimeoutMs),
+      },
       handleBatch: (batch) => this.onBatch(batch),
       onAssigned: (p, committed) => this.initPartition(p, committed),
       // Work in flight for a lost partition publishes nothing more and commits nothing.

@@ -83,5 +83,6 @@ describe('test summary (the tail CI keeps of a red run)', () => {
       '/repo',
     );
     expect(lines[1]).toBe('FAILED dist/x.int.test.js\n  Cannot find module ../y');
+    expect(lines.at(-1)).toBe('tests: 3 passed, 1 failed, 1 file failed outside any test');
   });
 });
