@@ -1,9 +1,9 @@
 /**
  * Aggregator benchmark. (0) CPU-seconds per 10,000 spans of the whole aggregator process (main
  * thread and pool threads, from /proc/<pid>/stat) consuming a backlog of SDK-shaped spans, next to
- * its ceiling (twice the OpenTelemetry spanmetrics connector's measured figure), and its CPU-seconds
- * a second with no spans coming, next to a bare kafkajs consumer's. (1) Spans/s through the Piscina pool's `aggregate` task (lz4 decode,
- * JSON parse, HDR recording) with 1, 2 and 4 threads, speedup over 1 thread. (2) The full
+ * its ceiling (twice the OpenTelemetry spanmetrics connector's measured figure), and its
+ * CPU-seconds a second with no spans coming, next to a bare kafkajs consumer's. (1) Spans/s
+ * through the Piscina pool's `aggregate` task (lz4 decode, JSON parse, HDR recording) with 1, 2 and 4 threads, speedup over 1 thread. (2) The full
  * aggregator on real Kafka, live and catching up: p50/p99 from a window becoming closable (every source watermark past its end + allowed
  * lateness) to its record acked in mplp.metrics, with the time spent in each stage.
  */
@@ -312,6 +312,19 @@ function threadCpuSeconds(pid: number): Map<string, number> {
   return out;
 }
 
+/**
+ * Each thread's CPU-seconds since `before` (threadCpuSeconds), divided by `per`, busiest first;
+ * threads under `min` left out. E.g. `main 0.31, node/123 0.12`.
+ */
+function threadSplit(pid: number, before: Map<string, number>, per: number, min: number, digits: number): string {
+  return [...threadCpuSeconds(pid)]
+    .map(([name, s]) => [name, (s - (before.get(name) ?? 0)) / per] as const)
+    .filter(([, s]) => s >= min)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, s]) => `${name} ${fmt(s, digits)}`)
+    .join(', ');
+}
+
 async function metricValue(port: number, name: string): Promise<number> {
   try {
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -430,12 +443,7 @@ async function cpuRound(
         await new Promise((r) => setTimeout(r, 100));
       }
       const cpu = processCpuSeconds(child.pid!) - cpu0;
-      const byThread = [...threadCpuSeconds(child.pid!)]
-        .map(([name, s]) => [name, s - (threads0.get(name) ?? 0)] as const)
-        .filter(([, s]) => s >= 0.05)
-        .sort((a, b) => b[1] - a[1])
-        .map(([name, s]) => `${name} ${fmt(s, 2)}`)
-        .join(', ');
+      const byThread = threadSplit(child.pid!, threads0, 1, 0.05, 2);
       return { cpuPer10k: (cpu / CPU_SPANS) * 10_000, seconds: (Date.now() - t0) / 1000, byThread };
     };
     const cold = await feed(batches[0], CPU_SPANS);
@@ -514,12 +522,7 @@ async function idleCpu(): Promise<void> {
         await new Promise((res) => setTimeout(res, IDLE_SECONDS * 1000));
         const perSecond = (processCpuSeconds(child.pid!) - cpu0) / IDLE_SECONDS;
         runs.get(side)!.push(perSecond);
-        const byThread = [...threadCpuSeconds(child.pid!)]
-          .map(([name, s]) => [name, (s - (threads0.get(name) ?? 0)) / IDLE_SECONDS] as const)
-          .filter(([, s]) => s >= 0.001)
-          .sort((a, b) => b[1] - a[1])
-          .map(([name, s]) => `${name} ${fmt(s, 3)}`)
-          .join(', ');
+        const byThread = threadSplit(child.pid!, threads0, IDLE_SECONDS, 0.001, 3);
         console.log(
           `  round ${r + 1}, ${SIDE_LABEL[side]}: idle ${fmt(perSecond, 4)} CPU-s/s over ${IDLE_SECONDS} s (by thread: ${byThread})`,
         );

@@ -1,8 +1,9 @@
 /**
  * The ceiling of `bench:aggregator`'s CPU per span: the same records read the simplest way, with
- * the same client and fetch settings as the aggregator's source stage (kafkajs, read_committed, its
- * MPLP_AGGREGATOR_FETCH_MAX_BYTES_PER_PARTITION and MPLP_AGGREGATOR_FETCH_MAX_WAIT) and nothing done with them but summing each record's
- * `mplp-spans` header. Its own process, as the aggregator is; the count goes to the parent over IPC.
+ * the same client and fetch settings as the aggregator's source stage (kafkajs, read_committed,
+ * its MPLP_AGGREGATOR_FETCH_MAX_BYTES_PER_PARTITION and MPLP_AGGREGATOR_FETCH_MAX_WAIT) and
+ * nothing done with them but summing each record's `mplp-spans` header. Its own process, as the
+ * aggregator is; the count goes to the parent over IPC.
  * Args: topic, group id.
  */
 import { createKafka, HEADER_SPANS, loadConfig, sharedSchema } from '../shared/src';

@@ -1,9 +1,9 @@
 /**
  * The closing lines of `npm test` (scripts/test.sh): the broker's release, each failure in a line
  * or two, and "N passed, N failed" (plus the files that failed outside any test: they count no
- * failed test, and a red run must not read as "0 failed"). CI keeps only the head and the tail of a long log, and the
- * failure's cause (a group's state, a worker's last words) sits in the middle of jest's report;
- * the tail is where a reader of a red run looks first.
+ * failed test, and a red run must not read as "0 failed"). CI keeps only the head and the tail of
+ * a long log, and the failure's cause (a group's state, a worker's last words) sits in the middle
+ * of jest's report; the tail is where a reader of a red run looks first.
  *
  * Usage: node dist/scripts/test-summary.js <results dir of jest --json files> <kafka version>
  */
