@@ -4,6 +4,7 @@ import type { Logger } from './logger';
 import type { SharedConfig } from './settings';
 import { ConfigError, MplpError, classifyKafkaError } from './errors';
 import { registerKafkaCodecs } from './kafka-codecs';
+import { retry } from './retry';
 
 type KafkaSettings = Pick<
   SharedConfig,
@@ -113,20 +114,63 @@ export interface TopicSpec {
   configEntries?: ITopicConfig['configEntries'];
 }
 
-/** Creates the topics that do not exist yet; existing ones are left as they are (idempotent). */
-export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<string[]> {
+/**
+ * Creates the topics that do not exist yet; existing ones are left as they are (idempotent).
+ * Resolves only once the broker this admin asks lists every partition of every topic with a
+ * leader, so the caller's next metadata read cannot fail: a caller that loses a create race to
+ * another process gets TOPIC_ALREADY_EXISTS, which kafkajs returns without waiting for leaders,
+ * and its broker may not know the topic for a few ms more (kafkajs retries only
+ * LEADER_NOT_AVAILABLE, not UNKNOWN_TOPIC_OR_PARTITION).
+ */
+export async function ensureTopics(admin: Admin, specs: TopicSpec[], opts: TopicWaitOptions = {}): Promise<string[]> {
+  let created: string[];
   try {
     const existing = new Set(await admin.listTopics());
     const missing = specs.filter((s) => !existing.has(s.topic));
     if (missing.length > 0) {
       await admin.createTopics({ topics: missing, waitForLeaders: true });
     }
-    return missing.map((s) => s.topic);
+    created = missing.map((s) => s.topic);
   } catch (err) {
     const e = err as { type?: string };
-    if (e.type === 'TOPIC_ALREADY_EXISTS') return [];
-    throw classifyKafkaError(err, 'create topics');
+    if (e.type !== 'TOPIC_ALREADY_EXISTS') throw classifyKafkaError(err, 'create topics');
+    created = [];
   }
+  await awaitTopicLeaders(
+    admin,
+    specs.map((s) => s.topic),
+    opts,
+  );
+  return created;
+}
+
+export interface TopicWaitOptions {
+  /** Metadata reads before giving up (default 20: ~15 s of backoff capped at 2 s). */
+  attempts?: number;
+  signal?: AbortSignal;
+}
+
+/** Resolves once every partition of every topic has a leader in the metadata this admin reads. */
+export async function awaitTopicLeaders(admin: Admin, topics: string[], opts: TopicWaitOptions = {}): Promise<void> {
+  if (topics.length === 0) return;
+  await retry(
+    async () => {
+      const meta = await admin.fetchTopicMetadata({ topics });
+      const unled = meta.topics.filter((t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0));
+      if (unled.length > 0) {
+        throw new MplpError('kafka_topic_not_ready', `topics without a leader yet: ${unled.map((t) => t.name).join(', ')}`, {
+          disposition: 'retryable',
+        });
+      }
+    },
+    {
+      attempts: opts.attempts ?? 20,
+      baseDelayMs: 100,
+      maxDelayMs: 2_000,
+      signal: opts.signal,
+      classify: (err) => classifyKafkaError(err, 'read topic metadata'),
+    },
+  );
 }
 
 /** Topic specs of DESIGN.md. */

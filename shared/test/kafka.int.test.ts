@@ -1,4 +1,4 @@
-import { TestContext, waitFor } from '../testing';
+import { TestContext, uniqueName, waitFor } from '../testing';
 import { ensureTopics, SpanBatchCodec, HEADER_FORMAT, FORMAT_NDJSON_V1, NormalizedSpan } from '../src';
 
 describe('Kafka through the project client factory (real broker)', () => {
@@ -11,6 +11,25 @@ describe('Kafka through the project client factory (real broker)', () => {
     expect(await ensureTopics(admin, [{ topic, numPartitions: 6, replicationFactor: 1 }])).toEqual([]);
     const meta = await admin.fetchTopicMetadata({ topics: [topic] });
     expect(meta.topics[0].partitions).toHaveLength(6);
+  });
+
+  it('leaves every concurrent caller with the topics visible and led, including the callers that lost the create race', async () => {
+    // Copies of a worker starting together on a fresh cluster: one creates a topic, the others get
+    // TOPIC_ALREADY_EXISTS, and each then reads the topic's metadata from its own broker connection.
+    const admins = await Promise.all(Array.from({ length: 4 }, () => ctx.admin()));
+    for (let round = 0; round < 5; round++) {
+      const topic = uniqueName('test.race');
+      ctx.defer(() => admins[0].deleteTopics({ topics: [topic] }).catch(() => undefined));
+      const spec = [{ topic, numPartitions: 12, replicationFactor: 1 }];
+      const seen = await Promise.all(
+        admins.map(async (admin) => {
+          await ensureTopics(admin, spec);
+          const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+          return meta.topics[0].partitions.filter((p) => p.leader >= 0).length;
+        }),
+      );
+      expect(seen).toEqual([12, 12, 12, 12]);
+    }
   });
 
   it('produces and consumes an lz4 span batch keyed by trace id, same trace same partition', async () => {
