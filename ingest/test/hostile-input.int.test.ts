@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigResourceTypes } from 'kafkajs';
 import type { IHeaders } from 'kafkajs';
-import { exitOf, outputOf, TestContext, uniqueName, waitFor } from '../../shared/testing';
+import { exitOf, freePort, outputOf, TestContext, uniqueName, waitFor } from '../../shared/testing';
 import { ensureTopics, NormalizedSpan, spanDocId, traceMappings } from '../../shared/src';
 import {
   amplifyingRequest,
@@ -49,7 +49,9 @@ async function runHostile(
   ]);
   ctx.defer(() => admin.deleteTopics({ topics: [raw, validated, dlq] }).catch(() => undefined));
   const groupId = uniqueName('test-ingest');
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  // From the OS, not a random number: 20000-40000 overlaps the ephemeral range, where a port picked
+  // at random was once held by a client connection (EADDRINUSE at the ingest's start).
+  const port = await freePort();
   const child = spawnIngest(ctx, {
     MPLP_TOPIC_RAW: raw,
     MPLP_TOPIC_VALIDATED: validated,

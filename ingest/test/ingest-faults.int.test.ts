@@ -1,4 +1,4 @@
-import { TestContext, waitFor } from '../../shared/testing';
+import { freePort, TestContext, waitFor } from '../../shared/testing';
 import { encodeTraces, TraceGenerator } from '../src/loadgen/trace-generator';
 import { ingestTopics, spansOf, spawnIngest } from './helpers';
 
@@ -55,8 +55,8 @@ describe('ingest under failure (real Kafka, separate processes)', () => {
 
   it('two processes in one group split the partitions and together produce every span', async () => {
     const { raw, validated, env } = await ingestTopics(ctx);
-    const ports = [20000 + Math.floor(Math.random() * 20000), 0];
-    ports[1] = ports[0] + 1;
+    const ports = [await freePort(), 0];
+    while (ports[1] === 0 || ports[1] === ports[0]) ports[1] = await freePort();
     const a = spawnIngest(ctx, { ...env, MPLP_INGEST_HTTP_PORT: String(ports[0]) });
     const b = spawnIngest(ctx, { ...env, MPLP_INGEST_HTTP_PORT: String(ports[1]) });
     const messagesOf = async (port: number) => {
